@@ -1,0 +1,89 @@
+/*
+ * Start-up and fork.  The first allocation may come from the dynamic
+ * loader before any constructor has run, so the default zone is built on
+ * first use, from mappings alone.  Across fork every zone is locked, so
+ * the child inherits consistent heaps; the child then re-initialises the
+ * locks instead of unlocking what other threads held.
+ */
+#include "config.h"
+#include "malloc_layer.h"
+#include "report.h"
+#include "szone.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+malloc_zone_t *malloc_layer_default_zone;
+static int initialization_started;
+
+void malloc_layer_initialize(void)
+{
+    if (__atomic_exchange_n(&initialization_started, 1, __ATOMIC_ACQ_REL)) {
+        while (!__atomic_load_n(&malloc_layer_default_zone, __ATOMIC_ACQUIRE))
+            sched_yield();
+        return;
+    }
+    szone_thread_cache_setup();
+    malloc_zone_t *zone = szone_create(true);
+    if (!zone) {
+        report_error("can't allocate the default zone: out of memory");
+        _exit(127);
+    }
+    zone->zone_name = "DefaultMallocZone";
+    zone_registry_add(zone);
+    __atomic_store_n(&malloc_layer_default_zone, zone, __ATOMIC_RELEASE);
+}
+
+static void for_each_zone(void (*action)(malloc_zone_t *zone))
+{
+    for (unsigned i = 0; i < malloc_num_zones; i++)
+        action(malloc_zones[i]);
+}
+
+static void zone_lock_for_fork(malloc_zone_t *zone)
+{
+    if (zone->introspect && zone->introspect->force_lock)
+        zone->introspect->force_lock(zone);
+}
+
+static void zone_unlock_after_fork(malloc_zone_t *zone)
+{
+    if (zone->introspect && zone->introspect->force_unlock)
+        zone->introspect->force_unlock(zone);
+}
+
+static void zone_reinit_after_fork(malloc_zone_t *zone)
+{
+    if (zone->version >= 9 && zone->introspect && zone->introspect->reinit_lock)
+        zone->introspect->reinit_lock(zone);
+    else
+        zone_unlock_after_fork(zone);
+}
+
+static void fork_prepare(void)
+{
+    zone_registry_force_lock();
+    for_each_zone(zone_lock_for_fork);
+    szone_large_force_lock();
+}
+
+static void fork_parent(void)
+{
+    szone_large_force_unlock();
+    for_each_zone(zone_unlock_after_fork);
+    zone_registry_force_unlock();
+}
+
+static void fork_child(void)
+{
+    szone_large_reinit_lock();
+    for_each_zone(zone_reinit_after_fork);
+    zone_registry_reinit_lock();
+}
+
+__attribute__((constructor)) static void malloc_layer_constructor(void)
+{
+    malloc_layer_zone();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}

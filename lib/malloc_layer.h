@@ -1,0 +1,39 @@
+/*
+ * The malloc layer: the library's only code that knows it replaces the
+ * system allocator.  It owns the default zone and the registry of zones,
+ * and calls malloc_logger after each operation.
+ */
+#ifndef MALLOCDEBUG_MALLOC_LAYER_H
+#define MALLOCDEBUG_MALLOC_LAYER_H
+
+#include <malloc/malloc.h>
+#include <stdbool.h>
+
+#include "compiler.h"
+
+extern malloc_zone_t *malloc_layer_default_zone;
+
+/* The registry, under the names macOS exports it by. */
+extern malloc_zone_t **malloc_zones;
+extern unsigned malloc_num_zones;
+
+/* Sets the library up on first use; safe before any constructor ran. */
+void malloc_layer_initialize(void);
+
+static inline malloc_zone_t *malloc_layer_zone(void)
+{
+    if (MD_UNLIKELY(!malloc_layer_default_zone))
+        malloc_layer_initialize();
+    return malloc_layer_default_zone;
+}
+
+/* The registered zone that owns `pointer` (a block start or any address
+ * inside a zone's regions), or NULL. */
+malloc_zone_t *zone_registry_find(const void *pointer);
+bool zone_registry_add(malloc_zone_t *zone);
+void zone_registry_remove(malloc_zone_t *zone);
+void zone_registry_force_lock(void);
+void zone_registry_force_unlock(void);
+void zone_registry_reinit_lock(void);
+
+#endif

@@ -1,0 +1,81 @@
+#include "config.h"
+#include "os_memory.h"
+#include "compiler.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+void *os_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Where the last aligned mapping ended: the next one usually fits there
+ * already aligned, which saves the over-map-and-trim dance. */
+static uintptr_t next_aligned_hint;
+
+void *os_map_aligned(size_t size, size_t alignment)
+{
+    void *hint = (void *)__atomic_load_n(&next_aligned_hint, __ATOMIC_RELAXED);
+    void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (((uintptr_t)p & (alignment - 1)) != 0) {
+        munmap(p, size);
+        size_t span = size + alignment;
+        char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (raw == MAP_FAILED)
+            return NULL;
+        char *aligned = (char *)MD_ALIGN_UP((uintptr_t)raw, alignment);
+        if (aligned > raw)
+            munmap(raw, (size_t)(aligned - raw));
+        char *end = aligned + size;
+        if (raw + span > end)
+            munmap(end, (size_t)(raw + span - end));
+        p = aligned;
+    }
+    __atomic_store_n(&next_aligned_hint, (uintptr_t)p + size, __ATOMIC_RELAXED);
+    return p;
+}
+
+void os_unmap(void *address, size_t size)
+{
+    munmap(address, size);
+}
+
+void os_discard(void *address, size_t size)
+{
+    madvise(address, size, MADV_DONTNEED);
+}
+
+#define OS_POOL_CHUNK (64 * 1024)
+
+void *os_pool_alloc(struct os_pool *pool)
+{
+    if (pool->free_list) {
+        void *object = pool->free_list;
+        pool->free_list = *(void **)object;
+        memset(object, 0, pool->object_size);
+        return object;
+    }
+    if ((size_t)(pool->bump_end - pool->bump) < pool->object_size) {
+        char *chunk = os_map(OS_POOL_CHUNK);
+        if (!chunk)
+            return NULL;
+        pool->bump = chunk;
+        pool->bump_end = chunk + OS_POOL_CHUNK;
+    }
+    void *object = pool->bump;
+    pool->bump += pool->object_size;
+    return object;
+}
+
+void os_pool_free(struct os_pool *pool, void *object)
+{
+    *(void **)object = pool->free_list;
+    pool->free_list = object;
+}

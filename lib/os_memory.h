@@ -1,0 +1,36 @@
+/*
+ * Memory straight from the kernel.  Everything the library keeps for
+ * itself (zones, region descriptors, thread caches, large-block records)
+ * lives in such mappings, never in memory the program can allocate.
+ */
+#ifndef MALLOCDEBUG_OS_MEMORY_H
+#define MALLOCDEBUG_OS_MEMORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define OS_PAGE_SIZE 4096UL
+
+/* Zero-filled read-write pages, or NULL. */
+void *os_map(size_t size);
+/* As os_map, at an address that is a multiple of `alignment`. */
+void *os_map_aligned(size_t size, size_t alignment);
+void os_unmap(void *address, size_t size);
+/* Gives the pages back; they read as zero when touched again. */
+void os_discard(void *address, size_t size);
+
+/*
+ * A pool of fixed-size records carved from mappings, for the library's
+ * own small bookkeeping objects.  Not thread-safe: callers hold a lock.
+ */
+struct os_pool {
+    size_t object_size;
+    void *free_list;
+    char *bump;
+    char *bump_end;
+};
+void *os_pool_alloc(struct os_pool *pool);
+void os_pool_free(struct os_pool *pool, void *object);
+
+#endif

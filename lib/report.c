@@ -1,0 +1,134 @@
+#include "config.h"
+#include "report.h"
+#include "compiler.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc/malloc.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+static int report_fd = STDERR_FILENO;
+
+/* program_invocation_short_name is set by libc's own start-up, which can
+ * come after the first allocations; /proc/self/comm is the fallback. */
+static const char *report_program_name(void)
+{
+    static char comm[32];
+    if (program_invocation_short_name && program_invocation_short_name[0])
+        return program_invocation_short_name;
+    if (!comm[0]) {
+        int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n <= 0)
+            memcpy(comm, "?", 2);
+        else
+            comm[n - (comm[n - 1] == '\n')] = '\0';
+    }
+    return comm;
+}
+
+void report_append(struct report_line *line, const char *text)
+{
+    size_t room = sizeof(line->text) - 1 - line->length;
+    size_t n = strnlen(text, room);
+    memcpy(line->text + line->length, text, n);
+    line->length += n;
+}
+
+static void report_append_digits(struct report_line *line, uintmax_t value,
+                                 unsigned base)
+{
+    char digits[32];
+    size_t n = 0;
+    do {
+        digits[n++] = "0123456789abcdef"[value % base];
+        value /= base;
+    } while (value);
+    char reversed[33];
+    for (size_t i = 0; i < n; i++)
+        reversed[i] = digits[n - 1 - i];
+    reversed[n] = '\0';
+    report_append(line, reversed);
+}
+
+void report_append_decimal(struct report_line *line, uintmax_t value)
+{
+    report_append_digits(line, value, 10);
+}
+
+void report_append_hex(struct report_line *line, uintmax_t value)
+{
+    report_append(line, "0x");
+    report_append_digits(line, value, 16);
+}
+
+void report_line_begin(struct report_line *line)
+{
+    line->length = 0;
+    report_append(line, report_program_name());
+    report_append(line, "(");
+    report_append_decimal(line, (uintmax_t)getpid());
+    report_append(line, ",");
+    report_append_hex(line, (uintmax_t)pthread_self());
+    report_append(line, ") malloc: ");
+}
+
+void report_line_write(struct report_line *line)
+{
+    line->text[line->length++] = '\n';
+    int saved_errno = errno;
+    const char *p = line->text;
+    size_t left = line->length;
+    while (left > 0) {
+        ssize_t n = write(report_fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        p += n;
+        left -= (size_t)n;
+    }
+    errno = saved_errno;
+}
+
+static void report_break_hint(void)
+{
+    struct report_line line;
+    report_line_begin(&line);
+    report_append(&line, "*** set a breakpoint in malloc_error_break to debug");
+    report_line_write(&line);
+    malloc_error_break();
+}
+
+void report_pointer_error(const void *pointer, const char *what)
+{
+    struct report_line line;
+    report_line_begin(&line);
+    report_append(&line, "*** error for object ");
+    report_append_hex(&line, (uintptr_t)pointer);
+    report_append(&line, ": ");
+    report_append(&line, what);
+    report_line_write(&line);
+    report_break_hint();
+}
+
+void report_error(const char *what)
+{
+    struct report_line line;
+    report_line_begin(&line);
+    report_append(&line, "*** ");
+    report_append(&line, what);
+    report_line_write(&line);
+    report_break_hint();
+}
+
+MD_EXPORT MD_NOINLINE void malloc_error_break(void)
+{
+    /* Keeps the call from being optimised away: this is where a debugger
+     * stops. */
+    __asm__ volatile("" ::: "memory");
+}

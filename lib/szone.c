@@ -1,0 +1,293 @@
+/*
+ * The scalable zone's function table: each malloc_zone_t entry point
+ * picks the tiny/small path (runs and thread caches) or the large path
+ * (mappings of their own).  See szone.h for the layout.
+ */
+#include "config.h"
+#include "szone.h"
+#include "os_memory.h"
+#include "report.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+/* What a pointer is to this zone: a tiny or small block (run and meta
+ * set) or a large one (large set). */
+struct szone_block {
+    struct szone_run *run;
+    struct szone_block_meta *meta;
+    struct szone_large *large;
+    size_t size;
+};
+
+/* True when `address` starts a block of `zone`, in any state. */
+static bool szone_find_block(struct szone *zone, const void *pointer,
+                             struct szone_block *block)
+{
+    uintptr_t address = (uintptr_t)pointer;
+    struct szone_region *region = region_map_lookup(address);
+    if (region) {
+        struct szone_run *run = szone_region_run_of(region, address);
+        long index = szone_run_block_index(run, address);
+        if (index < 0 || region->zone != zone)
+            return false;
+        *block = (struct szone_block){run, &run->meta[index], NULL,
+                                      run->block_size};
+        return true;
+    }
+    struct szone_large *large = szone_large_find(address);
+    if (!large || large->zone != zone)
+        return false;
+    *block = (struct szone_block){NULL, NULL, large, large->size};
+    return true;
+}
+
+static bool szone_block_in_use(const struct szone_block *block)
+{
+    return block->large || block->meta->state == BLOCK_ALLOCATED;
+}
+
+struct szone *szone_owner(const void *pointer)
+{
+    uintptr_t address = (uintptr_t)pointer;
+    struct szone_region *region = region_map_lookup(address);
+    if (region)
+        return region->zone;
+    struct szone_large *large = szone_large_find(address);
+    return large ? large->zone : NULL;
+}
+
+/* The locked path: zones without thread caches, and threads whose cache
+ * is not there (yet, or any more). */
+void *szone_small_malloc(struct szone *zone, unsigned class_index)
+{
+    void *block;
+    struct szone_block_meta *meta;
+    if (!szone_class_take_blocks(zone, class_index, &block, &meta, 1,
+                                 BLOCK_ALLOCATED)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return block;
+}
+
+static void *szone_malloc(malloc_zone_t *basic, size_t size)
+{
+    struct szone *zone = szone_from_zone(basic);
+    if (MD_LIKELY(size <= SMALL_MAX)) {
+        unsigned class_index = szone_size_to_class(size);
+        if (MD_LIKELY(zone->has_thread_caches))
+            return szone_thread_cache_malloc(zone, class_index);
+        return szone_small_malloc(zone, class_index);
+    }
+    return szone_large_malloc(zone, size, 0, false);
+}
+
+static void *szone_calloc(malloc_zone_t *basic, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (total > SMALL_MAX)
+        return szone_large_malloc(szone_from_zone(basic), total, 0, true);
+    void *block = szone_malloc(basic, total);
+    if (block)
+        memset(block, 0, total);
+    return block;
+}
+
+static void *szone_memalign(malloc_zone_t *basic, size_t alignment,
+                            size_t size)
+{
+    if (alignment <= TINY_QUANTUM)
+        return szone_malloc(basic, size);
+    size_t rounded = MD_ALIGN_UP(size ? size : 1, alignment);
+    if (rounded < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* A class whose size is a multiple of the alignment yields aligned
+     * blocks: runs start on RUN_PAGE_SIZE boundaries. */
+    if (rounded <= SMALL_MAX && alignment <= RUN_PAGE_SIZE)
+        return szone_malloc(basic, rounded);
+    return szone_large_malloc(szone_from_zone(basic), size, alignment, false);
+}
+
+static void *szone_valloc(malloc_zone_t *basic, size_t size)
+{
+    return szone_memalign(basic, OS_PAGE_SIZE, size);
+}
+
+static void szone_free_block(struct szone *zone, void *pointer,
+                             struct szone_block *block)
+{
+    if (block->large) {
+        szone_large_free(zone, block->large);
+        return;
+    }
+    unsigned class_index = block->run->class_index;
+    if (zone->has_thread_caches &&
+        szone_thread_cache_free(zone, class_index, pointer, block->meta))
+        return;
+    szone_class_return_blocks(zone, class_index, &pointer, 1);
+}
+
+static void szone_free(malloc_zone_t *basic, void *pointer)
+{
+    struct szone *zone = szone_from_zone(basic);
+    struct szone_block block;
+    if (!pointer)
+        return;
+    if (MD_UNLIKELY(!szone_find_block(zone, pointer, &block) ||
+                    !szone_block_in_use(&block))) {
+        report_pointer_error(pointer, "pointer being freed was not allocated");
+        return;
+    }
+    szone_free_block(zone, pointer, &block);
+}
+
+static void szone_free_definite_size(malloc_zone_t *basic, void *pointer,
+                                     size_t size)
+{
+    szone_free(basic, pointer);
+}
+
+/* A tiny or small block is kept when the new size still uses at least
+ * half of it. */
+static bool szone_realloc_fits_in_place(size_t block_size, size_t size)
+{
+    return size <= block_size && size >= block_size / 2;
+}
+
+static void *szone_realloc(malloc_zone_t *basic, void *pointer, size_t size)
+{
+    struct szone *zone = szone_from_zone(basic);
+    struct szone_block block;
+    if (!pointer)
+        return szone_malloc(basic, size);
+    if (!szone_find_block(zone, pointer, &block) ||
+        !szone_block_in_use(&block)) {
+        report_pointer_error(pointer,
+                             "pointer being realloc'd was not allocated");
+        errno = EINVAL;
+        return NULL;
+    }
+    if (block.large && size > SMALL_MAX)
+        return szone_large_realloc(zone, block.large, size);
+    if (!block.large && szone_realloc_fits_in_place(block.size, size))
+        return pointer;
+    void *moved = szone_malloc(basic, size);
+    if (!moved)
+        return NULL;
+    memcpy(moved, pointer, size < block.size ? size : block.size);
+    szone_free_block(zone, pointer, &block);
+    return moved;
+}
+
+static size_t szone_size(malloc_zone_t *basic, const void *pointer)
+{
+    struct szone_block block;
+    if (!szone_find_block(szone_from_zone(basic), pointer, &block) ||
+        !szone_block_in_use(&block))
+        return 0;
+    return block.size;
+}
+
+static unsigned szone_batch_malloc(malloc_zone_t *basic, size_t size,
+                                   void **results, unsigned count)
+{
+    unsigned made = 0;
+    while (made < count && (results[made] = szone_malloc(basic, size)))
+        made++;
+    return made;
+}
+
+static void szone_batch_free(malloc_zone_t *basic, void **pointers,
+                             unsigned count)
+{
+    for (unsigned i = 0; i < count; i++)
+        szone_free(basic, pointers[i]);
+}
+
+static size_t szone_pressure_relief(malloc_zone_t *basic, size_t goal)
+{
+    struct szone *zone = szone_from_zone(basic);
+    szone_thread_cache_flush_current(zone);
+    return szone_release_empty_runs(zone) + szone_large_release_cache(zone);
+}
+
+static boolean_t szone_claimed_address(malloc_zone_t *basic, void *pointer)
+{
+    struct szone *zone = szone_from_zone(basic);
+    uintptr_t address = (uintptr_t)pointer;
+    struct szone_region *region = region_map_lookup(address);
+    if (region)
+        return region->zone == zone &&
+               szone_region_run_of(region, address)->page_count != 0;
+    boolean_t claimed = 0;
+    md_lock(&zone->large_lock);
+    for (struct szone_large *large = zone->large_blocks; large && !claimed;
+         large = large->zone_next)
+        claimed = address - large->address < large->size;
+    md_unlock(&zone->large_lock);
+    return claimed;
+}
+
+static void szone_destroy(malloc_zone_t *basic)
+{
+    struct szone *zone = szone_from_zone(basic);
+    if (zone->has_thread_caches) {
+        report_error("the default zone cannot be destroyed");
+        return;
+    }
+    szone_region_destroy_all(zone);
+    szone_large_destroy_all(zone);
+    zone->magic = 0;
+    os_unmap(zone, zone->mapping_size);
+}
+
+bool szone_is_szone(malloc_zone_t *zone)
+{
+    /* Compare the introspection pointer before reading past the public
+     * fields: a zone written by the program is only a malloc_zone_t. */
+    return zone && zone->introspect == &((struct szone *)zone)->introspect &&
+           ((struct szone *)zone)->magic == SZONE_MAGIC;
+}
+
+malloc_zone_t *szone_create(bool with_thread_caches)
+{
+    size_t mapping_size = MD_ALIGN_UP(sizeof(struct szone), OS_PAGE_SIZE);
+    struct szone *zone = os_map(mapping_size);
+    if (!zone)
+        return NULL;
+    zone->magic = SZONE_MAGIC;
+    zone->mapping_size = mapping_size;
+    zone->has_thread_caches = with_thread_caches;
+    for (unsigned c = 0; c < SZONE_CLASS_COUNT; c++)
+        md_lock_init(&zone->classes[c].lock);
+    md_lock_init(&zone->region_lock);
+    md_lock_init(&zone->large_lock);
+    md_lock_init(&zone->thread_caches_lock);
+
+    zone->introspect = szone_introspection;
+    malloc_zone_t *basic = &zone->basic;
+    basic->size = szone_size;
+    basic->malloc = szone_malloc;
+    basic->calloc = szone_calloc;
+    basic->valloc = szone_valloc;
+    basic->free = szone_free;
+    basic->realloc = szone_realloc;
+    basic->destroy = szone_destroy;
+    basic->batch_malloc = szone_batch_malloc;
+    basic->batch_free = szone_batch_free;
+    basic->introspect = &zone->introspect;
+    basic->version = 10;
+    basic->memalign = szone_memalign;
+    basic->free_definite_size = szone_free_definite_size;
+    basic->pressure_relief = szone_pressure_relief;
+    basic->claimed_address = szone_claimed_address;
+    return basic;
+}

@@ -1,0 +1,234 @@
+/*
+ * The scalable zone: the default allocator.
+ *
+ * Layout.  Tiny and small blocks live in regions: 4 MiB of data aligned
+ * to 4 MiB, cut into 64 KiB pages.  A run is one or more consecutive
+ * pages holding blocks of one size class.  Everything the zone knows
+ * about a region (which pages form which run, which blocks are free, the
+ * stack id of each block) sits in the region's descriptor, a separate
+ * mapping, so a program that writes past its blocks damages other blocks
+ * but never the allocator's view of them.  Large blocks are mappings of
+ * their own, recorded in a hash table of descriptors.
+ *
+ * Fast path.  The default zone gives each thread a cache of free blocks
+ * per class: malloc pops, free pushes, neither takes a lock.  Caches are
+ * refilled from and flushed to the runs in batches under the class lock.
+ */
+#ifndef MALLOCDEBUG_SZONE_H
+#define MALLOCDEBUG_SZONE_H
+
+#include <malloc/malloc.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "lock.h"
+#include "region_map.h"
+#include "szone_size_class.h"
+
+#define SZONE_MAGIC 0x737a6f6e65303031ULL /* "szone001" */
+#define SZONE_REGION_MAGIC 0x72656769u   /* "regi" */
+#define REGION_PAGE_COUNT (REGION_SIZE / RUN_PAGE_SIZE)
+
+/* A block's state in its metadata. */
+enum szone_block_state {
+    BLOCK_FREE = 0,      /* in its run's free list, or never handed out */
+    BLOCK_ALLOCATED = 1, /* owned by the program */
+    BLOCK_CACHED = 2,    /* free, in some thread's cache */
+};
+
+#define RUN_FREE_LIST_END 0xffffu
+
+/* Out-of-band metadata of one tiny or small block. */
+struct szone_block_meta {
+    uint32_t stack_id;   /* allocation stack, for stack logging */
+    uint16_t next_free;  /* run-local index of the next free block */
+    uint8_t state;       /* enum szone_block_state */
+    uint8_t reserved;
+};
+
+struct szone_region;
+
+struct szone_run {
+    struct szone_run *next_partial; /* runs of the class with free blocks */
+    struct szone_run *prev_partial;
+    struct szone_region *region;
+    uintptr_t start;
+    struct szone_block_meta *meta;
+    uint64_t size_reciprocal; /* block index = (offset * this) >> 40 */
+    uint32_t block_size;
+    uint16_t class_index;
+    uint16_t page_count;   /* 0: these pages are not a run */
+    uint16_t block_count;
+    uint16_t carved;       /* blocks below this index have been used */
+    uint16_t handed_out;   /* allocated or cached blocks */
+    uint16_t free_head;    /* run-local free list, RUN_FREE_LIST_END if empty */
+    uint16_t free_count;
+    uint8_t on_partial_list;
+};
+
+#define RUN_RECIPROCAL_SHIFT 40
+
+struct szone;
+
+struct szone_region {
+    uint32_t magic;
+    uint8_t kind; /* enum szone_kind */
+    struct szone *zone;
+    struct szone_region *next;
+    uintptr_t base;
+    uint64_t used_pages;                      /* bit per page */
+    uint8_t page_run[REGION_PAGE_COUNT];      /* page -> first page of its run */
+    struct szone_run runs[REGION_PAGE_COUNT]; /* indexed by first page */
+    /* Block metadata, one row per page, page-aligned so a released run's
+     * row can be discarded with its data. */
+    struct szone_block_meta meta[REGION_PAGE_COUNT][RUN_MAX_BLOCKS]
+        __attribute__((aligned(4096)));
+};
+
+/* Large blocks: one mapping each. */
+struct szone_large {
+    struct szone_large *hash_next;
+    struct szone_large *zone_next;
+    struct szone_large *zone_prev;
+    struct szone *zone;
+    uintptr_t address;
+    size_t size;      /* bytes mapped, a multiple of the page size */
+    uint32_t stack_id;
+};
+
+#define LARGE_HUGE_THRESHOLD (16UL * 1024 * 1024)
+#define LARGE_CACHE_ENTRIES 16
+#define LARGE_CACHE_MAX_BYTES (64UL * 1024 * 1024)
+
+struct szone_large_cache_entry {
+    uintptr_t address;
+    size_t size;
+};
+
+struct szone_class {
+    md_lock_t lock;
+    struct szone_run *partial; /* runs with a free or never-used block */
+    uint32_t run_count;
+} __attribute__((aligned(MD_CACHE_LINE)));
+
+struct szone_thread_cache;
+
+struct szone {
+    malloc_zone_t basic; /* first: the public zone is the szone */
+    malloc_introspection_t introspect;
+    uint64_t magic;
+    bool has_thread_caches;
+    size_t mapping_size;
+
+    struct szone_class classes[SZONE_CLASS_COUNT];
+
+    md_lock_t region_lock; /* regions lists and page bitmaps */
+    struct szone_region *regions[SZONE_KIND_COUNT];
+    /* Descriptors of unmapped regions, zeroed and kept for reuse: a
+     * racing lookup of a stale pointer then finds no run instead of an
+     * unmapped page. */
+    struct szone_region *spare_regions;
+    size_t bytes_in_runs;
+    size_t peak_bytes_in_runs;
+
+    md_lock_t large_lock; /* this zone's large list and cache */
+    struct szone_large *large_blocks;
+    size_t large_bytes;
+    size_t peak_large_bytes;
+    unsigned large_cache_count;
+    size_t large_cache_bytes;
+    struct szone_large_cache_entry large_cache[LARGE_CACHE_ENTRIES];
+
+    md_lock_t thread_caches_lock;
+    struct szone_thread_cache *thread_caches;
+    struct szone_thread_cache *spare_thread_caches;
+};
+
+static inline struct szone *szone_from_zone(malloc_zone_t *zone)
+{
+    return (struct szone *)zone;
+}
+
+/* ---- szone.c: the zone and its function table ---- */
+malloc_zone_t *szone_create(bool with_thread_caches);
+bool szone_is_szone(malloc_zone_t *zone);
+/* The zone owning the block that starts at or contains `address`. */
+struct szone *szone_owner(const void *address);
+void *szone_small_malloc(struct szone *zone, unsigned class_index);
+
+/* ---- szone_region.c: regions and the pages of runs ---- */
+struct szone_run *szone_region_new_run(struct szone *zone, unsigned class_index);
+void szone_region_release_run(struct szone *zone, struct szone_run *run);
+void szone_region_destroy_all(struct szone *zone);
+
+static inline struct szone_run *szone_region_run_of(struct szone_region *region,
+                                                    uintptr_t address)
+{
+    unsigned page = (unsigned)((address - region->base) >> RUN_PAGE_SHIFT);
+    return &region->runs[region->page_run[page]];
+}
+
+/* Index of the block at `address` in its run, or -1 when `address` is
+ * not the start of one of the run's carved blocks. */
+static inline long szone_run_block_index(const struct szone_run *run,
+                                         uintptr_t address)
+{
+    if (run->page_count == 0 || address < run->start)
+        return -1;
+    uintptr_t offset = address - run->start;
+    uintptr_t index = (offset * run->size_reciprocal) >> RUN_RECIPROCAL_SHIFT;
+    if (index >= run->carved || index * run->block_size != offset)
+        return -1;
+    return (long)index;
+}
+
+/* ---- szone_run.c: moving blocks between runs and their users ---- */
+/* Takes up to `count` blocks of a class, marks them `state`, stores them
+ * and their metadata.  Takes the class lock.  Returns how many. */
+unsigned szone_class_take_blocks(struct szone *zone, unsigned class_index,
+                                 void **blocks, struct szone_block_meta **metas,
+                                 unsigned count, enum szone_block_state state);
+/* Returns blocks of one class to their runs.  Takes the class lock. */
+void szone_class_return_blocks(struct szone *zone, unsigned class_index,
+                               void *const *blocks, unsigned count);
+/* Releases every run with no block handed out, including those the
+ * policy keeps; returns the bytes given back.  Takes the class locks. */
+size_t szone_release_empty_runs(struct szone *zone);
+
+/* ---- szone_thread_cache.c ---- */
+void *szone_thread_cache_malloc(struct szone *zone, unsigned class_index);
+/* False when the thread has no cache: the caller frees the slow way. */
+bool szone_thread_cache_free(struct szone *zone, unsigned class_index,
+                             void *block, struct szone_block_meta *meta);
+void szone_thread_cache_flush_current(struct szone *zone);
+void szone_thread_cache_setup(void);
+void szone_thread_cache_after_fork_child(struct szone *zone);
+
+/* ---- szone_large.c ---- */
+void *szone_large_malloc(struct szone *zone, size_t size, size_t alignment,
+                         bool cleared);
+struct szone_large *szone_large_find(uintptr_t address);
+void szone_large_free(struct szone *zone, struct szone_large *block);
+void *szone_large_realloc(struct szone *zone, struct szone_large *block,
+                          size_t size);
+size_t szone_large_release_cache(struct szone *zone);
+void szone_large_destroy_all(struct szone *zone);
+void szone_large_force_lock(void);
+void szone_large_force_unlock(void);
+void szone_large_reinit_lock(void);
+
+/* ---- szone_introspect.c ---- */
+extern const malloc_introspection_t szone_introspection;
+void szone_force_lock(malloc_zone_t *zone);
+void szone_force_unlock(malloc_zone_t *zone);
+void szone_statistics_of_kind(struct szone *zone, malloc_statistics_t *stats,
+                              unsigned which);
+
+/* ---- szone_enumerate.c ---- */
+kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
+                               vm_address_t zone_address,
+                               memory_reader_t reader,
+                               vm_range_recorder_t recorder);
+
+#endif

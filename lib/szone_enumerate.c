@@ -1,0 +1,197 @@
+/*
+ * The scalable zone's enumerator: walks a zone through a memory_reader_t,
+ * so the same code lists the blocks of this process (no reader) or of
+ * another one (a reader that copies from it).  Every structure is copied
+ * into a local variable as soon as it is read, and every count read from
+ * the target is bounded, so a damaged or changing target can make the
+ * walk stop early but never run away.
+ */
+#include "config.h"
+#include "szone.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define RANGE_BATCH 128
+#define ENUMERATE_MAX_REGIONS (1u << 20)
+#define ENUMERATE_MAX_LARGE (1u << 28)
+
+struct range_batch {
+    task_t task;
+    void *context;
+    vm_range_recorder_t *recorder;
+    unsigned type;
+    unsigned count;
+    vm_range_t ranges[RANGE_BATCH];
+};
+
+static void batch_flush(struct range_batch *batch)
+{
+    if (batch->count)
+        batch->recorder(batch->task, batch->context, batch->type,
+                        batch->ranges, batch->count);
+    batch->count = 0;
+}
+
+static void batch_add(struct range_batch *batch, vm_address_t address,
+                      vm_size_t size)
+{
+    if (batch->count == RANGE_BATCH)
+        batch_flush(batch);
+    batch->ranges[batch->count++] = (vm_range_t){address, size};
+}
+
+static kern_return_t local_reader(task_t task, vm_address_t address,
+                                  vm_size_t size, void **local)
+{
+    *local = (void *)address;
+    return KERN_SUCCESS;
+}
+
+static kern_return_t read_into(memory_reader_t reader, task_t task,
+                               vm_address_t address, size_t size, void *out)
+{
+    void *local;
+    kern_return_t error = reader(task, address, size, &local);
+    if (error == KERN_SUCCESS)
+        memcpy(out, local, size);
+    return error;
+}
+
+struct enumeration {
+    task_t task;
+    memory_reader_t *reader;
+    unsigned type_mask;
+    struct range_batch in_use;
+    struct range_batch regions;
+    struct range_batch admin;
+};
+
+static kern_return_t enumerate_run_blocks(struct enumeration *walk,
+                                          const struct szone_run *run)
+{
+    unsigned carved = run->carved <= run->block_count ? run->carved : 0;
+    if (carved == 0)
+        return KERN_SUCCESS;
+    void *local;
+    kern_return_t error = walk->reader(walk->task, (vm_address_t)run->meta,
+                                       carved * sizeof(struct szone_block_meta),
+                                       &local);
+    if (error)
+        return error;
+    const struct szone_block_meta *meta = local;
+    for (unsigned i = 0; i < carved; i++)
+        if (meta[i].state == BLOCK_ALLOCATED)
+            batch_add(&walk->in_use, run->start + (uintptr_t)i * run->block_size,
+                      run->block_size);
+    return KERN_SUCCESS;
+}
+
+static kern_return_t enumerate_region(struct enumeration *walk,
+                                      vm_address_t address,
+                                      vm_address_t *next)
+{
+    /* The header, without the metadata rows. */
+    static const size_t header_size = offsetof(struct szone_region, meta);
+    struct szone_region *region;
+    void *local;
+    kern_return_t error = walk->reader(walk->task, address, header_size, &local);
+    if (error)
+        return error;
+    region = local;
+    *next = (vm_address_t)region->next;
+    if (region->magic != SZONE_REGION_MAGIC)
+        return KERN_FAILURE;
+    uintptr_t base = region->base;
+    if (walk->type_mask & MALLOC_ADMIN_REGION_RANGE_TYPE)
+        batch_add(&walk->admin, address, sizeof(struct szone_region));
+    if (walk->type_mask & MALLOC_PTR_REGION_RANGE_TYPE)
+        batch_add(&walk->regions, base, REGION_SIZE);
+    if (!(walk->type_mask & MALLOC_PTR_IN_USE_RANGE_TYPE))
+        return KERN_SUCCESS;
+    for (unsigned page = 0; page < REGION_PAGE_COUNT; page++) {
+        struct szone_run run;
+        /* Re-read: the reader may have recycled the header's copy. */
+        error = read_into(walk->reader, walk->task,
+                          address + offsetof(struct szone_region, runs) +
+                              page * sizeof(struct szone_run),
+                          sizeof(run), &run);
+        if (error)
+            return error;
+        if (run.page_count == 0 || run.start != base + ((uintptr_t)page << RUN_PAGE_SHIFT))
+            continue;
+        if ((error = enumerate_run_blocks(walk, &run)))
+            return error;
+    }
+    return KERN_SUCCESS;
+}
+
+static kern_return_t enumerate_large(struct enumeration *walk,
+                                     vm_address_t address)
+{
+    for (unsigned n = 0; address && n < ENUMERATE_MAX_LARGE; n++) {
+        struct szone_large large;
+        kern_return_t error = read_into(walk->reader, walk->task, address,
+                                        sizeof(large), &large);
+        if (error)
+            return error;
+        if (walk->type_mask & MALLOC_PTR_IN_USE_RANGE_TYPE)
+            batch_add(&walk->in_use, large.address, large.size);
+        if (walk->type_mask & MALLOC_PTR_REGION_RANGE_TYPE)
+            batch_add(&walk->regions, large.address, large.size);
+        address = (vm_address_t)large.zone_next;
+    }
+    return KERN_SUCCESS;
+}
+
+static void enumeration_init(struct enumeration *walk, task_t task,
+                             void *context, unsigned type_mask,
+                             memory_reader_t *reader,
+                             vm_range_recorder_t *recorder)
+{
+    memset(walk, 0, offsetof(struct enumeration, in_use));
+    walk->task = task;
+    walk->reader = reader ? reader : local_reader;
+    walk->type_mask = type_mask;
+    struct range_batch *batches[] = {&walk->in_use, &walk->regions,
+                                     &walk->admin};
+    unsigned types[] = {MALLOC_PTR_IN_USE_RANGE_TYPE,
+                        MALLOC_PTR_REGION_RANGE_TYPE,
+                        MALLOC_ADMIN_REGION_RANGE_TYPE};
+    for (unsigned i = 0; i < 3; i++) {
+        batches[i]->task = task;
+        batches[i]->context = context;
+        batches[i]->recorder = recorder;
+        batches[i]->type = types[i];
+        batches[i]->count = 0;
+    }
+}
+
+kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
+                               vm_address_t zone_address,
+                               memory_reader_t reader,
+                               vm_range_recorder_t recorder)
+{
+    struct enumeration walk;
+    struct szone zone;
+    enumeration_init(&walk, task, context, type_mask, reader, recorder);
+    kern_return_t error = read_into(walk.reader, task, zone_address,
+                                    sizeof(zone), &zone);
+    if (error)
+        return error;
+    if (zone.magic != SZONE_MAGIC)
+        return KERN_INVALID_ARGUMENT;
+    if (type_mask & MALLOC_ADMIN_REGION_RANGE_TYPE)
+        batch_add(&walk.admin, zone_address, zone.mapping_size);
+    for (unsigned kind = 0; kind < SZONE_KIND_COUNT && !error; kind++) {
+        vm_address_t address = (vm_address_t)zone.regions[kind];
+        for (unsigned n = 0; address && !error && n < ENUMERATE_MAX_REGIONS; n++)
+            error = enumerate_region(&walk, address, &address);
+    }
+    if (!error)
+        error = enumerate_large(&walk, (vm_address_t)zone.large_blocks);
+    batch_flush(&walk.in_use);
+    batch_flush(&walk.regions);
+    batch_flush(&walk.admin);
+    return error;
+}

@@ -1,0 +1,273 @@
+/*
+ * Large blocks: above SMALL_MAX, each block is a mapping of its own.
+ * Their records sit in one hash table shared by all zones, keyed by
+ * address, so free() finds the owner of any large block in constant
+ * time.  Each zone also lists its own, for enumeration and destroy, and
+ * keeps a small cache of freed mappings so that a program that frees and
+ * reallocates big buffers in a loop does not pay a system call and a
+ * round of page faults every time.
+ */
+#include "config.h"
+#include "szone.h"
+#include "os_memory.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define LARGE_HASH_BITS 16
+#define LARGE_HASH_SIZE (1UL << LARGE_HASH_BITS)
+
+static md_lock_t large_hash_lock = MD_LOCK_INITIALIZER;
+static struct szone_large **large_hash;
+static struct os_pool large_record_pool = {.object_size =
+                                               sizeof(struct szone_large)};
+
+static size_t large_hash_index(uintptr_t address)
+{
+    return (size_t)((address >> 12) * 0x9E3779B97F4A7C15ULL >>
+                    (64 - LARGE_HASH_BITS));
+}
+
+/* Hash lock held. */
+static struct szone_large **large_hash_slot(uintptr_t address)
+{
+    struct szone_large **slot = &large_hash[large_hash_index(address)];
+    while (*slot && (*slot)->address != address)
+        slot = &(*slot)->hash_next;
+    return slot;
+}
+
+struct szone_large *szone_large_find(uintptr_t address)
+{
+    if (!__atomic_load_n(&large_hash, __ATOMIC_ACQUIRE) ||
+        (address & (OS_PAGE_SIZE - 1)))
+        return NULL;
+    md_lock(&large_hash_lock);
+    struct szone_large *block = *large_hash_slot(address);
+    md_unlock(&large_hash_lock);
+    return block;
+}
+
+static struct szone_large *large_record_new(struct szone *zone,
+                                            uintptr_t address, size_t size)
+{
+    md_lock(&large_hash_lock);
+    if (!large_hash) {
+        struct szone_large **table = os_map(LARGE_HASH_SIZE * sizeof(*table));
+        __atomic_store_n(&large_hash, table, __ATOMIC_RELEASE);
+    }
+    struct szone_large *block = large_hash ? os_pool_alloc(&large_record_pool)
+                                           : NULL;
+    if (block) {
+        block->zone = zone;
+        block->address = address;
+        block->size = size;
+        struct szone_large **slot = &large_hash[large_hash_index(address)];
+        block->hash_next = *slot;
+        *slot = block;
+    }
+    md_unlock(&large_hash_lock);
+    return block;
+}
+
+static void large_hash_remove(struct szone_large *block)
+{
+    struct szone_large **slot = large_hash_slot(block->address);
+    *slot = block->hash_next;
+}
+
+static void zone_count_large_bytes(struct szone *zone, long delta)
+{
+    zone->large_bytes += (size_t)delta;
+    if (zone->large_bytes > zone->peak_large_bytes)
+        zone->peak_large_bytes = zone->large_bytes;
+}
+
+static void zone_link_large(struct szone *zone, struct szone_large *block)
+{
+    md_lock(&zone->large_lock);
+    block->zone_prev = NULL;
+    block->zone_next = zone->large_blocks;
+    if (block->zone_next)
+        block->zone_next->zone_prev = block;
+    zone->large_blocks = block;
+    zone_count_large_bytes(zone, (long)block->size);
+    md_unlock(&zone->large_lock);
+}
+
+/* Zone large lock held. */
+static void zone_unlink_large(struct szone *zone, struct szone_large *block)
+{
+    if (block->zone_prev)
+        block->zone_prev->zone_next = block->zone_next;
+    else
+        zone->large_blocks = block->zone_next;
+    if (block->zone_next)
+        block->zone_next->zone_prev = block->zone_prev;
+    zone_count_large_bytes(zone, -(long)block->size);
+}
+
+/* A cached mapping of at least `size` bytes wasting at most a quarter. */
+static bool large_cache_take(struct szone *zone, size_t size,
+                             struct szone_large_cache_entry *taken)
+{
+    bool found = false;
+    md_lock(&zone->large_lock);
+    for (unsigned i = zone->large_cache_count; i-- > 0;) {
+        struct szone_large_cache_entry *entry = &zone->large_cache[i];
+        if (entry->size >= size && entry->size - size <= size / 4) {
+            *taken = *entry;
+            zone->large_cache_bytes -= entry->size;
+            memmove(entry, entry + 1,
+                    (--zone->large_cache_count - i) * sizeof(*entry));
+            found = true;
+            break;
+        }
+    }
+    md_unlock(&zone->large_lock);
+    return found;
+}
+
+/* Zone large lock held.  Returns false when the mapping does not fit. */
+static bool large_cache_put(struct szone *zone, uintptr_t address, size_t size)
+{
+    if (size > LARGE_CACHE_MAX_BYTES / 4)
+        return false;
+    while (zone->large_cache_count == LARGE_CACHE_ENTRIES ||
+           zone->large_cache_bytes + size > LARGE_CACHE_MAX_BYTES) {
+        struct szone_large_cache_entry oldest = zone->large_cache[0];
+        memmove(&zone->large_cache[0], &zone->large_cache[1],
+                --zone->large_cache_count * sizeof(oldest));
+        zone->large_cache_bytes -= oldest.size;
+        os_unmap((void *)oldest.address, oldest.size);
+    }
+    zone->large_cache[zone->large_cache_count++] =
+        (struct szone_large_cache_entry){address, size};
+    zone->large_cache_bytes += size;
+    return true;
+}
+
+static void *large_map(size_t size, size_t alignment)
+{
+    if (alignment <= OS_PAGE_SIZE)
+        return os_map(size);
+    if (size + alignment < size)
+        return NULL;
+    return os_map_aligned(size, alignment);
+}
+
+void *szone_large_malloc(struct szone *zone, size_t size, size_t alignment,
+                         bool cleared)
+{
+    if (size > PTRDIFF_MAX - OS_PAGE_SIZE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t mapped = MD_ALIGN_UP(size, OS_PAGE_SIZE);
+    struct szone_large_cache_entry reused;
+    void *address;
+    if (alignment <= OS_PAGE_SIZE && large_cache_take(zone, mapped, &reused)) {
+        address = (void *)reused.address;
+        mapped = reused.size;
+        if (cleared)
+            memset(address, 0, mapped);
+    } else if (!(address = large_map(mapped, alignment))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct szone_large *block = large_record_new(zone, (uintptr_t)address,
+                                                 mapped);
+    if (!block) {
+        os_unmap(address, mapped);
+        errno = ENOMEM;
+        return NULL;
+    }
+    zone_link_large(zone, block);
+    return address;
+}
+
+static void large_record_delete(struct szone_large *block)
+{
+    md_lock(&large_hash_lock);
+    large_hash_remove(block);
+    os_pool_free(&large_record_pool, block);
+    md_unlock(&large_hash_lock);
+}
+
+void szone_large_free(struct szone *zone, struct szone_large *block)
+{
+    uintptr_t address = block->address;
+    size_t size = block->size;
+    md_lock(&zone->large_lock);
+    zone_unlink_large(zone, block);
+    bool cached = large_cache_put(zone, address, size);
+    md_unlock(&zone->large_lock);
+    large_record_delete(block);
+    if (!cached)
+        os_unmap((void *)address, size);
+}
+
+/* Grows or shrinks in place or by moving pages; never copies bytes. */
+void *szone_large_realloc(struct szone *zone, struct szone_large *block,
+                          size_t size)
+{
+    if (size > PTRDIFF_MAX - OS_PAGE_SIZE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t mapped = MD_ALIGN_UP(size, OS_PAGE_SIZE);
+    if (mapped == block->size)
+        return (void *)block->address;
+    void *moved = mremap((void *)block->address, block->size, mapped,
+                         MREMAP_MAYMOVE);
+    if (moved == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    md_lock(&large_hash_lock);
+    large_hash_remove(block);
+    block->address = (uintptr_t)moved;
+    struct szone_large **slot = &large_hash[large_hash_index(block->address)];
+    block->hash_next = *slot;
+    *slot = block;
+    md_unlock(&large_hash_lock);
+
+    md_lock(&zone->large_lock);
+    zone_count_large_bytes(zone, (long)mapped - (long)block->size);
+    block->size = mapped;
+    md_unlock(&zone->large_lock);
+    return moved;
+}
+
+size_t szone_large_release_cache(struct szone *zone)
+{
+    md_lock(&zone->large_lock);
+    size_t released = zone->large_cache_bytes;
+    for (unsigned i = 0; i < zone->large_cache_count; i++)
+        os_unmap((void *)zone->large_cache[i].address,
+                 zone->large_cache[i].size);
+    zone->large_cache_count = 0;
+    zone->large_cache_bytes = 0;
+    md_unlock(&zone->large_lock);
+    return released;
+}
+
+void szone_large_destroy_all(struct szone *zone)
+{
+    szone_large_release_cache(zone);
+    md_lock(&zone->large_lock);
+    struct szone_large *block = zone->large_blocks, *next;
+    zone->large_blocks = NULL;
+    md_unlock(&zone->large_lock);
+    for (; block; block = next) {
+        next = block->zone_next;
+        os_unmap((void *)block->address, block->size);
+        large_record_delete(block);
+    }
+}
+
+void szone_large_force_lock(void) { md_lock(&large_hash_lock); }
+void szone_large_force_unlock(void) { md_unlock(&large_hash_lock); }
+void szone_large_reinit_lock(void) { md_lock_init(&large_hash_lock); }

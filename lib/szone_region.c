@@ -1,0 +1,174 @@
+/*
+ * Regions of the scalable zone and the pages of their runs.
+ *
+ * Release policy: a run whose blocks have all come back is returned to
+ * its region and its pages to the kernel at once, except the last run of
+ * a class when it is a single page, which stays to absorb malloc/free
+ * ping-pong.  A region with no runs left is unmapped unless it is the
+ * zone's only region of its kind.  pressure_relief releases everything
+ * that is empty, kept runs included.
+ */
+#include "config.h"
+#include "szone.h"
+#include "os_memory.h"
+
+#include <string.h>
+
+static int region_find_free_pages(uint64_t used, unsigned count)
+{
+    uint64_t mask = (count == 64) ? ~0ULL : ((1ULL << count) - 1);
+    for (unsigned first = 0; first + count <= REGION_PAGE_COUNT; first++)
+        if ((used & (mask << first)) == 0)
+            return (int)first;
+    return -1;
+}
+
+static struct szone_region *region_create(struct szone *zone,
+                                          enum szone_kind kind)
+{
+    struct szone_region *region = zone->spare_regions;
+    if (region)
+        zone->spare_regions = region->next;
+    else if (!(region = os_map(sizeof(*region))))
+        return NULL;
+    void *data = os_map_aligned(REGION_SIZE, REGION_SIZE);
+    if (!data) {
+        region->next = zone->spare_regions;
+        zone->spare_regions = region;
+        return NULL;
+    }
+    region->magic = SZONE_REGION_MAGIC;
+    region->kind = (uint8_t)kind;
+    region->zone = zone;
+    region->base = (uintptr_t)data;
+    region->used_pages = 0;
+    if (!region_map_set(region->base, region)) {
+        os_unmap(data, REGION_SIZE);
+        region->next = zone->spare_regions;
+        zone->spare_regions = region;
+        return NULL;
+    }
+    region->next = zone->regions[kind];
+    zone->regions[kind] = region;
+    return region;
+}
+
+static void run_init(struct szone_run *run, struct szone_region *region,
+                     unsigned first_page, unsigned page_count,
+                     unsigned class_index)
+{
+    size_t block_size = szone_class_to_size(class_index);
+    memset(run, 0, sizeof(*run));
+    run->region = region;
+    run->start = region->base + ((uintptr_t)first_page << RUN_PAGE_SHIFT);
+    run->meta = region->meta[first_page];
+    run->block_size = (uint32_t)block_size;
+    run->size_reciprocal = ((1ULL << RUN_RECIPROCAL_SHIFT) / block_size) + 1;
+    run->class_index = (uint16_t)class_index;
+    run->page_count = (uint16_t)page_count;
+    run->block_count =
+        (uint16_t)(((size_t)page_count << RUN_PAGE_SHIFT) / block_size);
+    run->free_head = RUN_FREE_LIST_END;
+    for (unsigned page = first_page; page < first_page + page_count; page++)
+        region->page_run[page] = (uint8_t)first_page;
+}
+
+static void zone_count_run_bytes(struct szone *zone, long delta)
+{
+    zone->bytes_in_runs += (size_t)delta;
+    if (zone->bytes_in_runs > zone->peak_bytes_in_runs)
+        zone->peak_bytes_in_runs = zone->bytes_in_runs;
+}
+
+struct szone_run *szone_region_new_run(struct szone *zone, unsigned class_index)
+{
+    enum szone_kind kind = szone_class_kind(class_index);
+    unsigned pages = szone_class_run_pages(class_index);
+    struct szone_run *run = NULL;
+
+    md_lock(&zone->region_lock);
+    struct szone_region *region = zone->regions[kind];
+    int first = -1;
+    for (; region; region = region->next)
+        if ((first = region_find_free_pages(region->used_pages, pages)) >= 0)
+            break;
+    if (!region && (region = region_create(zone, kind)))
+        first = 0;
+    if (region) {
+        uint64_t mask = ((pages == 64) ? ~0ULL : ((1ULL << pages) - 1)) << first;
+        region->used_pages |= mask;
+        run = &region->runs[first];
+        run_init(run, region, (unsigned)first, pages, class_index);
+        zone_count_run_bytes(zone, (long)pages << RUN_PAGE_SHIFT);
+    }
+    md_unlock(&zone->region_lock);
+    return run;
+}
+
+static void region_unlink(struct szone *zone, struct szone_region *region)
+{
+    struct szone_region **link = &zone->regions[region->kind];
+    while (*link != region)
+        link = &(*link)->next;
+    *link = region->next;
+}
+
+/* Region lock held; the region has no runs. */
+static void region_retire(struct szone *zone, struct szone_region *region)
+{
+    region_unlink(zone, region);
+    region_map_set(region->base, NULL);
+    os_unmap((void *)region->base, REGION_SIZE);
+    os_discard(region, sizeof(*region));
+    region->next = zone->spare_regions;
+    zone->spare_regions = region;
+}
+
+/* Region lock held. */
+static void run_release_pages(struct szone *zone, struct szone_run *run)
+{
+    struct szone_region *region = run->region;
+    unsigned first = (unsigned)((run->start - region->base) >> RUN_PAGE_SHIFT);
+    size_t bytes = (size_t)run->page_count << RUN_PAGE_SHIFT;
+    size_t meta_bytes = MD_ALIGN_UP(run->carved * sizeof(*run->meta),
+                                    OS_PAGE_SIZE);
+    uint64_t mask = ((run->page_count == 64) ? ~0ULL
+                                            : ((1ULL << run->page_count) - 1))
+                    << first;
+
+    os_discard((void *)run->start, bytes);
+    os_discard(run->meta, meta_bytes);
+    region->used_pages &= ~mask;
+    memset(run, 0, sizeof(*run));
+    zone_count_run_bytes(zone, -(long)bytes);
+    if (region->used_pages == 0 && !(zone->regions[region->kind] == region &&
+                                     region->next == NULL))
+        region_retire(zone, region);
+}
+
+void szone_region_release_run(struct szone *zone, struct szone_run *run)
+{
+    md_lock(&zone->region_lock);
+    run_release_pages(zone, run);
+    md_unlock(&zone->region_lock);
+}
+
+void szone_region_destroy_all(struct szone *zone)
+{
+    for (unsigned kind = 0; kind < SZONE_KIND_COUNT; kind++) {
+        struct szone_region *region = zone->regions[kind], *next;
+        for (; region; region = next) {
+            next = region->next;
+            region_map_set(region->base, NULL);
+            os_unmap((void *)region->base, REGION_SIZE);
+            os_unmap(region, sizeof(*region));
+        }
+        zone->regions[kind] = NULL;
+    }
+    struct szone_region *spare = zone->spare_regions, *next;
+    for (; spare; spare = next) {
+        next = spare->next;
+        os_unmap(spare, sizeof(*spare));
+    }
+    zone->spare_regions = NULL;
+}

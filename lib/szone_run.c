@@ -1,0 +1,146 @@
+/*
+ * Runs: the blocks of one size class carved from region pages, and the
+ * lists that let a class find a run with a free block in constant time.
+ * A run's free list is threaded through the out-of-band metadata, never
+ * through the blocks themselves.
+ */
+#include "config.h"
+#include "szone.h"
+
+static void class_link_run(struct szone_class *class, struct szone_run *run)
+{
+    run->prev_partial = NULL;
+    run->next_partial = class->partial;
+    if (class->partial)
+        class->partial->prev_partial = run;
+    class->partial = run;
+    run->on_partial_list = 1;
+}
+
+static void class_unlink_run(struct szone_class *class, struct szone_run *run)
+{
+    if (run->prev_partial)
+        run->prev_partial->next_partial = run->next_partial;
+    else
+        class->partial = run->next_partial;
+    if (run->next_partial)
+        run->next_partial->prev_partial = run->prev_partial;
+    run->next_partial = run->prev_partial = NULL;
+    run->on_partial_list = 0;
+}
+
+static unsigned run_take(struct szone_run *run, void **blocks,
+                         struct szone_block_meta **metas, unsigned count,
+                         enum szone_block_state state)
+{
+    unsigned taken = 0;
+    while (taken < count && run->free_head != RUN_FREE_LIST_END) {
+        unsigned index = run->free_head;
+        struct szone_block_meta *meta = &run->meta[index];
+        run->free_head = meta->next_free;
+        run->free_count--;
+        meta->state = (uint8_t)state;
+        blocks[taken] = (void *)(run->start + (uintptr_t)index * run->block_size);
+        metas[taken++] = meta;
+    }
+    while (taken < count && run->carved < run->block_count) {
+        unsigned index = run->carved++;
+        struct szone_block_meta *meta = &run->meta[index];
+        meta->state = (uint8_t)state;
+        blocks[taken] = (void *)(run->start + (uintptr_t)index * run->block_size);
+        metas[taken++] = meta;
+    }
+    run->handed_out = (uint16_t)(run->handed_out + taken);
+    return taken;
+}
+
+static bool run_is_exhausted(const struct szone_run *run)
+{
+    return run->free_count == 0 && run->carved == run->block_count;
+}
+
+unsigned szone_class_take_blocks(struct szone *zone, unsigned class_index,
+                                 void **blocks, struct szone_block_meta **metas,
+                                 unsigned count, enum szone_block_state state)
+{
+    struct szone_class *class = &zone->classes[class_index];
+    unsigned taken = 0;
+    md_lock(&class->lock);
+    while (taken < count) {
+        struct szone_run *run = class->partial;
+        if (!run) {
+            run = szone_region_new_run(zone, class_index);
+            if (!run)
+                break;
+            class->run_count++;
+            class_link_run(class, run);
+        }
+        taken += run_take(run, blocks + taken, metas + taken, count - taken,
+                          state);
+        if (run_is_exhausted(run))
+            class_unlink_run(class, run);
+    }
+    md_unlock(&class->lock);
+    return taken;
+}
+
+/* The last run of a class stays when it is one page: see szone_region.c. */
+static bool class_should_release(const struct szone_class *class,
+                                 const struct szone_run *run)
+{
+    return class->run_count > 1 || run->page_count > 1;
+}
+
+static void class_release_run(struct szone *zone, struct szone_class *class,
+                              struct szone_run *run)
+{
+    class_unlink_run(class, run);
+    class->run_count--;
+    szone_region_release_run(zone, run);
+}
+
+void szone_class_return_blocks(struct szone *zone, unsigned class_index,
+                               void *const *blocks, unsigned count)
+{
+    struct szone_class *class = &zone->classes[class_index];
+    md_lock(&class->lock);
+    for (unsigned i = 0; i < count; i++) {
+        uintptr_t address = (uintptr_t)blocks[i];
+        struct szone_run *run =
+            szone_region_run_of(region_map_lookup(address), address);
+        unsigned index = (unsigned)szone_run_block_index(run, address);
+        struct szone_block_meta *meta = &run->meta[index];
+        if (meta->state == BLOCK_FREE)
+            continue; /* a racing double free: keep the list sound */
+        meta->state = BLOCK_FREE;
+        meta->stack_id = 0;
+        meta->next_free = run->free_head;
+        run->free_head = (uint16_t)index;
+        run->free_count++;
+        run->handed_out--;
+        if (!run->on_partial_list)
+            class_link_run(class, run);
+        if (run->handed_out == 0 && class_should_release(class, run))
+            class_release_run(zone, class, run);
+    }
+    md_unlock(&class->lock);
+}
+
+size_t szone_release_empty_runs(struct szone *zone)
+{
+    size_t released = 0;
+    for (unsigned c = 0; c < SZONE_CLASS_COUNT; c++) {
+        struct szone_class *class = &zone->classes[c];
+        md_lock(&class->lock);
+        struct szone_run *run = class->partial, *next;
+        for (; run; run = next) {
+            next = run->next_partial;
+            if (run->handed_out == 0) {
+                released += (size_t)run->page_count << RUN_PAGE_SHIFT;
+                class_release_run(zone, class, run);
+            }
+        }
+        md_unlock(&class->lock);
+    }
+    return released;
+}

@@ -1,0 +1,81 @@
+/*
+ * Calls into a zone through its function pointers, followed (or, for a
+ * free, preceded) by the malloc_logger call with Apple's arguments.
+ * Both the zone API and the malloc entry points go through here, so a
+ * program that replaces a zone's functions, or installs a logger, sees
+ * every operation whichever way it was made.
+ */
+#ifndef MALLOCDEBUG_ZONE_DISPATCH_H
+#define MALLOCDEBUG_ZONE_DISPATCH_H
+
+#include <errno.h>
+#include <malloc/malloc.h>
+
+#include "compiler.h"
+
+#define LOG_ALLOCATE (MALLOC_LOG_TYPE_ALLOCATE | MALLOC_LOG_TYPE_HAS_ZONE)
+#define LOG_DEALLOCATE (MALLOC_LOG_TYPE_DEALLOCATE | MALLOC_LOG_TYPE_HAS_ZONE)
+
+static inline void dispatch_log(uint32_t type, malloc_zone_t *zone,
+                                uintptr_t arg2, uintptr_t arg3, void *result)
+{
+    malloc_logger_t *logger = malloc_logger;
+    if (MD_UNLIKELY(logger != NULL))
+        logger(type, (uintptr_t)zone, arg2, arg3, (uintptr_t)result, 0);
+}
+
+/* A zone written by the program may fail without setting errno. */
+static inline void *dispatch_result(void *result)
+{
+    if (MD_UNLIKELY(!result) && errno != ENOMEM && errno != EINVAL)
+        errno = ENOMEM;
+    return result;
+}
+
+static inline void *dispatch_malloc(malloc_zone_t *zone, size_t size)
+{
+    void *result = zone->malloc(zone, size);
+    dispatch_log(LOG_ALLOCATE, zone, size, 0, result);
+    return dispatch_result(result);
+}
+
+static inline void *dispatch_calloc(malloc_zone_t *zone, size_t count,
+                                    size_t size)
+{
+    void *result = zone->calloc(zone, count, size);
+    dispatch_log(LOG_ALLOCATE | MALLOC_LOG_TYPE_CLEARED, zone, count * size,
+                 0, result);
+    return dispatch_result(result);
+}
+
+static inline void *dispatch_valloc(malloc_zone_t *zone, size_t size)
+{
+    void *result = zone->valloc(zone, size);
+    dispatch_log(LOG_ALLOCATE, zone, size, 0, result);
+    return dispatch_result(result);
+}
+
+static inline void *dispatch_memalign(malloc_zone_t *zone, size_t alignment,
+                                      size_t size)
+{
+    void *result = zone->memalign(zone, alignment, size);
+    dispatch_log(LOG_ALLOCATE, zone, size, 0, result);
+    return dispatch_result(result);
+}
+
+static inline void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
+                                     size_t size)
+{
+    void *result = zone->realloc(zone, pointer, size);
+    dispatch_log(LOG_ALLOCATE | MALLOC_LOG_TYPE_DEALLOCATE, zone,
+                 (uintptr_t)pointer, size, result);
+    return dispatch_result(result);
+}
+
+static inline void dispatch_free(malloc_zone_t *zone, void *pointer)
+{
+    dispatch_log(LOG_DEALLOCATE, zone, (uintptr_t)pointer, 0, NULL);
+    zone->free(zone, pointer);
+}
+
+#endif
