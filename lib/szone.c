@@ -7,8 +7,10 @@
 #include "szone.h"
 #include "os_memory.h"
 #include "report.h"
+#include "szone_thread_cache.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -64,7 +66,7 @@ void *szone_small_malloc(struct szone *zone, unsigned class_index)
 {
     void *block;
     struct szone_block_meta *meta;
-    if (!szone_class_take_blocks(zone, class_index, &block, &meta, 1,
+    if (!szone_class_take_blocks(zone, 0, class_index, &block, &meta, 1,
                                  BLOCK_ALLOCATED)) {
         errno = ENOMEM;
         return NULL;
@@ -130,7 +132,7 @@ static void szone_free_block(struct szone *zone, void *pointer,
     }
     unsigned class_index = block->run->class_index;
     if (zone->has_thread_caches &&
-        szone_thread_cache_free(zone, class_index, pointer, block->meta))
+        szone_thread_cache_free(class_index, pointer, block->meta))
         return;
     szone_class_return_blocks(zone, class_index, &pointer, 1);
 }
@@ -257,17 +259,35 @@ bool szone_is_szone(malloc_zone_t *zone)
            ((struct szone *)zone)->magic == SZONE_MAGIC;
 }
 
+/* CPUs this process may run on; sched_getaffinity allocates nothing,
+ * unlike sysconf, which reads /sys through opendir. */
+static unsigned szone_cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return 1;
+    int count = CPU_COUNT(&set);
+    return count < 1 ? 1 : (unsigned)count;
+}
+
 malloc_zone_t *szone_create(bool with_thread_caches)
 {
-    size_t mapping_size = MD_ALIGN_UP(sizeof(struct szone), OS_PAGE_SIZE);
+    unsigned magazines = with_thread_caches ? szone_cpu_count() : 1;
+    if (magazines > SZONE_MAX_MAGAZINES)
+        magazines = SZONE_MAX_MAGAZINES;
+    size_t mapping_size =
+        MD_ALIGN_UP(sizeof(struct szone) +
+                        magazines * SZONE_CLASS_COUNT * sizeof(struct szone_class),
+                    OS_PAGE_SIZE);
     struct szone *zone = os_map(mapping_size);
     if (!zone)
         return NULL;
     zone->magic = SZONE_MAGIC;
     zone->mapping_size = mapping_size;
     zone->has_thread_caches = with_thread_caches;
-    for (unsigned c = 0; c < SZONE_CLASS_COUNT; c++)
-        md_lock_init(&zone->classes[c].lock);
+    zone->magazine_count = magazines;
+    for (unsigned i = 0; i < szone_class_total(zone); i++)
+        md_lock_init(&zone->classes[i].lock);
     md_lock_init(&zone->region_lock);
     md_lock_init(&zone->large_lock);
     md_lock_init(&zone->thread_caches_lock);

@@ -65,6 +65,7 @@ struct szone_run {
     uint16_t free_head;    /* run-local free list, RUN_FREE_LIST_END if empty */
     uint16_t free_count;
     uint8_t on_partial_list;
+    uint8_t magazine;
 };
 
 #define RUN_RECIPROCAL_SHIFT 40
@@ -114,14 +115,18 @@ struct szone_class {
 
 struct szone_thread_cache;
 
+/* Threads of the default zone are spread over magazines, one per CPU:
+ * each has its own runs and class locks, so threads on different cores
+ * neither contend for locks nor share metadata cache lines. */
+#define SZONE_MAX_MAGAZINES 16
+
 struct szone {
     malloc_zone_t basic; /* first: the public zone is the szone */
     malloc_introspection_t introspect;
     uint64_t magic;
     bool has_thread_caches;
     size_t mapping_size;
-
-    struct szone_class classes[SZONE_CLASS_COUNT];
+    unsigned magazine_count;
 
     md_lock_t region_lock; /* regions lists and page bitmaps */
     struct szone_region *regions[SZONE_KIND_COUNT];
@@ -143,7 +148,23 @@ struct szone {
     md_lock_t thread_caches_lock;
     struct szone_thread_cache *thread_caches;
     struct szone_thread_cache *spare_thread_caches;
+    unsigned next_magazine; /* round robin over new thread caches */
+
+    /* magazine_count * SZONE_CLASS_COUNT, magazine by magazine */
+    struct szone_class classes[];
 };
+
+static inline struct szone_class *szone_class_of(struct szone *zone,
+                                                 unsigned magazine,
+                                                 unsigned class_index)
+{
+    return &zone->classes[magazine * SZONE_CLASS_COUNT + class_index];
+}
+
+static inline unsigned szone_class_total(const struct szone *zone)
+{
+    return zone->magazine_count * SZONE_CLASS_COUNT;
+}
 
 static inline struct szone *szone_from_zone(malloc_zone_t *zone)
 {
@@ -155,10 +176,12 @@ malloc_zone_t *szone_create(bool with_thread_caches);
 bool szone_is_szone(malloc_zone_t *zone);
 /* The zone owning the block that starts at or contains `address`. */
 struct szone *szone_owner(const void *address);
+/* The locked path, from magazine 0. */
 void *szone_small_malloc(struct szone *zone, unsigned class_index);
 
 /* ---- szone_region.c: regions and the pages of runs ---- */
-struct szone_run *szone_region_new_run(struct szone *zone, unsigned class_index);
+struct szone_run *szone_region_new_run(struct szone *zone, unsigned magazine,
+                                       unsigned class_index);
 void szone_region_release_run(struct szone *zone, struct szone_run *run);
 void szone_region_destroy_all(struct szone *zone);
 
@@ -186,21 +209,19 @@ static inline long szone_run_block_index(const struct szone_run *run,
 /* ---- szone_run.c: moving blocks between runs and their users ---- */
 /* Takes up to `count` blocks of a class, marks them `state`, stores them
  * and their metadata.  Takes the class lock.  Returns how many. */
-unsigned szone_class_take_blocks(struct szone *zone, unsigned class_index,
+unsigned szone_class_take_blocks(struct szone *zone, unsigned magazine,
+                                 unsigned class_index,
                                  void **blocks, struct szone_block_meta **metas,
                                  unsigned count, enum szone_block_state state);
-/* Returns blocks of one class to their runs.  Takes the class lock. */
+/* Returns blocks of one class to their runs, each under the lock of its
+ * run's magazine. */
 void szone_class_return_blocks(struct szone *zone, unsigned class_index,
                                void *const *blocks, unsigned count);
 /* Releases every run with no block handed out, including those the
  * policy keeps; returns the bytes given back.  Takes the class locks. */
 size_t szone_release_empty_runs(struct szone *zone);
 
-/* ---- szone_thread_cache.c ---- */
-void *szone_thread_cache_malloc(struct szone *zone, unsigned class_index);
-/* False when the thread has no cache: the caller frees the slow way. */
-bool szone_thread_cache_free(struct szone *zone, unsigned class_index,
-                             void *block, struct szone_block_meta *meta);
+/* ---- szone_thread_cache.c (fast paths in szone_thread_cache.h) ---- */
 void szone_thread_cache_flush_current(struct szone *zone);
 void szone_thread_cache_setup(void);
 void szone_thread_cache_after_fork_child(struct szone *zone);

@@ -13,8 +13,8 @@
 void szone_force_lock(malloc_zone_t *basic)
 {
     struct szone *zone = szone_from_zone(basic);
-    for (unsigned c = 0; c < SZONE_CLASS_COUNT; c++)
-        md_lock(&zone->classes[c].lock);
+    for (unsigned i = 0; i < szone_class_total(zone); i++)
+        md_lock(&zone->classes[i].lock);
     md_lock(&zone->region_lock);
     md_lock(&zone->large_lock);
     md_lock(&zone->thread_caches_lock);
@@ -26,15 +26,15 @@ void szone_force_unlock(malloc_zone_t *basic)
     md_unlock(&zone->thread_caches_lock);
     md_unlock(&zone->large_lock);
     md_unlock(&zone->region_lock);
-    for (unsigned c = SZONE_CLASS_COUNT; c-- > 0;)
-        md_unlock(&zone->classes[c].lock);
+    for (unsigned i = szone_class_total(zone); i-- > 0;)
+        md_unlock(&zone->classes[i].lock);
 }
 
 static void szone_reinit_lock(malloc_zone_t *basic)
 {
     struct szone *zone = szone_from_zone(basic);
-    for (unsigned c = 0; c < SZONE_CLASS_COUNT; c++)
-        md_lock_init(&zone->classes[c].lock);
+    for (unsigned i = 0; i < szone_class_total(zone); i++)
+        md_lock_init(&zone->classes[i].lock);
     md_lock_init(&zone->region_lock);
     md_lock_init(&zone->large_lock);
     md_lock_init(&zone->thread_caches_lock);
@@ -44,17 +44,17 @@ static void szone_reinit_lock(malloc_zone_t *basic)
 static boolean_t szone_zone_locked(malloc_zone_t *basic)
 {
     struct szone *zone = szone_from_zone(basic);
-    md_lock_t *locks[SZONE_CLASS_COUNT + 3];
-    unsigned n = 0;
-    for (unsigned c = 0; c < SZONE_CLASS_COUNT; c++)
-        locks[n++] = &zone->classes[c].lock;
-    locks[n++] = &zone->region_lock;
-    locks[n++] = &zone->large_lock;
-    locks[n++] = &zone->thread_caches_lock;
-    for (unsigned i = 0; i < n; i++) {
-        if (!md_trylock(locks[i]))
+    md_lock_t *zone_locks[] = {&zone->region_lock, &zone->large_lock,
+                               &zone->thread_caches_lock};
+    for (unsigned i = 0; i < MD_ARRAY_SIZE(zone_locks); i++) {
+        if (!md_trylock(zone_locks[i]))
             return 1;
-        md_unlock(locks[i]);
+        md_unlock(zone_locks[i]);
+    }
+    for (unsigned i = 0; i < szone_class_total(zone); i++) {
+        if (!md_trylock(&zone->classes[i].lock))
+            return 1;
+        md_unlock(&zone->classes[i].lock);
     }
     return 0;
 }
@@ -124,11 +124,13 @@ void szone_statistics_of_kind(struct szone *zone, malloc_statistics_t *stats,
     memset(stats, 0, sizeof(*stats));
     szone_count_in_use(zone, stats, (int)which);
     if (which < 2) {
-        for (unsigned c = 0; c < SZONE_CLASS_COUNT; c++)
+        for (unsigned i = 0; i < szone_class_total(zone); i++) {
+            unsigned c = i % SZONE_CLASS_COUNT;
             if (szone_class_kind(c) == which)
                 stats->size_allocated +=
-                    (size_t)zone->classes[c].run_count *
+                    (size_t)zone->classes[i].run_count *
                     ((size_t)szone_class_run_pages(c) << RUN_PAGE_SHIFT);
+        }
     } else {
         stats->size_allocated = stats->size_in_use;
     }
@@ -215,12 +217,13 @@ static boolean_t check_region(struct szone *zone,
 
 static boolean_t check_classes(struct szone *zone)
 {
-    for (unsigned c = 0; c < SZONE_CLASS_COUNT; c++) {
+    for (unsigned i = 0; i < szone_class_total(zone); i++) {
         unsigned n = 0;
-        for (struct szone_run *run = zone->classes[c].partial; run;
+        for (struct szone_run *run = zone->classes[i].partial; run;
              run = run->next_partial) {
-            if (run->class_index != c || !run->on_partial_list ||
-                ++n > zone->classes[c].run_count)
+            if (run->class_index != i % SZONE_CLASS_COUNT ||
+                run->magazine != i / SZONE_CLASS_COUNT ||
+                !run->on_partial_list || ++n > zone->classes[i].run_count)
                 return check_failed(zone, "class's run list is broken",
                                     run->start);
         }

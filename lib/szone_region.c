@@ -80,7 +80,8 @@ static void zone_count_run_bytes(struct szone *zone, long delta)
         zone->peak_bytes_in_runs = zone->bytes_in_runs;
 }
 
-struct szone_run *szone_region_new_run(struct szone *zone, unsigned class_index)
+struct szone_run *szone_region_new_run(struct szone *zone, unsigned magazine,
+                                       unsigned class_index)
 {
     enum szone_kind kind = szone_class_kind(class_index);
     unsigned pages = szone_class_run_pages(class_index);
@@ -99,6 +100,7 @@ struct szone_run *szone_region_new_run(struct szone *zone, unsigned class_index)
         region->used_pages |= mask;
         run = &region->runs[first];
         run_init(run, region, (unsigned)first, pages, class_index);
+        run->magazine = (uint8_t)magazine;
         zone_count_run_bytes(zone, (long)pages << RUN_PAGE_SHIFT);
     }
     md_unlock(&zone->region_lock);

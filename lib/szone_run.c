@@ -59,17 +59,18 @@ static bool run_is_exhausted(const struct szone_run *run)
     return run->free_count == 0 && run->carved == run->block_count;
 }
 
-unsigned szone_class_take_blocks(struct szone *zone, unsigned class_index,
-                                 void **blocks, struct szone_block_meta **metas,
+unsigned szone_class_take_blocks(struct szone *zone, unsigned magazine,
+                                 unsigned class_index, void **blocks,
+                                 struct szone_block_meta **metas,
                                  unsigned count, enum szone_block_state state)
 {
-    struct szone_class *class = &zone->classes[class_index];
+    struct szone_class *class = szone_class_of(zone, magazine, class_index);
     unsigned taken = 0;
     md_lock(&class->lock);
     while (taken < count) {
         struct szone_run *run = class->partial;
         if (!run) {
-            run = szone_region_new_run(zone, class_index);
+            run = szone_region_new_run(zone, magazine, class_index);
             if (!run)
                 break;
             class->run_count++;
@@ -102,12 +103,19 @@ static void class_release_run(struct szone *zone, struct szone_class *class,
 void szone_class_return_blocks(struct szone *zone, unsigned class_index,
                                void *const *blocks, unsigned count)
 {
-    struct szone_class *class = &zone->classes[class_index];
-    md_lock(&class->lock);
+    struct szone_class *class = NULL;
     for (unsigned i = 0; i < count; i++) {
         uintptr_t address = (uintptr_t)blocks[i];
         struct szone_run *run =
             szone_region_run_of(region_map_lookup(address), address);
+        struct szone_class *owner = szone_class_of(zone, run->magazine,
+                                                   class_index);
+        if (owner != class) {
+            if (class)
+                md_unlock(&class->lock);
+            class = owner;
+            md_lock(&class->lock);
+        }
         unsigned index = (unsigned)szone_run_block_index(run, address);
         struct szone_block_meta *meta = &run->meta[index];
         if (meta->state == BLOCK_FREE)
@@ -123,14 +131,15 @@ void szone_class_return_blocks(struct szone *zone, unsigned class_index,
         if (run->handed_out == 0 && class_should_release(class, run))
             class_release_run(zone, class, run);
     }
-    md_unlock(&class->lock);
+    if (class)
+        md_unlock(&class->lock);
 }
 
 size_t szone_release_empty_runs(struct szone *zone)
 {
     size_t released = 0;
-    for (unsigned c = 0; c < SZONE_CLASS_COUNT; c++) {
-        struct szone_class *class = &zone->classes[c];
+    for (unsigned i = 0; i < szone_class_total(zone); i++) {
+        struct szone_class *class = &zone->classes[i];
         md_lock(&class->lock);
         struct szone_run *run = class->partial, *next;
         for (; run; run = next) {

@@ -12,37 +12,24 @@
 #include "config.h"
 #include "szone.h"
 #include "os_memory.h"
+#include "szone_thread_cache.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
-#define CACHE_MAX_PER_CLASS 64
 #define CACHE_MIN_PER_CLASS 2
 #define CACHE_BYTES_PER_CLASS (256 * 1024)
 
-struct szone_cache_slot {
-    void *block;
-    struct szone_block_meta *meta;
-};
-
-struct szone_thread_cache {
-    struct szone_thread_cache *next;
-    struct szone_thread_cache *prev;
-    struct szone *zone;
-    uint16_t count[SZONE_CLASS_COUNT];
-    struct szone_cache_slot slots[];
-};
-
+__thread struct szone_thread_cache *szone_current_cache
+    __attribute__((tls_model("initial-exec")));
 enum cache_state { CACHE_NONE, CACHE_BUILDING, CACHE_READY, CACHE_GONE };
 
-static __thread struct szone_thread_cache *current_cache
-    __attribute__((tls_model("initial-exec")));
 static __thread unsigned char current_cache_state
     __attribute__((tls_model("initial-exec")));
 
-static uint16_t cache_capacity[SZONE_CLASS_COUNT];
-static uint32_t cache_offset[SZONE_CLASS_COUNT];
+uint16_t szone_cache_capacity[SZONE_CLASS_COUNT];
+uint32_t szone_cache_offset[SZONE_CLASS_COUNT];
 static size_t cache_mapping_size;
 static pthread_key_t cache_key;
 static bool cache_key_ready;
@@ -58,8 +45,8 @@ void szone_thread_cache_setup(void)
             capacity = CACHE_MAX_PER_CLASS;
         if (capacity < CACHE_MIN_PER_CLASS)
             capacity = CACHE_MIN_PER_CLASS;
-        cache_capacity[c] = (uint16_t)capacity;
-        cache_offset[c] = offset;
+        szone_cache_capacity[c] = (uint16_t)capacity;
+        szone_cache_offset[c] = offset;
         offset += (uint32_t)capacity;
     }
     cache_mapping_size =
@@ -69,17 +56,11 @@ void szone_thread_cache_setup(void)
     cache_key_ready = pthread_key_create(&cache_key, thread_cache_destroy) == 0;
 }
 
-static struct szone_cache_slot *cache_slots(struct szone_thread_cache *cache,
-                                            unsigned class_index)
-{
-    return &cache->slots[cache_offset[class_index]];
-}
-
 /* Gives back the `count` oldest blocks of a class. */
 static void cache_return_oldest(struct szone_thread_cache *cache,
                                 unsigned class_index, unsigned count)
 {
-    struct szone_cache_slot *slots = cache_slots(cache, class_index);
+    struct szone_cache_slot *slots = szone_cache_slots(cache, class_index);
     void *blocks[CACHE_MAX_PER_CLASS];
     for (unsigned i = 0; i < count; i++)
         blocks[i] = slots[i].block;
@@ -108,6 +89,7 @@ static struct szone_thread_cache *thread_cache_create(struct szone *zone)
     cache->zone = zone;
     cache->prev = NULL;
     md_lock(&zone->thread_caches_lock);
+    cache->magazine = zone->next_magazine++ % zone->magazine_count;
     cache->next = zone->thread_caches;
     if (cache->next)
         cache->next->prev = cache;
@@ -132,7 +114,7 @@ static void thread_cache_unlink(struct szone_thread_cache *cache)
 static void thread_cache_destroy(void *opaque)
 {
     struct szone_thread_cache *cache = opaque;
-    current_cache = NULL;
+    szone_current_cache = NULL;
     current_cache_state = CACHE_GONE;
     cache_return_all(cache);
     md_lock(&cache->zone->thread_caches_lock);
@@ -142,8 +124,8 @@ static void thread_cache_destroy(void *opaque)
 
 /* First allocation of a thread, or one made while its cache is being
  * built or after it was torn down: served under the class lock. */
-static MD_NOINLINE void *thread_cache_malloc_without(struct szone *zone,
-                                                     unsigned class_index)
+static void *thread_cache_malloc_without(struct szone *zone,
+                                         unsigned class_index)
 {
     if (current_cache_state == CACHE_NONE && cache_key_ready) {
         current_cache_state = CACHE_BUILDING;
@@ -152,7 +134,7 @@ static MD_NOINLINE void *thread_cache_malloc_without(struct szone *zone,
             /* pthread_setspecific may allocate: that allocation takes the
              * locked path because the state is still BUILDING. */
             pthread_setspecific(cache_key, cache);
-            current_cache = cache;
+            szone_current_cache = cache;
             current_cache_state = CACHE_READY;
             return szone_thread_cache_malloc(zone, class_index);
         }
@@ -161,19 +143,20 @@ static MD_NOINLINE void *thread_cache_malloc_without(struct szone *zone,
     return szone_small_malloc(zone, class_index);
 }
 
-static MD_NOINLINE void *cache_refill(struct szone_thread_cache *cache,
-                                      unsigned class_index)
+static void *cache_refill(struct szone_thread_cache *cache,
+                          unsigned class_index)
 {
-    unsigned want = (cache_capacity[class_index] + 1) / 2;
+    unsigned want = (szone_cache_capacity[class_index] + 1) / 2;
     void *blocks[CACHE_MAX_PER_CLASS];
     struct szone_block_meta *metas[CACHE_MAX_PER_CLASS];
-    unsigned got = szone_class_take_blocks(cache->zone, class_index, blocks,
-                                           metas, want, BLOCK_CACHED);
+    unsigned got = szone_class_take_blocks(cache->zone, cache->magazine,
+                                           class_index, blocks, metas, want,
+                                           BLOCK_CACHED);
     if (got == 0) {
         errno = ENOMEM;
         return NULL;
     }
-    struct szone_cache_slot *slots = cache_slots(cache, class_index);
+    struct szone_cache_slot *slots = szone_cache_slots(cache, class_index);
     /* Keep the first block for this call; stack the rest so that the next
      * pops come out in address order. */
     for (unsigned i = 1; i < got; i++) {
@@ -185,44 +168,24 @@ static MD_NOINLINE void *cache_refill(struct szone_thread_cache *cache,
     return blocks[0];
 }
 
-void *szone_thread_cache_malloc(struct szone *zone, unsigned class_index)
+void *szone_thread_cache_malloc_slow(struct szone *zone, unsigned class_index)
 {
-    struct szone_thread_cache *cache = current_cache;
-    if (MD_UNLIKELY(!cache))
+    struct szone_thread_cache *cache = szone_current_cache;
+    if (!cache)
         return thread_cache_malloc_without(zone, class_index);
-    unsigned count = cache->count[class_index];
-    if (MD_UNLIKELY(count == 0))
-        return cache_refill(cache, class_index);
-    struct szone_cache_slot *slot = &cache_slots(cache, class_index)[count - 1];
-    cache->count[class_index] = (uint16_t)(count - 1);
-    slot->meta->state = BLOCK_ALLOCATED;
-    return slot->block;
+    return cache_refill(cache, class_index);
 }
 
-bool szone_thread_cache_free(struct szone *zone, unsigned class_index,
-                             void *block, struct szone_block_meta *meta)
+void szone_thread_cache_make_room(struct szone_thread_cache *cache,
+                                  unsigned class_index)
 {
-    struct szone_thread_cache *cache = current_cache;
-    if (MD_UNLIKELY(!cache))
-        return false;
-    unsigned count = cache->count[class_index];
-    if (MD_UNLIKELY(count == cache_capacity[class_index])) {
-        cache_return_oldest(cache, class_index, count / 2);
-        count = cache->count[class_index];
-    }
-    meta->state = BLOCK_CACHED;
-    meta->stack_id = 0;
-    struct szone_cache_slot *slot = &cache_slots(cache, class_index)[count];
-    slot->block = block;
-    slot->meta = meta;
-    cache->count[class_index] = (uint16_t)(count + 1);
-    return true;
+    cache_return_oldest(cache, class_index, cache->count[class_index] / 2);
 }
 
 void szone_thread_cache_flush_current(struct szone *zone)
 {
-    if (current_cache && current_cache->zone == zone)
-        cache_return_all(current_cache);
+    if (szone_current_cache && szone_current_cache->zone == zone)
+        cache_return_all(szone_current_cache);
 }
 
 /* In the child of fork only the forking thread lives on: the caches of
@@ -232,7 +195,7 @@ void szone_thread_cache_after_fork_child(struct szone *zone)
     struct szone_thread_cache *cache = zone->thread_caches, *next;
     for (; cache; cache = next) {
         next = cache->next;
-        if (cache == current_cache)
+        if (cache == szone_current_cache)
             continue;
         cache_return_all(cache);
         thread_cache_unlink(cache);

@@ -1,0 +1,76 @@
+/*
+ * The fast path of the default zone: per-thread stacks of free blocks.
+ * Inline here so that malloc and free reach them without a call; the
+ * slow paths (first use, refill, overflow) live in szone_thread_cache.c.
+ */
+#ifndef MALLOCDEBUG_SZONE_THREAD_CACHE_H
+#define MALLOCDEBUG_SZONE_THREAD_CACHE_H
+
+#include "szone.h"
+
+#define CACHE_MAX_PER_CLASS 64
+
+struct szone_cache_slot {
+    void *block;
+    struct szone_block_meta *meta;
+};
+
+struct szone_thread_cache {
+    struct szone_thread_cache *next;
+    struct szone_thread_cache *prev;
+    struct szone *zone;
+    unsigned magazine;
+    uint16_t count[SZONE_CLASS_COUNT];
+    struct szone_cache_slot slots[];
+};
+
+extern __thread struct szone_thread_cache *szone_current_cache
+    __attribute__((tls_model("initial-exec")));
+extern uint16_t szone_cache_capacity[SZONE_CLASS_COUNT];
+extern uint32_t szone_cache_offset[SZONE_CLASS_COUNT];
+
+void *szone_thread_cache_malloc_slow(struct szone *zone, unsigned class_index);
+void szone_thread_cache_make_room(struct szone_thread_cache *cache,
+                                  unsigned class_index);
+
+static inline struct szone_cache_slot *
+szone_cache_slots(struct szone_thread_cache *cache, unsigned class_index)
+{
+    return &cache->slots[szone_cache_offset[class_index]];
+}
+
+static inline void *szone_thread_cache_malloc(struct szone *zone,
+                                              unsigned class_index)
+{
+    struct szone_thread_cache *cache = szone_current_cache;
+    unsigned count;
+    if (MD_UNLIKELY(!cache || (count = cache->count[class_index]) == 0))
+        return szone_thread_cache_malloc_slow(zone, class_index);
+    struct szone_cache_slot *slot =
+        &szone_cache_slots(cache, class_index)[count - 1];
+    cache->count[class_index] = (uint16_t)(count - 1);
+    slot->meta->state = BLOCK_ALLOCATED;
+    return slot->block;
+}
+
+/* False when the thread has no cache: the caller frees the slow way. */
+static inline bool szone_thread_cache_free(unsigned class_index, void *block,
+                                           struct szone_block_meta *meta)
+{
+    struct szone_thread_cache *cache = szone_current_cache;
+    if (MD_UNLIKELY(!cache))
+        return false;
+    if (MD_UNLIKELY(cache->count[class_index] ==
+                    szone_cache_capacity[class_index]))
+        szone_thread_cache_make_room(cache, class_index);
+    unsigned count = cache->count[class_index];
+    meta->state = BLOCK_CACHED;
+    meta->stack_id = 0;
+    struct szone_cache_slot *slot = &szone_cache_slots(cache, class_index)[count];
+    slot->block = block;
+    slot->meta = meta;
+    cache->count[class_index] = (uint16_t)(count + 1);
+    return true;
+}
+
+#endif
