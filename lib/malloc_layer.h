@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "compiler.h"
+#include "szone.h"
 
 extern malloc_zone_t *malloc_layer_default_zone;
 
@@ -27,9 +28,17 @@ static inline malloc_zone_t *malloc_layer_zone(void)
     return malloc_layer_default_zone;
 }
 
+malloc_zone_t *zone_registry_find_foreign(const void *pointer);
+
 /* The registered zone that owns `pointer` (a block start or any address
  * inside a zone's regions), or NULL. */
-malloc_zone_t *zone_registry_find(const void *pointer);
+static inline malloc_zone_t *zone_registry_find(const void *pointer)
+{
+    struct szone *owner = szone_owner(pointer);
+    if (MD_LIKELY(owner != NULL))
+        return &owner->basic;
+    return zone_registry_find_foreign(pointer);
+}
 bool zone_registry_add(malloc_zone_t *zone);
 void zone_registry_remove(malloc_zone_t *zone);
 void zone_registry_force_lock(void);

@@ -50,13 +50,9 @@ static bool szone_block_in_use(const struct szone_block *block)
     return block->large || block->meta->state == BLOCK_ALLOCATED;
 }
 
-struct szone *szone_owner(const void *pointer)
+struct szone *szone_large_owner(const void *pointer)
 {
-    uintptr_t address = (uintptr_t)pointer;
-    struct szone_region *region = region_map_lookup(address);
-    if (region)
-        return region->zone;
-    struct szone_large *large = szone_large_find(address);
+    struct szone_large *large = szone_large_find((uintptr_t)pointer);
     return large ? large->zone : NULL;
 }
 
@@ -164,6 +160,17 @@ static bool szone_realloc_fits_in_place(size_t block_size, size_t size)
     return size <= block_size && size >= block_size / 2;
 }
 
+/* Size classes cannot grow in place, so a growing tiny or small block
+ * moves with a quarter more room: a buffer grown a few bytes at a time
+ * then moves a logarithmic number of times, not once per call. */
+static size_t szone_realloc_target(size_t block_size, size_t size)
+{
+    if (size <= block_size || size > SMALL_MAX)
+        return size;
+    size_t roomy = size + size / 4;
+    return roomy > SMALL_MAX ? SMALL_MAX : roomy;
+}
+
 static void *szone_realloc(malloc_zone_t *basic, void *pointer, size_t size)
 {
     struct szone *zone = szone_from_zone(basic);
@@ -181,7 +188,7 @@ static void *szone_realloc(malloc_zone_t *basic, void *pointer, size_t size)
         return szone_large_realloc(zone, block.large, size);
     if (!block.large && szone_realloc_fits_in_place(block.size, size))
         return pointer;
-    void *moved = szone_malloc(basic, size);
+    void *moved = szone_malloc(basic, szone_realloc_target(block.size, size));
     if (!moved)
         return NULL;
     memcpy(moved, pointer, size < block.size ? size : block.size);

@@ -174,8 +174,17 @@ static inline struct szone *szone_from_zone(malloc_zone_t *zone)
 /* ---- szone.c: the zone and its function table ---- */
 malloc_zone_t *szone_create(bool with_thread_caches);
 bool szone_is_szone(malloc_zone_t *zone);
-/* The zone owning the block that starts at or contains `address`. */
-struct szone *szone_owner(const void *address);
+struct szone *szone_large_owner(const void *address);
+
+/* The zone whose region holds `address`, or whose large block starts at
+ * it; NULL for memory of no scalable zone. */
+static inline struct szone *szone_owner(const void *address)
+{
+    struct szone_region *region = region_map_lookup((uintptr_t)address);
+    if (MD_LIKELY(region != NULL))
+        return region->zone;
+    return szone_large_owner(address);
+}
 /* The locked path, from magazine 0. */
 void *szone_small_malloc(struct szone *zone, unsigned class_index);
 

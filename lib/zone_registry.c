@@ -64,12 +64,9 @@ void zone_registry_remove(malloc_zone_t *zone)
     md_unlock(&registry_lock);
 }
 
-malloc_zone_t *zone_registry_find(const void *pointer)
+/* Zones written by the program: ask each one, as macOS does. */
+malloc_zone_t *zone_registry_find_foreign(const void *pointer)
 {
-    struct szone *owner = szone_owner(pointer);
-    if (MD_LIKELY(owner != NULL))
-        return &owner->basic;
-    /* Zones written by the program: ask each one, as macOS does. */
     malloc_zone_t *found = NULL;
     md_lock(&registry_lock);
     for (unsigned i = 0; i < malloc_num_zones && !found; i++) {
