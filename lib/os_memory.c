@@ -5,11 +5,21 @@
 #include <string.h>
 #include <sys/mman.h>
 
+static void *os_map_with(void *hint, size_t size, int flags)
+{
+    void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 void *os_map(size_t size)
 {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    return os_map_with(NULL, size, MAP_NORESERVE);
+}
+
+void *os_map_blocks(size_t size)
+{
+    return os_map_with(NULL, size, 0);
 }
 
 /* Where the last aligned mapping ended: the next one usually fits there
@@ -19,14 +29,17 @@ static uintptr_t next_aligned_hint;
 void *os_map_aligned(size_t size, size_t alignment)
 {
     void *hint = (void *)__atomic_load_n(&next_aligned_hint, __ATOMIC_RELAXED);
-    void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
+    void *p = os_map_with(hint, size, 0);
+    if (!p)
         return NULL;
     if (((uintptr_t)p & (alignment - 1)) != 0) {
         munmap(p, size);
         size_t span = size + alignment;
-        char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
+        if (span < size)
+            return NULL;
+        /* Reserve the span without charging it; only the kept part is
+         * made accessible and charged. */
+        char *raw = mmap(NULL, span, PROT_NONE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (raw == MAP_FAILED)
             return NULL;
@@ -36,7 +49,12 @@ void *os_map_aligned(size_t size, size_t alignment)
         char *end = aligned + size;
         if (raw + span > end)
             munmap(end, (size_t)(raw + span - end));
-        p = aligned;
+        p = mmap(aligned, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        if (p == MAP_FAILED) {
+            munmap(aligned, size);
+            return NULL;
+        }
     }
     __atomic_store_n(&next_aligned_hint, (uintptr_t)p + size, __ATOMIC_RELAXED);
     return p;

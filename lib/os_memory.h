@@ -12,9 +12,14 @@
 
 #define OS_PAGE_SIZE 4096UL
 
-/* Zero-filled read-write pages, or NULL. */
+/* Zero-filled read-write pages for the library's own sparse tables, or
+ * NULL.  Not charged against overcommit until touched. */
 void *os_map(size_t size);
-/* As os_map, at an address that is a multiple of `alignment`. */
+/* Pages for the program's blocks, charged against overcommit as glibc's
+ * are, so an impossible request fails here with ENOMEM instead of
+ * succeeding and getting the process killed later. */
+void *os_map_blocks(size_t size);
+/* As os_map_blocks, at an address that is a multiple of `alignment`. */
 void *os_map_aligned(size_t size, size_t alignment);
 void os_unmap(void *address, size_t size);
 /* Gives the pages back; they read as zero when touched again. */

@@ -152,7 +152,7 @@ static bool large_cache_put(struct szone *zone, uintptr_t address, size_t size)
 static void *large_map(size_t size, size_t alignment)
 {
     if (alignment <= OS_PAGE_SIZE)
-        return os_map(size);
+        return os_map_blocks(size);
     if (size + alignment < size)
         return NULL;
     return os_map_aligned(size, alignment);
