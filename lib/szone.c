@@ -238,9 +238,10 @@ static boolean_t szone_claimed_address(malloc_zone_t *basic, void *pointer)
                szone_region_run_of(region, address)->page_count != 0;
     boolean_t claimed = 0;
     md_lock(&zone->large_lock);
-    for (struct szone_large *large = zone->large_blocks; large && !claimed;
-         large = large->zone_next)
-        claimed = address - large->address < large->size;
+    struct szone_large *large;
+    LIST_FOREACH(large, &zone->large_blocks, zone_link)
+        if ((claimed = address - large->address < large->size))
+            break;
     md_unlock(&zone->large_lock);
     return claimed;
 }

@@ -20,6 +20,7 @@
 #include <malloc/malloc.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "compiler.h"
 #include "lock.h"
@@ -50,8 +51,9 @@ struct szone_block_meta {
 struct szone_region;
 
 struct szone_run {
-    struct szone_run *next_partial; /* runs of the class with free blocks */
-    struct szone_run *prev_partial;
+    /* In its class's list of runs with a free block; le_prev is NULL
+     * when it is not. */
+    LIST_ENTRY(szone_run) partial_link;
     struct szone_region *region;
     uintptr_t start;
     struct szone_block_meta *meta;
@@ -64,7 +66,6 @@ struct szone_run {
     uint16_t handed_out;   /* allocated or cached blocks */
     uint16_t free_head;    /* run-local free list, RUN_FREE_LIST_END if empty */
     uint16_t free_count;
-    uint8_t on_partial_list;
     uint8_t magazine;
 };
 
@@ -90,8 +91,7 @@ struct szone_region {
 /* Large blocks: one mapping each. */
 struct szone_large {
     struct szone_large *hash_next;
-    struct szone_large *zone_next;
-    struct szone_large *zone_prev;
+    LIST_ENTRY(szone_large) zone_link;
     struct szone *zone;
     uintptr_t address;
     size_t size;      /* bytes mapped, a multiple of the page size */
@@ -109,7 +109,7 @@ struct szone_large_cache_entry {
 
 struct szone_class {
     md_lock_t lock;
-    struct szone_run *partial; /* runs with a free or never-used block */
+    LIST_HEAD(, szone_run) partial; /* runs with a free or never-used block */
     uint32_t run_count;
 } __attribute__((aligned(MD_CACHE_LINE)));
 
@@ -138,7 +138,7 @@ struct szone {
     size_t peak_bytes_in_runs;
 
     md_lock_t large_lock; /* this zone's large list and cache */
-    struct szone_large *large_blocks;
+    LIST_HEAD(, szone_large) large_blocks;
     size_t large_bytes;
     size_t peak_large_bytes;
     unsigned large_cache_count;
@@ -146,8 +146,8 @@ struct szone {
     struct szone_large_cache_entry large_cache[LARGE_CACHE_ENTRIES];
 
     md_lock_t thread_caches_lock;
-    struct szone_thread_cache *thread_caches;
-    struct szone_thread_cache *spare_thread_caches;
+    LIST_HEAD(, szone_thread_cache) thread_caches;
+    LIST_HEAD(, szone_thread_cache) spare_thread_caches;
     unsigned next_magazine; /* round robin over new thread caches */
 
     /* magazine_count * SZONE_CLASS_COUNT, magazine by magazine */

@@ -139,7 +139,7 @@ static kern_return_t enumerate_large(struct enumeration *walk,
             batch_add(&walk->in_use, large.address, large.size);
         if (walk->type_mask & MALLOC_PTR_REGION_RANGE_TYPE)
             batch_add(&walk->regions, large.address, large.size);
-        address = (vm_address_t)large.zone_next;
+        address = (vm_address_t)LIST_NEXT(&large, zone_link);
     }
     return KERN_SUCCESS;
 }
@@ -189,7 +189,7 @@ kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
             error = enumerate_region(&walk, address, &address);
     }
     if (!error)
-        error = enumerate_large(&walk, (vm_address_t)zone.large_blocks);
+        error = enumerate_large(&walk, (vm_address_t)LIST_FIRST(&zone.large_blocks));
     batch_flush(&walk.in_use);
     batch_flush(&walk.regions);
     batch_flush(&walk.admin);

@@ -219,11 +219,11 @@ static boolean_t check_classes(struct szone *zone)
 {
     for (unsigned i = 0; i < szone_class_total(zone); i++) {
         unsigned n = 0;
-        for (struct szone_run *run = zone->classes[i].partial; run;
-             run = run->next_partial) {
+        struct szone_run *run;
+        LIST_FOREACH(run, &zone->classes[i].partial, partial_link) {
             if (run->class_index != i % SZONE_CLASS_COUNT ||
                 run->magazine != i / SZONE_CLASS_COUNT ||
-                !run->on_partial_list || ++n > zone->classes[i].run_count)
+                ++n > zone->classes[i].run_count)
                 return check_failed(zone, "class's run list is broken",
                                     run->start);
         }
@@ -243,11 +243,13 @@ static boolean_t szone_check(malloc_zone_t *basic)
     if (ok)
         ok = check_classes(zone);
     size_t large_bytes = 0;
-    for (struct szone_large *large = zone->large_blocks; large && ok;
-         large = large->zone_next) {
+    struct szone_large *large;
+    LIST_FOREACH(large, &zone->large_blocks, zone_link) {
+        if (!ok)
+            break;
         large_bytes += large->size;
         if (large->zone != zone || (large->address & 4095) ||
-            (large->zone_next && large->zone_next->zone_prev != large))
+            *large->zone_link.le_prev != large)
             ok = check_failed(zone, "large block record is damaged",
                               large->address);
     }
@@ -257,9 +259,8 @@ static boolean_t szone_check(malloc_zone_t *basic)
     szone_force_unlock(basic);
     if (ok) {
         /* Records are looked up outside the zone locks. */
-        for (struct szone_large *large = zone->large_blocks; large && ok;
-             large = large->zone_next)
-            if (szone_large_find(large->address) != large)
+        LIST_FOREACH(large, &zone->large_blocks, zone_link)
+            if (ok && szone_large_find(large->address) != large)
                 ok = check_failed(zone, "large block missing from the hash",
                                   large->address);
     }

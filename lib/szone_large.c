@@ -72,9 +72,13 @@ static struct szone_large *large_record_new(struct szone *zone,
     return block;
 }
 
+/* Hash lock held.  By identity, not address: once a mapping is back in
+ * a cache, another thread may already hold a new record for it. */
 static void large_hash_remove(struct szone_large *block)
 {
-    struct szone_large **slot = large_hash_slot(block->address);
+    struct szone_large **slot = &large_hash[large_hash_index(block->address)];
+    while (*slot != block)
+        slot = &(*slot)->hash_next;
     *slot = block->hash_next;
 }
 
@@ -88,11 +92,7 @@ static void zone_count_large_bytes(struct szone *zone, long delta)
 static void zone_link_large(struct szone *zone, struct szone_large *block)
 {
     md_lock(&zone->large_lock);
-    block->zone_prev = NULL;
-    block->zone_next = zone->large_blocks;
-    if (block->zone_next)
-        block->zone_next->zone_prev = block;
-    zone->large_blocks = block;
+    LIST_INSERT_HEAD(&zone->large_blocks, block, zone_link);
     zone_count_large_bytes(zone, (long)block->size);
     md_unlock(&zone->large_lock);
 }
@@ -100,12 +100,7 @@ static void zone_link_large(struct szone *zone, struct szone_large *block)
 /* Zone large lock held. */
 static void zone_unlink_large(struct szone *zone, struct szone_large *block)
 {
-    if (block->zone_prev)
-        block->zone_prev->zone_next = block->zone_next;
-    else
-        zone->large_blocks = block->zone_next;
-    if (block->zone_next)
-        block->zone_next->zone_prev = block->zone_prev;
+    LIST_REMOVE(block, zone_link);
     zone_count_large_bytes(zone, -(long)block->size);
 }
 
@@ -196,15 +191,18 @@ static void large_record_delete(struct szone_large *block)
     md_unlock(&large_hash_lock);
 }
 
+/* The record goes before the mapping can be reused from the cache. */
 void szone_large_free(struct szone *zone, struct szone_large *block)
 {
     uintptr_t address = block->address;
     size_t size = block->size;
     md_lock(&zone->large_lock);
     zone_unlink_large(zone, block);
-    bool cached = large_cache_put(zone, address, size);
     md_unlock(&zone->large_lock);
     large_record_delete(block);
+    md_lock(&zone->large_lock);
+    bool cached = large_cache_put(zone, address, size);
+    md_unlock(&zone->large_lock);
     if (!cached)
         os_unmap((void *)address, size);
 }
@@ -258,11 +256,11 @@ void szone_large_destroy_all(struct szone *zone)
 {
     szone_large_release_cache(zone);
     md_lock(&zone->large_lock);
-    struct szone_large *block = zone->large_blocks, *next;
-    zone->large_blocks = NULL;
+    struct szone_large *block = LIST_FIRST(&zone->large_blocks), *next;
+    LIST_INIT(&zone->large_blocks);
     md_unlock(&zone->large_lock);
     for (; block; block = next) {
-        next = block->zone_next;
+        next = LIST_NEXT(block, zone_link);
         os_unmap((void *)block->address, block->size);
         large_record_delete(block);
     }

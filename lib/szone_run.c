@@ -7,26 +7,20 @@
 #include "config.h"
 #include "szone.h"
 
+static bool run_on_partial_list(const struct szone_run *run)
+{
+    return run->partial_link.le_prev != NULL;
+}
+
 static void class_link_run(struct szone_class *class, struct szone_run *run)
 {
-    run->prev_partial = NULL;
-    run->next_partial = class->partial;
-    if (class->partial)
-        class->partial->prev_partial = run;
-    class->partial = run;
-    run->on_partial_list = 1;
+    LIST_INSERT_HEAD(&class->partial, run, partial_link);
 }
 
 static void class_unlink_run(struct szone_class *class, struct szone_run *run)
 {
-    if (run->prev_partial)
-        run->prev_partial->next_partial = run->next_partial;
-    else
-        class->partial = run->next_partial;
-    if (run->next_partial)
-        run->next_partial->prev_partial = run->prev_partial;
-    run->next_partial = run->prev_partial = NULL;
-    run->on_partial_list = 0;
+    LIST_REMOVE(run, partial_link);
+    run->partial_link.le_prev = NULL;
 }
 
 static unsigned run_take(struct szone_run *run, void **blocks,
@@ -68,7 +62,7 @@ unsigned szone_class_take_blocks(struct szone *zone, unsigned magazine,
     unsigned taken = 0;
     md_lock(&class->lock);
     while (taken < count) {
-        struct szone_run *run = class->partial;
+        struct szone_run *run = LIST_FIRST(&class->partial);
         if (!run) {
             run = szone_region_new_run(zone, magazine, class_index);
             if (!run)
@@ -126,7 +120,7 @@ void szone_class_return_blocks(struct szone *zone, unsigned class_index,
         run->free_head = (uint16_t)index;
         run->free_count++;
         run->handed_out--;
-        if (!run->on_partial_list)
+        if (!run_on_partial_list(run))
             class_link_run(class, run);
         if (run->handed_out == 0 && class_should_release(class, run))
             class_release_run(zone, class, run);
@@ -141,9 +135,9 @@ size_t szone_release_empty_runs(struct szone *zone)
     for (unsigned i = 0; i < szone_class_total(zone); i++) {
         struct szone_class *class = &zone->classes[i];
         md_lock(&class->lock);
-        struct szone_run *run = class->partial, *next;
+        struct szone_run *run = LIST_FIRST(&class->partial), *next;
         for (; run; run = next) {
-            next = run->next_partial;
+            next = LIST_NEXT(run, partial_link);
             if (run->handed_out == 0) {
                 released += (size_t)run->page_count << RUN_PAGE_SHIFT;
                 class_release_run(zone, class, run);

@@ -80,35 +80,24 @@ static void cache_return_all(struct szone_thread_cache *cache)
 static struct szone_thread_cache *thread_cache_create(struct szone *zone)
 {
     md_lock(&zone->thread_caches_lock);
-    struct szone_thread_cache *cache = zone->spare_thread_caches;
+    struct szone_thread_cache *cache = LIST_FIRST(&zone->spare_thread_caches);
     if (cache)
-        zone->spare_thread_caches = cache->next;
+        LIST_REMOVE(cache, link);
     md_unlock(&zone->thread_caches_lock);
     if (!cache && !(cache = os_map(cache_mapping_size)))
         return NULL;
     cache->zone = zone;
-    cache->prev = NULL;
     md_lock(&zone->thread_caches_lock);
     cache->magazine = zone->next_magazine++ % zone->magazine_count;
-    cache->next = zone->thread_caches;
-    if (cache->next)
-        cache->next->prev = cache;
-    zone->thread_caches = cache;
+    LIST_INSERT_HEAD(&zone->thread_caches, cache, link);
     md_unlock(&zone->thread_caches_lock);
     return cache;
 }
 
 static void thread_cache_unlink(struct szone_thread_cache *cache)
 {
-    struct szone *zone = cache->zone;
-    if (cache->prev)
-        cache->prev->next = cache->next;
-    else
-        zone->thread_caches = cache->next;
-    if (cache->next)
-        cache->next->prev = cache->prev;
-    cache->next = zone->spare_thread_caches;
-    zone->spare_thread_caches = cache;
+    LIST_REMOVE(cache, link);
+    LIST_INSERT_HEAD(&cache->zone->spare_thread_caches, cache, link);
 }
 
 static void thread_cache_destroy(void *opaque)
@@ -192,9 +181,9 @@ void szone_thread_cache_flush_current(struct szone *zone)
  * the others go back to the runs.  Locks are already re-initialised. */
 void szone_thread_cache_after_fork_child(struct szone *zone)
 {
-    struct szone_thread_cache *cache = zone->thread_caches, *next;
+    struct szone_thread_cache *cache = LIST_FIRST(&zone->thread_caches), *next;
     for (; cache; cache = next) {
-        next = cache->next;
+        next = LIST_NEXT(cache, link);
         if (cache == szone_current_cache)
             continue;
         cache_return_all(cache);

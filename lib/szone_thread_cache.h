@@ -16,8 +16,7 @@ struct szone_cache_slot {
 };
 
 struct szone_thread_cache {
-    struct szone_thread_cache *next;
-    struct szone_thread_cache *prev;
+    LIST_ENTRY(szone_thread_cache) link; /* in the zone's live or spare list */
     struct szone *zone;
     unsigned magazine;
     uint16_t count[SZONE_CLASS_COUNT];
