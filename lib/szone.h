@@ -99,7 +99,12 @@ struct szone_large {
 };
 
 #define LARGE_HUGE_THRESHOLD (16UL * 1024 * 1024)
+/* Freed large mappings kept for reuse: at most this many, holding at
+ * most as many bytes as the zone's live large blocks (but always
+ * LARGE_CACHE_FLOOR_BYTES and never LARGE_CACHE_MAX_BYTES). */
 #define LARGE_CACHE_ENTRIES 16
+#define LARGE_CACHE_LIVE_FACTOR 2
+#define LARGE_CACHE_FLOOR_BYTES (4UL * 1024 * 1024)
 #define LARGE_CACHE_MAX_BYTES (64UL * 1024 * 1024)
 
 struct szone_large_cache_entry {
@@ -242,6 +247,15 @@ struct szone_large *szone_large_find(uintptr_t address);
 void szone_large_free(struct szone *zone, struct szone_large *block);
 void *szone_large_realloc(struct szone *zone, struct szone_large *block,
                           size_t size);
+
+/* ---- szone_large_cache.c ---- */
+/* A mapping of at least `size` bytes made of cached pages, or NULL.
+ * Stores its length in *mapped and, in *dirty, how many of its first
+ * bytes may hold old data. */
+void *szone_large_cache_take(struct szone *zone, size_t size, size_t *mapped,
+                             size_t *dirty);
+/* Zone large lock held.  False when the mapping is not kept. */
+bool szone_large_cache_put(struct szone *zone, uintptr_t address, size_t size);
 size_t szone_large_release_cache(struct szone *zone);
 void szone_large_destroy_all(struct szone *zone);
 void szone_large_force_lock(void);

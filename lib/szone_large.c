@@ -104,46 +104,6 @@ static void zone_unlink_large(struct szone *zone, struct szone_large *block)
     zone_count_large_bytes(zone, -(long)block->size);
 }
 
-/* A cached mapping of at least `size` bytes wasting at most a quarter. */
-static bool large_cache_take(struct szone *zone, size_t size,
-                             struct szone_large_cache_entry *taken)
-{
-    bool found = false;
-    md_lock(&zone->large_lock);
-    for (unsigned i = zone->large_cache_count; i-- > 0;) {
-        struct szone_large_cache_entry *entry = &zone->large_cache[i];
-        if (entry->size >= size && entry->size - size <= size / 4) {
-            *taken = *entry;
-            zone->large_cache_bytes -= entry->size;
-            memmove(entry, entry + 1,
-                    (--zone->large_cache_count - i) * sizeof(*entry));
-            found = true;
-            break;
-        }
-    }
-    md_unlock(&zone->large_lock);
-    return found;
-}
-
-/* Zone large lock held.  Returns false when the mapping does not fit. */
-static bool large_cache_put(struct szone *zone, uintptr_t address, size_t size)
-{
-    if (size > LARGE_CACHE_MAX_BYTES / 4)
-        return false;
-    while (zone->large_cache_count == LARGE_CACHE_ENTRIES ||
-           zone->large_cache_bytes + size > LARGE_CACHE_MAX_BYTES) {
-        struct szone_large_cache_entry oldest = zone->large_cache[0];
-        memmove(&zone->large_cache[0], &zone->large_cache[1],
-                --zone->large_cache_count * sizeof(oldest));
-        zone->large_cache_bytes -= oldest.size;
-        os_unmap((void *)oldest.address, oldest.size);
-    }
-    zone->large_cache[zone->large_cache_count++] =
-        (struct szone_large_cache_entry){address, size};
-    zone->large_cache_bytes += size;
-    return true;
-}
-
 static void *large_map(size_t size, size_t alignment)
 {
     if (alignment <= OS_PAGE_SIZE)
@@ -161,13 +121,12 @@ void *szone_large_malloc(struct szone *zone, size_t size, size_t alignment,
         return NULL;
     }
     size_t mapped = MD_ALIGN_UP(size, OS_PAGE_SIZE);
-    struct szone_large_cache_entry reused;
-    void *address;
-    if (alignment <= OS_PAGE_SIZE && large_cache_take(zone, mapped, &reused)) {
-        address = (void *)reused.address;
-        mapped = reused.size;
+    size_t dirty = 0;
+    void *address = NULL;
+    if (alignment <= OS_PAGE_SIZE &&
+        (address = szone_large_cache_take(zone, mapped, &mapped, &dirty))) {
         if (cleared)
-            memset(address, 0, mapped);
+            memset(address, 0, dirty);
     } else if (!(address = large_map(mapped, alignment))) {
         errno = ENOMEM;
         return NULL;
@@ -201,7 +160,7 @@ void szone_large_free(struct szone *zone, struct szone_large *block)
     md_unlock(&zone->large_lock);
     large_record_delete(block);
     md_lock(&zone->large_lock);
-    bool cached = large_cache_put(zone, address, size);
+    bool cached = szone_large_cache_put(zone, address, size);
     md_unlock(&zone->large_lock);
     if (!cached)
         os_unmap((void *)address, size);
@@ -237,19 +196,6 @@ void *szone_large_realloc(struct szone *zone, struct szone_large *block,
     block->size = mapped;
     md_unlock(&zone->large_lock);
     return moved;
-}
-
-size_t szone_large_release_cache(struct szone *zone)
-{
-    md_lock(&zone->large_lock);
-    size_t released = zone->large_cache_bytes;
-    for (unsigned i = 0; i < zone->large_cache_count; i++)
-        os_unmap((void *)zone->large_cache[i].address,
-                 zone->large_cache[i].size);
-    zone->large_cache_count = 0;
-    zone->large_cache_bytes = 0;
-    md_unlock(&zone->large_lock);
-    return released;
 }
 
 void szone_large_destroy_all(struct szone *zone)
