@@ -225,7 +225,9 @@ static size_t szone_pressure_relief(malloc_zone_t *basic, size_t goal)
 {
     struct szone *zone = szone_from_zone(basic);
     szone_thread_cache_flush_current(zone);
-    return szone_release_empty_runs(zone) + szone_large_release_cache(zone);
+    szone_release_empty_runs(zone);
+    return szone_region_release_free_pages(zone) +
+           szone_large_release_cache(zone);
 }
 
 static boolean_t szone_claimed_address(malloc_zone_t *basic, void *pointer)

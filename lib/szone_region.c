@@ -2,11 +2,14 @@
  * Regions of the scalable zone and the pages of their runs.
  *
  * Release policy: a run whose blocks have all come back is returned to
- * its region and its pages to the kernel at once, except the last run of
- * a class when it is a single page, which stays to absorb malloc/free
- * ping-pong.  A region with no runs left is unmapped unless it is the
- * zone's only region of its kind.  pressure_relief releases everything
- * that is empty, kept runs included.
+ * its region at once, except the last run of a class when it is a single
+ * page, which stays to absorb malloc/free ping-pong.  Its pages are
+ * given back lazily (MADV_FREE): the kernel takes them when it needs
+ * memory, and a program that allocates again before that reuses them
+ * without a page fault.  Empty regions stay mapped for the same reason.
+ * pressure_relief releases everything at once: empty runs, kept runs
+ * included, free pages (MADV_DONTNEED) and empty regions (unmapped, all
+ * but the last of each kind).
  */
 #include "config.h"
 #include "szone.h"
@@ -14,13 +17,39 @@
 
 #include <string.h>
 
-static int region_find_free_pages(uint64_t used, unsigned count)
+static uint64_t page_mask(unsigned first, unsigned count)
 {
-    uint64_t mask = (count == 64) ? ~0ULL : ((1ULL << count) - 1);
-    for (unsigned first = 0; first + count <= REGION_PAGE_COUNT; first++)
-        if ((used & (mask << first)) == 0)
+    return (count >= 64 ? ~0ULL : ((1ULL << count) - 1)) << first;
+}
+
+/* The first of `count` free pages of the region that all lie in the set
+ * `among`, or -1. */
+static int region_find_free_pages(const struct szone_region *region,
+                                  unsigned count, uint64_t among)
+{
+    for (unsigned first = 0; first + count <= REGION_PAGE_COUNT; first++) {
+        uint64_t mask = page_mask(first, count);
+        if (!(region->used_pages & mask) && (mask & among) == mask)
             return (int)first;
+    }
     return -1;
+}
+
+/* Region lock held.  Pages still resident from earlier runs come first:
+ * a run there costs neither page faults nor memory the process did not
+ * already hold. */
+static struct szone_region *region_find_pages(struct szone *zone,
+                                              enum szone_kind kind,
+                                              unsigned count, int *first)
+{
+    for (int only_touched = 1; only_touched >= 0; only_touched--)
+        for (struct szone_region *region = zone->regions[kind]; region;
+             region = region->next) {
+            uint64_t among = only_touched ? region->touched_pages : ~0ULL;
+            if ((*first = region_find_free_pages(region, count, among)) >= 0)
+                return region;
+        }
+    return NULL;
 }
 
 static struct szone_region *region_create(struct szone *zone,
@@ -88,16 +117,14 @@ struct szone_run *szone_region_new_run(struct szone *zone, unsigned magazine,
     struct szone_run *run = NULL;
 
     md_lock(&zone->region_lock);
-    struct szone_region *region = zone->regions[kind];
-    int first = -1;
-    for (; region; region = region->next)
-        if ((first = region_find_free_pages(region->used_pages, pages)) >= 0)
-            break;
+    int first = 0;
+    struct szone_region *region = region_find_pages(zone, kind, pages, &first);
     if (!region && (region = region_create(zone, kind)))
         first = 0;
     if (region) {
-        uint64_t mask = ((pages == 64) ? ~0ULL : ((1ULL << pages) - 1)) << first;
+        uint64_t mask = page_mask((unsigned)first, pages);
         region->used_pages |= mask;
+        region->touched_pages |= mask;
         run = &region->runs[first];
         run_init(run, region, (unsigned)first, pages, class_index);
         run->magazine = (uint8_t)magazine;
@@ -134,18 +161,55 @@ static void run_release_pages(struct szone *zone, struct szone_run *run)
     size_t bytes = (size_t)run->page_count << RUN_PAGE_SHIFT;
     size_t meta_bytes = MD_ALIGN_UP(run->carved * sizeof(*run->meta),
                                     OS_PAGE_SIZE);
-    uint64_t mask = ((run->page_count == 64) ? ~0ULL
-                                            : ((1ULL << run->page_count) - 1))
-                    << first;
+    uint64_t mask = page_mask(first, run->page_count);
 
-    os_discard((void *)run->start, bytes);
-    os_discard(run->meta, meta_bytes);
+    os_discard_lazily((void *)run->start, bytes);
+    /* The next run here expects never-used blocks to read BLOCK_FREE. */
+    memset(run->meta, 0, meta_bytes);
     region->used_pages &= ~mask;
     memset(run, 0, sizeof(*run));
     zone_count_run_bytes(zone, -(long)bytes);
-    if (region->used_pages == 0 && !(zone->regions[region->kind] == region &&
-                                     region->next == NULL))
+}
+
+static bool region_is_last_of_kind(struct szone *zone,
+                                   const struct szone_region *region)
+{
+    return zone->regions[region->kind] == region && region->next == NULL;
+}
+
+/* Discards the region's free pages at once, or unmaps it when it has no
+ * run.  Region lock held.  Returns the bytes given back. */
+static size_t region_release_free_pages(struct szone *zone,
+                                        struct szone_region *region)
+{
+    if (region->used_pages == 0 && !region_is_last_of_kind(zone, region)) {
         region_retire(zone, region);
+        return REGION_SIZE;
+    }
+    size_t released = 0;
+    region->touched_pages = region->used_pages;
+    for (unsigned page = 0; page < REGION_PAGE_COUNT; page++)
+        if (!(region->used_pages & (1ULL << page))) {
+            os_discard((void *)(region->base + ((uintptr_t)page << RUN_PAGE_SHIFT)),
+                       RUN_PAGE_SIZE);
+            released += RUN_PAGE_SIZE;
+        }
+    return released;
+}
+
+size_t szone_region_release_free_pages(struct szone *zone)
+{
+    size_t released = 0;
+    md_lock(&zone->region_lock);
+    for (unsigned kind = 0; kind < SZONE_KIND_COUNT; kind++) {
+        struct szone_region *region = zone->regions[kind], *next;
+        for (; region; region = next) {
+            next = region->next;
+            released += region_release_free_pages(zone, region);
+        }
+    }
+    md_unlock(&zone->region_lock);
+    return released;
 }
 
 void szone_region_release_run(struct szone *zone, struct szone_run *run)
