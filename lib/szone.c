@@ -14,11 +14,11 @@
 #include <stdint.h>
 #include <string.h>
 
-/* What a pointer is to this zone: a tiny or small block (run and meta
+/* What a pointer is to this zone: a tiny or small block (run and state
  * set) or a large one (large set). */
 struct szone_block {
     struct szone_run *run;
-    struct szone_block_meta *meta;
+    uint8_t *state;
     struct szone_large *large;
     size_t size;
 };
@@ -34,7 +34,7 @@ static bool szone_find_block(struct szone *zone, const void *pointer,
         long index = szone_run_block_index(run, address);
         if (index < 0 || region->zone != zone)
             return false;
-        *block = (struct szone_block){run, &run->meta[index], NULL,
+        *block = (struct szone_block){run, &run->meta->state[index], NULL,
                                       run->block_size};
         return true;
     }
@@ -47,7 +47,7 @@ static bool szone_find_block(struct szone *zone, const void *pointer,
 
 static bool szone_block_in_use(const struct szone_block *block)
 {
-    return block->large || block->meta->state == BLOCK_ALLOCATED;
+    return block->large || *block->state == BLOCK_ALLOCATED;
 }
 
 struct szone *szone_large_owner(const void *pointer)
@@ -61,8 +61,8 @@ struct szone *szone_large_owner(const void *pointer)
 void *szone_small_malloc(struct szone *zone, unsigned class_index)
 {
     void *block;
-    struct szone_block_meta *meta;
-    if (!szone_class_take_blocks(zone, 0, class_index, &block, &meta, 1,
+    uint8_t *state;
+    if (!szone_class_take_blocks(zone, 0, class_index, &block, &state, 1,
                                  BLOCK_ALLOCATED)) {
         errno = ENOMEM;
         return NULL;
@@ -128,7 +128,7 @@ static void szone_free_block(struct szone *zone, void *pointer,
     }
     unsigned class_index = block->run->class_index;
     if (zone->has_thread_caches &&
-        szone_thread_cache_free(class_index, pointer, block->meta))
+        szone_thread_cache_free(class_index, pointer, block->state))
         return;
     szone_class_return_blocks(zone, class_index, &pointer, 1);
 }

@@ -40,12 +40,15 @@ enum szone_block_state {
 
 #define RUN_FREE_LIST_END 0xffffu
 
-/* Out-of-band metadata of one tiny or small block. */
-struct szone_block_meta {
-    uint32_t stack_id;   /* allocation stack, for stack logging */
-    uint16_t next_free;  /* run-local index of the next free block */
-    uint8_t state;       /* enum szone_block_state */
-    uint8_t reserved;
+/*
+ * Out-of-band metadata of the blocks of one run, field by field: malloc
+ * and free touch only the state byte, so the states of 64 blocks share
+ * one cache line.
+ */
+struct szone_meta_row {
+    uint8_t state[RUN_MAX_BLOCKS];       /* enum szone_block_state */
+    uint16_t next_free[RUN_MAX_BLOCKS];  /* run-local free list links */
+    uint32_t stack_id[RUN_MAX_BLOCKS];   /* allocation stack, for stack logging */
 };
 
 struct szone_region;
@@ -56,7 +59,7 @@ struct szone_run {
     LIST_ENTRY(szone_run) partial_link;
     struct szone_region *region;
     uintptr_t start;
-    struct szone_block_meta *meta;
+    struct szone_meta_row *meta;
     uint64_t size_reciprocal; /* block index = (offset * this) >> 40 */
     uint32_t block_size;
     uint16_t class_index;
@@ -85,8 +88,7 @@ struct szone_region {
     struct szone_run runs[REGION_PAGE_COUNT]; /* indexed by first page */
     /* Block metadata, one row per page, page-aligned so a released run's
      * row can be discarded with its data. */
-    struct szone_block_meta meta[REGION_PAGE_COUNT][RUN_MAX_BLOCKS]
-        __attribute__((aligned(4096)));
+    struct szone_meta_row meta[REGION_PAGE_COUNT] __attribute__((aligned(4096)));
 };
 
 /* Large blocks: one mapping each. */
@@ -225,10 +227,10 @@ static inline long szone_run_block_index(const struct szone_run *run,
 
 /* ---- szone_run.c: moving blocks between runs and their users ---- */
 /* Takes up to `count` blocks of a class, marks them `state`, stores them
- * and their metadata.  Takes the class lock.  Returns how many. */
+ * and their state bytes.  Takes the class lock.  Returns how many. */
 unsigned szone_class_take_blocks(struct szone *zone, unsigned magazine,
                                  unsigned class_index,
-                                 void **blocks, struct szone_block_meta **metas,
+                                 void **blocks, uint8_t **states,
                                  unsigned count, enum szone_block_state state);
 /* Returns blocks of one class to their runs, each under the lock of its
  * run's magazine. */

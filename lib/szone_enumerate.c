@@ -74,14 +74,14 @@ static kern_return_t enumerate_run_blocks(struct enumeration *walk,
     if (carved == 0)
         return KERN_SUCCESS;
     void *local;
-    kern_return_t error = walk->reader(walk->task, (vm_address_t)run->meta,
-                                       carved * sizeof(struct szone_block_meta),
-                                       &local);
+    kern_return_t error = walk->reader(walk->task,
+                                       (vm_address_t)run->meta->state,
+                                       carved, &local);
     if (error)
         return error;
-    const struct szone_block_meta *meta = local;
+    const uint8_t *states = local;
     for (unsigned i = 0; i < carved; i++)
-        if (meta[i].state == BLOCK_ALLOCATED)
+        if (states[i] == BLOCK_ALLOCATED)
             batch_add(&walk->in_use, run->start + (uintptr_t)i * run->block_size,
                       run->block_size);
     return KERN_SUCCESS;

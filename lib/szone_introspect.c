@@ -163,7 +163,7 @@ static boolean_t check_run(struct szone *zone, const struct szone_run *run)
         return check_failed(zone, "run header is inconsistent", run->start);
     unsigned allocated = 0, cached = 0, free_seen = 0;
     for (unsigned i = 0; i < run->carved; i++) {
-        uint8_t state = run->meta[i].state;
+        uint8_t state = run->meta->state[i];
         allocated += state == BLOCK_ALLOCATED;
         cached += state == BLOCK_CACHED;
         if (state > BLOCK_CACHED)
@@ -174,12 +174,12 @@ static boolean_t check_run(struct szone *zone, const struct szone_run *run)
         return check_failed(zone, "run's handed-out count disagrees with its blocks",
                             run->start);
     for (unsigned index = run->free_head; index != RUN_FREE_LIST_END;
-         index = run->meta[index].next_free) {
+         index = run->meta->next_free[index]) {
         uintptr_t block = run->start + (uintptr_t)index * run->block_size;
         if (index >= run->carved || ++free_seen > run->free_count)
             return check_failed(zone, "run's free list is broken (out of range or a cycle)",
                                 block);
-        if (run->meta[index].state != BLOCK_FREE)
+        if (run->meta->state[index] != BLOCK_FREE)
             return check_failed(zone, "block on a free list is not free", block);
     }
     if (free_seen != run->free_count ||

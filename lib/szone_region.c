@@ -90,7 +90,7 @@ static void run_init(struct szone_run *run, struct szone_region *region,
     memset(run, 0, sizeof(*run));
     run->region = region;
     run->start = region->base + ((uintptr_t)first_page << RUN_PAGE_SHIFT);
-    run->meta = region->meta[first_page];
+    run->meta = &region->meta[first_page];
     run->block_size = (uint32_t)block_size;
     run->size_reciprocal = ((1ULL << RUN_RECIPROCAL_SHIFT) / block_size) + 1;
     run->class_index = (uint16_t)class_index;
@@ -159,13 +159,11 @@ static void run_release_pages(struct szone *zone, struct szone_run *run)
     struct szone_region *region = run->region;
     unsigned first = (unsigned)((run->start - region->base) >> RUN_PAGE_SHIFT);
     size_t bytes = (size_t)run->page_count << RUN_PAGE_SHIFT;
-    size_t meta_bytes = MD_ALIGN_UP(run->carved * sizeof(*run->meta),
-                                    OS_PAGE_SIZE);
     uint64_t mask = page_mask(first, run->page_count);
 
     os_discard_lazily((void *)run->start, bytes);
     /* The next run here expects never-used blocks to read BLOCK_FREE. */
-    memset(run->meta, 0, meta_bytes);
+    memset(run->meta->state, 0, run->carved);
     region->used_pages &= ~mask;
     memset(run, 0, sizeof(*run));
     zone_count_run_bytes(zone, -(long)bytes);

@@ -24,25 +24,23 @@ static void class_unlink_run(struct szone_class *class, struct szone_run *run)
 }
 
 static unsigned run_take(struct szone_run *run, void **blocks,
-                         struct szone_block_meta **metas, unsigned count,
+                         uint8_t **states, unsigned count,
                          enum szone_block_state state)
 {
     unsigned taken = 0;
     while (taken < count && run->free_head != RUN_FREE_LIST_END) {
         unsigned index = run->free_head;
-        struct szone_block_meta *meta = &run->meta[index];
-        run->free_head = meta->next_free;
+        run->free_head = run->meta->next_free[index];
         run->free_count--;
-        meta->state = (uint8_t)state;
+        run->meta->state[index] = (uint8_t)state;
         blocks[taken] = (void *)(run->start + (uintptr_t)index * run->block_size);
-        metas[taken++] = meta;
+        states[taken++] = &run->meta->state[index];
     }
     while (taken < count && run->carved < run->block_count) {
         unsigned index = run->carved++;
-        struct szone_block_meta *meta = &run->meta[index];
-        meta->state = (uint8_t)state;
+        run->meta->state[index] = (uint8_t)state;
         blocks[taken] = (void *)(run->start + (uintptr_t)index * run->block_size);
-        metas[taken++] = meta;
+        states[taken++] = &run->meta->state[index];
     }
     run->handed_out = (uint16_t)(run->handed_out + taken);
     return taken;
@@ -55,7 +53,7 @@ static bool run_is_exhausted(const struct szone_run *run)
 
 unsigned szone_class_take_blocks(struct szone *zone, unsigned magazine,
                                  unsigned class_index, void **blocks,
-                                 struct szone_block_meta **metas,
+                                 uint8_t **states,
                                  unsigned count, enum szone_block_state state)
 {
     struct szone_class *class = szone_class_of(zone, magazine, class_index);
@@ -70,7 +68,7 @@ unsigned szone_class_take_blocks(struct szone *zone, unsigned magazine,
             class->run_count++;
             class_link_run(class, run);
         }
-        taken += run_take(run, blocks + taken, metas + taken, count - taken,
+        taken += run_take(run, blocks + taken, states + taken, count - taken,
                           state);
         if (run_is_exhausted(run))
             class_unlink_run(class, run);
@@ -111,12 +109,11 @@ void szone_class_return_blocks(struct szone *zone, unsigned class_index,
             md_lock(&class->lock);
         }
         unsigned index = (unsigned)szone_run_block_index(run, address);
-        struct szone_block_meta *meta = &run->meta[index];
-        if (meta->state == BLOCK_FREE)
+        uint8_t *state = &run->meta->state[index];
+        if (*state == BLOCK_FREE)
             continue; /* a racing double free: keep the list sound */
-        meta->state = BLOCK_FREE;
-        meta->stack_id = 0;
-        meta->next_free = run->free_head;
+        *state = BLOCK_FREE;
+        run->meta->next_free[index] = run->free_head;
         run->free_head = (uint16_t)index;
         run->free_count++;
         run->handed_out--;

@@ -1,6 +1,6 @@
 /*
  * Per-thread caches of free blocks for the default zone: the lock-free
- * fast path.  Each class has a small stack of (block, metadata) pairs;
+ * fast path.  Each class has a small stack of (block, state byte) pairs;
  * malloc pops, free pushes.  An empty stack is refilled with half its
  * capacity from the runs, a full one gives its older half back, both
  * under the class lock.  Blocks in a cache are marked BLOCK_CACHED, so
@@ -137,9 +137,9 @@ static void *cache_refill(struct szone_thread_cache *cache,
 {
     unsigned want = (szone_cache_capacity[class_index] + 1) / 2;
     void *blocks[CACHE_MAX_PER_CLASS];
-    struct szone_block_meta *metas[CACHE_MAX_PER_CLASS];
+    uint8_t *states[CACHE_MAX_PER_CLASS];
     unsigned got = szone_class_take_blocks(cache->zone, cache->magazine,
-                                           class_index, blocks, metas, want,
+                                           class_index, blocks, states, want,
                                            BLOCK_CACHED);
     if (got == 0) {
         errno = ENOMEM;
@@ -150,10 +150,10 @@ static void *cache_refill(struct szone_thread_cache *cache,
      * pops come out in address order. */
     for (unsigned i = 1; i < got; i++) {
         slots[got - 1 - i].block = blocks[i];
-        slots[got - 1 - i].meta = metas[i];
+        slots[got - 1 - i].state = states[i];
     }
     cache->count[class_index] = (uint16_t)(got - 1);
-    metas[0]->state = BLOCK_ALLOCATED;
+    *states[0] = BLOCK_ALLOCATED;
     return blocks[0];
 }
 

@@ -12,7 +12,7 @@
 
 struct szone_cache_slot {
     void *block;
-    struct szone_block_meta *meta;
+    uint8_t *state;
 };
 
 struct szone_thread_cache {
@@ -48,13 +48,13 @@ static inline void *szone_thread_cache_malloc(struct szone *zone,
     struct szone_cache_slot *slot =
         &szone_cache_slots(cache, class_index)[count - 1];
     cache->count[class_index] = (uint16_t)(count - 1);
-    slot->meta->state = BLOCK_ALLOCATED;
+    *slot->state = BLOCK_ALLOCATED;
     return slot->block;
 }
 
 /* False when the thread has no cache: the caller frees the slow way. */
 static inline bool szone_thread_cache_free(unsigned class_index, void *block,
-                                           struct szone_block_meta *meta)
+                                           uint8_t *state)
 {
     struct szone_thread_cache *cache = szone_current_cache;
     if (MD_UNLIKELY(!cache))
@@ -63,11 +63,10 @@ static inline bool szone_thread_cache_free(unsigned class_index, void *block,
                     szone_cache_capacity[class_index]))
         szone_thread_cache_make_room(cache, class_index);
     unsigned count = cache->count[class_index];
-    meta->state = BLOCK_CACHED;
-    meta->stack_id = 0;
+    *state = BLOCK_CACHED;
     struct szone_cache_slot *slot = &szone_cache_slots(cache, class_index)[count];
     slot->block = block;
-    slot->meta = meta;
+    slot->state = state;
     cache->count[class_index] = (uint16_t)(count + 1);
     return true;
 }
