@@ -70,12 +70,6 @@ void os_discard(void *address, size_t size)
     madvise(address, size, MADV_DONTNEED);
 }
 
-void os_discard_lazily(void *address, size_t size)
-{
-    if (madvise(address, size, MADV_FREE) != 0)
-        madvise(address, size, MADV_DONTNEED);
-}
-
 #define OS_POOL_CHUNK (64 * 1024)
 
 void *os_pool_alloc(struct os_pool *pool)

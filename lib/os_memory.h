@@ -24,9 +24,6 @@ void *os_map_aligned(size_t size, size_t alignment);
 void os_unmap(void *address, size_t size);
 /* Gives the pages back; they read as zero when touched again. */
 void os_discard(void *address, size_t size);
-/* Lets the kernel take the pages when it needs memory; until then they
- * keep their contents and are reused without a fault. */
-void os_discard_lazily(void *address, size_t size);
 
 /*
  * A pool of fixed-size records carved from mappings, for the library's

@@ -225,9 +225,11 @@ static size_t szone_pressure_relief(malloc_zone_t *basic, size_t goal)
 {
     struct szone *zone = szone_from_zone(basic);
     szone_thread_cache_flush_current(zone);
-    szone_release_empty_runs(zone);
-    return szone_region_release_free_pages(zone) +
-           szone_large_release_cache(zone);
+    /* Released runs' pages are counted; the empty regions that then go
+     * were already holding none. */
+    size_t released = szone_release_empty_runs(zone);
+    szone_region_release_empty(zone);
+    return released + szone_large_release_cache(zone);
 }
 
 static boolean_t szone_claimed_address(malloc_zone_t *basic, void *pointer)
@@ -235,9 +237,11 @@ static boolean_t szone_claimed_address(malloc_zone_t *basic, void *pointer)
     struct szone *zone = szone_from_zone(basic);
     uintptr_t address = (uintptr_t)pointer;
     struct szone_region *region = region_map_lookup(address);
-    if (region)
-        return region->zone == zone &&
-               szone_region_run_of(region, address)->page_count != 0;
+    if (region) {
+        const struct szone_run *run = szone_region_run_of(region, address);
+        return region->zone == zone && run->page_count != 0 &&
+               address - run->start < (uintptr_t)run->page_count << RUN_PAGE_SHIFT;
+    }
     boolean_t claimed = 0;
     md_lock(&zone->large_lock);
     struct szone_large *large;

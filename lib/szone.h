@@ -83,7 +83,6 @@ struct szone_region {
     struct szone_region *next;
     uintptr_t base;
     uint64_t used_pages;                      /* bit per page */
-    uint64_t touched_pages; /* pages that may still be resident */
     uint8_t page_run[REGION_PAGE_COUNT];      /* page -> first page of its run */
     struct szone_run runs[REGION_PAGE_COUNT]; /* indexed by first page */
     /* Block metadata, one row per page, page-aligned so a released run's
@@ -200,8 +199,8 @@ void *szone_small_malloc(struct szone *zone, unsigned class_index);
 struct szone_run *szone_region_new_run(struct szone *zone, unsigned magazine,
                                        unsigned class_index);
 void szone_region_release_run(struct szone *zone, struct szone_run *run);
-/* For pressure relief: discards every free page, unmaps empty regions. */
-size_t szone_region_release_free_pages(struct szone *zone);
+/* For pressure relief: unmaps the empty regions but the last of a kind. */
+size_t szone_region_release_empty(struct szone *zone);
 void szone_region_destroy_all(struct szone *zone);
 
 static inline struct szone_run *szone_region_run_of(struct szone_region *region,

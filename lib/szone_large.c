@@ -166,7 +166,20 @@ void szone_large_free(struct szone *zone, struct szone_large *block)
         os_unmap((void *)address, size);
 }
 
-/* Grows or shrinks in place or by moving pages; never copies bytes. */
+/* A block assembled from cached pieces spans several kernel mappings,
+ * which mremap refuses to resize: such a block is copied instead. */
+static void *large_realloc_by_copy(struct szone *zone,
+                                   struct szone_large *block, size_t size)
+{
+    void *copy = szone_large_malloc(zone, size, 0, false);
+    if (!copy)
+        return NULL;
+    memcpy(copy, (void *)block->address, size < block->size ? size : block->size);
+    szone_large_free(zone, block);
+    return copy;
+}
+
+/* Grows or shrinks in place or by moving pages. */
 void *szone_large_realloc(struct szone *zone, struct szone_large *block,
                           size_t size)
 {
@@ -179,6 +192,8 @@ void *szone_large_realloc(struct szone *zone, struct szone_large *block,
         return (void *)block->address;
     void *moved = mremap((void *)block->address, block->size, mapped,
                          MREMAP_MAYMOVE);
+    if (moved == MAP_FAILED && errno == EFAULT)
+        return large_realloc_by_copy(zone, block, size);
     if (moved == MAP_FAILED) {
         errno = ENOMEM;
         return NULL;

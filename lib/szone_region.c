@@ -2,14 +2,17 @@
  * Regions of the scalable zone and the pages of their runs.
  *
  * Release policy: a run whose blocks have all come back is returned to
- * its region at once, except the last run of a class when it is a single
- * page, which stays to absorb malloc/free ping-pong.  Its pages are
- * given back lazily (MADV_FREE): the kernel takes them when it needs
- * memory, and a program that allocates again before that reuses them
- * without a page fault.  Empty regions stay mapped for the same reason.
- * pressure_relief releases everything at once: empty runs, kept runs
- * included, free pages (MADV_DONTNEED) and empty regions (unmapped, all
- * but the last of each kind).
+ * its region at once, and its pages to the kernel (MADV_DONTNEED),
+ * except the last run of a class when it is a single page, which stays
+ * to absorb malloc/free ping-pong.  Empty regions stay mapped, holding
+ * no memory, so that a program that allocates again soon does not pay
+ * for a new mapping.  pressure_relief releases everything at once: empty
+ * runs, kept runs included, and empty regions (unmapped, all but the
+ * last of each kind).
+ *
+ * Giving pages back lazily (MADV_FREE) was measured and rejected: the
+ * pages stay in the resident set until the kernel needs them, and a
+ * churn of many size classes then held 1.3 times the memory.
  */
 #include "config.h"
 #include "szone.h"
@@ -22,33 +25,25 @@ static uint64_t page_mask(unsigned first, unsigned count)
     return (count >= 64 ? ~0ULL : ((1ULL << count) - 1)) << first;
 }
 
-/* The first of `count` free pages of the region that all lie in the set
- * `among`, or -1. */
+/* The first of `count` consecutive free pages of the region, or -1. */
 static int region_find_free_pages(const struct szone_region *region,
-                                  unsigned count, uint64_t among)
+                                  unsigned count)
 {
-    for (unsigned first = 0; first + count <= REGION_PAGE_COUNT; first++) {
-        uint64_t mask = page_mask(first, count);
-        if (!(region->used_pages & mask) && (mask & among) == mask)
+    for (unsigned first = 0; first + count <= REGION_PAGE_COUNT; first++)
+        if (!(region->used_pages & page_mask(first, count)))
             return (int)first;
-    }
     return -1;
 }
 
-/* Region lock held.  Pages still resident from earlier runs come first:
- * a run there costs neither page faults nor memory the process did not
- * already hold. */
+/* Region lock held. */
 static struct szone_region *region_find_pages(struct szone *zone,
                                               enum szone_kind kind,
                                               unsigned count, int *first)
 {
-    for (int only_touched = 1; only_touched >= 0; only_touched--)
-        for (struct szone_region *region = zone->regions[kind]; region;
-             region = region->next) {
-            uint64_t among = only_touched ? region->touched_pages : ~0ULL;
-            if ((*first = region_find_free_pages(region, count, among)) >= 0)
-                return region;
-        }
+    for (struct szone_region *region = zone->regions[kind]; region;
+         region = region->next)
+        if ((*first = region_find_free_pages(region, count)) >= 0)
+            return region;
     return NULL;
 }
 
@@ -124,7 +119,6 @@ struct szone_run *szone_region_new_run(struct szone *zone, unsigned magazine,
     if (region) {
         uint64_t mask = page_mask((unsigned)first, pages);
         region->used_pages |= mask;
-        region->touched_pages |= mask;
         run = &region->runs[first];
         run_init(run, region, (unsigned)first, pages, class_index);
         run->magazine = (uint8_t)magazine;
@@ -161,7 +155,7 @@ static void run_release_pages(struct szone *zone, struct szone_run *run)
     size_t bytes = (size_t)run->page_count << RUN_PAGE_SHIFT;
     uint64_t mask = page_mask(first, run->page_count);
 
-    os_discard_lazily((void *)run->start, bytes);
+    os_discard((void *)run->start, bytes);
     /* The next run here expects never-used blocks to read BLOCK_FREE. */
     memset(run->meta->state, 0, run->carved);
     region->used_pages &= ~mask;
@@ -175,27 +169,7 @@ static bool region_is_last_of_kind(struct szone *zone,
     return zone->regions[region->kind] == region && region->next == NULL;
 }
 
-/* Discards the region's free pages at once, or unmaps it when it has no
- * run.  Region lock held.  Returns the bytes given back. */
-static size_t region_release_free_pages(struct szone *zone,
-                                        struct szone_region *region)
-{
-    if (region->used_pages == 0 && !region_is_last_of_kind(zone, region)) {
-        region_retire(zone, region);
-        return REGION_SIZE;
-    }
-    size_t released = 0;
-    region->touched_pages = region->used_pages;
-    for (unsigned page = 0; page < REGION_PAGE_COUNT; page++)
-        if (!(region->used_pages & (1ULL << page))) {
-            os_discard((void *)(region->base + ((uintptr_t)page << RUN_PAGE_SHIFT)),
-                       RUN_PAGE_SIZE);
-            released += RUN_PAGE_SIZE;
-        }
-    return released;
-}
-
-size_t szone_region_release_free_pages(struct szone *zone)
+size_t szone_region_release_empty(struct szone *zone)
 {
     size_t released = 0;
     md_lock(&zone->region_lock);
@@ -203,7 +177,11 @@ size_t szone_region_release_free_pages(struct szone *zone)
         struct szone_region *region = zone->regions[kind], *next;
         for (; region; region = next) {
             next = region->next;
-            released += region_release_free_pages(zone, region);
+            if (region->used_pages == 0 &&
+                !region_is_last_of_kind(zone, region)) {
+                region_retire(zone, region);
+                released += REGION_SIZE;
+            }
         }
     }
     md_unlock(&zone->region_lock);
