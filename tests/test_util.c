@@ -1,0 +1,147 @@
+#include "config.h"
+#include "test_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+void capture_begin(struct capture *capture)
+{
+    fflush(stderr);
+    capture->mem_fd = memfd_create("stderr-capture", MFD_CLOEXEC);
+    if (capture->mem_fd < 0) {
+        perror("memfd_create");
+        abort();
+    }
+    capture->saved_fd = dup(STDERR_FILENO);
+    if (capture->saved_fd < 0 ||
+        dup2(capture->mem_fd, STDERR_FILENO) != STDERR_FILENO) {
+        perror("dup2");
+        abort();
+    }
+}
+
+size_t capture_end(struct capture *capture, char *buffer, size_t size)
+{
+    fflush(stderr);
+    dup2(capture->saved_fd, STDERR_FILENO);
+    close(capture->saved_fd);
+    off_t length = lseek(capture->mem_fd, 0, SEEK_END);
+    size_t wanted = length < 0 ? 0 : (size_t)length;
+    size_t copy = wanted < size - 1 ? wanted : size - 1;
+    ssize_t n = pread(capture->mem_fd, buffer, copy, 0);
+    buffer[n > 0 ? (size_t)n : 0] = '\0';
+    close(capture->mem_fd);
+    return wanted;
+}
+
+unsigned count_lines(const char *text)
+{
+    unsigned n = 0;
+    for (; *text; text++)
+        n += *text == '\n';
+    return n;
+}
+
+unsigned count_lines_with(const char *text, const char *needle)
+{
+    unsigned n = 0;
+    while (*text) {
+        const char *end = strchr(text, '\n');
+        size_t length = end ? (size_t)(end - text) : strlen(text);
+        char line[1024];
+        size_t copy = length < sizeof(line) - 1 ? length : sizeof(line) - 1;
+        memcpy(line, text, copy);
+        line[copy] = '\0';
+        if (strstr(line, needle))
+            n++;
+        text += length + (end != NULL);
+    }
+    return n;
+}
+
+void report_prefix(char *buffer, size_t size)
+{
+    snprintf(buffer, size, "%s(%d,%#lx) malloc: ",
+             program_invocation_short_name, (int)getpid(),
+             (unsigned long)pthread_self());
+}
+
+void expected_pointer_error(char *buffer, size_t size, const void *pointer,
+                            const char *what)
+{
+    char prefix[256];
+    report_prefix(prefix, sizeof(prefix));
+    snprintf(buffer, size,
+             "%s*** error for object %#lx: %s\n"
+             "%s*** set a breakpoint in malloc_error_break to debug\n",
+             prefix, (unsigned long)(uintptr_t)pointer, what, prefix);
+}
+
+bool page_is_mapped(const void *address)
+{
+    uintptr_t page = (uintptr_t)address & ~(uintptr_t)4095;
+    if (msync((void *)page, 4096, MS_ASYNC) == 0)
+        return true;
+    return errno != ENOMEM;
+}
+
+size_t resident_bytes(void)
+{
+    unsigned long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+bool zone_is_registered(malloc_zone_t *zone)
+{
+    vm_address_t *zones = NULL;
+    unsigned count = 0;
+    if (malloc_get_all_zones(mach_task_self(), NULL, &zones, &count) !=
+        KERN_SUCCESS)
+        return false;
+    for (unsigned i = 0; i < count; i++)
+        if (zones[i] == (vm_address_t)zone)
+            return true;
+    return false;
+}
+
+static inline unsigned char pattern_byte(size_t offset, unsigned seed)
+{
+    return (unsigned char)((offset * 131u + seed * 7u + (offset >> 8)) ^ seed);
+}
+
+void fill_pattern(void *block, size_t size, unsigned seed)
+{
+    unsigned char *p = block;
+    for (size_t i = 0; i < size; i++)
+        p[i] = pattern_byte(i, seed);
+}
+
+bool check_pattern(const void *block, size_t size, unsigned seed)
+{
+    const unsigned char *p = block;
+    for (size_t i = 0; i < size; i++)
+        if (p[i] != pattern_byte(i, seed))
+            return false;
+    return true;
+}
+
+bool is_all_zero(const void *block, size_t size)
+{
+    const unsigned char *p = block;
+    for (size_t i = 0; i < size; i++)
+        if (p[i])
+            return false;
+    return true;
+}
