@@ -50,6 +50,14 @@ struct szone_large *szone_large_find(uintptr_t address)
     return block;
 }
 
+/* Hash lock held. */
+static void large_hash_insert(struct szone_large *block)
+{
+    struct szone_large **slot = &large_hash[large_hash_index(block->address)];
+    block->hash_next = *slot;
+    *slot = block;
+}
+
 static struct szone_large *large_record_new(struct szone *zone,
                                             uintptr_t address, size_t size)
 {
@@ -64,9 +72,7 @@ static struct szone_large *large_record_new(struct szone *zone,
         block->zone = zone;
         block->address = address;
         block->size = size;
-        struct szone_large **slot = &large_hash[large_hash_index(address)];
-        block->hash_next = *slot;
-        *slot = block;
+        large_hash_insert(block);
     }
     md_unlock(&large_hash_lock);
     return block;
@@ -190,10 +196,13 @@ void *szone_large_realloc(struct szone *zone, struct szone_large *block,
     size_t mapped = MD_ALIGN_UP(size, OS_PAGE_SIZE);
     if (mapped == block->size)
         return (void *)block->address;
+    int saved_errno = errno;
     void *moved = mremap((void *)block->address, block->size, mapped,
                          MREMAP_MAYMOVE);
-    if (moved == MAP_FAILED && errno == EFAULT)
+    if (moved == MAP_FAILED && errno == EFAULT) {
+        errno = saved_errno;
         return large_realloc_by_copy(zone, block, size);
+    }
     if (moved == MAP_FAILED) {
         errno = ENOMEM;
         return NULL;
@@ -201,9 +210,7 @@ void *szone_large_realloc(struct szone *zone, struct szone_large *block,
     md_lock(&large_hash_lock);
     large_hash_remove(block);
     block->address = (uintptr_t)moved;
-    struct szone_large **slot = &large_hash[large_hash_index(block->address)];
-    block->hash_next = *slot;
-    *slot = block;
+    large_hash_insert(block);
     md_unlock(&large_hash_lock);
 
     md_lock(&zone->large_lock);

@@ -23,25 +23,29 @@ static void class_unlink_run(struct szone_class *class, struct szone_run *run)
     run->partial_link.le_prev = NULL;
 }
 
+static void run_hand_out(struct szone_run *run, unsigned index,
+                         enum szone_block_state state, void **block,
+                         uint8_t **block_state)
+{
+    run->meta->state[index] = (uint8_t)state;
+    *block = (void *)(run->start + (uintptr_t)index * run->block_size);
+    *block_state = &run->meta->state[index];
+}
+
+/* Freed blocks first, so that never-used pages stay untouched. */
 static unsigned run_take(struct szone_run *run, void **blocks,
                          uint8_t **states, unsigned count,
                          enum szone_block_state state)
 {
     unsigned taken = 0;
-    while (taken < count && run->free_head != RUN_FREE_LIST_END) {
+    for (; taken < count && run->free_head != RUN_FREE_LIST_END; taken++) {
         unsigned index = run->free_head;
         run->free_head = run->meta->next_free[index];
         run->free_count--;
-        run->meta->state[index] = (uint8_t)state;
-        blocks[taken] = (void *)(run->start + (uintptr_t)index * run->block_size);
-        states[taken++] = &run->meta->state[index];
+        run_hand_out(run, index, state, &blocks[taken], &states[taken]);
     }
-    while (taken < count && run->carved < run->block_count) {
-        unsigned index = run->carved++;
-        run->meta->state[index] = (uint8_t)state;
-        blocks[taken] = (void *)(run->start + (uintptr_t)index * run->block_size);
-        states[taken++] = &run->meta->state[index];
-    }
+    for (; taken < count && run->carved < run->block_count; taken++)
+        run_hand_out(run, run->carved++, state, &blocks[taken], &states[taken]);
     run->handed_out = (uint16_t)(run->handed_out + taken);
     return taken;
 }
@@ -92,38 +96,47 @@ static void class_release_run(struct szone *zone, struct szone_class *class,
     szone_region_release_run(zone, run);
 }
 
+/* Class lock held. */
+static void run_take_back(struct szone *zone, struct szone_class *class,
+                          struct szone_run *run, unsigned index)
+{
+    uint8_t *state = &run->meta->state[index];
+    if (*state == BLOCK_FREE)
+        return; /* a racing double free: keep the list sound */
+    *state = BLOCK_FREE;
+    run->meta->next_free[index] = run->free_head;
+    run->free_head = (uint16_t)index;
+    run->free_count++;
+    run->handed_out--;
+    if (!run_on_partial_list(run))
+        class_link_run(class, run);
+    if (run->handed_out == 0 && class_should_release(class, run))
+        class_release_run(zone, class, run);
+}
+
+/* Blocks of one batch mostly share a magazine: its lock is kept until a
+ * block of another one comes. */
 void szone_class_return_blocks(struct szone *zone, unsigned class_index,
                                void *const *blocks, unsigned count)
 {
-    struct szone_class *class = NULL;
+    struct szone_class *locked = NULL;
     for (unsigned i = 0; i < count; i++) {
         uintptr_t address = (uintptr_t)blocks[i];
         struct szone_run *run =
             szone_region_run_of(region_map_lookup(address), address);
-        struct szone_class *owner = szone_class_of(zone, run->magazine,
+        struct szone_class *class = szone_class_of(zone, run->magazine,
                                                    class_index);
-        if (owner != class) {
-            if (class)
-                md_unlock(&class->lock);
-            class = owner;
+        if (class != locked) {
+            if (locked)
+                md_unlock(&locked->lock);
             md_lock(&class->lock);
+            locked = class;
         }
-        unsigned index = (unsigned)szone_run_block_index(run, address);
-        uint8_t *state = &run->meta->state[index];
-        if (*state == BLOCK_FREE)
-            continue; /* a racing double free: keep the list sound */
-        *state = BLOCK_FREE;
-        run->meta->next_free[index] = run->free_head;
-        run->free_head = (uint16_t)index;
-        run->free_count++;
-        run->handed_out--;
-        if (!run_on_partial_list(run))
-            class_link_run(class, run);
-        if (run->handed_out == 0 && class_should_release(class, run))
-            class_release_run(zone, class, run);
+        run_take_back(zone, class, run,
+                      (unsigned)szone_run_block_index(run, address));
     }
-    if (class)
-        md_unlock(&class->lock);
+    if (locked)
+        md_unlock(&locked->lock);
 }
 
 size_t szone_release_empty_runs(struct szone *zone)
