@@ -73,6 +73,31 @@ START_TEST(test_zones_are_isolated)
 }
 END_TEST
 
+/* A run of many pages is released; a one-page run then takes its first
+ * page.  The other pages are free again and must not be claimed, even
+ * though the page map still remembers the longer run. */
+START_TEST(test_claimed_address_after_run_release)
+{
+    malloc_zone_t *zone = malloc_create_zone(0, 0);
+    enum { BIG = 120 * 1024, COUNT = 8 };
+    void *big[COUNT];
+    for (int i = 0; i < COUNT; i++)
+        big[i] = malloc_zone_malloc(zone, BIG);
+    uintptr_t region = (uintptr_t)big[0] & ~((uintptr_t)(4 << 20) - 1);
+    uintptr_t inside_big_run = (uintptr_t)big[COUNT - 1];
+    ck_assert(zone->claimed_address(zone, (void *)inside_big_run));
+    for (int i = 0; i < COUNT; i++)
+        malloc_zone_free(zone, big[i]);
+    void *small = malloc_zone_malloc(zone, 2048);
+    ck_assert_uint_eq((uintptr_t)small & ~((uintptr_t)(4 << 20) - 1), region);
+    ck_assert(zone->claimed_address(zone, small));
+    ck_assert_msg(!zone->claimed_address(zone, (void *)inside_big_run),
+                  "a free page of a released run is claimed");
+    malloc_zone_free(zone, small);
+    malloc_destroy_zone(zone);
+}
+END_TEST
+
 START_TEST(test_zone_from_ptr_is_exact)
 {
     malloc_zone_t *z = malloc_create_zone(0, 0);
@@ -1126,6 +1151,7 @@ static Suite *zone_api_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_zones_are_isolated);
     tcase_add_test(tc, test_zone_from_ptr_is_exact);
+    tcase_add_test(tc, test_claimed_address_after_run_release);
     tcase_add_test(tc, test_destroy_releases_memory);
     tcase_add_test(tc, test_destroy_many_zones);
     tcase_add_test(tc, test_many_zones_at_once);
