@@ -585,10 +585,5 @@ static Suite *entry_points_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(entry_points_suite());
-    srunner_set_fork_status(runner, CK_FORK);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(entry_points_suite());
 }

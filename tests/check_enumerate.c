@@ -298,10 +298,5 @@ static Suite *enumerate_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(enumerate_suite());
-    srunner_set_fork_status(runner, CK_FORK);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(enumerate_suite());
 }

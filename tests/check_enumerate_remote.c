@@ -387,10 +387,5 @@ int main(void)
         printf("process_vm_readv probe failed: %s\n", strerror(error));
         return EXIT_FAILURE;
     }
-    SRunner *runner = srunner_create(remote_suite());
-    srunner_set_fork_status(runner, CK_FORK);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(remote_suite());
 }

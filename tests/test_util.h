@@ -7,6 +7,7 @@
 #ifndef MALLOCDEBUG_TEST_UTIL_H
 #define MALLOCDEBUG_TEST_UTIL_H
 
+#include <check.h>
 #include <malloc/malloc.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -76,5 +77,8 @@ static inline uint64_t test_random(uint64_t *state)
     *state = x;
     return x * 0x2545F4914F6CDD1DULL;
 }
+
+/* Runs a suite, each test in a child process; EXIT_SUCCESS when all pass. */
+int run_suite(Suite *suite);
 
 #endif
