@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "malloc_layer.h"
+#include "options.h"
 #include "report.h"
 #include "szone.h"
 
@@ -24,6 +25,7 @@ void malloc_layer_initialize(void)
             sched_yield();
         return;
     }
+    options_read();
     szone_thread_cache_setup();
     malloc_zone_t *zone = szone_create(true);
     if (!zone) {

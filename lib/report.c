@@ -1,15 +1,17 @@
 #include "config.h"
 #include "report.h"
 #include "compiler.h"
+#include "options.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc/malloc.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
-
-static int report_fd = STDERR_FILENO;
 
 /* program_invocation_short_name is set by libc's own start-up, which can
  * come after the first allocations; /proc/self/comm is the fallback. */
@@ -43,16 +45,13 @@ static void report_append_digits(struct report_line *line, uintmax_t value,
                                  unsigned base)
 {
     char digits[32];
-    size_t n = 0;
+    size_t n = sizeof(digits) - 1;
+    digits[n] = '\0';
     do {
-        digits[n++] = "0123456789abcdef"[value % base];
+        digits[--n] = "0123456789abcdef"[value % base];
         value /= base;
     } while (value);
-    char reversed[33];
-    for (size_t i = 0; i < n; i++)
-        reversed[i] = digits[n - 1 - i];
-    reversed[n] = '\0';
-    report_append(line, reversed);
+    report_append(line, digits + n);
 }
 
 void report_append_decimal(struct report_line *line, uintmax_t value)
@@ -77,14 +76,14 @@ void report_line_begin(struct report_line *line)
     report_append(line, ") malloc: ");
 }
 
-void report_line_write(struct report_line *line)
+void report_line_write_to(struct report_line *line, int fd)
 {
     line->text[line->length++] = '\n';
     int saved_errno = errno;
     const char *p = line->text;
     size_t left = line->length;
     while (left > 0) {
-        ssize_t n = write(report_fd, p, left);
+        ssize_t n = write(fd, p, left);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -92,16 +91,49 @@ void report_line_write(struct report_line *line)
         p += n;
         left -= (size_t)n;
     }
+    line->length--;
     errno = saved_errno;
 }
 
-static void report_break_hint(void)
+void report_line_write(struct report_line *line)
 {
-    struct report_line line;
-    report_line_begin(&line);
-    report_append(&line, "*** set a breakpoint in malloc_error_break to debug");
-    report_line_write(&line);
+    report_line_write_to(line, malloc_options.log_fd);
+}
+
+static bool report_will_abort(enum report_kind kind)
+{
+    return malloc_options.error_abort ||
+           (kind == REPORT_KIND_CORRUPTION && malloc_options.corruption_abort);
+}
+
+static void report_sleep(unsigned seconds)
+{
+    struct timespec left = {.tv_sec = seconds};
+    while (nanosleep(&left, &left) != 0 && errno == EINTR)
+        ;
+}
+
+void report_emit(struct report_line *lines, unsigned count,
+                 enum report_kind kind)
+{
+    bool will_abort = report_will_abort(kind);
+    enum options_report_target target = malloc_options.report_target;
+    bool written = target == OPTIONS_REPORT_STDERR ||
+                   (target == OPTIONS_REPORT_CRASH && will_abort);
+    struct report_line hint;
+    report_line_begin(&hint);
+    report_append(&hint, "*** set a breakpoint in malloc_error_break to debug");
+    for (unsigned i = 0; written && i < count; i++)
+        report_line_write(&lines[i]);
+    if (written)
+        report_line_write(&hint);
     malloc_error_break();
+    if (malloc_options.error_stop)
+        kill(getpid(), SIGSTOP);
+    if (malloc_options.error_sleep)
+        report_sleep(malloc_options.error_sleep);
+    if (will_abort)
+        abort();
 }
 
 void report_pointer_error(const void *pointer, const char *what)
@@ -112,8 +144,7 @@ void report_pointer_error(const void *pointer, const char *what)
     report_append_hex(&line, (uintptr_t)pointer);
     report_append(&line, ": ");
     report_append(&line, what);
-    report_line_write(&line);
-    report_break_hint();
+    report_emit(&line, 1, REPORT_KIND_ERROR);
 }
 
 void report_error(const char *what)
@@ -122,8 +153,16 @@ void report_error(const char *what)
     report_line_begin(&line);
     report_append(&line, "*** ");
     report_append(&line, what);
-    report_line_write(&line);
-    report_break_hint();
+    report_emit(&line, 1, REPORT_KIND_ERROR);
+}
+
+void report_allocation_failure(size_t size)
+{
+    struct report_line line;
+    report_line_begin(&line);
+    report_append(&line, "*** can't allocate region of size ");
+    report_append_decimal(&line, size);
+    report_emit(&line, 1, REPORT_KIND_ERROR);
 }
 
 MD_EXPORT MD_NOINLINE void malloc_error_break(void)

@@ -1,11 +1,14 @@
 /*
- * Error reports in the macOS form, "prog(pid,0xthread) malloc: *** ...".
+ * Reports in the macOS form, "prog(pid,0xthread) malloc: *** ...".
  * Formatted into a fixed buffer on the stack and written with write(2):
- * reporting never allocates, so it works with a broken heap.
+ * reporting never allocates, so it works with a broken heap.  Where a
+ * report goes, and what happens after it (malloc_error_break, then stop,
+ * sleep or abort), follows the Malloc* options.
  */
 #ifndef MALLOCDEBUG_REPORT_H
 #define MALLOCDEBUG_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,17 +19,30 @@ struct report_line {
     size_t length;
 };
 
+/* Starts a line with "prog(pid,0xthread) malloc: ". */
 void report_line_begin(struct report_line *line);
 void report_append(struct report_line *line, const char *text);
 void report_append_decimal(struct report_line *line, uintmax_t value);
 void report_append_hex(struct report_line *line, uintmax_t value);
-/* Adds the newline and writes the line to the report stream. */
+/* Adds the newline and writes the line to the report stream (stderr or
+ * MallocLogFile), or to `fd`. */
 void report_line_write(struct report_line *line);
+void report_line_write_to(struct report_line *line, int fd);
 
-/* "*** error for object 0x..: <what>", then the malloc_error_break line
- * and the call to malloc_error_break(). */
+enum report_kind {
+    REPORT_KIND_ERROR,      /* a misuse: bad free, failed allocation */
+    REPORT_KIND_CORRUPTION, /* the heap is damaged */
+};
+
+/* "*** error for object 0x..: <what>", then the malloc_error_break line,
+ * the call to malloc_error_break() and what the options ask for. */
 void report_pointer_error(const void *pointer, const char *what);
 /* "*** <what>", then as above. */
 void report_error(const char *what);
+/* Writes a report made of `count` lines, then concludes it as above. */
+void report_emit(struct report_line *lines, unsigned count,
+                 enum report_kind kind);
+/* "*** can't allocate region of size N", as an error. */
+void report_allocation_failure(size_t size);
 
 #endif

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "szone.h"
 #include "os_memory.h"
+#include "report.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -119,13 +120,18 @@ static void *large_map(size_t size, size_t alignment)
     return os_map_aligned(size, alignment);
 }
 
+static void *large_out_of_memory(size_t size)
+{
+    report_allocation_failure(size);
+    errno = ENOMEM;
+    return NULL;
+}
+
 void *szone_large_malloc(struct szone *zone, size_t size, size_t alignment,
                          bool cleared)
 {
-    if (size > PTRDIFF_MAX - OS_PAGE_SIZE) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (size > PTRDIFF_MAX - OS_PAGE_SIZE)
+        return large_out_of_memory(size);
     size_t mapped = MD_ALIGN_UP(size, OS_PAGE_SIZE);
     size_t dirty = 0;
     void *address = NULL;
@@ -134,8 +140,7 @@ void *szone_large_malloc(struct szone *zone, size_t size, size_t alignment,
         if (cleared)
             memset(address, 0, dirty);
     } else if (!(address = large_map(mapped, alignment))) {
-        errno = ENOMEM;
-        return NULL;
+        return large_out_of_memory(mapped);
     }
     struct szone_large *block = large_record_new(zone, (uintptr_t)address,
                                                  mapped);

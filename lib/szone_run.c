@@ -6,6 +6,7 @@
  */
 #include "config.h"
 #include "szone.h"
+#include "report.h"
 
 static bool run_on_partial_list(const struct szone_run *run)
 {
@@ -68,7 +69,7 @@ unsigned szone_class_take_blocks(struct szone *zone, unsigned magazine,
         if (!run) {
             run = szone_region_new_run(zone, magazine, class_index);
             if (!run)
-                break;
+                break; /* reported below, once the lock is released */
             class->run_count++;
             class_link_run(class, run);
         }
@@ -78,6 +79,8 @@ unsigned szone_class_take_blocks(struct szone *zone, unsigned magazine,
             class_unlink_run(class, run);
     }
     md_unlock(&class->lock);
+    if (taken == 0)
+        report_allocation_failure(REGION_SIZE);
     return taken;
 }
 

@@ -12,6 +12,7 @@
 #include <malloc/malloc.h>
 
 #include "compiler.h"
+#include "malloc_debug.h"
 
 #define LOG_ALLOCATE (MALLOC_LOG_TYPE_ALLOCATE | MALLOC_LOG_TYPE_HAS_ZONE)
 #define LOG_DEALLOCATE (MALLOC_LOG_TYPE_DEALLOCATE | MALLOC_LOG_TYPE_HAS_ZONE)
@@ -32,9 +33,25 @@ static inline void *dispatch_result(void *result)
     return result;
 }
 
+/* With debugging options on: false when this allocation is to fail. */
+static inline bool dispatch_allowed(void)
+{
+    return MD_LIKELY(!malloc_options.active) ||
+           malloc_debug_allocation_allowed();
+}
+
+/* A new block that calloc did not clear. */
+static inline void *dispatch_new(malloc_zone_t *zone, void *block)
+{
+    if (MD_UNLIKELY(malloc_options.active & OPTIONS_ACTIVE_FILL))
+        malloc_debug_fill_new(zone, block);
+    return block;
+}
+
 static inline void *dispatch_malloc(malloc_zone_t *zone, size_t size)
 {
-    void *result = zone->malloc(zone, size);
+    void *result = dispatch_allowed() ? dispatch_new(zone, zone->malloc(zone, size))
+                                      : NULL;
     dispatch_log(LOG_ALLOCATE, zone, size, 0, result);
     return dispatch_result(result);
 }
@@ -42,7 +59,7 @@ static inline void *dispatch_malloc(malloc_zone_t *zone, size_t size)
 static inline void *dispatch_calloc(malloc_zone_t *zone, size_t count,
                                     size_t size)
 {
-    void *result = zone->calloc(zone, count, size);
+    void *result = dispatch_allowed() ? zone->calloc(zone, count, size) : NULL;
     dispatch_log(LOG_ALLOCATE | MALLOC_LOG_TYPE_CLEARED, zone, count * size,
                  0, result);
     return dispatch_result(result);
@@ -50,7 +67,8 @@ static inline void *dispatch_calloc(malloc_zone_t *zone, size_t count,
 
 static inline void *dispatch_valloc(malloc_zone_t *zone, size_t size)
 {
-    void *result = zone->valloc(zone, size);
+    void *result = dispatch_allowed() ? dispatch_new(zone, zone->valloc(zone, size))
+                                      : NULL;
     dispatch_log(LOG_ALLOCATE, zone, size, 0, result);
     return dispatch_result(result);
 }
@@ -58,7 +76,9 @@ static inline void *dispatch_valloc(malloc_zone_t *zone, size_t size)
 static inline void *dispatch_memalign(malloc_zone_t *zone, size_t alignment,
                                       size_t size)
 {
-    void *result = zone->memalign(zone, alignment, size);
+    void *result = dispatch_allowed()
+                       ? dispatch_new(zone, zone->memalign(zone, alignment, size))
+                       : NULL;
     dispatch_log(LOG_ALLOCATE, zone, size, 0, result);
     return dispatch_result(result);
 }
@@ -66,7 +86,13 @@ static inline void *dispatch_memalign(malloc_zone_t *zone, size_t alignment,
 static inline void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
                                      size_t size)
 {
-    void *result = zone->realloc(zone, pointer, size);
+    void *result;
+    if (!dispatch_allowed())
+        result = NULL;
+    else if (MD_UNLIKELY(malloc_options.active & OPTIONS_ACTIVE_FILL))
+        result = malloc_debug_realloc(zone, pointer, size);
+    else
+        result = zone->realloc(zone, pointer, size);
     dispatch_log(LOG_ALLOCATE | MALLOC_LOG_TYPE_DEALLOCATE, zone,
                  (uintptr_t)pointer, size, result);
     return dispatch_result(result);
@@ -75,6 +101,10 @@ static inline void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
 static inline void dispatch_free(malloc_zone_t *zone, void *pointer)
 {
     dispatch_log(LOG_DEALLOCATE, zone, (uintptr_t)pointer, 0, NULL);
+    if (MD_UNLIKELY(malloc_options.active)) {
+        malloc_debug_count_free();
+        malloc_debug_fill_freed(zone, pointer);
+    }
     zone->free(zone, pointer);
 }
 

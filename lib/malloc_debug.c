@@ -1,0 +1,145 @@
+#include "config.h"
+#include "malloc_debug.h"
+#include "compiler.h"
+#include "report.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t operation_count;
+static uint64_t allocation_count;
+static uint64_t last_good_check;
+static uint64_t failure_random_state;
+static bool check_heap_slept;
+
+static bool fill_new_blocks(void)
+{
+    return malloc_options.scribble || malloc_options.pre_scribble;
+}
+
+/* xorshift64: cheap, and the same sequence for the same MallocFailSeed. */
+static uint64_t failure_random(void)
+{
+    uint64_t x = __atomic_load_n(&failure_random_state, __ATOMIC_RELAXED);
+    if (x == 0)
+        x = malloc_options.fail_seed ? malloc_options.fail_seed : 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    __atomic_store_n(&failure_random_state, x, __ATOMIC_RELAXED);
+    return x;
+}
+
+static void check_heap_report_failure(uint64_t operation)
+{
+    struct report_line lines[2];
+    report_line_begin(&lines[0]);
+    report_append(&lines[0], "*** MallocCheckHeap: FAILED check at operation #");
+    report_append_decimal(&lines[0], operation);
+    uint64_t start = last_good_check ? last_good_check : 1;
+    uint64_t each = malloc_options.check_heap_each / 10;
+    report_line_begin(&lines[1]);
+    report_append(&lines[1], "*** Recommend using 'MallocCheckHeapStart=");
+    report_append_decimal(&lines[1], start);
+    report_append(&lines[1], " MallocCheckHeapEach=");
+    report_append_decimal(&lines[1], each ? each : 1);
+    report_append(&lines[1], "' to narrow down the failure");
+    for (unsigned i = 0; i < 2; i++)
+        report_line_write(&lines[i]);
+}
+
+/* macOS's order: abort if asked, else sleep for a debugger (a negative
+ * MallocCheckHeapSleep sleeps the first time only), then go on. */
+static void check_heap_conclude(void)
+{
+    if (malloc_options.check_heap_abort) {
+        struct report_line line;
+        report_line_begin(&line);
+        report_append(&line, "*** MallocCheckHeap: heap corruption");
+        report_emit(&line, 1, REPORT_KIND_CORRUPTION);
+        return;
+    }
+    long sleep_seconds = malloc_options.check_heap_sleep;
+    if (sleep_seconds < 0 && check_heap_slept)
+        return;
+    if (sleep_seconds != 0) {
+        struct timespec left = {.tv_sec = sleep_seconds < 0 ? -sleep_seconds
+                                                            : sleep_seconds};
+        check_heap_slept = true;
+        while (nanosleep(&left, &left) != 0 && errno == EINTR)
+            ;
+    }
+}
+
+static void count_operation(void)
+{
+    if (!(malloc_options.active & OPTIONS_ACTIVE_CHECK_HEAP))
+        return;
+    uint64_t operation =
+        __atomic_add_fetch(&operation_count, 1, __ATOMIC_RELAXED);
+    uint64_t start = malloc_options.check_heap_start;
+    if (operation < start ||
+        (operation - start) % malloc_options.check_heap_each != 0)
+        return;
+    int saved_errno = errno;
+    if (malloc_zone_check(NULL)) {
+        last_good_check = operation;
+    } else {
+        check_heap_report_failure(operation);
+        check_heap_conclude();
+    }
+    errno = saved_errno;
+}
+
+bool malloc_debug_allocation_allowed(void)
+{
+    count_operation();
+    if (!(malloc_options.active & OPTIONS_ACTIVE_FAILURES))
+        return true;
+    uint64_t n = __atomic_add_fetch(&allocation_count, 1, __ATOMIC_RELAXED);
+    bool fail = (malloc_options.fail_after && n > malloc_options.fail_after) ||
+                (malloc_options.fail_rate &&
+                 failure_random() % malloc_options.fail_rate == 0);
+    if (fail)
+        errno = ENOMEM;
+    return !fail;
+}
+
+void malloc_debug_count_free(void)
+{
+    count_operation();
+}
+
+void malloc_debug_fill_new(malloc_zone_t *zone, void *block)
+{
+    if (block && fill_new_blocks())
+        memset(block, SCRIBBLE_NEW_BYTE, zone->size(zone, block));
+}
+
+void malloc_debug_fill_freed(malloc_zone_t *zone, void *block)
+{
+    if (!malloc_options.scribble && !malloc_options.zero_on_free)
+        return;
+    size_t size = zone->size(zone, block);
+    if (size)
+        memset(block, malloc_options.scribble ? SCRIBBLE_FREED_BYTE : 0, size);
+}
+
+void *malloc_debug_realloc(malloc_zone_t *zone, void *block, size_t size)
+{
+    size_t old_size = zone->size(zone, block);
+    if (old_size == 0)
+        return zone->realloc(zone, block, size); /* it reports the error */
+    if (old_size >= size)
+        return block; /* shrinking keeps the bytes: nothing to fill */
+    void *moved = zone->malloc(zone, size);
+    if (!moved)
+        return NULL;
+    if (fill_new_blocks())
+        memset(moved, SCRIBBLE_NEW_BYTE, zone->size(zone, moved));
+    memcpy(moved, block, old_size);
+    malloc_debug_fill_freed(zone, block);
+    zone->free(zone, block);
+    return moved;
+}

@@ -1,0 +1,284 @@
+/*
+ * Reading the Malloc* environment variables.  One table names every
+ * variable, the kind of value it takes, where it goes and its help line;
+ * parsing, warnings and MallocHelp all work from it.  Runs at the first
+ * allocation, possibly before libc has finished starting, so it reads
+ * `environ` (or /proc/self/environ when that is not set yet) and formats
+ * its messages without allocating.
+ */
+#include "config.h"
+#include "options.h"
+#include "report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+struct malloc_options malloc_options = {
+    .corruption_abort = true,
+    .log_fd = STDERR_FILENO,
+    .check_heap_each = 1000,
+    .check_heap_sleep = 100,
+    .fail_seed = 1,
+};
+
+enum option_kind {
+    OPTION_FLAG,           /* bool */
+    OPTION_COUNT,          /* uint64_t */
+    OPTION_SECONDS,        /* unsigned, 0 to a day */
+    OPTION_SIGNED_SECONDS, /* long, minus a day to a day */
+    OPTION_REPORT,         /* enum options_report_target */
+    OPTION_FILE,           /* int, a descriptor open for appending */
+    OPTION_HELP,
+};
+
+struct option_spec {
+    const char *name;
+    enum option_kind kind;
+    void *target;
+    const char *help;
+};
+
+#define O (&malloc_options)
+static const struct option_spec option_specs[] = {
+    {"MallocHelp", OPTION_HELP, NULL,
+     "print this list of variables"},
+    {"MallocScribble", OPTION_FLAG, &O->scribble,
+     "fill new blocks with 0xAA (not calloc's) and freed blocks with 0x55"},
+    {"MallocPreScribble", OPTION_FLAG, &O->pre_scribble,
+     "fill new blocks with 0xAA (not calloc's)"},
+    {"MallocZeroOnFree", OPTION_FLAG, &O->zero_on_free,
+     "fill freed blocks with zeros"},
+    {"MallocErrorAbort", OPTION_FLAG, &O->error_abort,
+     "abort() after reporting any error, such as a bad free"},
+    {"MallocCorruptionAbort", OPTION_FLAG, &O->corruption_abort,
+     "abort() after reporting heap corruption (default 1; 0 to go on)"},
+    {"MallocErrorStop", OPTION_FLAG, &O->error_stop,
+     "stop the process with SIGSTOP after a report, for a debugger"},
+    {"MallocErrorSleep", OPTION_SECONDS, &O->error_sleep,
+     "<s>: sleep s seconds after a report, for a debugger"},
+    {"MallocDebugReport", OPTION_REPORT, &O->report_target,
+     "stderr|none|crash: where reports go (crash: only before an abort)"},
+    {"MallocLogFile", OPTION_FILE, &O->log_fd,
+     "<file>: append reports to file instead of stderr"},
+    {"MallocCheckHeapStart", OPTION_COUNT, &O->check_heap_start,
+     "<n>: check every zone's heap from the n-th operation on"},
+    {"MallocCheckHeapEach", OPTION_COUNT, &O->check_heap_each,
+     "<n>: then check again every n operations (default 1000)"},
+    {"MallocCheckHeapSleep", OPTION_SIGNED_SECONDS, &O->check_heap_sleep,
+     "<s>: sleep s seconds when a check fails (default 100; negative: "
+     "only the first time)"},
+    {"MallocCheckHeapAbort", OPTION_FLAG, &O->check_heap_abort,
+     "abort() when a check fails, instead of sleeping"},
+    {"MallocFailAfter", OPTION_COUNT, &O->fail_after,
+     "<n>: (extension) every allocation after the n-th fails with ENOMEM"},
+    {"MallocFailRate", OPTION_COUNT, &O->fail_rate,
+     "<n>: (extension) one allocation in n, at random, fails with ENOMEM"},
+    {"MallocFailSeed", OPTION_COUNT, &O->fail_seed,
+     "<n>: (extension) seed of MallocFailRate's choices (default 1)"},
+};
+#undef O
+
+/* "prog(pid,0xthread) malloc: " then the pieces, on stderr: options are
+ * read before the report stream is known. */
+static void options_say(const char *first, const char *second,
+                        const char *third, const char *fourth)
+{
+    struct report_line line;
+    report_line_begin(&line);
+    const char *pieces[] = {first, second, third, fourth};
+    for (unsigned i = 0; i < 4; i++)
+        if (pieces[i])
+            report_append(&line, pieces[i]);
+    report_line_write_to(&line, STDERR_FILENO);
+}
+
+static void options_warn(const struct option_spec *spec, const char *value,
+                         const char *expected)
+{
+    struct report_line line;
+    report_line_begin(&line);
+    report_append(&line, spec->name);
+    report_append(&line, "=");
+    report_append(&line, value);
+    report_append(&line, " is not valid (");
+    report_append(&line, expected);
+    report_append(&line, "); using the default");
+    report_line_write_to(&line, STDERR_FILENO);
+}
+
+static bool parse_flag(const char *value, bool *flag)
+{
+    static const char *const yes[] = {"", "1", "YES", "yes", "Y", "y", "true"};
+    static const char *const no[] = {"0", "NO", "no", "N", "n", "false"};
+    for (unsigned i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (strcmp(value, yes[i]) == 0)
+            return *flag = true;
+    for (unsigned i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        if (strcmp(value, no[i]) == 0)
+            return !(*flag = false);
+    return false;
+}
+
+static bool parse_number(const char *value, bool allow_negative, long long *number)
+{
+    if (!*value || (*value == '-' && !allow_negative))
+        return false;
+    char *end;
+    errno = 0;
+    *number = strtoll(value, &end, 10);
+    return errno == 0 && *end == '\0' && end != value;
+}
+
+static void options_print_help(void)
+{
+    options_say("environment variables that can be set for debug:", NULL, NULL,
+                NULL);
+    for (unsigned i = 0; i < sizeof(option_specs) / sizeof(option_specs[0]); i++)
+        options_say("- ", option_specs[i].name,
+                    option_specs[i].help[0] == '<' ? " " : ": ",
+                    option_specs[i].help);
+}
+
+#define SECONDS_MAX 86400
+
+/* False when the value does not fit the option: the default stays. */
+static bool option_set(const struct option_spec *spec, const char *value)
+{
+    long long number;
+    bool flag;
+    switch (spec->kind) {
+    case OPTION_HELP:
+        options_print_help();
+        return true;
+    case OPTION_FLAG:
+        if (!parse_flag(value, &flag))
+            return false;
+        *(bool *)spec->target = flag;
+        return true;
+    case OPTION_COUNT:
+        if (!parse_number(value, false, &number))
+            return false;
+        *(uint64_t *)spec->target = (uint64_t)number;
+        return true;
+    case OPTION_SECONDS:
+        if (!parse_number(value, false, &number) || number > SECONDS_MAX)
+            return false;
+        *(unsigned *)spec->target = (unsigned)number;
+        return true;
+    case OPTION_SIGNED_SECONDS:
+        if (!parse_number(value, true, &number) || number > SECONDS_MAX ||
+            number < -SECONDS_MAX)
+            return false;
+        *(long *)spec->target = (long)number;
+        return true;
+    case OPTION_REPORT: {
+        static const char *const targets[] = {"stderr", "none", "crash"};
+        for (unsigned i = 0; i < 3; i++)
+            if (strcmp(value, targets[i]) == 0) {
+                *(enum options_report_target *)spec->target = i;
+                return true;
+            }
+        return false;
+    }
+    case OPTION_FILE: {
+        int fd = open(value, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return false;
+        *(int *)spec->target = fd;
+        return true;
+    }
+    }
+    return false;
+}
+
+static const char *option_expected(enum option_kind kind)
+{
+    switch (kind) {
+    case OPTION_FLAG:
+        return "expected 0 or 1";
+    case OPTION_COUNT:
+        return "expected a whole number";
+    case OPTION_SECONDS:
+        return "expected a number of seconds up to 86400";
+    case OPTION_SIGNED_SECONDS:
+        return "expected a number of seconds from -86400 to 86400";
+    case OPTION_REPORT:
+        return "expected stderr, none or crash";
+    case OPTION_FILE:
+        return "cannot open that file for appending; reports go to stderr";
+    case OPTION_HELP:
+        break;
+    }
+    return "";
+}
+
+static void option_apply(const char *entry)
+{
+    for (unsigned i = 0; i < sizeof(option_specs) / sizeof(option_specs[0]); i++) {
+        size_t length = strlen(option_specs[i].name);
+        if (strncmp(entry, option_specs[i].name, length) == 0 &&
+            entry[length] == '=') {
+            const char *value = entry + length + 1;
+            if (!option_set(&option_specs[i], value))
+                options_warn(&option_specs[i], value,
+                             option_expected(option_specs[i].kind));
+            return;
+        }
+    }
+}
+
+/* The environment as NUL-separated entries, for when libc has not set
+ * `environ` yet. */
+static char proc_environ[128 * 1024];
+
+static void options_read_proc_environ(void)
+{
+    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t total = 0, n;
+    while (total < (ssize_t)sizeof(proc_environ) - 1 &&
+           (n = read(fd, proc_environ + total,
+                     sizeof(proc_environ) - 1 - (size_t)total)) > 0)
+        total += n;
+    close(fd);
+    for (char *entry = proc_environ; entry < proc_environ + total;
+         entry += strlen(entry) + 1)
+        if (strncmp(entry, "Malloc", 6) == 0)
+            option_apply(entry);
+}
+
+static void options_summarize(void)
+{
+    struct malloc_options *o = &malloc_options;
+    if (o->scribble || o->pre_scribble || o->zero_on_free)
+        o->active |= OPTIONS_ACTIVE_FILL;
+    if (o->check_heap_start) {
+        o->active |= OPTIONS_ACTIVE_CHECK_HEAP;
+        if (o->check_heap_each == 0)
+            o->check_heap_each = 1000;
+    }
+    if (o->fail_after || o->fail_rate)
+        o->active |= OPTIONS_ACTIVE_FAILURES;
+}
+
+void options_read(void)
+{
+    if (getauxval(AT_SECURE))
+        return;
+    extern char **environ;
+    int saved_errno = errno;
+    if (environ) {
+        for (char **entry = environ; *entry; entry++)
+            if (strncmp(*entry, "Malloc", 6) == 0)
+                option_apply(*entry);
+    } else {
+        options_read_proc_environ();
+    }
+    options_summarize();
+    errno = saved_errno;
+}

@@ -1,0 +1,54 @@
+/*
+ * The debugging options, read once from the Malloc* environment
+ * variables when the library starts.  Every layer reads them; only
+ * options.c writes them.  All are ignored in secure-execution
+ * (setuid, setgid, file capabilities) processes.
+ */
+#ifndef MALLOCDEBUG_OPTIONS_H
+#define MALLOCDEBUG_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum options_report_target {
+    OPTIONS_REPORT_STDERR, /* reports go to stderr or MallocLogFile */
+    OPTIONS_REPORT_NONE,   /* reports are discarded */
+    OPTIONS_REPORT_CRASH,  /* reports are written only before an abort */
+};
+
+struct malloc_options {
+    /* Non-zero when any option changes what malloc or free does, so the
+     * malloc layer tests one word on its fast path. */
+    unsigned active;
+
+    bool scribble;     /* MallocScribble: 0xAA into new, 0x55 into freed */
+    bool pre_scribble; /* MallocPreScribble: 0xAA into new blocks only */
+    bool zero_on_free; /* MallocZeroOnFree */
+
+    bool error_abort;       /* MallocErrorAbort */
+    bool corruption_abort;  /* MallocCorruptionAbort, on by default */
+    bool error_stop;        /* MallocErrorStop: SIGSTOP after a report */
+    unsigned error_sleep;   /* MallocErrorSleep: seconds after a report */
+    enum options_report_target report_target; /* MallocDebugReport */
+    int log_fd;             /* MallocLogFile, else stderr */
+
+    uint64_t check_heap_start; /* MallocCheckHeapStart, 0 when off */
+    uint64_t check_heap_each;  /* MallocCheckHeapEach, default 1000 */
+    long check_heap_sleep;     /* MallocCheckHeapSleep, default 100 */
+    bool check_heap_abort;     /* MallocCheckHeapAbort */
+
+    uint64_t fail_after; /* MallocFailAfter: later allocations fail */
+    uint64_t fail_rate;  /* MallocFailRate: one allocation in N fails */
+    uint64_t fail_seed;  /* MallocFailSeed */
+};
+
+#define OPTIONS_ACTIVE_FILL 1u       /* scribbling or zeroing */
+#define OPTIONS_ACTIVE_CHECK_HEAP 2u /* periodic heap checks */
+#define OPTIONS_ACTIVE_FAILURES 4u   /* injected allocation failures */
+
+extern struct malloc_options malloc_options;
+
+/* Reads the environment; warns about malformed values on stderr. */
+void options_read(void);
+
+#endif
