@@ -153,6 +153,7 @@ static void *stress_thread(void *opaque)
         }
     }
     pthread_barrier_wait(&barrier); /* 3: everyone done with the ops */
+    pthread_barrier_wait(&barrier); /* 3b: main measured the busy heap */
     for (unsigned i = w->index; i < SLOTS; i += THREADS)
         take_and_free(atomic_exchange(&slots[i], NULL), w->index);
     pthread_barrier_wait(&barrier); /* 4: all freed; main measures */
@@ -177,6 +178,7 @@ START_TEST(test_cross_thread_stress)
     pthread_barrier_wait(&barrier); /* 3 */
     malloc_statistics_t busy;
     malloc_zone_statistics(def, &busy);
+    pthread_barrier_wait(&barrier); /* 3b */
     pthread_barrier_wait(&barrier); /* 4 */
     malloc_zone_statistics(def, &end);
     boolean_t heap_ok = malloc_zone_check(NULL);
