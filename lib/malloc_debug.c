@@ -37,7 +37,9 @@ static void check_heap_report_failure(uint64_t operation)
     report_line_begin(&lines[0]);
     report_append(&lines[0], "*** MallocCheckHeap: FAILED check at operation #");
     report_append_decimal(&lines[0], operation);
-    uint64_t start = last_good_check ? last_good_check : 1;
+    uint64_t last_good = __atomic_load_n(&last_good_check, __ATOMIC_RELAXED);
+    /* Another thread may have passed a later check meanwhile. */
+    uint64_t start = last_good && last_good < operation ? last_good : 1;
     uint64_t each = malloc_options.check_heap_each / 10;
     report_line_begin(&lines[1]);
     report_append(&lines[1], "*** Recommend using 'MallocCheckHeapStart=");
@@ -84,7 +86,7 @@ static void count_operation(void)
         return;
     int saved_errno = errno;
     if (malloc_zone_check(NULL)) {
-        last_good_check = operation;
+        __atomic_store_n(&last_good_check, operation, __ATOMIC_RELAXED);
     } else {
         check_heap_report_failure(operation);
         check_heap_conclude();

@@ -41,6 +41,9 @@ static inline malloc_zone_t *zone_registry_find(const void *pointer)
 }
 bool zone_registry_add(malloc_zone_t *zone);
 void zone_registry_remove(malloc_zone_t *zone);
+/* Calls `action` on every registered zone, under the registry lock. */
+void zone_registry_for_each(void (*action)(malloc_zone_t *zone, void *context),
+                            void *context);
 void zone_registry_force_lock(void);
 void zone_registry_force_unlock(void);
 void zone_registry_reinit_lock(void);

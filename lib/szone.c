@@ -111,7 +111,8 @@ static void *szone_memalign(malloc_zone_t *basic, size_t alignment,
      * blocks: runs start on RUN_PAGE_SIZE boundaries. */
     if (rounded <= SMALL_MAX && alignment <= RUN_PAGE_SIZE)
         return szone_malloc(basic, rounded);
-    return szone_large_malloc(szone_from_zone(basic), size, alignment, false);
+    return szone_large_malloc(szone_from_zone(basic), size ? size : 1,
+                              alignment, false);
 }
 
 static void *szone_valloc(malloc_zone_t *basic, size_t size)
@@ -119,18 +120,35 @@ static void *szone_valloc(malloc_zone_t *basic, size_t size)
     return szone_memalign(basic, OS_PAGE_SIZE, size);
 }
 
-static void szone_free_block(struct szone *zone, void *pointer,
+/* Takes a block in use away from the program, atomically, so that of two
+ * threads freeing it at once exactly one succeeds and the other is
+ * reported.  A tiny or small block goes from ALLOCATED to CACHED ("being
+ * freed"), a large one leaves the hash.  False when it was not in use. */
+static bool szone_claim_block(struct szone *zone, struct szone_block *block)
+{
+    if (block->large)
+        return szone_large_claim(zone, block->large);
+    uint8_t expected = BLOCK_ALLOCATED;
+    return __atomic_compare_exchange_n(block->state, &expected, BLOCK_CACHED,
+                                       false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_RELAXED);
+}
+
+/* Frees a block found in this zone; false when it was not in use. */
+static bool szone_free_block(struct szone *zone, void *pointer,
                              struct szone_block *block)
 {
+    if (MD_UNLIKELY(!szone_claim_block(zone, block)))
+        return false;
     if (block->large) {
         szone_large_free(zone, block->large);
-        return;
+        return true;
     }
     unsigned class_index = block->run->class_index;
-    if (zone->has_thread_caches &&
-        szone_thread_cache_free(class_index, pointer, block->state))
-        return;
-    szone_class_return_blocks(zone, class_index, &pointer, 1);
+    if (!zone->has_thread_caches ||
+        !szone_thread_cache_free(class_index, pointer, block->state))
+        szone_class_return_blocks(zone, class_index, &pointer, 1);
+    return true;
 }
 
 static void szone_free(malloc_zone_t *basic, void *pointer)
@@ -140,11 +158,8 @@ static void szone_free(malloc_zone_t *basic, void *pointer)
     if (!pointer)
         return;
     if (MD_UNLIKELY(!szone_find_block(zone, pointer, &block) ||
-                    !szone_block_in_use(&block))) {
+                    !szone_free_block(zone, pointer, &block)))
         report_pointer_error(pointer, "pointer being freed was not allocated");
-        return;
-    }
-    szone_free_block(zone, pointer, &block);
 }
 
 static void szone_free_definite_size(malloc_zone_t *basic, void *pointer,
@@ -192,7 +207,8 @@ static void *szone_realloc(malloc_zone_t *basic, void *pointer, size_t size)
     if (!moved)
         return NULL;
     memcpy(moved, pointer, size < block.size ? size : block.size);
-    szone_free_block(zone, pointer, &block);
+    if (!szone_free_block(zone, pointer, &block))
+        report_pointer_error(pointer, "pointer being realloc'd was freed meanwhile");
     return moved;
 }
 

@@ -231,8 +231,8 @@ unsigned szone_class_take_blocks(struct szone *zone, unsigned magazine,
                                  unsigned class_index,
                                  void **blocks, uint8_t **states,
                                  unsigned count, enum szone_block_state state);
-/* Returns blocks of one class to their runs, each under the lock of its
- * run's magazine. */
+/* Returns blocks of one class, all marked BLOCK_CACHED, to their runs,
+ * each under the lock of its run's magazine. */
 void szone_class_return_blocks(struct szone *zone, unsigned class_index,
                                void *const *blocks, unsigned count);
 /* Releases every run with no block handed out, including those the
@@ -248,6 +248,10 @@ void szone_thread_cache_after_fork_child(struct szone *zone);
 void *szone_large_malloc(struct szone *zone, size_t size, size_t alignment,
                          bool cleared);
 struct szone_large *szone_large_find(uintptr_t address);
+/* Takes a large block out of the hash and its zone's list; false when
+ * another thread did. */
+bool szone_large_claim(struct szone *zone, struct szone_large *block);
+/* Frees a claimed large block. */
 void szone_large_free(struct szone *zone, struct szone_large *block);
 void *szone_large_realloc(struct szone *zone, struct szone_large *block,
                           size_t size);

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #define RANGE_BATCH 128
-#define ENUMERATE_MAX_REGIONS (1u << 20)
-#define ENUMERATE_MAX_LARGE (1u << 28)
+/* 256 GiB of regions of one kind: more means a damaged list. */
+#define ENUMERATE_MAX_REGIONS (1u << 16)
 
 struct range_batch {
     task_t task;
@@ -126,10 +126,15 @@ static kern_return_t enumerate_region(struct enumeration *walk,
     return KERN_SUCCESS;
 }
 
+/* At most as many records as the zone's large bytes have pages: a longer
+ * list is damaged, or a cycle. */
 static kern_return_t enumerate_large(struct enumeration *walk,
-                                     vm_address_t address)
+                                     vm_address_t address, size_t large_bytes)
 {
-    for (unsigned n = 0; address && n < ENUMERATE_MAX_LARGE; n++) {
+    size_t limit = large_bytes / 4096;
+    for (size_t n = 0; address; n++) {
+        if (n >= limit)
+            return KERN_FAILURE;
         struct szone_large large;
         kern_return_t error = read_into(walk->reader, walk->task, address,
                                         sizeof(large), &large);
@@ -185,11 +190,14 @@ kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
         batch_add(&walk.admin, zone_address, zone.mapping_size);
     for (unsigned kind = 0; kind < SZONE_KIND_COUNT && !error; kind++) {
         vm_address_t address = (vm_address_t)zone.regions[kind];
-        for (unsigned n = 0; address && !error && n < ENUMERATE_MAX_REGIONS; n++)
-            error = enumerate_region(&walk, address, &address);
+        for (unsigned n = 0; address && !error; n++)
+            error = n < ENUMERATE_MAX_REGIONS
+                        ? enumerate_region(&walk, address, &address)
+                        : KERN_FAILURE; /* a damaged list, or a cycle */
     }
     if (!error)
-        error = enumerate_large(&walk, (vm_address_t)LIST_FIRST(&zone.large_blocks));
+        error = enumerate_large(&walk, (vm_address_t)LIST_FIRST(&zone.large_blocks),
+                                zone.large_bytes);
     batch_flush(&walk.in_use);
     batch_flush(&walk.regions);
     batch_flush(&walk.admin);

@@ -256,14 +256,12 @@ static boolean_t szone_check(malloc_zone_t *basic)
     if (ok && large_bytes != zone->large_bytes)
         ok = check_failed(zone, "large byte count disagrees with the blocks",
                           (uintptr_t)zone);
+    /* The hash lock nests inside the zone locks, as across fork. */
+    LIST_FOREACH(large, &zone->large_blocks, zone_link)
+        if (ok && szone_large_find(large->address) != large)
+            ok = check_failed(zone, "large block missing from the hash",
+                              large->address);
     szone_force_unlock(basic);
-    if (ok) {
-        /* Records are looked up outside the zone locks. */
-        LIST_FOREACH(large, &zone->large_blocks, zone_link)
-            if (ok && szone_large_find(large->address) != large)
-                ok = check_failed(zone, "large block missing from the hash",
-                                  large->address);
-    }
     return ok;
 }
 

@@ -81,12 +81,15 @@ static struct szone_large *large_record_new(struct szone *zone,
 
 /* Hash lock held.  By identity, not address: once a mapping is back in
  * a cache, another thread may already hold a new record for it. */
-static void large_hash_remove(struct szone_large *block)
+static bool large_hash_remove(struct szone_large *block)
 {
     struct szone_large **slot = &large_hash[large_hash_index(block->address)];
-    while (*slot != block)
+    while (*slot && *slot != block)
         slot = &(*slot)->hash_next;
+    if (!*slot)
+        return false;
     *slot = block->hash_next;
+    return true;
 }
 
 static void zone_count_large_bytes(struct szone *zone, long delta)
@@ -153,22 +156,33 @@ void *szone_large_malloc(struct szone *zone, size_t size, size_t alignment,
     return address;
 }
 
+/* Under the zone's large lock, so that a check holding force_lock sees
+ * a block both in the hash and in the zone's list, or in neither. */
+bool szone_large_claim(struct szone *zone, struct szone_large *block)
+{
+    md_lock(&zone->large_lock);
+    md_lock(&large_hash_lock);
+    bool claimed = large_hash_remove(block);
+    md_unlock(&large_hash_lock);
+    if (claimed)
+        zone_unlink_large(zone, block);
+    md_unlock(&zone->large_lock);
+    return claimed;
+}
+
 static void large_record_delete(struct szone_large *block)
 {
     md_lock(&large_hash_lock);
-    large_hash_remove(block);
     os_pool_free(&large_record_pool, block);
     md_unlock(&large_hash_lock);
 }
 
-/* The record goes before the mapping can be reused from the cache. */
+/* The record left the hash when the block was claimed, before the
+ * mapping can be reused from the cache. */
 void szone_large_free(struct szone *zone, struct szone_large *block)
 {
     uintptr_t address = block->address;
     size_t size = block->size;
-    md_lock(&zone->large_lock);
-    zone_unlink_large(zone, block);
-    md_unlock(&zone->large_lock);
     large_record_delete(block);
     md_lock(&zone->large_lock);
     bool cached = szone_large_cache_put(zone, address, size);
@@ -186,54 +200,52 @@ static void *large_realloc_by_copy(struct szone *zone,
     if (!copy)
         return NULL;
     memcpy(copy, (void *)block->address, size < block->size ? size : block->size);
-    szone_large_free(zone, block);
+    if (szone_large_claim(zone, block))
+        szone_large_free(zone, block);
     return copy;
 }
 
-/* Grows or shrinks in place or by moving pages. */
+/* Grows or shrinks in place or by moving pages, under the zone's large
+ * lock so that a caller holding force_lock sees no block move. */
 void *szone_large_realloc(struct szone *zone, struct szone_large *block,
                           size_t size)
 {
-    if (size > PTRDIFF_MAX - OS_PAGE_SIZE) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (size > PTRDIFF_MAX - OS_PAGE_SIZE)
+        return large_out_of_memory(size);
     size_t mapped = MD_ALIGN_UP(size, OS_PAGE_SIZE);
-    if (mapped == block->size)
-        return (void *)block->address;
     int saved_errno = errno;
+    md_lock(&zone->large_lock);
+    if (mapped == block->size) {
+        md_unlock(&zone->large_lock);
+        return (void *)block->address;
+    }
     void *moved = mremap((void *)block->address, block->size, mapped,
                          MREMAP_MAYMOVE);
-    if (moved == MAP_FAILED && errno == EFAULT) {
-        errno = saved_errno;
-        return large_realloc_by_copy(zone, block, size);
+    int error = errno;
+    if (moved != MAP_FAILED) {
+        md_lock(&large_hash_lock);
+        large_hash_remove(block);
+        block->address = (uintptr_t)moved;
+        large_hash_insert(block);
+        md_unlock(&large_hash_lock);
+        zone_count_large_bytes(zone, (long)mapped - (long)block->size);
+        block->size = mapped;
     }
-    if (moved == MAP_FAILED) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    md_lock(&large_hash_lock);
-    large_hash_remove(block);
-    block->address = (uintptr_t)moved;
-    large_hash_insert(block);
-    md_unlock(&large_hash_lock);
-
-    md_lock(&zone->large_lock);
-    zone_count_large_bytes(zone, (long)mapped - (long)block->size);
-    block->size = mapped;
     md_unlock(&zone->large_lock);
-    return moved;
+    if (moved != MAP_FAILED)
+        return moved;
+    errno = saved_errno;
+    if (error == EFAULT)
+        return large_realloc_by_copy(zone, block, size);
+    return large_out_of_memory(mapped);
 }
 
 void szone_large_destroy_all(struct szone *zone)
 {
     szone_large_release_cache(zone);
-    md_lock(&zone->large_lock);
-    struct szone_large *block = LIST_FIRST(&zone->large_blocks), *next;
-    LIST_INIT(&zone->large_blocks);
-    md_unlock(&zone->large_lock);
-    for (; block; block = next) {
-        next = LIST_NEXT(block, zone_link);
+    struct szone_large *block;
+    while ((block = LIST_FIRST(&zone->large_blocks)) != NULL) {
+        szone_large_claim(zone, block);
         os_unmap((void *)block->address, block->size);
         large_record_delete(block);
     }

@@ -104,8 +104,8 @@ static void run_take_back(struct szone *zone, struct szone_class *class,
                           struct szone_run *run, unsigned index)
 {
     uint8_t *state = &run->meta->state[index];
-    if (*state == BLOCK_FREE)
-        return; /* a racing double free: keep the list sound */
+    if (*state != BLOCK_CACHED)
+        return; /* every block comes back claimed: see szone_claim_block */
     *state = BLOCK_FREE;
     run->meta->next_free[index] = run->free_head;
     run->free_head = (uint16_t)index;

@@ -56,7 +56,9 @@ void szone_thread_cache_setup(void)
     cache_key_ready = pthread_key_create(&cache_key, thread_cache_destroy) == 0;
 }
 
-/* Gives back the `count` oldest blocks of a class. */
+/* Gives back the `count` oldest blocks of a class.  They leave the cache
+ * before they reach their runs: a fork in between then leaks them in the
+ * child instead of giving them back twice. */
 static void cache_return_oldest(struct szone_thread_cache *cache,
                                 unsigned class_index, unsigned count)
 {
@@ -64,10 +66,10 @@ static void cache_return_oldest(struct szone_thread_cache *cache,
     void *blocks[CACHE_MAX_PER_CLASS];
     for (unsigned i = 0; i < count; i++)
         blocks[i] = slots[i].block;
-    szone_class_return_blocks(cache->zone, class_index, blocks, count);
     unsigned remaining = cache->count[class_index] - count;
-    memmove(slots, slots + count, remaining * sizeof(*slots));
     cache->count[class_index] = (uint16_t)remaining;
+    memmove(slots, slots + count, remaining * sizeof(*slots));
+    szone_class_return_blocks(cache->zone, class_index, blocks, count);
 }
 
 static void cache_return_all(struct szone_thread_cache *cache)

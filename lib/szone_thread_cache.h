@@ -52,7 +52,8 @@ static inline void *szone_thread_cache_malloc(struct szone *zone,
     return slot->block;
 }
 
-/* False when the thread has no cache: the caller frees the slow way. */
+/* Stacks a block already marked BLOCK_CACHED (see szone_claim_block).
+ * False when the thread has no cache: the caller frees the slow way. */
 static inline bool szone_thread_cache_free(unsigned class_index, void *block,
                                            uint8_t *state)
 {
@@ -63,7 +64,6 @@ static inline bool szone_thread_cache_free(unsigned class_index, void *block,
                     szone_cache_capacity[class_index]))
         szone_thread_cache_make_room(cache, class_index);
     unsigned count = cache->count[class_index];
-    *state = BLOCK_CACHED;
     struct szone_cache_slot *slot = &szone_cache_slots(cache, class_index)[count];
     slot->block = block;
     slot->state = state;

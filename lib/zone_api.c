@@ -172,26 +172,34 @@ MD_EXPORT size_t malloc_good_size(size_t size)
     return zone->introspect->good_size(zone, size);
 }
 
+static void check_one_zone(malloc_zone_t *zone, void *all_ok)
+{
+    if (!zone->introspect->check(zone))
+        *(boolean_t *)all_ok = 0;
+}
+
 MD_EXPORT boolean_t malloc_zone_check(malloc_zone_t *zone)
 {
     malloc_layer_zone();
     if (zone)
         return zone->introspect->check(zone);
     boolean_t ok = 1;
-    for (unsigned i = 0; i < malloc_num_zones; i++)
-        ok &= malloc_zones[i]->introspect->check(malloc_zones[i]);
+    zone_registry_for_each(check_one_zone, &ok);
     return ok;
+}
+
+static void print_one_zone(malloc_zone_t *zone, void *verbose)
+{
+    zone->introspect->print(zone, *(boolean_t *)verbose);
 }
 
 MD_EXPORT void malloc_zone_print(malloc_zone_t *zone, boolean_t verbose)
 {
     malloc_layer_zone();
-    if (zone) {
+    if (zone)
         zone->introspect->print(zone, verbose);
-        return;
-    }
-    for (unsigned i = 0; i < malloc_num_zones; i++)
-        malloc_zones[i]->introspect->print(malloc_zones[i], verbose);
+    else
+        zone_registry_for_each(print_one_zone, &verbose);
 }
 
 MD_EXPORT void malloc_zone_print_ptr_info(void *pointer)
@@ -214,6 +222,16 @@ MD_EXPORT void malloc_zone_print_ptr_info(void *pointer)
     report_line_write(&line);
 }
 
+static void add_zone_statistics(malloc_zone_t *zone, void *total)
+{
+    malloc_statistics_t one, *stats = total;
+    zone->introspect->statistics(zone, &one);
+    stats->blocks_in_use += one.blocks_in_use;
+    stats->size_in_use += one.size_in_use;
+    stats->max_size_in_use += one.max_size_in_use;
+    stats->size_allocated += one.size_allocated;
+}
+
 MD_EXPORT void malloc_zone_statistics(malloc_zone_t *zone,
                                       malloc_statistics_t *stats)
 {
@@ -223,20 +241,24 @@ MD_EXPORT void malloc_zone_statistics(malloc_zone_t *zone,
         return;
     }
     memset(stats, 0, sizeof(*stats));
-    for (unsigned i = 0; i < malloc_num_zones; i++) {
-        malloc_statistics_t one;
-        malloc_zones[i]->introspect->statistics(malloc_zones[i], &one);
-        stats->blocks_in_use += one.blocks_in_use;
-        stats->size_in_use += one.size_in_use;
-        stats->max_size_in_use += one.max_size_in_use;
-        stats->size_allocated += one.size_allocated;
-    }
+    zone_registry_for_each(add_zone_statistics, stats);
 }
 
 MD_EXPORT void malloc_zone_log(malloc_zone_t *zone, void *address)
 {
     if (zone && zone->introspect->log)
         zone->introspect->log(zone, address);
+}
+
+struct relief {
+    size_t goal;
+    size_t released;
+};
+
+static void relieve_one_zone(malloc_zone_t *zone, void *context)
+{
+    struct relief *relief = context;
+    relief->released += malloc_zone_pressure_relief(zone, relief->goal);
 }
 
 MD_EXPORT size_t malloc_zone_pressure_relief(malloc_zone_t *zone, size_t goal)
@@ -246,10 +268,9 @@ MD_EXPORT size_t malloc_zone_pressure_relief(malloc_zone_t *zone, size_t goal)
         return zone->version >= 8 && zone->pressure_relief
                    ? zone->pressure_relief(zone, goal)
                    : 0;
-    size_t released = 0;
-    for (unsigned i = 0; i < malloc_num_zones; i++)
-        released += malloc_zone_pressure_relief(malloc_zones[i], goal);
-    return released;
+    struct relief relief = {goal, 0};
+    zone_registry_for_each(relieve_one_zone, &relief);
+    return relief.released;
 }
 
 /* With a reader, the registry is read at this library's own addresses:

@@ -25,6 +25,13 @@ static inline void dispatch_log(uint32_t type, malloc_zone_t *zone,
         logger(type, (uintptr_t)zone, arg2, arg3, (uintptr_t)result, 0);
 }
 
+/* Frees and reallocs of a pointer that is not a block in use are errors
+ * the zone reports; as on macOS, they are not logged as events. */
+static inline bool dispatch_logs_block(malloc_zone_t *zone, void *pointer)
+{
+    return MD_UNLIKELY(malloc_logger != NULL) && zone->size(zone, pointer);
+}
+
 /* A zone written by the program may fail without setting errno. */
 static inline void *dispatch_result(void *result)
 {
@@ -86,6 +93,7 @@ static inline void *dispatch_memalign(malloc_zone_t *zone, size_t alignment,
 static inline void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
                                      size_t size)
 {
+    bool logged = dispatch_logs_block(zone, pointer);
     void *result;
     if (!dispatch_allowed())
         result = NULL;
@@ -93,14 +101,16 @@ static inline void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
         result = malloc_debug_realloc(zone, pointer, size);
     else
         result = zone->realloc(zone, pointer, size);
-    dispatch_log(LOG_ALLOCATE | MALLOC_LOG_TYPE_DEALLOCATE, zone,
-                 (uintptr_t)pointer, size, result);
+    if (logged)
+        dispatch_log(LOG_ALLOCATE | MALLOC_LOG_TYPE_DEALLOCATE, zone,
+                     (uintptr_t)pointer, size, result);
     return dispatch_result(result);
 }
 
 static inline void dispatch_free(malloc_zone_t *zone, void *pointer)
 {
-    dispatch_log(LOG_DEALLOCATE, zone, (uintptr_t)pointer, 0, NULL);
+    if (dispatch_logs_block(zone, pointer))
+        dispatch_log(LOG_DEALLOCATE, zone, (uintptr_t)pointer, 0, NULL);
     if (MD_UNLIKELY(malloc_options.active)) {
         malloc_debug_count_free();
         malloc_debug_fill_freed(zone, pointer);
