@@ -85,8 +85,8 @@ struct szone_region {
     uint64_t used_pages;                      /* bit per page */
     uint8_t page_run[REGION_PAGE_COUNT];      /* page -> first page of its run */
     struct szone_run runs[REGION_PAGE_COUNT]; /* indexed by first page */
-    /* Block metadata, one row per page, page-aligned so a released run's
-     * row can be discarded with its data. */
+    /* Block metadata, one row per page (a run uses the row of its first
+     * page); only the touched part of a row is ever resident. */
     struct szone_meta_row meta[REGION_PAGE_COUNT] __attribute__((aligned(4096)));
 };
 

@@ -376,6 +376,29 @@ static const size_t aligned_sizes[] = {
 };
 
 /* Every power of two from 8 to 1 MiB, every class, three entry points. */
+/* Zero bytes at alignments beyond a run page take the large path. */
+START_TEST(test_aligned_zero_size)
+{
+    size_t alignments[] = {64 * KiB, 128 * KiB, MiB, 4 * MiB};
+    for (size_t i = 0; i < sizeof(alignments) / sizeof(alignments[0]); i++) {
+        size_t a = alignments[i];
+        void *p = NULL;
+        ck_assert_int_eq(posix_memalign(&p, a, 0), 0);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq((uintptr_t)p % a, 0);
+        free(p);
+        errno = 0;
+        p = aligned_alloc(a, 0);
+        ck_assert_msg(p != NULL, "aligned_alloc(%zu, 0) failed: errno %d", a, errno);
+        ck_assert_uint_eq((uintptr_t)p % a, 0);
+        free(p);
+        p = memalign(a, 0);
+        ck_assert_ptr_nonnull(p);
+        free(p);
+    }
+}
+END_TEST
+
 START_TEST(test_alignment_honoured)
 {
     for (size_t alignment = 8; alignment <= 1 * MiB; alignment <<= 1) {
@@ -573,6 +596,7 @@ static Suite *entry_points_suite(void)
     tcase_add_test(tc, test_aligned_alloc_memalign_einval);
     tcase_add_test(tc, test_alignment_honoured);
     tcase_add_test(tc, test_alignment_many_live);
+    tcase_add_test(tc, test_aligned_zero_size);
     tcase_add_test(tc, test_valloc_pvalloc);
     tcase_add_test(tc, test_calloc_zeroes_reused_tiny);
     tcase_add_test(tc, test_calloc_zeroes_reused_small);

@@ -233,6 +233,31 @@ static void allocating_logger(uint32_t type, uintptr_t arg1, uintptr_t arg2,
     in_logger = 0;
 }
 
+/* As on macOS, a free or realloc the zone rejects is an error, not an
+ * event: it is reported and not logged. */
+START_TEST(test_rejected_frees_are_not_logged)
+{
+    struct capture capture;
+    char text[1024];
+    char *block = malloc(40);
+    free(block);
+    capture_begin(&capture);
+    start_logging();
+    free(block);                       /* double free */
+    char *other = malloc(64);
+    free(other + 16);                  /* interior pointer */
+    void *moved = realloc(block, 100); /* realloc of a freed block */
+    unsigned logged = stop_logging();
+    capture_end(&capture, text, sizeof(text));
+    ck_assert_ptr_null(moved);
+    ck_assert_uint_eq(count_lines_with(text, "not allocated"), 3);
+    /* Only the malloc of `other` was an event. */
+    ck_assert_uint_eq(logged, 1);
+    assert_event(0, T_ALLOC, malloc_default_zone(), 64, 0, other);
+    free(other);
+}
+END_TEST
+
 START_TEST(test_logger_may_allocate)
 {
     nested_calls = 0;
@@ -256,6 +281,7 @@ static Suite *logger_suite(void)
     tcase_add_test(tc, test_log_aligned_entry_points);
     tcase_add_test(tc, test_log_zone_functions);
     tcase_add_test(tc, test_logger_may_allocate);
+    tcase_add_test(tc, test_rejected_frees_are_not_logged);
     suite_add_tcase(s, tc);
     return s;
 }

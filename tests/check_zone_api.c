@@ -98,6 +98,33 @@ START_TEST(test_claimed_address_after_run_release)
 }
 END_TEST
 
+/* A zone layered over others may ask the library about a pointer from
+ * its own size(): the library must neither deadlock nor recurse. */
+static size_t asks_the_library(malloc_zone_t *zone, const void *pointer)
+{
+    return malloc_size(pointer);
+}
+
+START_TEST(test_foreign_zone_calling_back)
+{
+    static malloc_introspection_t introspect;
+    static malloc_zone_t layered = {.size = asks_the_library,
+                                    .introspect = &introspect,
+                                    .zone_name = "Layered"};
+    static char not_heap[64];
+    malloc_zone_register(&layered);
+    struct capture capture;
+    char text[512];
+    capture_begin(&capture);
+    free(launder(not_heap + 16));
+    size_t size = malloc_size(not_heap);
+    capture_end(&capture, text, sizeof(text));
+    malloc_zone_unregister(&layered);
+    ck_assert_uint_eq(size, 0);
+    ck_assert_uint_eq(count_lines_with(text, "pointer being freed was not allocated"), 1);
+}
+END_TEST
+
 START_TEST(test_zone_from_ptr_is_exact)
 {
     malloc_zone_t *z = malloc_create_zone(0, 0);
@@ -1152,6 +1179,7 @@ static Suite *zone_api_suite(void)
     tcase_add_test(tc, test_zones_are_isolated);
     tcase_add_test(tc, test_zone_from_ptr_is_exact);
     tcase_add_test(tc, test_claimed_address_after_run_release);
+    tcase_add_test(tc, test_foreign_zone_calling_back);
     tcase_add_test(tc, test_destroy_releases_memory);
     tcase_add_test(tc, test_destroy_many_zones);
     tcase_add_test(tc, test_many_zones_at_once);
