@@ -159,12 +159,31 @@ static void *cache_refill(struct szone_thread_cache *cache,
     return blocks[0];
 }
 
+/* Drops cached entries whose block is no longer BLOCK_CACHED: after two
+ * threads freed one block at the same moment, the block sits in two
+ * caches, and the first to hand it out (or give it back) makes the other
+ * entry stale.  Returns a block in use, or NULL. */
+static void *cache_pop_valid(struct szone_thread_cache *cache,
+                             unsigned class_index)
+{
+    struct szone_cache_slot *slots = szone_cache_slots(cache, class_index);
+    while (cache->count[class_index] > 0) {
+        struct szone_cache_slot *slot = &slots[--cache->count[class_index]];
+        if (*slot->state == BLOCK_CACHED) {
+            *slot->state = BLOCK_ALLOCATED;
+            return slot->block;
+        }
+    }
+    return NULL;
+}
+
 void *szone_thread_cache_malloc_slow(struct szone *zone, unsigned class_index)
 {
     struct szone_thread_cache *cache = szone_current_cache;
     if (!cache)
         return thread_cache_malloc_without(zone, class_index);
-    return cache_refill(cache, class_index);
+    void *block = cache_pop_valid(cache, class_index);
+    return block ? block : cache_refill(cache, class_index);
 }
 
 void szone_thread_cache_make_room(struct szone_thread_cache *cache,

@@ -47,6 +47,8 @@ static inline void *szone_thread_cache_malloc(struct szone *zone,
         return szone_thread_cache_malloc_slow(zone, class_index);
     struct szone_cache_slot *slot =
         &szone_cache_slots(cache, class_index)[count - 1];
+    if (MD_UNLIKELY(*slot->state != BLOCK_CACHED))
+        return szone_thread_cache_malloc_slow(zone, class_index);
     cache->count[class_index] = (uint16_t)(count - 1);
     *slot->state = BLOCK_ALLOCATED;
     return slot->block;
