@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 static uint64_t operation_count;
 static uint64_t allocation_count;
@@ -66,11 +65,9 @@ static void check_heap_conclude(void)
     if (sleep_seconds < 0 && check_heap_slept)
         return;
     if (sleep_seconds != 0) {
-        struct timespec left = {.tv_sec = sleep_seconds < 0 ? -sleep_seconds
-                                                            : sleep_seconds};
         check_heap_slept = true;
-        while (nanosleep(&left, &left) != 0 && errno == EINTR)
-            ;
+        report_sleep((unsigned)(sleep_seconds < 0 ? -sleep_seconds
+                                                  : sleep_seconds));
     }
 }
 

@@ -106,7 +106,7 @@ static bool report_will_abort(enum report_kind kind)
            (kind == REPORT_KIND_CORRUPTION && malloc_options.corruption_abort);
 }
 
-static void report_sleep(unsigned seconds)
+void report_sleep(unsigned seconds)
 {
     struct timespec left = {.tv_sec = seconds};
     while (nanosleep(&left, &left) != 0 && errno == EINTR)

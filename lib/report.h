@@ -42,6 +42,8 @@ void report_error(const char *what);
 /* Writes a report made of `count` lines, then concludes it as above. */
 void report_emit(struct report_line *lines, unsigned count,
                  enum report_kind kind);
+/* Sleeps that many seconds, across signals, without allocating. */
+void report_sleep(unsigned seconds);
 /* "*** can't allocate region of size N", as an error. */
 void report_allocation_failure(size_t size);
 

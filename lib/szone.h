@@ -173,6 +173,14 @@ static inline unsigned szone_class_total(const struct szone *zone)
     return zone->magazine_count * SZONE_CLASS_COUNT;
 }
 
+/* Adds `delta` to a byte count and keeps its peak. */
+static inline void szone_count_bytes(size_t *bytes, size_t *peak, long delta)
+{
+    *bytes += (size_t)delta;
+    if (*bytes > *peak)
+        *peak = *bytes;
+}
+
 static inline struct szone *szone_from_zone(malloc_zone_t *zone)
 {
     return (struct szone *)zone;

@@ -94,9 +94,7 @@ static bool large_hash_remove(struct szone_large *block)
 
 static void zone_count_large_bytes(struct szone *zone, long delta)
 {
-    zone->large_bytes += (size_t)delta;
-    if (zone->large_bytes > zone->peak_large_bytes)
-        zone->peak_large_bytes = zone->large_bytes;
+    szone_count_bytes(&zone->large_bytes, &zone->peak_large_bytes, delta);
 }
 
 static void zone_link_large(struct szone *zone, struct szone_large *block)

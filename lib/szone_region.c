@@ -99,9 +99,7 @@ static void run_init(struct szone_run *run, struct szone_region *region,
 
 static void zone_count_run_bytes(struct szone *zone, long delta)
 {
-    zone->bytes_in_runs += (size_t)delta;
-    if (zone->bytes_in_runs > zone->peak_bytes_in_runs)
-        zone->peak_bytes_in_runs = zone->bytes_in_runs;
+    szone_count_bytes(&zone->bytes_in_runs, &zone->peak_bytes_in_runs, delta);
 }
 
 struct szone_run *szone_region_new_run(struct szone *zone, unsigned magazine,
