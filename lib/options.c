@@ -32,6 +32,7 @@ enum option_kind {
     OPTION_SIGNED_SECONDS, /* long, minus a day to a day */
     OPTION_REPORT,         /* enum options_report_target */
     OPTION_FILE,           /* int, a descriptor open for appending */
+    OPTION_GUARD_EDGES,    /* enum options_guard_edges */
     OPTION_HELP,
 };
 
@@ -52,6 +53,32 @@ static const struct option_spec option_specs[] = {
      "fill new blocks with 0xAA (not calloc's)"},
     {"MallocZeroOnFree", OPTION_FLAG, &O->zero_on_free,
      "fill freed blocks with zeros"},
+    {"MallocCheckZeroOnFreeCorruption", OPTION_FLAG, &O->check_zero_on_free,
+     "with MallocZeroOnFree, check that freed blocks are still zero when reused"},
+    {"MallocCanaries", OPTION_FLAG, &O->canaries,
+     "(extension) guard bytes before and after every block, checked at free, "
+     "realloc and heap checks"},
+    {"MallocGuardEdges", OPTION_GUARD_EDGES, &O->guard_edges,
+     "1|all: an inaccessible page before and after each large block "
+     "(all: and each region)"},
+    {"MallocDoNotProtectPrelude", OPTION_FLAG, &O->no_protect_prelude,
+     "with MallocGuardEdges, no guard page before"},
+    {"MallocDoNotProtectPostlude", OPTION_FLAG, &O->no_protect_postlude,
+     "with MallocGuardEdges, no guard page after"},
+    {"MallocGuardMalloc", OPTION_FLAG, &O->guard_malloc,
+     "(extension) Guard Malloc: every block against an inaccessible page, "
+     "freed memory inaccessible"},
+    {"MALLOC_PROTECT_BEFORE", OPTION_FLAG, &O->guard_protect_before,
+     "Guard Malloc: the inaccessible page before each block, not after"},
+    {"MALLOC_FILL_SPACE", OPTION_FLAG, &O->guard_fill_space,
+     "Guard Malloc: fill new blocks with 0x55"},
+    {"MALLOC_ALLOW_READS", OPTION_FLAG, &O->guard_allow_reads,
+     "Guard Malloc: the guard pages may be read, not written"},
+    {"MALLOC_STRICT_SIZE", OPTION_FLAG, &O->guard_strict_size,
+     "Guard Malloc: end blocks exactly against the guard page (no alignment)"},
+    {"MALLOC_QUARANTINE_SIZE", OPTION_COUNT, &O->guard_quarantine_bytes,
+     "<bytes>: (extension) Guard Malloc: freed bytes kept inaccessible "
+     "before reuse (default 256 MiB)"},
     {"MallocErrorAbort", OPTION_FLAG, &O->error_abort,
      "abort() after reporting any error, such as a bad free"},
     {"MallocCorruptionAbort", OPTION_FLAG, &O->corruption_abort,
@@ -184,6 +211,16 @@ static bool option_set(const struct option_spec *spec, const char *value)
             }
         return false;
     }
+    case OPTION_GUARD_EDGES:
+        if (strcmp(value, "all") == 0) {
+            *(enum options_guard_edges *)spec->target = OPTIONS_GUARD_EDGES_ALL;
+            return true;
+        }
+        if (!parse_flag(value, &flag))
+            return false;
+        *(enum options_guard_edges *)spec->target =
+            flag ? OPTIONS_GUARD_EDGES_LARGE : OPTIONS_GUARD_EDGES_NONE;
+        return true;
     case OPTION_FILE: {
         int fd = open(value, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd < 0)
@@ -208,6 +245,8 @@ static const char *option_expected(enum option_kind kind)
         return "expected a number of seconds from -86400 to 86400";
     case OPTION_REPORT:
         return "expected stderr, none or crash";
+    case OPTION_GUARD_EDGES:
+        return "expected 0, 1 or all";
     case OPTION_FILE:
         return "cannot open that file for appending; reports go to stderr";
     case OPTION_HELP:
@@ -231,6 +270,13 @@ static void option_apply(const char *entry)
     }
 }
 
+/* Ours: the Malloc* variables and libgmalloc's MALLOC_* controls (the
+ * table tells which; glibc's own MALLOC_* variables are left alone). */
+static bool option_candidate(const char *entry)
+{
+    return strncmp(entry, "Malloc", 6) == 0 || strncmp(entry, "MALLOC_", 7) == 0;
+}
+
 /* The environment as NUL-separated entries, for when libc has not set
  * `environ` yet. */
 static char proc_environ[128 * 1024];
@@ -248,7 +294,7 @@ static void options_read_proc_environ(void)
     close(fd);
     for (char *entry = proc_environ; entry < proc_environ + total;
          entry += strlen(entry) + 1)
-        if (strncmp(entry, "Malloc", 6) == 0)
+        if (option_candidate(entry))
             option_apply(entry);
 }
 
@@ -274,7 +320,7 @@ void options_read(void)
     int saved_errno = errno;
     if (environ) {
         for (char **entry = environ; *entry; entry++)
-            if (strncmp(*entry, "Malloc", 6) == 0)
+            if (option_candidate(*entry))
                 option_apply(*entry);
     } else {
         options_read_proc_environ();

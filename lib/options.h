@@ -10,6 +10,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+enum options_guard_edges {
+    OPTIONS_GUARD_EDGES_NONE,
+    OPTIONS_GUARD_EDGES_LARGE, /* MallocGuardEdges=1: around large blocks */
+    OPTIONS_GUARD_EDGES_ALL,   /* MallocGuardEdges=all: and around regions */
+};
+
 enum options_report_target {
     OPTIONS_REPORT_STDERR, /* reports go to stderr or MallocLogFile */
     OPTIONS_REPORT_NONE,   /* reports are discarded */
@@ -24,6 +30,19 @@ struct malloc_options {
     bool scribble;     /* MallocScribble: 0xAA into new, 0x55 into freed */
     bool pre_scribble; /* MallocPreScribble: 0xAA into new blocks only */
     bool zero_on_free; /* MallocZeroOnFree */
+    bool check_zero_on_free; /* MallocCheckZeroOnFreeCorruption */
+    bool canaries;     /* MallocCanaries: guard bytes around each block */
+    enum options_guard_edges guard_edges; /* MallocGuardEdges */
+    bool no_protect_prelude;  /* MallocDoNotProtectPrelude */
+    bool no_protect_postlude; /* MallocDoNotProtectPostlude */
+
+    /* Guard Malloc (MallocGuardMalloc) and its libgmalloc controls. */
+    bool guard_malloc;
+    bool guard_protect_before; /* MALLOC_PROTECT_BEFORE */
+    bool guard_fill_space;     /* MALLOC_FILL_SPACE */
+    bool guard_allow_reads;    /* MALLOC_ALLOW_READS */
+    bool guard_strict_size;    /* MALLOC_STRICT_SIZE */
+    uint64_t guard_quarantine_bytes; /* MALLOC_QUARANTINE_SIZE, 0: default */
 
     bool error_abort;       /* MallocErrorAbort */
     bool corruption_abort;  /* MallocCorruptionAbort, on by default */
