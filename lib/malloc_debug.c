@@ -2,6 +2,7 @@
 #include "malloc_debug.h"
 #include "compiler.h"
 #include "report.h"
+#include "szone.h"
 
 #include <errno.h>
 #include <string.h>
@@ -11,11 +12,6 @@ static uint64_t allocation_count;
 static uint64_t last_good_check;
 static uint64_t failure_random_state;
 static bool check_heap_slept;
-
-static bool fill_new_blocks(void)
-{
-    return malloc_options.scribble || malloc_options.pre_scribble;
-}
 
 /* xorshift64: cheap, and the same sequence for the same MallocFailSeed. */
 static uint64_t failure_random(void)
@@ -110,35 +106,28 @@ void malloc_debug_count_free(void)
     count_operation();
 }
 
-void malloc_debug_fill_new(malloc_zone_t *zone, void *block)
+void malloc_debug_zone_settings(struct szone_debug *debug)
 {
-    if (block && fill_new_blocks())
-        memset(block, SCRIBBLE_NEW_BYTE, zone->size(zone, block));
-}
-
-void malloc_debug_fill_freed(malloc_zone_t *zone, void *block)
-{
-    if (!malloc_options.scribble && !malloc_options.zero_on_free)
-        return;
-    size_t size = zone->size(zone, block);
-    if (size)
-        memset(block, malloc_options.scribble ? SCRIBBLE_FREED_BYTE : 0, size);
-}
-
-void *malloc_debug_realloc(malloc_zone_t *zone, void *block, size_t size)
-{
-    size_t old_size = zone->size(zone, block);
-    if (old_size == 0)
-        return zone->realloc(zone, block, size); /* it reports the error */
-    if (old_size >= size)
-        return block; /* shrinking keeps the bytes: nothing to fill */
-    void *moved = zone->malloc(zone, size);
-    if (!moved)
-        return NULL;
-    if (fill_new_blocks())
-        memset(moved, SCRIBBLE_NEW_BYTE, zone->size(zone, moved));
-    memcpy(moved, block, old_size);
-    malloc_debug_fill_freed(zone, block);
-    zone->free(zone, block);
-    return moved;
+    const struct malloc_options *o = &malloc_options;
+    *debug = (struct szone_debug){.flags = 0, .new_fill = -1, .freed_fill = -1};
+    if (o->scribble || o->pre_scribble)
+        debug->new_fill = SCRIBBLE_NEW_BYTE;
+    if (o->zero_on_free)
+        debug->freed_fill = 0;
+    if (o->scribble) {
+        debug->freed_fill = SCRIBBLE_FREED_BYTE;
+        debug->flags |= SZONE_DEBUG_CHECK_FREED;
+    }
+    if (o->zero_on_free && o->check_zero_on_free)
+        debug->flags |= SZONE_DEBUG_CHECK_FREED;
+    if (o->canaries)
+        debug->flags |= SZONE_DEBUG_CANARIES;
+    if (o->guard_edges == OPTIONS_GUARD_EDGES_LARGE)
+        debug->flags |= SZONE_DEBUG_GUARD_LARGE;
+    if (o->guard_edges == OPTIONS_GUARD_EDGES_ALL)
+        debug->flags |= SZONE_DEBUG_GUARD_LARGE | SZONE_DEBUG_GUARD_REGIONS;
+    if (o->no_protect_prelude)
+        debug->flags |= SZONE_DEBUG_NO_PRELUDE;
+    if (o->no_protect_postlude)
+        debug->flags |= SZONE_DEBUG_NO_POSTLUDE;
 }

@@ -6,6 +6,7 @@
  * locks instead of unlocking what other threads held.
  */
 #include "config.h"
+#include "malloc_debug.h"
 #include "malloc_layer.h"
 #include "options.h"
 #include "report.h"
@@ -27,7 +28,9 @@ void malloc_layer_initialize(void)
     }
     options_read();
     szone_thread_cache_setup();
-    malloc_zone_t *zone = szone_create(true);
+    struct szone_debug debug;
+    malloc_debug_zone_settings(&debug);
+    malloc_zone_t *zone = szone_create(true, &debug);
     if (!zone) {
         report_error("can't allocate the default zone: out of memory");
         _exit(127);

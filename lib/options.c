@@ -301,8 +301,6 @@ static void options_read_proc_environ(void)
 static void options_summarize(void)
 {
     struct malloc_options *o = &malloc_options;
-    if (o->scribble || o->pre_scribble || o->zero_on_free)
-        o->active |= OPTIONS_ACTIVE_FILL;
     if (o->check_heap_start) {
         o->active |= OPTIONS_ACTIVE_CHECK_HEAP;
         if (o->check_heap_each == 0)

@@ -61,7 +61,6 @@ struct malloc_options {
     uint64_t fail_seed;  /* MallocFailSeed */
 };
 
-#define OPTIONS_ACTIVE_FILL 1u       /* scribbling or zeroing */
 #define OPTIONS_ACTIVE_CHECK_HEAP 2u /* periodic heap checks */
 #define OPTIONS_ACTIVE_FAILURES 4u   /* injected allocation failures */
 

@@ -26,13 +26,13 @@ void *os_map_blocks(size_t size)
  * already aligned, which saves the over-map-and-trim dance. */
 static uintptr_t next_aligned_hint;
 
-void *os_map_aligned(size_t size, size_t alignment)
+void *os_map_aligned_at(size_t size, size_t alignment, size_t offset)
 {
     void *hint = (void *)__atomic_load_n(&next_aligned_hint, __ATOMIC_RELAXED);
     void *p = os_map_with(hint, size, 0);
     if (!p)
         return NULL;
-    if (((uintptr_t)p & (alignment - 1)) != 0) {
+    if ((((uintptr_t)p + offset) & (alignment - 1)) != 0) {
         munmap(p, size);
         size_t span = size + alignment;
         if (span < size)
@@ -43,21 +43,32 @@ void *os_map_aligned(size_t size, size_t alignment)
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (raw == MAP_FAILED)
             return NULL;
-        char *aligned = (char *)MD_ALIGN_UP((uintptr_t)raw, alignment);
-        if (aligned > raw)
-            munmap(raw, (size_t)(aligned - raw));
-        char *end = aligned + size;
+        char *start = (char *)MD_ALIGN_UP((uintptr_t)raw + offset, alignment) -
+                      offset;
+        if (start > raw)
+            munmap(raw, (size_t)(start - raw));
+        char *end = start + size;
         if (raw + span > end)
             munmap(end, (size_t)(raw + span - end));
-        p = mmap(aligned, size, PROT_READ | PROT_WRITE,
+        p = mmap(start, size, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
         if (p == MAP_FAILED) {
-            munmap(aligned, size);
+            munmap(start, size);
             return NULL;
         }
     }
     __atomic_store_n(&next_aligned_hint, (uintptr_t)p + size, __ATOMIC_RELAXED);
     return p;
+}
+
+void *os_map_aligned(size_t size, size_t alignment)
+{
+    return os_map_aligned_at(size, alignment, 0);
+}
+
+void os_protect_none(void *address, size_t size)
+{
+    mprotect(address, size, PROT_NONE);
 }
 
 void os_unmap(void *address, size_t size)

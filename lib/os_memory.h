@@ -21,6 +21,11 @@ void *os_map(size_t size);
 void *os_map_blocks(size_t size);
 /* As os_map_blocks, at an address that is a multiple of `alignment`. */
 void *os_map_aligned(size_t size, size_t alignment);
+/* As os_map_aligned, with `offset` bytes before the aligned address:
+ * room for a guard page in front. */
+void *os_map_aligned_at(size_t size, size_t alignment, size_t offset);
+/* Makes pages inaccessible: guard pages. */
+void os_protect_none(void *address, size_t size);
 void os_unmap(void *address, size_t size);
 /* Gives the pages back; they read as zero when touched again. */
 void os_discard(void *address, size_t size);

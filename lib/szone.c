@@ -14,18 +14,8 @@
 #include <stdint.h>
 #include <string.h>
 
-/* What a pointer is to this zone: a tiny or small block (run and state
- * set) or a large one (large set). */
-struct szone_block {
-    struct szone_run *run;
-    uint8_t *state;
-    struct szone_large *large;
-    size_t size;
-};
-
-/* True when `address` starts a block of `zone`, in any state. */
-static bool szone_find_block(struct szone *zone, const void *pointer,
-                             struct szone_block *block)
+bool szone_find_block(struct szone *zone, const void *pointer,
+                      struct szone_block *block)
 {
     uintptr_t address = (uintptr_t)pointer;
     struct szone_region *region = region_map_lookup(address);
@@ -35,19 +25,14 @@ static bool szone_find_block(struct szone *zone, const void *pointer,
         if (index < 0 || region->zone != zone)
             return false;
         *block = (struct szone_block){run, &run->meta->state[index], NULL,
-                                      run->block_size};
+                                      run->block_size, (unsigned)index};
         return true;
     }
     struct szone_large *large = szone_large_find(address);
     if (!large || large->zone != zone)
         return false;
-    *block = (struct szone_block){NULL, NULL, large, large->size};
+    *block = (struct szone_block){NULL, NULL, large, large->size, 0};
     return true;
-}
-
-static bool szone_block_in_use(const struct szone_block *block)
-{
-    return block->large || *block->state == BLOCK_ALLOCATED;
 }
 
 struct szone *szone_large_owner(const void *pointer)
@@ -70,15 +55,18 @@ void *szone_small_malloc(struct szone *zone, unsigned class_index)
     return block;
 }
 
+void *szone_class_malloc(struct szone *zone, unsigned class_index)
+{
+    if (MD_LIKELY(zone->has_thread_caches))
+        return szone_thread_cache_malloc(zone, class_index);
+    return szone_small_malloc(zone, class_index);
+}
+
 static void *szone_malloc(malloc_zone_t *basic, size_t size)
 {
     struct szone *zone = szone_from_zone(basic);
-    if (MD_LIKELY(size <= SMALL_MAX)) {
-        unsigned class_index = szone_size_to_class(size);
-        if (MD_LIKELY(zone->has_thread_caches))
-            return szone_thread_cache_malloc(zone, class_index);
-        return szone_small_malloc(zone, class_index);
-    }
+    if (MD_LIKELY(size <= SMALL_MAX))
+        return szone_class_malloc(zone, szone_size_to_class(size));
     return szone_large_malloc(zone, size, 0, false);
 }
 
@@ -140,8 +128,7 @@ static bool szone_claim_block(struct szone *zone, struct szone_block *block)
     return true;
 }
 
-/* Frees a block found in this zone; false when it was not in use. */
-static bool szone_free_block(struct szone *zone, void *pointer,
+bool szone_free_block(struct szone *zone, void *pointer,
                              struct szone_block *block)
 {
     if (MD_UNLIKELY(!szone_claim_block(zone, block)))
@@ -306,7 +293,8 @@ static unsigned szone_cpu_count(void)
     return count < 1 ? 1 : (unsigned)count;
 }
 
-malloc_zone_t *szone_create(bool with_thread_caches)
+malloc_zone_t *szone_create(bool with_thread_caches,
+                            const struct szone_debug *debug)
 {
     unsigned magazines = with_thread_caches ? szone_cpu_count() : 1;
     if (magazines > SZONE_MAX_MAGAZINES)
@@ -322,6 +310,7 @@ malloc_zone_t *szone_create(bool with_thread_caches)
     zone->mapping_size = mapping_size;
     zone->has_thread_caches = with_thread_caches;
     zone->magazine_count = magazines;
+    zone->debug = (struct szone_debug){.flags = 0, .new_fill = -1, .freed_fill = -1};
     for (unsigned i = 0; i < szone_class_total(zone); i++)
         md_lock_init(&zone->classes[i].lock);
     md_lock_init(&zone->region_lock);
@@ -345,5 +334,7 @@ malloc_zone_t *szone_create(bool with_thread_caches)
     basic->free_definite_size = szone_free_definite_size;
     basic->pressure_relief = szone_pressure_relief;
     basic->claimed_address = szone_claimed_address;
+    if (debug)
+        szone_debug_setup(zone, debug);
     return basic;
 }

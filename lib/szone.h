@@ -40,6 +40,11 @@ enum szone_block_state {
 
 #define RUN_FREE_LIST_END 0xffffu
 
+/* A block's requested size is kept, in debug zones only, as size + 1:
+ * 0 means "not recorded" (never used, or being set up or freed), and
+ * this value "free, filled with the zone's freed-block byte". */
+#define REQUESTED_SIZE_FREED_FILL UINT32_MAX
+
 /*
  * Out-of-band metadata of the blocks of one run, field by field: malloc
  * and free touch only the state byte, so the states of 64 blocks share
@@ -49,6 +54,7 @@ struct szone_meta_row {
     uint8_t state[RUN_MAX_BLOCKS];       /* enum szone_block_state */
     uint16_t next_free[RUN_MAX_BLOCKS];  /* run-local free list links */
     uint32_t stack_id[RUN_MAX_BLOCKS];   /* allocation stack, for stack logging */
+    uint32_t requested_size[RUN_MAX_BLOCKS]; /* debug zones: see above */
 };
 
 struct szone_region;
@@ -97,6 +103,7 @@ struct szone_large {
     struct szone *zone;
     uintptr_t address;
     size_t size;      /* bytes mapped, a multiple of the page size */
+    size_t requested; /* debug zones: the size asked for */
     uint32_t stack_id;
 };
 
@@ -122,6 +129,30 @@ struct szone_class {
 
 struct szone_thread_cache;
 
+/*
+ * The debug behaviours a zone is created with (see szone_debug.c).  The
+ * malloc layer derives them from the options; the zone itself knows
+ * nothing of the environment.
+ */
+enum szone_debug_flag {
+    SZONE_DEBUG_CANARIES = 1u << 0,      /* guard bytes around each block */
+    SZONE_DEBUG_CHECK_FREED = 1u << 1,   /* freed fill verified on reuse */
+    SZONE_DEBUG_GUARD_LARGE = 1u << 2,   /* guard pages around large blocks */
+    SZONE_DEBUG_GUARD_REGIONS = 1u << 3, /* guard pages around regions */
+    SZONE_DEBUG_NO_PRELUDE = 1u << 4,    /* ...but none before */
+    SZONE_DEBUG_NO_POSTLUDE = 1u << 5,   /* ...but none after */
+};
+
+struct szone_debug {
+    unsigned flags;  /* enum szone_debug_flag */
+    int new_fill;    /* byte for new blocks calloc did not clear, or -1 */
+    int freed_fill;  /* byte for freed blocks, or -1 */
+};
+
+/* Canary bytes before each tiny or small block of a canary zone: 16
+ * keeps blocks 16-byte aligned. */
+#define SZONE_CANARY_HEAD 16
+
 /* Threads of the default zone are spread over magazines, one per CPU:
  * each has its own runs and class locks, so threads on different cores
  * neither contend for locks nor share metadata cache lines. */
@@ -134,6 +165,15 @@ struct szone {
     bool has_thread_caches;
     size_t mapping_size;
     unsigned magazine_count;
+
+    bool debugging;         /* the debug function table is in use */
+    struct szone_debug debug;
+    size_t block_head;      /* canary bytes before a tiny or small block */
+    size_t block_tail_min;  /* canary bytes at least after any block */
+    size_t region_guard;    /* guard bytes on each side of a region */
+    size_t large_prelude;   /* bytes mapped before a large block */
+    size_t large_postlude;  /* bytes mapped after a large block */
+    bool large_prelude_guarded; /* the prelude is inaccessible */
 
     md_lock_t region_lock; /* regions lists and page bitmaps */
     struct szone_region *regions[SZONE_KIND_COUNT];
@@ -187,7 +227,9 @@ static inline struct szone *szone_from_zone(malloc_zone_t *zone)
 }
 
 /* ---- szone.c: the zone and its function table ---- */
-malloc_zone_t *szone_create(bool with_thread_caches);
+/* `debug` NULL: no debug behaviour. */
+malloc_zone_t *szone_create(bool with_thread_caches,
+                            const struct szone_debug *debug);
 bool szone_is_szone(malloc_zone_t *zone);
 struct szone *szone_large_owner(const void *address);
 
@@ -202,6 +244,64 @@ static inline struct szone *szone_owner(const void *address)
 }
 /* The locked path, from magazine 0. */
 void *szone_small_malloc(struct szone *zone, unsigned class_index);
+/* A block of a tiny or small class, by the fastest path the zone has. */
+void *szone_class_malloc(struct szone *zone, unsigned class_index);
+
+/* What a pointer is to a zone: a tiny or small block (run, index and
+ * state set) or a large one (large set). */
+struct szone_block {
+    struct szone_run *run;
+    uint8_t *state;
+    struct szone_large *large;
+    size_t size;
+    unsigned index;
+};
+
+/* True when `pointer` starts a block of `zone`, in any state. */
+bool szone_find_block(struct szone *zone, const void *pointer,
+                      struct szone_block *block);
+static inline bool szone_block_in_use(const struct szone_block *block)
+{
+    return block->large || *block->state == BLOCK_ALLOCATED;
+}
+/* Frees a block found in this zone; false when it was not in use. */
+bool szone_free_block(struct szone *zone, void *pointer,
+                      struct szone_block *block);
+
+/* ---- szone_debug.c: the function table of debug zones ---- */
+void szone_debug_setup(struct szone *zone, const struct szone_debug *debug);
+/* For the heap check, locks held: the damage of the block at `index` of
+ * `run`, or of a large block; kind DAMAGE_NONE when intact. */
+struct szone_damage;
+struct szone_damage szone_debug_run_block_damage(struct szone *zone,
+                                                 struct szone_run *run,
+                                                 unsigned index);
+struct szone_damage szone_debug_large_damage(struct szone *zone,
+                                             struct szone_large *large);
+
+/* ---- szone_canary.c: finding damage ---- */
+/* The first damage found in a block. */
+struct szone_damage {
+    enum { DAMAGE_NONE, DAMAGE_OVERRUN, DAMAGE_UNDERRUN, DAMAGE_FREED } kind;
+    uintptr_t block; /* the address the program knows */
+    size_t size;     /* requested size; usable size for a freed block */
+    long offset;     /* of the first bad byte, from the block's start */
+    uint8_t found, expected;
+};
+void szone_canary_fill(uintptr_t from, uintptr_t to);
+uint8_t szone_canary_byte(uintptr_t address);
+/* Canaries in [head, block) and [block + size, end). */
+struct szone_damage szone_canary_damage(uintptr_t head, uintptr_t block,
+                                        size_t size, uintptr_t end);
+/* A freed block [block, end) that should hold `fill` throughout. */
+struct szone_damage szone_freed_fill_damage(uintptr_t block, uintptr_t end,
+                                            uint8_t fill);
+struct report_line;
+/* Appends "overrun of a N-byte block: damaged at offset K (...)". */
+void szone_damage_describe(const struct szone_damage *damage,
+                           struct report_line *line);
+/* Reports damage found at free, realloc or reuse, as heap corruption. */
+void szone_damage_report(const struct szone_damage *damage);
 
 /* ---- szone_region.c: regions and the pages of runs ---- */
 struct szone_run *szone_region_new_run(struct szone *zone, unsigned magazine,

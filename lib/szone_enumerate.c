@@ -62,28 +62,52 @@ struct enumeration {
     task_t task;
     memory_reader_t *reader;
     unsigned type_mask;
+    size_t block_head; /* canary bytes before tiny and small blocks */
+    bool canaries;     /* requested sizes are the blocks' sizes */
     struct range_batch in_use;
     struct range_batch regions;
     struct range_batch admin;
 };
 
+/* In debug zones the program's block starts after the head canary and,
+ * with canaries, its size is the one it asked for. */
+static void add_run_block(struct enumeration *walk, const struct szone_run *run,
+                          unsigned index, uint32_t requested)
+{
+    uintptr_t slot = run->start + (uintptr_t)index * run->block_size;
+    size_t size = run->block_size - walk->block_head;
+    if (walk->canaries && requested != 0 && requested != REQUESTED_SIZE_FREED_FILL &&
+        requested - 1 <= size)
+        size = requested - 1;
+    batch_add(&walk->in_use, slot + walk->block_head, size);
+}
+
+#define STATE_CHUNK 256
+
+/* Reads the run's metadata a chunk at a time: a remote reader may
+ * recycle its buffer at the next read. */
 static kern_return_t enumerate_run_blocks(struct enumeration *walk,
                                           const struct szone_run *run)
 {
     unsigned carved = run->carved <= run->block_count ? run->carved : 0;
-    if (carved == 0)
-        return KERN_SUCCESS;
-    void *local;
-    kern_return_t error = walk->reader(walk->task,
-                                       (vm_address_t)run->meta->state,
-                                       carved, &local);
-    if (error)
-        return error;
-    const uint8_t *states = local;
-    for (unsigned i = 0; i < carved; i++)
-        if (states[i] == BLOCK_ALLOCATED)
-            batch_add(&walk->in_use, run->start + (uintptr_t)i * run->block_size,
-                      run->block_size);
+    for (unsigned first = 0; first < carved; first += STATE_CHUNK) {
+        unsigned count = carved - first < STATE_CHUNK ? carved - first
+                                                      : STATE_CHUNK;
+        uint8_t states[STATE_CHUNK];
+        uint32_t requested[STATE_CHUNK] = {0};
+        kern_return_t error = read_into(walk->reader, walk->task,
+                                        (vm_address_t)&run->meta->state[first],
+                                        count, states);
+        if (!error && walk->canaries)
+            error = read_into(walk->reader, walk->task,
+                              (vm_address_t)&run->meta->requested_size[first],
+                              count * sizeof(requested[0]), requested);
+        if (error)
+            return error;
+        for (unsigned i = 0; i < count; i++)
+            if (states[i] == BLOCK_ALLOCATED)
+                add_run_block(walk, run, first + i, requested[i]);
+    }
     return KERN_SUCCESS;
 }
 
@@ -140,8 +164,11 @@ static kern_return_t enumerate_large(struct enumeration *walk,
                                         sizeof(large), &large);
         if (error)
             return error;
+        size_t size = large.size;
+        if (walk->canaries && large.requested && large.requested - 1 <= size)
+            size = large.requested - 1;
         if (walk->type_mask & MALLOC_PTR_IN_USE_RANGE_TYPE)
-            batch_add(&walk->in_use, large.address, large.size);
+            batch_add(&walk->in_use, large.address, size);
         if (walk->type_mask & MALLOC_PTR_REGION_RANGE_TYPE)
             batch_add(&walk->regions, large.address, large.size);
         address = (vm_address_t)LIST_NEXT(&large, zone_link);
@@ -186,6 +213,9 @@ kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
         return error;
     if (zone.magic != SZONE_MAGIC)
         return KERN_INVALID_ARGUMENT;
+    walk.block_head = zone.block_head < TINY_QUANTUM + 1 ? zone.block_head : 0;
+    walk.canaries = zone.debugging &&
+                    (zone.debug.flags & SZONE_DEBUG_CANARIES) != 0;
     if (type_mask & MALLOC_ADMIN_REGION_RANGE_TYPE)
         batch_add(&walk.admin, zone_address, zone.mapping_size);
     for (unsigned kind = 0; kind < SZONE_KIND_COUNT && !error; kind++) {

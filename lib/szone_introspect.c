@@ -156,7 +156,33 @@ static boolean_t check_failed(struct szone *zone, const char *what,
     return 0;
 }
 
-static boolean_t check_run(struct szone *zone, const struct szone_run *run)
+static boolean_t check_failed_damage(struct szone *zone,
+                                     const struct szone_damage *damage)
+{
+    struct report_line line;
+    report_line_begin(&line);
+    report_append(&line, "*** malloc_zone_check: zone ");
+    report_append(&line, zone->basic.zone_name ? zone->basic.zone_name : "?");
+    report_append(&line, ": ");
+    szone_damage_describe(damage, &line);
+    report_append(&line, " at ");
+    report_append_hex(&line, damage->block);
+    report_line_write(&line);
+    return 0;
+}
+
+/* Canaries of blocks in use, fills of freed blocks. */
+static boolean_t check_run_blocks(struct szone *zone, struct szone_run *run)
+{
+    for (unsigned i = 0; zone->debugging && i < run->carved; i++) {
+        struct szone_damage damage = szone_debug_run_block_damage(zone, run, i);
+        if (damage.kind != DAMAGE_NONE)
+            return check_failed_damage(zone, &damage);
+    }
+    return 1;
+}
+
+static boolean_t check_run(struct szone *zone, struct szone_run *run)
 {
     if (run->block_size != szone_class_to_size(run->class_index) ||
         run->carved > run->block_count || run->free_count > run->carved)
@@ -186,11 +212,10 @@ static boolean_t check_run(struct szone *zone, const struct szone_run *run)
         free_seen + run->handed_out != run->carved)
         return check_failed(zone, "run's free count disagrees with its free list",
                             run->start);
-    return 1;
+    return check_run_blocks(zone, run);
 }
 
-static boolean_t check_region(struct szone *zone,
-                              const struct szone_region *region)
+static boolean_t check_region(struct szone *zone, struct szone_region *region)
 {
     if (region->magic != SZONE_REGION_MAGIC || region->zone != zone)
         return check_failed(zone, "region descriptor is damaged", region->base);
@@ -199,7 +224,7 @@ static boolean_t check_region(struct szone *zone,
                             region->base);
     uint64_t pages_in_runs = 0;
     for (unsigned page = 0; page < REGION_PAGE_COUNT; page++) {
-        const struct szone_run *run = &region->runs[page];
+        struct szone_run *run = &region->runs[page];
         if (run->page_count == 0 || region->page_run[page] != page)
             continue;
         if (szone_class_kind(run->class_index) != region->kind)
@@ -249,9 +274,14 @@ static boolean_t szone_check(malloc_zone_t *basic)
             break;
         large_bytes += large->size;
         if (large->zone != zone || (large->address & 4095) ||
-            *large->zone_link.le_prev != large)
+            *large->zone_link.le_prev != large) {
             ok = check_failed(zone, "large block record is damaged",
                               large->address);
+        } else if (zone->debugging) {
+            struct szone_damage damage = szone_debug_large_damage(zone, large);
+            if (damage.kind != DAMAGE_NONE)
+                ok = check_failed_damage(zone, &damage);
+        }
     }
     if (ok && large_bytes != zone->large_bytes)
         ok = check_failed(zone, "large byte count disagrees with the blocks",

@@ -112,13 +112,35 @@ static void zone_unlink_large(struct szone *zone, struct szone_large *block)
     zone_count_large_bytes(zone, -(long)block->size);
 }
 
-static void *large_map(size_t size, size_t alignment)
+/* Debug zones may map a page before a block (a guard, or the home of
+ * its head canary) and a guard page after it. */
+static bool large_has_edges(const struct szone *zone)
 {
-    if (alignment <= OS_PAGE_SIZE)
-        return os_map_blocks(size);
-    if (size + alignment < size)
+    return zone->large_prelude || zone->large_postlude;
+}
+
+static void *large_map(struct szone *zone, size_t size, size_t alignment)
+{
+    size_t before = zone->large_prelude, after = zone->large_postlude;
+    size_t total = before + size + after;
+    if (total < size || size + alignment < size)
         return NULL;
-    return os_map_aligned(size, alignment);
+    char *mapping = alignment <= OS_PAGE_SIZE
+                        ? os_map_blocks(total)
+                        : os_map_aligned_at(total, alignment, before);
+    if (!mapping)
+        return NULL;
+    if (zone->large_prelude_guarded)
+        os_protect_none(mapping, before);
+    if (after)
+        os_protect_none(mapping + before + size, after);
+    return mapping + before;
+}
+
+static void large_unmap(struct szone *zone, uintptr_t address, size_t size)
+{
+    os_unmap((void *)(address - zone->large_prelude),
+             zone->large_prelude + size + zone->large_postlude);
 }
 
 static void *large_out_of_memory(size_t size)
@@ -136,17 +158,17 @@ void *szone_large_malloc(struct szone *zone, size_t size, size_t alignment,
     size_t mapped = MD_ALIGN_UP(size, OS_PAGE_SIZE);
     size_t dirty = 0;
     void *address = NULL;
-    if (alignment <= OS_PAGE_SIZE &&
+    if (alignment <= OS_PAGE_SIZE && !large_has_edges(zone) &&
         (address = szone_large_cache_take(zone, mapped, &mapped, &dirty))) {
         if (cleared)
             memset(address, 0, dirty);
-    } else if (!(address = large_map(mapped, alignment))) {
+    } else if (!(address = large_map(zone, mapped, alignment))) {
         return large_out_of_memory(mapped);
     }
     struct szone_large *block = large_record_new(zone, (uintptr_t)address,
                                                  mapped);
     if (!block) {
-        os_unmap(address, mapped);
+        large_unmap(zone, (uintptr_t)address, mapped);
         errno = ENOMEM;
         return NULL;
     }
@@ -182,11 +204,14 @@ void szone_large_free(struct szone *zone, struct szone_large *block)
     uintptr_t address = block->address;
     size_t size = block->size;
     large_record_delete(block);
-    md_lock(&zone->large_lock);
-    bool cached = szone_large_cache_put(zone, address, size);
-    md_unlock(&zone->large_lock);
+    bool cached = false;
+    if (!large_has_edges(zone)) {
+        md_lock(&zone->large_lock);
+        cached = szone_large_cache_put(zone, address, size);
+        md_unlock(&zone->large_lock);
+    }
     if (!cached)
-        os_unmap((void *)address, size);
+        large_unmap(zone, address, size);
 }
 
 /* A block assembled from cached pieces spans several kernel mappings,
@@ -244,7 +269,7 @@ void szone_large_destroy_all(struct szone *zone)
     struct szone_large *block;
     while ((block = LIST_FIRST(&zone->large_blocks)) != NULL) {
         szone_large_claim(zone, block);
-        os_unmap((void *)block->address, block->size);
+        large_unmap(zone, block->address, block->size);
         large_record_delete(block);
     }
 }

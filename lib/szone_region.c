@@ -47,6 +47,26 @@ static struct szone_region *region_find_pages(struct szone *zone,
     return NULL;
 }
 
+/* A region's 4 MiB of blocks, with a guard page on each side when the
+ * zone asks for them (MallocGuardEdges=all). */
+static char *region_map_data(struct szone *zone)
+{
+    size_t guard = zone->region_guard;
+    char *mapping = os_map_aligned_at(REGION_SIZE + 2 * guard, REGION_SIZE,
+                                      guard);
+    if (!mapping || !guard)
+        return mapping;
+    os_protect_none(mapping, guard);
+    os_protect_none(mapping + guard + REGION_SIZE, guard);
+    return mapping + guard;
+}
+
+static void region_unmap_data(struct szone *zone, uintptr_t base)
+{
+    os_unmap((void *)(base - zone->region_guard),
+             REGION_SIZE + 2 * zone->region_guard);
+}
+
 static struct szone_region *region_create(struct szone *zone,
                                           enum szone_kind kind)
 {
@@ -55,7 +75,7 @@ static struct szone_region *region_create(struct szone *zone,
         zone->spare_regions = region->next;
     else if (!(region = os_map(sizeof(*region))))
         return NULL;
-    void *data = os_map_aligned(REGION_SIZE, REGION_SIZE);
+    char *data = region_map_data(zone);
     if (!data) {
         region->next = zone->spare_regions;
         zone->spare_regions = region;
@@ -67,7 +87,7 @@ static struct szone_region *region_create(struct szone *zone,
     region->base = (uintptr_t)data;
     region->used_pages = 0;
     if (!region_map_set(region->base, region)) {
-        os_unmap(data, REGION_SIZE);
+        region_unmap_data(zone, region->base);
         region->next = zone->spare_regions;
         zone->spare_regions = region;
         return NULL;
@@ -139,7 +159,7 @@ static void region_retire(struct szone *zone, struct szone_region *region)
 {
     region_unlink(zone, region);
     region_map_set(region->base, NULL);
-    os_unmap((void *)region->base, REGION_SIZE);
+    region_unmap_data(zone, region->base);
     os_discard(region, sizeof(*region));
     region->next = zone->spare_regions;
     zone->spare_regions = region;
@@ -154,8 +174,12 @@ static void run_release_pages(struct szone *zone, struct szone_run *run)
     uint64_t mask = page_mask(first, run->page_count);
 
     os_discard((void *)run->start, bytes);
-    /* The next run here expects never-used blocks to read BLOCK_FREE. */
+    /* The next run here expects never-used blocks to read BLOCK_FREE,
+     * with no requested size. */
     memset(run->meta->state, 0, run->carved);
+    if (zone->debugging)
+        memset(run->meta->requested_size, 0,
+               run->carved * sizeof(run->meta->requested_size[0]));
     region->used_pages &= ~mask;
     memset(run, 0, sizeof(*run));
     zone_count_run_bytes(zone, -(long)bytes);
@@ -200,7 +224,7 @@ void szone_region_destroy_all(struct szone *zone)
         for (; region; region = next) {
             next = region->next;
             region_map_set(region->base, NULL);
-            os_unmap((void *)region->base, REGION_SIZE);
+            region_unmap_data(zone, region->base);
             os_unmap(region, sizeof(*region));
         }
         zone->regions[kind] = NULL;

@@ -4,6 +4,7 @@
  * relief) act on every registered zone.
  */
 #include "config.h"
+#include "malloc_debug.h"
 #include "malloc_layer.h"
 #include "os_memory.h"
 #include "report.h"
@@ -27,7 +28,10 @@ MD_EXPORT malloc_zone_t *malloc_create_zone(vm_size_t start_size,
                                             unsigned flags)
 {
     malloc_layer_zone();
-    malloc_zone_t *zone = szone_create(false);
+    /* As on macOS, the program's zones get the debugging options too. */
+    struct szone_debug debug;
+    malloc_debug_zone_settings(&debug);
+    malloc_zone_t *zone = szone_create(false, &debug);
     if (zone && !zone_registry_add(zone)) {
         zone->destroy(zone);
         zone = NULL;

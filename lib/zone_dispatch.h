@@ -47,17 +47,9 @@ static inline bool dispatch_allowed(void)
            malloc_debug_allocation_allowed();
 }
 
-/* A new block that calloc did not clear. */
-static inline void *dispatch_new(malloc_zone_t *zone, void *block)
-{
-    if (MD_UNLIKELY(malloc_options.active & OPTIONS_ACTIVE_FILL))
-        malloc_debug_fill_new(zone, block);
-    return block;
-}
-
 static inline void *dispatch_malloc(malloc_zone_t *zone, size_t size)
 {
-    void *result = dispatch_allowed() ? dispatch_new(zone, zone->malloc(zone, size))
+    void *result = dispatch_allowed() ? zone->malloc(zone, size)
                                       : NULL;
     dispatch_log(LOG_ALLOCATE, zone, size, 0, result);
     return dispatch_result(result);
@@ -74,7 +66,7 @@ static inline void *dispatch_calloc(malloc_zone_t *zone, size_t count,
 
 static inline void *dispatch_valloc(malloc_zone_t *zone, size_t size)
 {
-    void *result = dispatch_allowed() ? dispatch_new(zone, zone->valloc(zone, size))
+    void *result = dispatch_allowed() ? zone->valloc(zone, size)
                                       : NULL;
     dispatch_log(LOG_ALLOCATE, zone, size, 0, result);
     return dispatch_result(result);
@@ -83,9 +75,8 @@ static inline void *dispatch_valloc(malloc_zone_t *zone, size_t size)
 static inline void *dispatch_memalign(malloc_zone_t *zone, size_t alignment,
                                       size_t size)
 {
-    void *result = dispatch_allowed()
-                       ? dispatch_new(zone, zone->memalign(zone, alignment, size))
-                       : NULL;
+    void *result = dispatch_allowed() ? zone->memalign(zone, alignment, size)
+                                      : NULL;
     dispatch_log(LOG_ALLOCATE, zone, size, 0, result);
     return dispatch_result(result);
 }
@@ -94,13 +85,8 @@ static inline void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
                                      size_t size)
 {
     bool logged = dispatch_logs_block(zone, pointer);
-    void *result;
-    if (!dispatch_allowed())
-        result = NULL;
-    else if (MD_UNLIKELY(malloc_options.active & OPTIONS_ACTIVE_FILL))
-        result = malloc_debug_realloc(zone, pointer, size);
-    else
-        result = zone->realloc(zone, pointer, size);
+    void *result = dispatch_allowed() ? zone->realloc(zone, pointer, size)
+                                      : NULL;
     if (logged)
         dispatch_log(LOG_ALLOCATE | MALLOC_LOG_TYPE_DEALLOCATE, zone,
                      (uintptr_t)pointer, size, result);
@@ -111,10 +97,8 @@ static inline void dispatch_free(malloc_zone_t *zone, void *pointer)
 {
     if (dispatch_logs_block(zone, pointer))
         dispatch_log(LOG_DEALLOCATE, zone, (uintptr_t)pointer, 0, NULL);
-    if (MD_UNLIKELY(malloc_options.active)) {
+    if (MD_UNLIKELY(malloc_options.active))
         malloc_debug_count_free();
-        malloc_debug_fill_freed(zone, pointer);
-    }
     zone->free(zone, pointer);
 }
 
