@@ -4,14 +4,29 @@
 #include "report.h"
 #include "szone.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <libunwind.h>
 #include <string.h>
+
+#include "lock.h"
 
 static uint64_t operation_count;
 static uint64_t allocation_count;
 static uint64_t last_good_check;
 static uint64_t failure_random_state;
 static bool check_heap_slept;
+
+/* Where the last check that passed was called from, for the failure
+ * report: macOS prints it so that the damage can be looked for between
+ * that place and the failing one. */
+#define CHECK_STACK_DEPTH 32
+static md_lock_t last_good_lock = MD_LOCK_INITIALIZER;
+static void *last_good_stack[CHECK_STACK_DEPTH];
+static unsigned last_good_depth;
+/* Unwinding may allocate (libunwind, the loader): those allocations are
+ * not operations to count, nor reasons to check again. */
+static __thread bool in_check_heap __attribute__((tls_model("initial-exec")));
 
 /* xorshift64: cheap, and the same sequence for the same MallocFailSeed. */
 static uint64_t failure_random(void)
@@ -24,6 +39,71 @@ static uint64_t failure_random(void)
     x ^= x << 17;
     __atomic_store_n(&failure_random_state, x, __ATOMIC_RELAXED);
     return x;
+}
+
+/* Outside any zone lock: the zones were unlocked after the check. */
+static void check_heap_record_success(uint64_t operation)
+{
+    void *frames[CHECK_STACK_DEPTH];
+    int depth = unw_backtrace(frames, CHECK_STACK_DEPTH);
+    md_lock(&last_good_lock);
+    __atomic_store_n(&last_good_check, operation, __ATOMIC_RELAXED);
+    last_good_depth = depth > 0 ? (unsigned)depth : 0;
+    memcpy(last_good_stack, frames, last_good_depth * sizeof(frames[0]));
+    md_unlock(&last_good_lock);
+}
+
+/* "  0x... symbol+0x.. (module)", or the bare address. */
+static void check_heap_write_frame(void *frame)
+{
+    struct report_line line;
+    Dl_info info;
+    report_line_begin(&line);
+    report_append(&line, "***   ");
+    report_append_hex(&line, (uintptr_t)frame);
+    if (dladdr(frame, &info) && info.dli_fname) {
+        if (info.dli_sname) {
+            report_append(&line, " ");
+            report_append(&line, info.dli_sname);
+            report_append(&line, "+");
+            report_append_hex(&line, (uintptr_t)frame - (uintptr_t)info.dli_saddr);
+        }
+        report_append(&line, " (");
+        report_append(&line, info.dli_fname);
+        report_append(&line, ")");
+    }
+    report_line_write(&line);
+}
+
+/* The library's own frames (the check, malloc) say nothing. */
+static bool frame_is_ours(void *frame)
+{
+    Dl_info ours, info;
+    return dladdr((void *)check_heap_write_frame, &ours) &&
+           dladdr(frame, &info) && info.dli_fbase == ours.dli_fbase;
+}
+
+static void check_heap_report_last_good_stack(void)
+{
+    struct report_line line;
+    report_line_begin(&line);
+    /* Another thread may be recording, or have been when this process
+     * was forked: better no stack than a hang. */
+    if (!md_trylock(&last_good_lock))
+        return;
+    if (last_good_depth == 0) {
+        report_append(&line, "*** No check had passed before this one");
+        report_line_write(&line);
+    } else {
+        report_append(&line, "*** Stack for the last operation where the heap was still correct (operation #");
+        report_append_decimal(&line, last_good_check);
+        report_append(&line, "):");
+        report_line_write(&line);
+        for (unsigned i = 0; i < last_good_depth; i++)
+            if (!frame_is_ours(last_good_stack[i]))
+                check_heap_write_frame(last_good_stack[i]);
+    }
+    md_unlock(&last_good_lock);
 }
 
 static void check_heap_report_failure(uint64_t operation)
@@ -42,8 +122,9 @@ static void check_heap_report_failure(uint64_t operation)
     report_append(&lines[1], " MallocCheckHeapEach=");
     report_append_decimal(&lines[1], each ? each : 1);
     report_append(&lines[1], "' to narrow down the failure");
-    for (unsigned i = 0; i < 2; i++)
-        report_line_write(&lines[i]);
+    report_line_write(&lines[0]);
+    check_heap_report_last_good_stack();
+    report_line_write(&lines[1]);
 }
 
 /* macOS's order: abort if asked, else sleep for a debugger (a negative
@@ -69,7 +150,7 @@ static void check_heap_conclude(void)
 
 static void count_operation(void)
 {
-    if (!(malloc_options.active & OPTIONS_ACTIVE_CHECK_HEAP))
+    if (!(malloc_options.active & OPTIONS_ACTIVE_CHECK_HEAP) || in_check_heap)
         return;
     uint64_t operation =
         __atomic_add_fetch(&operation_count, 1, __ATOMIC_RELAXED);
@@ -78,12 +159,14 @@ static void count_operation(void)
         (operation - start) % malloc_options.check_heap_each != 0)
         return;
     int saved_errno = errno;
+    in_check_heap = true;
     if (malloc_zone_check(NULL)) {
-        __atomic_store_n(&last_good_check, operation, __ATOMIC_RELAXED);
+        check_heap_record_success(operation);
     } else {
         check_heap_report_failure(operation);
         check_heap_conclude();
     }
+    in_check_heap = false;
     errno = saved_errno;
 }
 
