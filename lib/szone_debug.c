@@ -137,8 +137,18 @@ static struct szone_damage large_damage(struct szone *zone,
 }
 
 /* Other threads may be setting up or freeing blocks through their
- * caches while the check runs: damage counts only when the block's state
- * and size read the same before and after it was seen. */
+ * caches while the check runs.  Damage counts only when it is seen
+ * twice, with the block's state and size the same before, between and
+ * after: a block that went through a whole free and malloc meanwhile is
+ * intact the second time. */
+static bool run_block_unchanged(const struct debug_run_block *b,
+                                const uint8_t *state, uint8_t state_seen,
+                                uint32_t requested_seen)
+{
+    return __atomic_load_n(state, __ATOMIC_ACQUIRE) == state_seen &&
+           load_requested(b->requested) == requested_seen;
+}
+
 struct szone_damage szone_debug_run_block_damage(struct szone *zone,
                                                  struct szone_run *run,
                                                  unsigned index)
@@ -146,12 +156,14 @@ struct szone_damage szone_debug_run_block_damage(struct szone *zone,
     struct debug_run_block b = run_block_at(zone, run, index);
     const uint8_t *state = &run->meta->state[index];
     uint32_t requested = load_requested(b.requested);
-    uint8_t before = __atomic_load_n(state, __ATOMIC_ACQUIRE);
-    struct szone_damage damage = run_block_damage(zone, &b, before, requested);
-    if (damage.kind != DAMAGE_NONE &&
-        (__atomic_load_n(state, __ATOMIC_ACQUIRE) != before ||
-         load_requested(b.requested) != requested))
-        damage.kind = DAMAGE_NONE;
+    uint8_t seen = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+    struct szone_damage damage = run_block_damage(zone, &b, seen, requested);
+    for (unsigned look = 0; look < 2 && damage.kind != DAMAGE_NONE; look++) {
+        if (!run_block_unchanged(&b, state, seen, requested))
+            damage.kind = DAMAGE_NONE;
+        else if (look == 0)
+            damage = run_block_damage(zone, &b, seen, requested);
+    }
     return damage;
 }
 

@@ -17,75 +17,6 @@
 #include <unistd.h>
 
 #define PROBE "tests/option_probe"
-#define OUTPUT_MAX 8192
-
-struct probe_run {
-    char out[OUTPUT_MAX];
-    char err[OUTPUT_MAX];
-    int status; /* from waitpid */
-};
-
-static void read_fd_into(int fd, char *buffer, size_t size)
-{
-    size_t used = 0;
-    ssize_t n;
-    while (used < size - 1 && (n = read(fd, buffer + used, size - 1 - used)) > 0)
-        used += (size_t)n;
-    buffer[used] = '\0';
-}
-
-/* Runs the probe with `action` and the NULL-terminated "Name=value"
- * settings added to a clean environment.  When `stop_expected`, the probe
- * must stop itself once; it is then continued. */
-static void probe(struct probe_run *run, const char *action,
-                  const char *const *settings, bool stop_expected)
-{
-    int out_pipe[2], err_pipe[2];
-    ck_assert_int_eq(pipe(out_pipe), 0);
-    ck_assert_int_eq(pipe(err_pipe), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        dup2(out_pipe[1], 1);
-        dup2(err_pipe[1], 2);
-        close(out_pipe[0]);
-        close(err_pipe[0]);
-        char *env[16];
-        unsigned n = 0;
-        static char path[] = "PATH=/usr/bin:/bin";
-        env[n++] = path;
-        for (unsigned i = 0; settings && settings[i] && n < 15; i++)
-            env[n++] = (char *)settings[i];
-        env[n] = NULL;
-        char *args[] = {(char *)PROBE, (char *)action, NULL};
-        execve(PROBE, args, env);
-        _exit(127);
-    }
-    close(out_pipe[1]);
-    close(err_pipe[1]);
-    if (stop_expected) {
-        int status;
-        ck_assert_int_eq(waitpid(pid, &status, WUNTRACED), pid);
-        ck_assert_msg(WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP,
-                      "MallocErrorStop did not stop the process");
-        kill(pid, SIGCONT);
-    }
-    read_fd_into(out_pipe[0], run->out, sizeof(run->out));
-    read_fd_into(err_pipe[0], run->err, sizeof(run->err));
-    close(out_pipe[0]);
-    close(err_pipe[0]);
-    ck_assert_int_eq(waitpid(pid, &run->status, 0), pid);
-}
-
-static bool exited_cleanly(const struct probe_run *run)
-{
-    return WIFEXITED(run->status) && WEXITSTATUS(run->status) == 0;
-}
-
-static bool aborted(const struct probe_run *run)
-{
-    return WIFSIGNALED(run->status) && WTERMSIG(run->status) == SIGABRT;
-}
 
 START_TEST(test_help_lists_every_variable)
 {
@@ -98,7 +29,7 @@ START_TEST(test_help_lists_every_variable)
         "MallocCheckHeapAbort", "MallocFailAfter", "MallocFailRate",
         "MallocFailSeed", "MallocHelp"};
     struct probe_run run;
-    probe(&run, "nothing", settings, false);
+    probe(&run, PROBE, "nothing", settings, false);
     ck_assert(exited_cleanly(&run));
     ck_assert_str_eq(run.out, "ran\n");
     ck_assert_uint_eq(count_lines_with(run.err, "environment variables that can be set"), 1);
@@ -117,7 +48,7 @@ START_TEST(test_malformed_values_warn_once_and_default)
         "MallocDebugReport=loud", "MallocErrorSleep=-4",
         "MallocLogFile=/nonexistent-dir/log", NULL};
     struct probe_run run;
-    probe(&run, "fill", settings, false);
+    probe(&run, PROBE, "fill", settings, false);
     ck_assert(exited_cleanly(&run));
     ck_assert_uint_eq(count_lines(run.err), 5);
     ck_assert_uint_eq(count_lines_with(run.err, "MallocScribble=maybe is not valid"), 1);
@@ -134,7 +65,7 @@ START_TEST(test_scribble)
 {
     static const char *const settings[] = {"MallocScribble=1", NULL};
     struct probe_run run;
-    probe(&run, "fill", settings, false);
+    probe(&run, PROBE, "fill", settings, false);
     ck_assert(exited_cleanly(&run));
     ck_assert_str_eq(run.err, "");
     ck_assert_str_eq(run.out, "malloc aa aa all\n"
@@ -149,7 +80,7 @@ START_TEST(test_pre_scribble_leaves_freed_blocks)
 {
     static const char *const settings[] = {"MallocPreScribble=YES", NULL};
     struct probe_run run;
-    probe(&run, "fill", settings, false);
+    probe(&run, PROBE, "fill", settings, false);
     ck_assert(exited_cleanly(&run));
     ck_assert_str_eq(run.out, "malloc aa aa all\n"
                               "calloc 00 00 all\n"
@@ -163,7 +94,7 @@ START_TEST(test_zero_on_free)
 {
     static const char *const settings[] = {"MallocZeroOnFree=1", NULL};
     struct probe_run run;
-    probe(&run, "fill", settings, false);
+    probe(&run, PROBE, "fill", settings, false);
     ck_assert(exited_cleanly(&run));
     ck_assert_uint_eq(count_lines_with(run.out, "freed 00 00 all"), 1);
 }
@@ -173,7 +104,7 @@ START_TEST(test_error_abort)
 {
     static const char *const settings[] = {"MallocErrorAbort=1", NULL};
     struct probe_run run;
-    probe(&run, "double-free", settings, false);
+    probe(&run, PROBE, "double-free", settings, false);
     ck_assert(aborted(&run));
     ck_assert_str_eq(run.out, "");
     ck_assert_uint_eq(count_lines_with(run.err, "pointer being freed was not allocated"), 1);
@@ -184,7 +115,7 @@ END_TEST
 START_TEST(test_without_error_abort_the_program_goes_on)
 {
     struct probe_run run;
-    probe(&run, "double-free", NULL, false);
+    probe(&run, PROBE, "double-free", NULL, false);
     ck_assert(exited_cleanly(&run));
     ck_assert_str_eq(run.out, "went on\n");
     ck_assert_uint_eq(count_lines(run.err), 2);
@@ -198,13 +129,13 @@ START_TEST(test_debug_report_none_and_crash)
     static const char *const crash_abort[] = {"MallocDebugReport=crash",
                                               "MallocErrorAbort=1", NULL};
     struct probe_run run;
-    probe(&run, "double-free", none, false);
+    probe(&run, PROBE, "double-free", none, false);
     ck_assert(exited_cleanly(&run));
     ck_assert_str_eq(run.err, "");
-    probe(&run, "double-free", crash, false);
+    probe(&run, PROBE, "double-free", crash, false);
     ck_assert(exited_cleanly(&run));
     ck_assert_str_eq(run.err, "");
-    probe(&run, "double-free", crash_abort, false);
+    probe(&run, PROBE, "double-free", crash_abort, false);
     ck_assert(aborted(&run));
     ck_assert_uint_eq(count_lines_with(run.err, "pointer being freed was not allocated"), 1);
 }
@@ -220,11 +151,11 @@ START_TEST(test_log_file)
     snprintf(setting, sizeof(setting), "MallocLogFile=%s", path);
     const char *const settings[] = {setting, NULL};
     struct probe_run run;
-    probe(&run, "double-free", settings, false);
-    probe(&run, "double-free", settings, false); /* appends */
+    probe(&run, PROBE, "double-free", settings, false);
+    probe(&run, PROBE, "double-free", settings, false); /* appends */
     ck_assert(exited_cleanly(&run));
     ck_assert_str_eq(run.err, "");
-    char logged[OUTPUT_MAX];
+    char logged[PROBE_OUTPUT_MAX];
     fd = open(path, O_RDONLY);
     read_fd_into(fd, logged, sizeof(logged));
     close(fd);
@@ -237,7 +168,7 @@ START_TEST(test_error_stop)
 {
     static const char *const settings[] = {"MallocErrorStop=1", NULL};
     struct probe_run run;
-    probe(&run, "double-free", settings, true);
+    probe(&run, PROBE, "double-free", settings, true);
     ck_assert(exited_cleanly(&run));
     ck_assert_str_eq(run.out, "went on\n");
 }
@@ -249,7 +180,7 @@ START_TEST(test_error_sleep)
     struct timespec before, after;
     struct probe_run run;
     clock_gettime(CLOCK_MONOTONIC, &before);
-    probe(&run, "double-free", settings, false);
+    probe(&run, PROBE, "double-free", settings, false);
     clock_gettime(CLOCK_MONOTONIC, &after);
     ck_assert(exited_cleanly(&run));
     double waited = (double)(after.tv_sec - before.tv_sec) +
@@ -263,10 +194,10 @@ START_TEST(test_fail_after)
     static const char *const never[] = {"MallocFailAfter=100000", NULL};
     static const char *const soon[] = {"MallocFailAfter=1", NULL};
     struct probe_run run;
-    probe(&run, "fail", never, false);
+    probe(&run, PROBE, "fail", never, false);
     ck_assert(exited_cleanly(&run));
     ck_assert_uint_eq(count_lines_with(run.out, "ok 200 failed 0 bad-errno 0"), 1);
-    probe(&run, "fail", soon, false);
+    probe(&run, PROBE, "fail", soon, false);
     ck_assert(exited_cleanly(&run));
     unsigned ok = 99, failed = 0, bad = 99;
     ck_assert_int_eq(sscanf(run.out, "ok %u failed %u bad-errno %u", &ok, &failed, &bad), 3);
@@ -281,9 +212,9 @@ START_TEST(test_fail_rate_is_reproducible)
     static const char *const seed_a[] = {"MallocFailRate=10", "MallocFailSeed=7", NULL};
     static const char *const seed_b[] = {"MallocFailRate=10", "MallocFailSeed=8", NULL};
     struct probe_run first, second, other;
-    probe(&first, "fail", seed_a, false);
-    probe(&second, "fail", seed_a, false);
-    probe(&other, "fail", seed_b, false);
+    probe(&first, PROBE, "fail", seed_a, false);
+    probe(&second, PROBE, "fail", seed_a, false);
+    probe(&other, PROBE, "fail", seed_b, false);
     ck_assert(exited_cleanly(&first));
     unsigned ok, failed, bad;
     ck_assert_int_eq(sscanf(first.out, "ok %u failed %u bad-errno %u", &ok, &failed, &bad), 3);
@@ -299,11 +230,11 @@ START_TEST(test_out_of_memory_report)
 {
     static const char *const abort_on_error[] = {"MallocErrorAbort=1", NULL};
     struct probe_run run;
-    probe(&run, "huge", NULL, false);
+    probe(&run, PROBE, "huge", NULL, false);
     ck_assert(exited_cleanly(&run));
     ck_assert_str_eq(run.out, "null errno=ENOMEM\n");
     ck_assert_uint_eq(count_lines_with(run.err, "*** can't allocate region of size 70368744177664"), 1);
-    probe(&run, "huge", abort_on_error, false);
+    probe(&run, PROBE, "huge", abort_on_error, false);
     ck_assert(aborted(&run));
 }
 END_TEST
@@ -314,7 +245,7 @@ START_TEST(test_check_heap_reports_failure_and_goes_on)
         "MallocCheckHeapStart=5", "MallocCheckHeapEach=10",
         "MallocCheckHeapSleep=0", NULL};
     struct probe_run run;
-    probe(&run, "check-heap", settings, false);
+    probe(&run, PROBE, "check-heap", settings, false);
     ck_assert(exited_cleanly(&run));
     ck_assert_str_eq(run.out, "went on\n");
     ck_assert_uint_ge(count_lines_with(run.err, "*** MallocCheckHeap: FAILED check at operation #"), 1);
@@ -328,7 +259,7 @@ START_TEST(test_check_heap_abort)
         "MallocCheckHeapStart=1", "MallocCheckHeapEach=1",
         "MallocCheckHeapAbort=1", NULL};
     struct probe_run run;
-    probe(&run, "check-heap", settings, false);
+    probe(&run, PROBE, "check-heap", settings, false);
     ck_assert(aborted(&run));
     ck_assert_str_eq(run.out, "");
     ck_assert_uint_eq(count_lines_with(run.err, "FAILED check at operation #"), 1);
@@ -341,7 +272,7 @@ START_TEST(test_check_heap_passes_on_a_sound_heap)
         "MallocCheckHeapStart=1", "MallocCheckHeapEach=1",
         "MallocCheckHeapAbort=1", NULL};
     struct probe_run run;
-    probe(&run, "fill", settings, false);
+    probe(&run, PROBE, "fill", settings, false);
     ck_assert(exited_cleanly(&run));
     ck_assert_str_eq(run.err, "");
 }

@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 void capture_begin(struct capture *capture)
@@ -154,4 +156,71 @@ int run_suite(Suite *suite)
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* ---- helper programs ---- */
+
+void read_fd_into(int fd, char *buffer, size_t size)
+{
+    size_t used = 0;
+    ssize_t n;
+    while (used < size - 1 && (n = read(fd, buffer + used, size - 1 - used)) > 0)
+        used += (size_t)n;
+    buffer[used] = '\0';
+}
+
+void probe(struct probe_run *run, const char *program, const char *action,
+                  const char *const *settings, bool stop_expected)
+{
+    int out_pipe[2], err_pipe[2];
+    ck_assert_int_eq(pipe(out_pipe), 0);
+    ck_assert_int_eq(pipe(err_pipe), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(out_pipe[1], 1);
+        dup2(err_pipe[1], 2);
+        close(out_pipe[0]);
+        close(err_pipe[0]);
+        char *env[16];
+        unsigned n = 0;
+        static char path[] = "PATH=/usr/bin:/bin";
+        env[n++] = path;
+        for (unsigned i = 0; settings && settings[i] && n < 15; i++)
+            env[n++] = (char *)settings[i];
+        env[n] = NULL;
+        char *args[] = {(char *)program, (char *)action, NULL};
+        execve(program, args, env);
+        _exit(127);
+    }
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    if (stop_expected) {
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, WUNTRACED), pid);
+        ck_assert_msg(WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP,
+                      "MallocErrorStop did not stop the process");
+        kill(pid, SIGCONT);
+    }
+    read_fd_into(out_pipe[0], run->out, sizeof(run->out));
+    read_fd_into(err_pipe[0], run->err, sizeof(run->err));
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    ck_assert_int_eq(waitpid(pid, &run->status, 0), pid);
+}
+
+bool exited_cleanly(const struct probe_run *run)
+{
+    return WIFEXITED(run->status) && WEXITSTATUS(run->status) == 0;
+}
+
+bool aborted(const struct probe_run *run)
+{
+    return WIFSIGNALED(run->status) && WTERMSIG(run->status) == SIGABRT;
+}
+
+bool faulted(const struct probe_run *run)
+{
+    return WIFSIGNALED(run->status) &&
+           (WTERMSIG(run->status) == SIGSEGV || WTERMSIG(run->status) == SIGBUS);
 }

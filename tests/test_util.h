@@ -78,6 +78,28 @@ static inline uint64_t test_random(uint64_t *state)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* ---- helper programs run with Malloc* settings ---- */
+#define PROBE_OUTPUT_MAX 16384
+
+struct probe_run {
+    char out[PROBE_OUTPUT_MAX];
+    char err[PROBE_OUTPUT_MAX];
+    int status; /* from waitpid */
+};
+
+/* Runs `program action` with the NULL-terminated "Name=value" settings
+ * added to a clean environment, collecting its output.  When
+ * `stop_expected`, the program must stop itself once; it is then
+ * continued. */
+void probe(struct probe_run *run, const char *program, const char *action,
+           const char *const *settings, bool stop_expected);
+bool exited_cleanly(const struct probe_run *run);
+/* Reads a descriptor to its end into a NUL-terminated buffer. */
+void read_fd_into(int fd, char *buffer, size_t size);
+bool aborted(const struct probe_run *run);
+/* Killed by SIGSEGV or SIGBUS. */
+bool faulted(const struct probe_run *run);
+
 /* Runs a suite, each test in a child process; EXIT_SUCCESS when all pass. */
 int run_suite(Suite *suite);
 
