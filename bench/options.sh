@@ -38,6 +38,10 @@ option_sets=(
     "prescribble|MallocPreScribble=1"
     "zero-on-free|MallocZeroOnFree=1"
     "check-heap-1000|MallocCheckHeapStart=1 MallocCheckHeapEach=1000 MallocCheckHeapAbort=1"
+    "canaries|MallocCanaries=1"
+    "guard-edges|MallocGuardEdges=1"
+    "guard-edges-all|MallocGuardEdges=all"
+    "strictest|MallocScribble=1 MallocCanaries=1 MallocGuardEdges=all"
 )
 
 tmp=$(mktemp -d)
