@@ -456,15 +456,22 @@ static void setup_layout(struct szone *zone)
     zone->region_guard = (flags & SZONE_DEBUG_GUARD_REGIONS) ? OS_PAGE_SIZE : 0;
 }
 
+/* Guard pages alone need only the layout: the plain paths serve them. */
+static bool debug_needs_own_paths(const struct szone_debug *debug)
+{
+    return (debug->flags & SZONE_DEBUG_CANARIES) || debug->new_fill >= 0 ||
+           debug->freed_fill >= 0;
+}
+
 void szone_debug_setup(struct szone *zone, const struct szone_debug *debug)
 {
-    if (!debug->flags && debug->new_fill < 0 && debug->freed_fill < 0)
-        return;
-    zone->debugging = true;
     zone->debug = *debug;
     if (zone->debug.freed_fill < 0)
         zone->debug.flags &= ~SZONE_DEBUG_CHECK_FREED;
     setup_layout(zone);
+    if (!debug_needs_own_paths(debug))
+        return;
+    zone->debugging = true;
     malloc_zone_t *basic = &zone->basic;
     basic->size = debug_size;
     basic->malloc = debug_malloc;

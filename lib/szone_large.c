@@ -242,6 +242,11 @@ void *szone_large_realloc(struct szone *zone, struct szone_large *block,
         md_unlock(&zone->large_lock);
         return (void *)block->address;
     }
+    /* mremap would move the block away from its guard pages. */
+    if (large_has_edges(zone)) {
+        md_unlock(&zone->large_lock);
+        return large_realloc_by_copy(zone, block, size);
+    }
     void *moved = mremap((void *)block->address, block->size, mapped,
                          MREMAP_MAYMOVE);
     int error = errno;

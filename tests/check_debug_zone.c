@@ -230,6 +230,10 @@ static const struct {
     {"large-edge:-1", {"MallocGuardEdges=1", "MallocDoNotProtectPrelude=1"}, false},
     {"large-edge:303104", {"MallocGuardEdges=1", "MallocDoNotProtectPostlude=1"}, false},
     {"large-edge:-1", {"MallocGuardEdges=1", "MallocDoNotProtectPostlude=1"}, true},
+    {"large-realloc-edge:401408", {"MallocGuardEdges=1"}, true},
+    {"large-realloc-edge:-1", {"MallocGuardEdges=1"}, true},
+    {"large-realloc-edge:401408", {"MallocGuardEdges=1", "MallocCanaries=1"}, true},
+    {"large-realloc-edge:401407", {"MallocGuardEdges=1"}, false},
     {"region-edge:0", {"MallocGuardEdges=all"}, true},
     {"region-edge:1", {"MallocGuardEdges=all"}, true},
 };

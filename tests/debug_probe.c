@@ -157,6 +157,16 @@ static int large_edge(long offset)
     return 0;
 }
 
+/* The same after realloc has moved the block to 400000 bytes. */
+static int large_realloc_edge(long offset)
+{
+    char *p = hide(realloc(malloc(300000), 400000));
+    show_block(p);
+    p[offset] = 0x41;
+    puts("survived");
+    return 0;
+}
+
 /* Stores just outside the region of a tiny block. */
 static int region_edge(long after)
 {
@@ -269,6 +279,8 @@ int main(int argc, char **argv)
         return statistics();
     if (strcmp(action, "large-edge") == 0)
         return large_edge(n);
+    if (strcmp(action, "large-realloc-edge") == 0)
+        return large_realloc_edge(n);
     if (strcmp(action, "region-edge") == 0)
         return region_edge(n);
     if (strcmp(action, "created-zone") == 0)
