@@ -5,6 +5,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
+void os_protect_none(void *address, size_t size)
+{
+    mprotect(address, size, PROT_NONE);
+}
+
 static void *os_map_with(void *hint, size_t size, int flags)
 {
     void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
@@ -12,9 +17,27 @@ static void *os_map_with(void *hint, size_t size, int flags)
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* An inaccessible page on each side: a program that runs off the end of
+ * a block mapped next to the library's tables faults there instead of
+ * rewriting them. */
 void *os_map(size_t size)
 {
-    return os_map_with(NULL, size, MAP_NORESERVE);
+    size_t total = size + 2 * OS_PAGE_SIZE;
+    if (total < size)
+        return NULL;
+    char *mapping = os_map_with(NULL, total, MAP_NORESERVE);
+    if (!mapping)
+        return NULL;
+    os_protect_none(mapping, OS_PAGE_SIZE);
+    os_protect_none(mapping + OS_PAGE_SIZE + MD_ALIGN_UP(size, OS_PAGE_SIZE),
+                    OS_PAGE_SIZE);
+    return mapping + OS_PAGE_SIZE;
+}
+
+void os_unmap_table(void *address, size_t size)
+{
+    munmap((char *)address - OS_PAGE_SIZE,
+           MD_ALIGN_UP(size, OS_PAGE_SIZE) + 2 * OS_PAGE_SIZE);
 }
 
 void *os_map_blocks(size_t size)
@@ -64,11 +87,6 @@ void *os_map_aligned_at(size_t size, size_t alignment, size_t offset)
 void *os_map_aligned(size_t size, size_t alignment)
 {
     return os_map_aligned_at(size, alignment, 0);
-}
-
-void os_protect_none(void *address, size_t size)
-{
-    mprotect(address, size, PROT_NONE);
 }
 
 void os_unmap(void *address, size_t size)

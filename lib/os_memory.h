@@ -13,8 +13,10 @@
 #define OS_PAGE_SIZE 4096UL
 
 /* Zero-filled read-write pages for the library's own sparse tables, or
- * NULL.  Not charged against overcommit until touched. */
+ * NULL, between two guard pages.  Not charged against overcommit until
+ * touched.  Given back with os_unmap_table. */
 void *os_map(size_t size);
+void os_unmap_table(void *address, size_t size);
 /* Pages for the program's blocks, charged against overcommit as glibc's
  * are, so an impossible request fails here with ENOMEM instead of
  * succeeding and getting the process killed later. */

@@ -22,7 +22,7 @@ static struct szone_region **region_map_leaf(uintptr_t top)
                                     false, __ATOMIC_ACQ_REL,
                                     __ATOMIC_ACQUIRE))
         return fresh;
-    os_unmap(fresh, REGION_MAP_LEAF_BYTES);
+    os_unmap_table(fresh, REGION_MAP_LEAF_BYTES);
     return expected;
 }
 

@@ -271,7 +271,7 @@ static void szone_destroy(malloc_zone_t *basic)
     szone_region_destroy_all(zone);
     szone_large_destroy_all(zone);
     zone->magic = 0;
-    os_unmap(zone, zone->mapping_size);
+    os_unmap_table(zone, zone->mapping_size);
 }
 
 bool szone_is_szone(malloc_zone_t *zone)

@@ -225,14 +225,14 @@ void szone_region_destroy_all(struct szone *zone)
             next = region->next;
             region_map_set(region->base, NULL);
             region_unmap_data(zone, region->base);
-            os_unmap(region, sizeof(*region));
+            os_unmap_table(region, sizeof(*region));
         }
         zone->regions[kind] = NULL;
     }
     struct szone_region *spare = zone->spare_regions, *next;
     for (; spare; spare = next) {
         next = spare->next;
-        os_unmap(spare, sizeof(*spare));
+        os_unmap_table(spare, sizeof(*spare));
     }
     zone->spare_regions = NULL;
 }

@@ -157,6 +157,39 @@ static int large_edge(long offset)
     return 0;
 }
 
+/* Bytes of inaccessible mappings in this process. */
+static unsigned long protected_bytes(void)
+{
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[512];
+    unsigned long total = 0, start, end;
+    char perms[8];
+    while (maps && fgets(line, sizeof(line), maps))
+        if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) == 3 &&
+            strcmp(perms, "---p") == 0)
+            total += end - start;
+    if (maps)
+        fclose(maps);
+    return total;
+}
+
+/* Guard pages per large block: the library's own tables are made by a
+ * first block, so only the blocks' pages are counted. */
+static int guard_pages_per_block(void)
+{
+    enum { N = 8 };
+    void *blocks[N];
+    free(malloc(300000));
+    unsigned long before = protected_bytes();
+    for (int i = 0; i < N; i++)
+        blocks[i] = malloc(300000);
+    unsigned long after = protected_bytes();
+    printf("guard pages per block %lu\n", (after - before) / N / 4096);
+    for (int i = 0; i < N; i++)
+        free(blocks[i]);
+    return 0;
+}
+
 /* The same after realloc has moved the block to 400000 bytes. */
 static int large_realloc_edge(long offset)
 {
@@ -279,6 +312,8 @@ int main(int argc, char **argv)
         return statistics();
     if (strcmp(action, "large-edge") == 0)
         return large_edge(n);
+    if (strcmp(action, "guard-pages") == 0)
+        return guard_pages_per_block();
     if (strcmp(action, "large-realloc-edge") == 0)
         return large_realloc_edge(n);
     if (strcmp(action, "region-edge") == 0)
