@@ -32,12 +32,17 @@
 /* What a block held before it was freed, in the uninitialised reads. */
 #define STALE_BYTE 0x11
 
+enum write_method {
+    BY_STORES, /* a loop of byte stores */
+    BY_MEMCPY, /* one call to memcpy */
+};
+
 struct bug_case {
     const char *name;
     void (*commit)(const struct bug_case *bug);
     size_t size;   /* of the block the bug is about */
-    size_t amount; /* bytes out of bounds, or the offset written after free */
-    enum { BY_STORES, BY_MEMCPY } method;
+    size_t amount; /* bytes out of bounds, or an offset into the block */
+    enum write_method method;
     const char *description;
 };
 
@@ -157,7 +162,8 @@ static void free_neighbourhood(struct neighbourhood *n)
 
 /* Writes `length` bytes from `start`, by a loop of byte stores or by one
  * memcpy. */
-static void write_bytes(unsigned char *start, size_t length, int method)
+static void write_bytes(unsigned char *start, size_t length,
+                        enum write_method method)
 {
     if (method == BY_MEMCPY) {
         memset(copy_source, BUG_BYTE, length);
@@ -336,39 +342,41 @@ static void commit_uninitialised_read(const struct bug_case *bug)
 #define FAR_LOW 0x10000000000UL
 #define FAR_TOP ((uintptr_t)-4096 & ~(uintptr_t)15)
 
-#define OVERRUN(class, size, amount, amount_name, amount_text, how, method) \
-    {"overrun-" class "-" amount_name "-" how, commit_overrun, size, amount, \
-     method, how " running " amount_text " past the end of a " class " block"}
-#define OVERRUNS(class, size, how, method)                            \
-    OVERRUN(class, size, 1, "1", "1 byte", how, method),              \
-        OVERRUN(class, size, 8, "8", "8 bytes", how, method),         \
-        OVERRUN(class, size, 32, "32", "32 bytes", how, method),      \
-        OVERRUN(class, size, MiB, "1m", "1 MiB", how, method)
-#define UNDERRUN(class, size, amount, amount_name, amount_text, how, method) \
+/* The table's families.  `how` names the method in the case name;
+ * `doer` says it in the description ("byte stores run ..."). */
+#define OVERRUN(class, size, amount, amount_name, amount_text, how, doer, method) \
+    {"overrun-" class "-" amount_name "-" how, commit_overrun, size, amount,    \
+     method, doer " " amount_text " past the end of a " class " block"}
+#define OVERRUNS(class, size, how, doer, method)                          \
+    OVERRUN(class, size, 1, "1", "1 byte", how, doer, method),            \
+        OVERRUN(class, size, 8, "8", "8 bytes", how, doer, method),       \
+        OVERRUN(class, size, 32, "32", "32 bytes", how, doer, method),    \
+        OVERRUN(class, size, MiB, "1m", "1 MiB", how, doer, method)
+#define UNDERRUN(class, size, amount, amount_name, amount_text, how, doer,   \
+                 method)                                                     \
     {"underrun-" class "-" amount_name "-" how, commit_underrun, size,       \
-     amount, method,                                                         \
-     how " starting " amount_text " before a " class " block"}
-#define UNDERRUNS(class, size, how, method)                    \
-    UNDERRUN(class, size, 1, "1", "1 byte", how, method),      \
-        UNDERRUN(class, size, 8, "8", "8 bytes", how, method)
+     amount, method, doer " from " amount_text " before a " class " block"}
+#define UNDERRUNS(class, size, how, doer, method)                   \
+    UNDERRUN(class, size, 1, "1", "1 byte", how, doer, method),     \
+        UNDERRUN(class, size, 8, "8", "8 bytes", how, doer, method)
 #define WRITE_AFTER_FREE(class, size, offset)                               \
     {"write-after-free-" class "-" #offset, commit_write_after_free, size,  \
      offset, BY_STORES,                                                     \
      "stores a byte at offset " #offset " of a freed " class " block"}
 
 static const struct bug_case bug_cases[] = {
-    OVERRUNS("tiny", TINY_SIZE, "store", BY_STORES),
-    OVERRUNS("tiny", TINY_SIZE, "memcpy", BY_MEMCPY),
-    OVERRUNS("small", SMALL_SIZE, "store", BY_STORES),
-    OVERRUNS("small", SMALL_SIZE, "memcpy", BY_MEMCPY),
-    OVERRUNS("large", LARGE_SIZE, "store", BY_STORES),
-    OVERRUNS("large", LARGE_SIZE, "memcpy", BY_MEMCPY),
-    UNDERRUNS("tiny", TINY_SIZE, "store", BY_STORES),
-    UNDERRUNS("tiny", TINY_SIZE, "memcpy", BY_MEMCPY),
-    UNDERRUNS("small", SMALL_SIZE, "store", BY_STORES),
-    UNDERRUNS("small", SMALL_SIZE, "memcpy", BY_MEMCPY),
-    UNDERRUNS("large", LARGE_SIZE, "store", BY_STORES),
-    UNDERRUNS("large", LARGE_SIZE, "memcpy", BY_MEMCPY),
+    OVERRUNS("tiny", TINY_SIZE, "store", "byte stores run", BY_STORES),
+    OVERRUNS("tiny", TINY_SIZE, "memcpy", "a memcpy runs", BY_MEMCPY),
+    OVERRUNS("small", SMALL_SIZE, "store", "byte stores run", BY_STORES),
+    OVERRUNS("small", SMALL_SIZE, "memcpy", "a memcpy runs", BY_MEMCPY),
+    OVERRUNS("large", LARGE_SIZE, "store", "byte stores run", BY_STORES),
+    OVERRUNS("large", LARGE_SIZE, "memcpy", "a memcpy runs", BY_MEMCPY),
+    UNDERRUNS("tiny", TINY_SIZE, "store", "byte stores run", BY_STORES),
+    UNDERRUNS("tiny", TINY_SIZE, "memcpy", "a memcpy runs", BY_MEMCPY),
+    UNDERRUNS("small", SMALL_SIZE, "store", "byte stores run", BY_STORES),
+    UNDERRUNS("small", SMALL_SIZE, "memcpy", "a memcpy runs", BY_MEMCPY),
+    UNDERRUNS("large", LARGE_SIZE, "store", "byte stores run", BY_STORES),
+    UNDERRUNS("large", LARGE_SIZE, "memcpy", "a memcpy runs", BY_MEMCPY),
     {"double-free-immediate-tiny", commit_double_free_immediate, TINY_SIZE, 0,
      BY_STORES, "frees a tiny block twice in a row"},
     {"double-free-immediate-small", commit_double_free_immediate, SMALL_SIZE,
@@ -395,7 +403,7 @@ static const struct bug_case bug_cases[] = {
     {"free-far", commit_free_far, 0, FAR_LOW, BY_STORES,
      "frees 0x10000000000, far from any mapping"},
     {"free-far-top", commit_free_far, 0, FAR_TOP, BY_STORES,
-     "frees the highest 16-byte aligned address of the last page"},
+     "frees 0xfffffffffffff000, the start of the last page of the address space"},
     WRITE_AFTER_FREE("tiny", TINY_SIZE, 0),
     WRITE_AFTER_FREE("tiny", TINY_SIZE, 8),
     WRITE_AFTER_FREE("small", SMALL_SIZE, 0),

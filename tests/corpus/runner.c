@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,6 +71,21 @@ static char *read_capture(int fd)
     return text;
 }
 
+/* An ignored or blocked signal stays so across exec: the cases must die
+ * of their faults and of the time limit as any program would.  They must
+ * not leave core files in the build tree either. */
+static void child_reset_process(void)
+{
+    static const int deadly[] = {SIGSEGV, SIGBUS, SIGABRT, SIGALRM};
+    for (size_t i = 0; i < sizeof(deadly) / sizeof(deadly[0]); i++)
+        signal(deadly[i], SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+}
+
 static void child_exec(const struct corpus_paths *paths, const char *argument,
                        const struct option_set *set, int out_fd, int err_fd)
 {
@@ -86,6 +102,7 @@ static void child_exec(const struct corpus_paths *paths, const char *argument,
     char *args[] = {(char *)paths->buggy, (char *)argument, NULL};
     if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
         _exit(126);
+    child_reset_process();
     alarm(RUN_TIME_LIMIT_SECONDS);
     execve(paths->buggy, args, env);
     _exit(127);
@@ -167,6 +184,10 @@ static enum outcome scan_reports(struct corpus_run *run)
 {
     enum outcome first = OUTCOME_NOT_CAUGHT;
     char *saved, *copy = strdup(run->err);
+    if (!copy) {
+        fprintf(stderr, "corpus: out of memory\n");
+        exit(EXIT_FAILURE);
+    }
     for (char *line = strtok_r(copy, "\n", &saved); line;
          line = strtok_r(NULL, "\n", &saved)) {
         const char *message = report_message(line);
@@ -185,32 +206,33 @@ static enum outcome scan_reports(struct corpus_run *run)
     return first;
 }
 
-/* True when `text` has a line that is exactly `line`. */
-static bool has_line(const char *text, const char *line)
+/* The rest of the first line of `text` that starts with `prefix`, or
+ * NULL. */
+static const char *line_after(const char *text, const char *prefix)
 {
-    size_t length = strlen(line);
-    for (const char *p = strstr(text, line); p; p = strstr(p + 1, line))
-        if ((p == text || p[-1] == '\n') && (p[length] == '\n' || !p[length]))
-            return true;
-    return false;
+    size_t length = strlen(prefix);
+    for (const char *p = strstr(text, prefix); p; p = strstr(p + 1, prefix))
+        if (p == text || p[-1] == '\n')
+            return p + length;
+    return NULL;
 }
 
 static void scan_output(struct corpus_run *run)
 {
-    const char *block = strstr(run->out, "block 0x");
+    const char *block = line_after(run->out, "block 0x");
     if (block) {
-        run->block = strtoull(block + strlen("block "), NULL, 16);
+        run->block = strtoull(block, NULL, 16);
         run->block_known = true;
     }
-    run->survived = has_line(run->out, "survived") && WIFEXITED(run->status) &&
-                    WEXITSTATUS(run->status) == 0;
+    const char *last_words = line_after(run->out, "survived");
+    run->survived = last_words && (*last_words == '\n' || !*last_words) &&
+                    WIFEXITED(run->status) && WEXITSTATUS(run->status) == 0;
 }
 
 static bool read_scribbled_word(const struct corpus_run *run)
 {
-    const char *word = strstr(run->out, "first word 0x");
-    return word && strtoull(word + strlen("first word "), NULL, 16) ==
-                       0xaaaaaaaaaaaaaaaaULL;
+    const char *word = line_after(run->out, "first word 0x");
+    return word && strtoull(word, NULL, 16) == 0xaaaaaaaaaaaaaaaaULL;
 }
 
 static enum outcome classify(struct corpus_run *run)
