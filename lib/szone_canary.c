@@ -3,9 +3,10 @@
  * around each block and the fill of freed blocks, compared again at
  * free, at realloc, on reuse and by the heap check.
  *
- * A canary byte depends on its address (its low four bits), so neither
- * a run of equal bytes (a memset, a string's NUL, the scribble bytes) nor
- * a block copied from elsewhere can restore one by chance.
+ * A canary byte depends on its address (its low four bits), so a run of
+ * equal bytes (a memset) restores at most one in sixteen, and every one
+ * has its high bit set and none is 0xAA or 0xFF: zeros, ASCII text and
+ * the scribble bytes never match one.
  */
 #include "config.h"
 #include "szone.h"
@@ -17,7 +18,7 @@
 
 /* Two periods, so that any address's pattern is one contiguous slice. */
 static const uint8_t canary_pattern[2 * CANARY_PERIOD] = {
-#define CANARY_BYTE(i) (uint8_t)(0xca ^ (((i) % CANARY_PERIOD) * 0x11))
+#define CANARY_BYTE(i) (uint8_t)(0x80 | ((0x4b + ((i) % CANARY_PERIOD) * 29) & 0x7f))
     CANARY_BYTE(0),  CANARY_BYTE(1),  CANARY_BYTE(2),  CANARY_BYTE(3),
     CANARY_BYTE(4),  CANARY_BYTE(5),  CANARY_BYTE(6),  CANARY_BYTE(7),
     CANARY_BYTE(8),  CANARY_BYTE(9),  CANARY_BYTE(10), CANARY_BYTE(11),
