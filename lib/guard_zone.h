@@ -165,8 +165,8 @@ uintptr_t guard_zone_pages_map(const struct guard_zone_config *config,
 bool guard_zone_pages_revive(const struct guard_zone_config *config,
                              uintptr_t mapping,
                              const struct guard_zone_layout *layout);
-/* Makes a freed block's whole mapping inaccessible and gives its pages
- * back, keeping the address range reserved. */
+/* Makes a freed block's whole mapping inaccessible, one mapping with
+ * no pages, keeping the address range reserved. */
 void guard_zone_pages_retire(uintptr_t mapping, size_t mapping_size);
 void guard_zone_pages_unmap(uintptr_t mapping, size_t mapping_size);
 /* vm.max_map_count, read with open/read (no stdio, no allocation). */

@@ -113,12 +113,21 @@ bool guard_zone_pages_revive(const struct guard_zone_config *config,
     return true;
 }
 
-/* PROT_NONE first, so that a racing access faults instead of reading
- * pages that are about to read as zero. */
+/* A new PROT_NONE mapping laid over the old one, rather than mprotect
+ * and MADV_DONTNEED: the kernel drops the pages all the same, in one
+ * call, and the range becomes one mapping.  mprotect alone would leave
+ * two, because data pages once written keep an anon_vma that the
+ * never-touched guard page lacks, and such neighbours are not merged. */
 void guard_zone_pages_retire(uintptr_t mapping, size_t mapping_size)
 {
-    mprotect((void *)mapping, mapping_size, PROT_NONE);
-    madvise((void *)mapping, mapping_size, MADV_DONTNEED);
+    void *replaced = mmap((void *)mapping, mapping_size, PROT_NONE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (replaced == MAP_FAILED) {
+        /* Out of mappings or memory for the new one: the old one stays,
+         * inaccessible and emptied, at the cost of a second mapping. */
+        mprotect((void *)mapping, mapping_size, PROT_NONE);
+        madvise((void *)mapping, mapping_size, MADV_DONTNEED);
+    }
 }
 
 void guard_zone_pages_unmap(uintptr_t mapping, size_t mapping_size)
