@@ -257,11 +257,18 @@ static bool release_guarded(struct guard_zone *zone, uintptr_t address)
      * change. */
     guard_zone_pages_retire(block->mapping, block->mapping_size);
     struct guard_zone_eviction eviction = {.count = 0};
+    bool over_bound;
     md_lock(&zone->lock);
     zone->in_flight_count--;
-    guard_zone_quarantine_add(zone, block, &eviction);
-    md_unlock(&zone->lock);
-    guard_zone_eviction_finish(&eviction);
+    guard_zone_quarantine_add(zone, block);
+    do {
+        over_bound = guard_zone_quarantine_trim(zone, &eviction);
+        /* Unmapped in batches, without the lock. */
+        md_unlock(&zone->lock);
+        guard_zone_eviction_finish(&eviction);
+        if (over_bound)
+            md_lock(&zone->lock);
+    } while (over_bound);
     return true;
 }
 

@@ -183,12 +183,15 @@ struct guard_zone_eviction {
         size_t mapping_size;
     } ranges[GUARD_ZONE_EVICT_BATCH];
 };
-/* Zone lock held: appends a retired block and takes the oldest blocks
- * out while the quarantine is over its bound in bytes.  Their ranges go
- * into `eviction`, to be unmapped once the lock is released. */
+/* Zone lock held: appends a retired block to the quarantine. */
 void guard_zone_quarantine_add(struct guard_zone *zone,
-                               struct guard_zone_block *block,
-                               struct guard_zone_eviction *eviction);
+                               struct guard_zone_block *block);
+/* Zone lock held: takes the oldest blocks out while the quarantine is
+ * over its bound in bytes; their ranges go into `eviction`, to be
+ * unmapped once the lock is released.  True when the eviction filled up
+ * before the quarantine was back within its bound. */
+bool guard_zone_quarantine_trim(struct guard_zone *zone,
+                                struct guard_zone_eviction *eviction);
 /* Zone lock held: reserves the mappings of one new live block, taking
  * quarantined blocks out as needed.  False when live blocks alone fill
  * the budget. */

@@ -46,18 +46,23 @@ static size_t quarantine_limit(const struct guard_zone *zone)
 }
 
 void guard_zone_quarantine_add(struct guard_zone *zone,
-                               struct guard_zone_block *block,
-                               struct guard_zone_eviction *eviction)
+                               struct guard_zone_block *block)
 {
     block->state = GUARD_BLOCK_QUARANTINED;
     TAILQ_INSERT_TAIL(&zone->quarantine, block, link);
     zone->quarantine_count++;
     zone->quarantine_bytes += block->mapping_size;
-    /* Its data and guard pages now have one protection: one mapping. */
+    /* Retired, the block is one mapping. */
     zone->maps_held -= GUARD_ZONE_MAPS_PER_LIVE_BLOCK - 1;
-    while (zone->quarantine_bytes > quarantine_limit(zone) &&
-           evict_oldest(zone, eviction))
-        ;
+}
+
+bool guard_zone_quarantine_trim(struct guard_zone *zone,
+                                struct guard_zone_eviction *eviction)
+{
+    while (zone->quarantine_bytes > quarantine_limit(zone))
+        if (!evict_oldest(zone, eviction))
+            return eviction->count == GUARD_ZONE_EVICT_BATCH;
+    return false;
 }
 
 static bool maps_fit(const struct guard_zone *zone, size_t more)

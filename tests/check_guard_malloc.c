@@ -485,6 +485,30 @@ START_TEST(test_huge_requests_fail_with_enomem)
 }
 END_TEST
 
+/* A block bigger than the whole quarantine pushes out every older one,
+ * however many, and then itself. */
+START_TEST(test_quarantine_drains_past_a_big_free)
+{
+    enum { SMALL = 100 };
+    static void *blocks[SMALL];
+    for (int i = 0; i < SMALL; i++)
+        blocks[i] = malloc(100);
+    void *big = malloc(300 * MiB);
+    ck_assert_ptr_nonnull(big);
+    for (int i = 0; i < SMALL; i++)
+        free(blocks[i]);
+    ck_assert(page_is_mapped(blocks[0]));
+    ck_assert(page_is_mapped(blocks[SMALL - 1]));
+    free(big);
+    unsigned mapped = 0;
+    for (int i = 0; i < SMALL; i++)
+        mapped += page_is_mapped(blocks[i]);
+    ck_assert_uint_eq(mapped, 0);
+    ck_assert(!page_is_mapped(big));
+    ck_assert_int_eq(malloc_zone_check(NULL), 1);
+}
+END_TEST
+
 /* ---- reports ---- */
 
 static char captured[8192];
@@ -986,6 +1010,7 @@ static Suite *guard_malloc_suite(void)
     tcase_add_test(zone, test_alignments_up_to_64_kib);
     tcase_add_test(zone, test_calloc);
     tcase_add_test(zone, test_huge_requests_fail_with_enomem);
+    tcase_add_test(zone, test_quarantine_drains_past_a_big_free);
     tcase_add_test(zone, test_bad_frees_report_exactly);
     tcase_add_test(zone, test_statistics_and_enumeration);
     tcase_add_test(zone, test_enumerating_another_process);
