@@ -38,6 +38,7 @@ option_sets=(
     "prescribble|MallocPreScribble=1"
     "zero-on-free|MallocZeroOnFree=1"
     "check-heap-1000|MallocCheckHeapStart=1 MallocCheckHeapEach=1000 MallocCheckHeapAbort=1"
+    "guard-malloc|MallocGuardMalloc=1"
 )
 
 tmp=$(mktemp -d)
