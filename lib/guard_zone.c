@@ -39,14 +39,13 @@ static void say_kernel_refused(void)
     report_line_write(&line);
 }
 
-/* True the first time it is asked about `flag`. */
-static bool first_time(struct guard_zone *zone, bool *flag)
+/* True the first time it is asked about `flag`.  Read before it is
+ * written, so that asking again costs no store to a shared line. */
+static bool first_time(bool *flag)
 {
-    md_lock(&zone->lock);
-    bool first = !*flag;
-    *flag = true;
-    md_unlock(&zone->lock);
-    return first;
+    if (__atomic_load_n(flag, __ATOMIC_RELAXED))
+        return false;
+    return !__atomic_exchange_n(flag, true, __ATOMIC_RELAXED);
 }
 
 /* ---- allocation ---- */
@@ -90,10 +89,28 @@ static void *from_fallback(struct guard_zone *zone, size_t size,
     return block;
 }
 
-/* A record for a new guarded block with its mappings counted: a revived
- * quarantined one (mapping set) or a fresh one (mapping 0).  NULL with
- * *budget_full when live blocks fill the map budget, NULL alone when
- * there is no memory for a record. */
+/* Zone lock held: a new record, with a live block's mappings reserved
+ * and no pages yet.  NULL, with *budget_full set when live blocks fill
+ * the map budget, or alone when there is no memory for a record. */
+static struct guard_zone_block *reserve_fresh(struct guard_zone *zone,
+                                              struct guard_zone_eviction *eviction,
+                                              bool *budget_full)
+{
+    *budget_full = !guard_zone_reserve_maps(zone, eviction);
+    if (*budget_full)
+        return NULL;
+    struct guard_zone_block *block = guard_zone_record_new(zone);
+    if (!block) {
+        zone->maps_held -= GUARD_ZONE_MAPS_PER_LIVE_BLOCK;
+        return NULL;
+    }
+    block->mapping = 0;
+    return block;
+}
+
+/* A record for a new guarded block, with its mappings counted: a
+ * quarantined one to revive (mapping set) or a fresh one (mapping 0).
+ * NULL as for reserve_fresh. */
 static struct guard_zone_block *
 take_record(struct guard_zone *zone, const struct guard_zone_layout *layout,
             struct guard_zone_eviction *eviction, bool *budget_full)
@@ -104,19 +121,12 @@ take_record(struct guard_zone *zone, const struct guard_zone_layout *layout,
      * it can be revived. */
     if (layout->alignment == OS_PAGE_SIZE)
         block = guard_zone_quarantine_take_reusable(zone, layout->mapping_size);
-    if (!block) {
-        *budget_full = !guard_zone_reserve_maps(zone, eviction);
-        if (!*budget_full && (block = guard_zone_record_new(zone)) != NULL)
-            block->mapping = 0;
-        else if (!*budget_full)
-            zone->maps_held -= GUARD_ZONE_MAPS_PER_LIVE_BLOCK;
-    }
+    if (!block)
+        block = reserve_fresh(zone, eviction, budget_full);
     zone->in_flight_count += block != NULL;
     size_t live = zone->live_count;
-    bool announce = *budget_full && !zone->budget_full_announced;
-    zone->budget_full_announced |= *budget_full;
     md_unlock(&zone->lock);
-    if (announce)
+    if (*budget_full && first_time(&zone->budget_full_announced))
         say_budget_full(zone, live);
     return block;
 }
@@ -170,17 +180,15 @@ static void *guard_allocate(struct guard_zone *zone, size_t requested,
     guard_zone_eviction_finish(&eviction);
     if (budget_full)
         return from_fallback(zone, requested, alignment, cleared);
-    if (!block) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (!block)
+        return out_of_memory(requested);
     if (!map_block(zone, block, &layout)) {
         drop_record(zone, block);
         /* The program's own mappings may have used up what the kernel
          * allows: a fallback block keeps it running.  When that fails
          * too, the fallback has said why. */
         void *unguarded = from_fallback(zone, requested, alignment, cleared);
-        if (unguarded && first_time(zone, &zone->refusal_announced))
+        if (unguarded && first_time(&zone->refusal_announced))
             say_kernel_refused();
         return unguarded;
     }
@@ -240,6 +248,24 @@ static unsigned guard_batch_malloc(malloc_zone_t *basic, size_t size,
 
 /* ---- free ---- */
 
+/* Puts a retired block in the quarantine, then brings the quarantine
+ * back within its bound, unmapping in batches without the lock. */
+static void quarantine(struct guard_zone *zone, struct guard_zone_block *block)
+{
+    struct guard_zone_eviction eviction = {.count = 0};
+    bool over_bound;
+    md_lock(&zone->lock);
+    zone->in_flight_count--;
+    guard_zone_quarantine_add(zone, block);
+    do {
+        over_bound = guard_zone_quarantine_trim(zone, &eviction);
+        md_unlock(&zone->lock);
+        guard_zone_eviction_finish(&eviction);
+        if (over_bound)
+            md_lock(&zone->lock);
+    } while (over_bound);
+}
+
 /* Retires a live block of this zone into the quarantine; false when
  * `address` is not one. */
 static bool release_guarded(struct guard_zone *zone, uintptr_t address)
@@ -256,19 +282,7 @@ static bool release_guarded(struct guard_zone *zone, uintptr_t address)
     /* Claimed: no other thread can reach the block while its pages
      * change. */
     guard_zone_pages_retire(block->mapping, block->mapping_size);
-    struct guard_zone_eviction eviction = {.count = 0};
-    bool over_bound;
-    md_lock(&zone->lock);
-    zone->in_flight_count--;
-    guard_zone_quarantine_add(zone, block);
-    do {
-        over_bound = guard_zone_quarantine_trim(zone, &eviction);
-        /* Unmapped in batches, without the lock. */
-        md_unlock(&zone->lock);
-        guard_zone_eviction_finish(&eviction);
-        if (over_bound)
-            md_lock(&zone->lock);
-    } while (over_bound);
+    quarantine(zone, block);
     return true;
 }
 

@@ -3,8 +3,9 @@
  * against an inaccessible guard page (or, with protect_before, its start
  * just after one), so that an overrun faults at the instruction that
  * makes it.  A freed block's pages become inaccessible and wait in a
- * quarantine, so a use after free faults too; they are unmapped, oldest
- * first, when the quarantine passes its bound.
+ * quarantine, so a use after free faults too; oldest first, they leave it
+ * (unmapped, or revived in place for a new block of the same size) when
+ * the quarantine passes its bound in bytes or its mappings are needed.
  *
  * Metadata.  What the zone knows about a block (where it is, its size,
  * its pages) is a record in the library's own memory, found through a
@@ -12,7 +13,8 @@
  * its data, so no overrun or stale write can mislead the zone.
  *
  * Mappings.  The kernel limits a process to vm.max_map_count mappings; a
- * live block costs two (its data and its guard), a quarantined one one.
+ * live block costs two (its data and its guard), a quarantined one one
+ * (it is retired as a single inaccessible mapping).
  * The zone counts what it holds and keeps below a budget (three quarters
  * of the limit): it shrinks the quarantine first, and when its live
  * blocks alone fill the budget it serves new blocks from a fallback
