@@ -829,6 +829,21 @@ END_TEST
 
 /* ---- past the map budget ---- */
 
+struct block_search {
+    vm_address_t wanted;
+    unsigned found;
+    unsigned in_use;
+};
+
+static void search_ranges(task_t task, void *context, unsigned type,
+                          vm_range_t *ranges, unsigned count)
+{
+    struct block_search *search = context;
+    search->in_use += count;
+    for (unsigned i = 0; i < count; i++)
+        search->found += ranges[i].address == search->wanted;
+}
+
 static size_t max_map_count(void)
 {
     FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
@@ -880,6 +895,15 @@ START_TEST(test_more_live_blocks_than_the_map_budget)
     malloc_zone_statistics(zone, &stats);
     ck_assert_uint_ge(stats.blocks_in_use, count);
     ck_assert_int_eq(malloc_zone_check(zone), 1);
+    struct block_search search = {(vm_address_t)last, 0, 0};
+    zone->introspect->force_lock(zone);
+    kern_return_t error = zone->introspect->enumerator(
+        mach_task_self(), &search, MALLOC_PTR_IN_USE_RANGE_TYPE,
+        (vm_address_t)zone, copying_reader, search_ranges);
+    zone->introspect->force_unlock(zone);
+    ck_assert_int_eq(error, KERN_SUCCESS);
+    ck_assert_uint_eq(search.found, 1);
+    ck_assert_uint_eq(search.in_use, stats.blocks_in_use);
 
     /* realloc moves blocks across the two kinds. */
     unsigned char *moved = realloc(last, 40);
