@@ -42,6 +42,7 @@ option_sets=(
     "guard-edges|MallocGuardEdges=1"
     "guard-edges-all|MallocGuardEdges=all"
     "strictest|MallocScribble=1 MallocCanaries=1 MallocGuardEdges=all"
+    "guard-malloc|MallocGuardMalloc=1"
 )
 
 tmp=$(mktemp -d)

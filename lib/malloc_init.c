@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "malloc_debug.h"
+#include "guard_zone.h"
 #include "malloc_layer.h"
 #include "options.h"
 #include "report.h"
@@ -14,10 +15,45 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <unistd.h>
 
 malloc_zone_t *malloc_layer_default_zone;
 static int initialization_started;
+
+static malloc_zone_t *scalable_default_zone_create(void)
+{
+    struct szone_debug debug;
+    malloc_debug_zone_settings(&debug);
+    malloc_zone_t *zone = szone_create(true, &debug);
+    if (zone)
+        zone->zone_name = "DefaultMallocZone";
+    return zone;
+}
+
+/* MallocGuardMalloc: the guard zone is the default zone; zones the
+ * program creates stay scalable zones. */
+static malloc_zone_t *guard_malloc_zone_create(void)
+{
+    const struct malloc_options *o = &malloc_options;
+    struct guard_zone_config config = {
+        .protect_before = o->guard_protect_before,
+        .fill_space = o->guard_fill_space,
+        .allow_reads = o->guard_allow_reads,
+        .strict_size = o->guard_strict_size,
+        .quarantine_bytes = o->guard_quarantine_bytes > SIZE_MAX
+                                ? SIZE_MAX
+                                : (size_t)o->guard_quarantine_bytes,
+    };
+    malloc_zone_t *zone = guard_zone_create(&config);
+    if (!zone)
+        return NULL;
+    zone->zone_name = "GuardMallocZone";
+    /* Its fallback's blocks are found in the scalable zones' tables,
+     * and must be routed to the guard zone. */
+    zone_registry_set_delegate(szone_from_zone(guard_zone_fallback(zone)), zone);
+    return zone;
+}
 
 void malloc_layer_initialize(void)
 {
@@ -28,14 +64,12 @@ void malloc_layer_initialize(void)
     }
     options_read();
     szone_thread_cache_setup();
-    struct szone_debug debug;
-    malloc_debug_zone_settings(&debug);
-    malloc_zone_t *zone = szone_create(true, &debug);
+    malloc_zone_t *zone = malloc_options.guard_malloc ? guard_malloc_zone_create()
+                                                      : scalable_default_zone_create();
     if (!zone) {
         report_error("can't allocate the default zone: out of memory");
         _exit(127);
     }
-    zone->zone_name = "DefaultMallocZone";
     zone_registry_add(zone);
     __atomic_store_n(&malloc_layer_default_zone, zone, __ATOMIC_RELEASE);
 }

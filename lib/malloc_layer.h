@@ -30,13 +30,23 @@ static inline malloc_zone_t *malloc_layer_zone(void)
 
 malloc_zone_t *zone_registry_find_foreign(const void *pointer);
 
+/* An unregistered scalable zone whose blocks belong to another zone (the
+ * guard zone's fallback), and that zone; NULL when there is none. */
+extern struct szone *zone_registry_delegate;
+extern malloc_zone_t *zone_registry_delegate_owner;
+void zone_registry_set_delegate(struct szone *delegate, malloc_zone_t *owner);
+
 /* The registered zone that owns `pointer` (a block start or any address
  * inside a zone's regions), or NULL. */
 static inline malloc_zone_t *zone_registry_find(const void *pointer)
 {
     struct szone *owner = szone_owner(pointer);
-    if (MD_LIKELY(owner != NULL))
+    if (MD_LIKELY(owner != NULL)) {
+        if (MD_UNLIKELY(owner == __atomic_load_n(&zone_registry_delegate,
+                                                 __ATOMIC_ACQUIRE)))
+            return zone_registry_delegate_owner;
         return &owner->basic;
+    }
     return zone_registry_find_foreign(pointer);
 }
 bool zone_registry_add(malloc_zone_t *zone);

@@ -298,9 +298,28 @@ static void options_read_proc_environ(void)
             option_apply(entry);
 }
 
+/* Guard Malloc's rules win over the scalable zones' fills: its freed
+ * blocks are inaccessible, so there is nothing to fill or check, and
+ * MALLOC_FILL_SPACE fills its new blocks instead.  Saying so beats
+ * silently filling only the blocks of zones the program creates. */
+static void options_settle_guard_malloc(void)
+{
+    struct malloc_options *o = &malloc_options;
+    if (!o->guard_malloc ||
+        !(o->scribble || o->pre_scribble || o->zero_on_free ||
+          o->check_zero_on_free))
+        return;
+    o->scribble = o->pre_scribble = false;
+    o->zero_on_free = o->check_zero_on_free = false;
+    options_say("MallocGuardMalloc: MallocScribble, MallocPreScribble, "
+                "MallocZeroOnFree and MallocCheckZeroOnFreeCorruption are "
+                "ignored", NULL, NULL, NULL);
+}
+
 static void options_summarize(void)
 {
     struct malloc_options *o = &malloc_options;
+    options_settle_guard_malloc();
     if (o->check_heap_start) {
         o->active |= OPTIONS_ACTIVE_CHECK_HEAP;
         if (o->check_heap_each == 0)

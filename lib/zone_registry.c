@@ -4,9 +4,13 @@
  * array is a mapping that doubles when full; an outgrown array stays
  * mapped, because malloc_get_all_zones hands it out.  Readers in this
  * process take the registry lock, except zone_registry_find's fast path,
- * which never needs the array for the library's own zones.  The lock is
- * recursive: a zone written by the program may call back into the
- * library (malloc_size, free) from the functions the registry calls.
+ * which never needs the array for the library's scalable zones.  Zones
+ * that are not scalable (the guard zone, the program's own) are asked
+ * one by one through their size function, which for the guard zone is a
+ * hash lookup: the walk is as long as the list of zones, not of blocks.
+ * The lock is recursive: a zone written by the program may call back
+ * into the library (malloc_size, free) from the functions the registry
+ * calls.
  */
 #include "config.h"
 #include "malloc_layer.h"
@@ -61,6 +65,15 @@ void zone_registry_remove(malloc_zone_t *zone)
             break;
         }
     md_unlock(&registry_lock);
+}
+
+struct szone *zone_registry_delegate;
+malloc_zone_t *zone_registry_delegate_owner;
+
+void zone_registry_set_delegate(struct szone *delegate, malloc_zone_t *owner)
+{
+    zone_registry_delegate_owner = owner;
+    __atomic_store_n(&zone_registry_delegate, delegate, __ATOMIC_RELEASE);
 }
 
 /* Set while this thread asks the program's zones: a zone whose size()

@@ -2,7 +2,9 @@
 # Real programs under the library: each workload runs once with the
 # system allocator and once with libmallocdebug.so preloaded, and the two
 # outputs must be identical byte for byte; the preloaded run must exit
-# the same way and print no "malloc: ***" report.
+# the same way and print no "malloc: ***" report.  python3, perl and git
+# run a third time, preloaded with Guard Malloc (MallocGuardMalloc=1),
+# under the same rules.
 #
 # A case whose program is not installed is skipped; if every case is
 # skipped, the script exits 77 (SKIP for automake).
@@ -27,6 +29,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/mallocdebug-real.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT INT TERM
 
 passed=0 failed=0 skipped=0
+# Malloc* settings of the preloaded run, as NAME=VALUE words.
+preload_settings=""
 
 # run_case NAME COMMAND...: runs COMMAND twice (cwd: $work/NAME.plain and
 # $work/NAME.preload, both empty) and compares.
@@ -37,7 +41,8 @@ run_case() {
         dir="$work/$name.$mode"
         mkdir -p "$dir"
         if [ "$mode" = preload ]; then
-            (cd "$dir" && LD_PRELOAD="$lib" "$@") \
+            # shellcheck disable=SC2086
+            (cd "$dir" && env $preload_settings LD_PRELOAD="$lib" "$@") \
                 >"$work/$name.$mode.out" 2>"$work/$name.$mode.err"
         else
             (cd "$dir" && "$@") >"$work/$name.$mode.out" 2>"$work/$name.$mode.err"
@@ -71,6 +76,30 @@ run_case() {
         diff "$work/$name.plain.out" "$work/$name.preload.out" | head -n 20
         failed=$((failed + 1))
     fi
+}
+
+# run_case_and_guarded NAME COMMAND...: run_case, then again as
+# NAME-guard-malloc with Guard Malloc in the preloaded run.
+run_case_and_guarded() {
+    run_case "$@"
+    name=$1
+    shift
+    preload_settings="MallocGuardMalloc=1"
+    run_case "$name-guard-malloc" "$@"
+    preload_settings=""
+}
+
+# guard_write OFFSET: under Guard Malloc, python3 writes one byte at
+# OFFSET in a 32-byte malloc block; prints the exit status.
+guard_write() {
+    MallocGuardMalloc=1 LD_PRELOAD="$lib" "$python" -c "
+import ctypes
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+block = libc.malloc(32)
+ctypes.memset(block + $1, 0, 1)
+" >/dev/null 2>&1
+    echo $?
 }
 
 skip_case() {
@@ -124,14 +153,21 @@ python=$(command -v python3 2>/dev/null || true)
 if [ -n "$python" ]; then
     # Resolve wrappers (pyenv shims) to the interpreter itself.
     python=$("$python" -c 'import sys; print(sys.executable)' 2>/dev/null || echo "$python")
-    run_case python env PYTHONMALLOC=malloc PYTHONHASHSEED=0 "$python" "$work/workload.py"
+    # The guarded runs must really use the guard zone: the last byte of
+    # a block can be written, the next one is on the guard page.
+    inside=$(guard_write 31) past=$(guard_write 32)
+    if [ "$inside" != 0 ] || [ "$past" != 139 ]; then
+        echo "FAIL: MallocGuardMalloc=1 does not guard blocks (write inside: status $inside, past the end: $past, expected 0 and 139)"
+        exit 1
+    fi
+    run_case_and_guarded python env PYTHONMALLOC=malloc PYTHONHASHSEED=0 "$python" "$work/workload.py"
 else
     skip_case python python3
 fi
 
 # ---- perl: hashes and regular expressions ----
 if command -v perl >/dev/null 2>&1; then
-    run_case perl perl -e '
+    run_case_and_guarded perl perl -e '
         my %h; my @keep;
         for my $i (1 .. 200000) {
             my $k = join("-", "k", $i, ("ab" x ($i % 23)));
@@ -208,7 +244,7 @@ git fsck --full --no-progress 2>&1
 git count-objects -v | grep -v -e size -e prune
 git ls-files | wc -l
 GIT
-    run_case git sh "$work/git.sh"
+    run_case_and_guarded git sh "$work/git.sh"
 else
     skip_case git git
 fi
