@@ -433,7 +433,7 @@ malloc_zone_t *guard_zone_create(const struct guard_zone_config *config)
     if (!zone->fallback || !guard_zone_table_init(zone)) {
         if (zone->fallback)
             zone->fallback->destroy(zone->fallback);
-        os_unmap(zone, mapping_size);
+        os_unmap_table(zone, mapping_size);
         return NULL;
     }
     zone->fallback->zone_name = "GuardMallocFallbackZone";

@@ -52,7 +52,7 @@ static void hash_grow(struct guard_zone *zone)
             block = next;
         }
     }
-    os_unmap(old, old_buckets * sizeof(*old));
+    os_unmap_table(old, old_buckets * sizeof(*old));
 }
 
 struct guard_zone_block *guard_zone_record_new(struct guard_zone *zone)
