@@ -6,6 +6,7 @@
  * covers its blocks too.
  */
 #include "config.h"
+#include "enumerate_util.h"
 #include "guard_zone.h"
 #include "report.h"
 #include "szone.h"
@@ -14,51 +15,6 @@
 #include <string.h>
 
 /* ---- enumeration ---- */
-
-#define RANGE_BATCH 64
-
-struct range_batch {
-    task_t task;
-    void *context;
-    vm_range_recorder_t *recorder;
-    unsigned type;
-    unsigned count;
-    vm_range_t ranges[RANGE_BATCH];
-};
-
-static void batch_flush(struct range_batch *batch)
-{
-    if (batch->count)
-        batch->recorder(batch->task, batch->context, batch->type,
-                        batch->ranges, batch->count);
-    batch->count = 0;
-}
-
-static void batch_add(struct range_batch *batch, vm_address_t address,
-                      vm_size_t size)
-{
-    if (batch->count == RANGE_BATCH)
-        batch_flush(batch);
-    batch->ranges[batch->count++] = (vm_range_t){address, size};
-}
-
-static kern_return_t local_reader(task_t task, vm_address_t address,
-                                  vm_size_t size, void **local)
-{
-    *local = (void *)address;
-    return KERN_SUCCESS;
-}
-
-/* Copies at once: the reader may recycle its buffer at the next read. */
-static kern_return_t read_into(memory_reader_t reader, task_t task,
-                               vm_address_t address, size_t size, void *out)
-{
-    void *local;
-    kern_return_t error = reader(task, address, size, &local);
-    if (error == KERN_SUCCESS)
-        memcpy(out, local, size);
-    return error;
-}
 
 struct guard_walk {
     task_t task;
@@ -73,12 +29,12 @@ static void walk_init(struct guard_walk *walk, task_t task, void *context,
                       vm_range_recorder_t *recorder)
 {
     walk->task = task;
-    walk->reader = reader ? reader : local_reader;
+    walk->reader = enumerate_reader(reader);
     walk->type_mask = type_mask;
-    walk->in_use = (struct range_batch){task, context, recorder,
-                                        MALLOC_PTR_IN_USE_RANGE_TYPE, 0, {{0}}};
-    walk->regions = (struct range_batch){task, context, recorder,
-                                         MALLOC_PTR_REGION_RANGE_TYPE, 0, {{0}}};
+    range_batch_init(&walk->in_use, task, context, recorder,
+                     MALLOC_PTR_IN_USE_RANGE_TYPE);
+    range_batch_init(&walk->regions, task, context, recorder,
+                     MALLOC_PTR_REGION_RANGE_TYPE);
 }
 
 /* Follows the live list, at most `count` records: a longer list is
@@ -92,16 +48,16 @@ static kern_return_t walk_live(struct guard_walk *walk,
         struct guard_zone_block block;
         if (n >= zone->live_count)
             return KERN_FAILURE;
-        kern_return_t error = read_into(walk->reader, walk->task, address,
+        kern_return_t error = enumerate_read_into(walk->reader, walk->task, address,
                                         sizeof(block), &block);
         if (error)
             return error;
         if (block.state != GUARD_BLOCK_LIVE)
             return KERN_FAILURE;
         if (walk->type_mask & MALLOC_PTR_IN_USE_RANGE_TYPE)
-            batch_add(&walk->in_use, block.address, block.size);
+            range_batch_add(&walk->in_use, block.address, block.size);
         if (walk->type_mask & MALLOC_PTR_REGION_RANGE_TYPE)
-            batch_add(&walk->regions, block.mapping + data_offset,
+            range_batch_add(&walk->regions, block.mapping + data_offset,
                       block.mapping_size - OS_PAGE_SIZE);
         address = (vm_address_t)TAILQ_NEXT(&block, link);
     }
@@ -117,7 +73,7 @@ kern_return_t guard_zone_enumerator(task_t task, void *context,
     struct guard_walk walk;
     struct guard_zone zone;
     walk_init(&walk, task, context, type_mask, reader, recorder);
-    kern_return_t error = read_into(walk.reader, task, zone_address,
+    kern_return_t error = enumerate_read_into(walk.reader, task, zone_address,
                                     sizeof(zone), &zone);
     if (error)
         return error;
@@ -130,8 +86,8 @@ kern_return_t guard_zone_enumerator(task_t task, void *context,
         recorder(task, context, MALLOC_ADMIN_REGION_RANGE_TYPE, admin, 2);
     }
     error = walk_live(&walk, &zone);
-    batch_flush(&walk.in_use);
-    batch_flush(&walk.regions);
+    range_batch_flush(&walk.in_use);
+    range_batch_flush(&walk.regions);
     if (error)
         return error;
     /* The fallback's blocks are the guard zone's: its own enumerator
@@ -164,10 +120,7 @@ static boolean_t check_failed(struct guard_zone *zone, const char *what,
                               uintptr_t where)
 {
     struct report_line line;
-    report_line_begin(&line);
-    report_append(&line, "*** malloc_zone_check: zone ");
-    report_append(&line, zone->basic.zone_name ? zone->basic.zone_name : "?");
-    report_append(&line, ": ");
+    report_check_line_begin(&line, zone->basic.zone_name);
     report_append(&line, what);
     report_append(&line, " at ");
     report_append_hex(&line, where);

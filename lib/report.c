@@ -76,6 +76,14 @@ void report_line_begin(struct report_line *line)
     report_append(line, ") malloc: ");
 }
 
+void report_check_line_begin(struct report_line *line, const char *zone_name)
+{
+    report_line_begin(line);
+    report_append(line, "*** malloc_zone_check: zone ");
+    report_append(line, zone_name ? zone_name : "?");
+    report_append(line, ": ");
+}
+
 void report_line_write_to(struct report_line *line, int fd)
 {
     line->text[line->length++] = '\n';

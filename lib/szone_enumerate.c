@@ -7,56 +7,14 @@
  * walk stop early but never run away.
  */
 #include "config.h"
+#include "enumerate_util.h"
 #include "szone.h"
 
 #include <stddef.h>
 #include <string.h>
 
-#define RANGE_BATCH 128
 /* 256 GiB of regions of one kind: more means a damaged list. */
 #define ENUMERATE_MAX_REGIONS (1u << 16)
-
-struct range_batch {
-    task_t task;
-    void *context;
-    vm_range_recorder_t *recorder;
-    unsigned type;
-    unsigned count;
-    vm_range_t ranges[RANGE_BATCH];
-};
-
-static void batch_flush(struct range_batch *batch)
-{
-    if (batch->count)
-        batch->recorder(batch->task, batch->context, batch->type,
-                        batch->ranges, batch->count);
-    batch->count = 0;
-}
-
-static void batch_add(struct range_batch *batch, vm_address_t address,
-                      vm_size_t size)
-{
-    if (batch->count == RANGE_BATCH)
-        batch_flush(batch);
-    batch->ranges[batch->count++] = (vm_range_t){address, size};
-}
-
-static kern_return_t local_reader(task_t task, vm_address_t address,
-                                  vm_size_t size, void **local)
-{
-    *local = (void *)address;
-    return KERN_SUCCESS;
-}
-
-static kern_return_t read_into(memory_reader_t reader, task_t task,
-                               vm_address_t address, size_t size, void *out)
-{
-    void *local;
-    kern_return_t error = reader(task, address, size, &local);
-    if (error == KERN_SUCCESS)
-        memcpy(out, local, size);
-    return error;
-}
 
 struct enumeration {
     task_t task;
@@ -79,7 +37,7 @@ static void add_run_block(struct enumeration *walk, const struct szone_run *run,
     if (walk->canaries && requested != 0 && requested != REQUESTED_SIZE_FREED_FILL &&
         requested - 1 <= size)
         size = requested - 1;
-    batch_add(&walk->in_use, slot + walk->block_head, size);
+    range_batch_add(&walk->in_use, slot + walk->block_head, size);
 }
 
 #define STATE_CHUNK 256
@@ -95,11 +53,11 @@ static kern_return_t enumerate_run_blocks(struct enumeration *walk,
                                                       : STATE_CHUNK;
         uint8_t states[STATE_CHUNK];
         uint32_t requested[STATE_CHUNK] = {0};
-        kern_return_t error = read_into(walk->reader, walk->task,
+        kern_return_t error = enumerate_read_into(walk->reader, walk->task,
                                         (vm_address_t)&run->meta->state[first],
                                         count, states);
         if (!error && walk->canaries)
-            error = read_into(walk->reader, walk->task,
+            error = enumerate_read_into(walk->reader, walk->task,
                               (vm_address_t)&run->meta->requested_size[first],
                               count * sizeof(requested[0]), requested);
         if (error)
@@ -128,15 +86,15 @@ static kern_return_t enumerate_region(struct enumeration *walk,
         return KERN_FAILURE;
     uintptr_t base = region->base;
     if (walk->type_mask & MALLOC_ADMIN_REGION_RANGE_TYPE)
-        batch_add(&walk->admin, address, sizeof(struct szone_region));
+        range_batch_add(&walk->admin, address, sizeof(struct szone_region));
     if (walk->type_mask & MALLOC_PTR_REGION_RANGE_TYPE)
-        batch_add(&walk->regions, base, REGION_SIZE);
+        range_batch_add(&walk->regions, base, REGION_SIZE);
     if (!(walk->type_mask & MALLOC_PTR_IN_USE_RANGE_TYPE))
         return KERN_SUCCESS;
     for (unsigned page = 0; page < REGION_PAGE_COUNT; page++) {
         struct szone_run run;
         /* Re-read: the reader may have recycled the header's copy. */
-        error = read_into(walk->reader, walk->task,
+        error = enumerate_read_into(walk->reader, walk->task,
                           address + offsetof(struct szone_region, runs) +
                               page * sizeof(struct szone_run),
                           sizeof(run), &run);
@@ -160,7 +118,7 @@ static kern_return_t enumerate_large(struct enumeration *walk,
         if (n >= limit)
             return KERN_FAILURE;
         struct szone_large large;
-        kern_return_t error = read_into(walk->reader, walk->task, address,
+        kern_return_t error = enumerate_read_into(walk->reader, walk->task, address,
                                         sizeof(large), &large);
         if (error)
             return error;
@@ -168,9 +126,9 @@ static kern_return_t enumerate_large(struct enumeration *walk,
         if (walk->canaries && large.requested && large.requested - 1 <= size)
             size = large.requested - 1;
         if (walk->type_mask & MALLOC_PTR_IN_USE_RANGE_TYPE)
-            batch_add(&walk->in_use, large.address, size);
+            range_batch_add(&walk->in_use, large.address, size);
         if (walk->type_mask & MALLOC_PTR_REGION_RANGE_TYPE)
-            batch_add(&walk->regions, large.address, large.size);
+            range_batch_add(&walk->regions, large.address, large.size);
         address = (vm_address_t)LIST_NEXT(&large, zone_link);
     }
     return KERN_SUCCESS;
@@ -183,20 +141,14 @@ static void enumeration_init(struct enumeration *walk, task_t task,
 {
     memset(walk, 0, offsetof(struct enumeration, in_use));
     walk->task = task;
-    walk->reader = reader ? reader : local_reader;
+    walk->reader = enumerate_reader(reader);
     walk->type_mask = type_mask;
-    struct range_batch *batches[] = {&walk->in_use, &walk->regions,
-                                     &walk->admin};
-    unsigned types[] = {MALLOC_PTR_IN_USE_RANGE_TYPE,
-                        MALLOC_PTR_REGION_RANGE_TYPE,
-                        MALLOC_ADMIN_REGION_RANGE_TYPE};
-    for (unsigned i = 0; i < 3; i++) {
-        batches[i]->task = task;
-        batches[i]->context = context;
-        batches[i]->recorder = recorder;
-        batches[i]->type = types[i];
-        batches[i]->count = 0;
-    }
+    range_batch_init(&walk->in_use, task, context, recorder,
+                     MALLOC_PTR_IN_USE_RANGE_TYPE);
+    range_batch_init(&walk->regions, task, context, recorder,
+                     MALLOC_PTR_REGION_RANGE_TYPE);
+    range_batch_init(&walk->admin, task, context, recorder,
+                     MALLOC_ADMIN_REGION_RANGE_TYPE);
 }
 
 kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
@@ -207,7 +159,7 @@ kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
     struct enumeration walk;
     struct szone zone;
     enumeration_init(&walk, task, context, type_mask, reader, recorder);
-    kern_return_t error = read_into(walk.reader, task, zone_address,
+    kern_return_t error = enumerate_read_into(walk.reader, task, zone_address,
                                     sizeof(zone), &zone);
     if (error)
         return error;
@@ -217,7 +169,7 @@ kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
     walk.canaries = zone.debugging &&
                     (zone.debug.flags & SZONE_DEBUG_CANARIES) != 0;
     if (type_mask & MALLOC_ADMIN_REGION_RANGE_TYPE)
-        batch_add(&walk.admin, zone_address, zone.mapping_size);
+        range_batch_add(&walk.admin, zone_address, zone.mapping_size);
     for (unsigned kind = 0; kind < SZONE_KIND_COUNT && !error; kind++) {
         vm_address_t address = (vm_address_t)zone.regions[kind];
         for (unsigned n = 0; address && !error; n++)
@@ -228,8 +180,8 @@ kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
     if (!error)
         error = enumerate_large(&walk, (vm_address_t)LIST_FIRST(&zone.large_blocks),
                                 zone.large_bytes);
-    batch_flush(&walk.in_use);
-    batch_flush(&walk.regions);
-    batch_flush(&walk.admin);
+    range_batch_flush(&walk.in_use);
+    range_batch_flush(&walk.regions);
+    range_batch_flush(&walk.admin);
     return error;
 }

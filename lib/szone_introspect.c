@@ -145,10 +145,7 @@ static boolean_t check_failed(struct szone *zone, const char *what,
                               uintptr_t where)
 {
     struct report_line line;
-    report_line_begin(&line);
-    report_append(&line, "*** malloc_zone_check: zone ");
-    report_append(&line, zone->basic.zone_name ? zone->basic.zone_name : "?");
-    report_append(&line, ": ");
+    report_check_line_begin(&line, zone->basic.zone_name);
     report_append(&line, what);
     report_append(&line, " at ");
     report_append_hex(&line, where);
@@ -160,10 +157,7 @@ static boolean_t check_failed_damage(struct szone *zone,
                                      const struct szone_damage *damage)
 {
     struct report_line line;
-    report_line_begin(&line);
-    report_append(&line, "*** malloc_zone_check: zone ");
-    report_append(&line, zone->basic.zone_name ? zone->basic.zone_name : "?");
-    report_append(&line, ": ");
+    report_check_line_begin(&line, zone->basic.zone_name);
     szone_damage_describe(damage, &line);
     report_append(&line, " at ");
     report_append_hex(&line, damage->block);

@@ -35,39 +35,9 @@
 /* Runs the probe with the NULL-terminated `args` and the NULL-terminated
  * "Name=value" `settings` in a clean environment. */
 static void run_guard_probe(struct probe_run *run, const char *const *args,
-                  const char *const *settings)
+                            const char *const *settings)
 {
-    int out_pipe[2], err_pipe[2];
-    ck_assert_int_eq(pipe(out_pipe), 0);
-    ck_assert_int_eq(pipe(err_pipe), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        dup2(out_pipe[1], 1);
-        dup2(err_pipe[1], 2);
-        close(out_pipe[0]);
-        close(err_pipe[0]);
-        char *env[16], *argv[8];
-        unsigned n = 0, a = 0;
-        static char path[] = "PATH=/usr/bin:/bin";
-        env[n++] = path;
-        for (unsigned i = 0; settings && settings[i] && n < 15; i++)
-            env[n++] = (char *)settings[i];
-        env[n] = NULL;
-        argv[a++] = (char *)PROBE;
-        for (unsigned i = 0; args[i] && a < 7; i++)
-            argv[a++] = (char *)args[i];
-        argv[a] = NULL;
-        execve(PROBE, argv, env);
-        _exit(127);
-    }
-    close(out_pipe[1]);
-    close(err_pipe[1]);
-    read_fd_into(out_pipe[0], run->out, sizeof(run->out));
-    read_fd_into(err_pipe[0], run->err, sizeof(run->err));
-    close(out_pipe[0]);
-    close(err_pipe[0]);
-    ck_assert_int_eq(waitpid(pid, &run->status, 0), pid);
+    probe_with_args(run, PROBE, args, settings, false);
 }
 
 static bool killed_by(const struct probe_run *run, int signal)

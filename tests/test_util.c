@@ -169,8 +169,9 @@ void read_fd_into(int fd, char *buffer, size_t size)
     buffer[used] = '\0';
 }
 
-void probe(struct probe_run *run, const char *program, const char *action,
-                  const char *const *settings, bool stop_expected)
+void probe_with_args(struct probe_run *run, const char *program,
+                     const char *const *args, const char *const *settings,
+                     bool stop_expected)
 {
     int out_pipe[2], err_pipe[2];
     ck_assert_int_eq(pipe(out_pipe), 0);
@@ -189,8 +190,13 @@ void probe(struct probe_run *run, const char *program, const char *action,
         for (unsigned i = 0; settings && settings[i] && n < 15; i++)
             env[n++] = (char *)settings[i];
         env[n] = NULL;
-        char *args[] = {(char *)program, (char *)action, NULL};
-        execve(program, args, env);
+        char *argv[8];
+        unsigned a = 0;
+        argv[a++] = (char *)program;
+        for (unsigned i = 0; args[i] && a < 7; i++)
+            argv[a++] = (char *)args[i];
+        argv[a] = NULL;
+        execve(program, argv, env);
         _exit(127);
     }
     close(out_pipe[1]);
@@ -207,6 +213,13 @@ void probe(struct probe_run *run, const char *program, const char *action,
     close(out_pipe[0]);
     close(err_pipe[0]);
     ck_assert_int_eq(waitpid(pid, &run->status, 0), pid);
+}
+
+void probe(struct probe_run *run, const char *program, const char *action,
+           const char *const *settings, bool stop_expected)
+{
+    const char *const args[] = {action, NULL};
+    probe_with_args(run, program, args, settings, stop_expected);
 }
 
 bool exited_cleanly(const struct probe_run *run)

@@ -93,6 +93,10 @@ struct probe_run {
  * continued. */
 void probe(struct probe_run *run, const char *program, const char *action,
            const char *const *settings, bool stop_expected);
+/* The same with up to six arguments, a NULL-terminated list. */
+void probe_with_args(struct probe_run *run, const char *program,
+                     const char *const *args, const char *const *settings,
+                     bool stop_expected);
 bool exited_cleanly(const struct probe_run *run);
 /* Reads a descriptor to its end into a NUL-terminated buffer. */
 void read_fd_into(int fd, char *buffer, size_t size);
