@@ -76,11 +76,10 @@ static void check_heap_write_frame(void *frame)
 }
 
 /* The library's own frames (the check, malloc) say nothing. */
-static bool frame_is_ours(void *frame)
+static bool frame_is_ours(void *frame, const void *our_base)
 {
-    Dl_info ours, info;
-    return dladdr((void *)check_heap_write_frame, &ours) &&
-           dladdr(frame, &info) && info.dli_fbase == ours.dli_fbase;
+    Dl_info info;
+    return dladdr(frame, &info) && info.dli_fbase == our_base;
 }
 
 static void check_heap_report_last_good_stack(void)
@@ -99,8 +98,11 @@ static void check_heap_report_last_good_stack(void)
         report_append_decimal(&line, last_good_check);
         report_append(&line, "):");
         report_line_write(&line);
+        Dl_info ours;
+        const void *our_base = dladdr((void *)check_heap_write_frame, &ours)
+                                   ? ours.dli_fbase : NULL;
         for (unsigned i = 0; i < last_good_depth; i++)
-            if (!frame_is_ours(last_good_stack[i]))
+            if (!frame_is_ours(last_good_stack[i], our_base))
                 check_heap_write_frame(last_good_stack[i]);
     }
     md_unlock(&last_good_lock);

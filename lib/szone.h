@@ -289,7 +289,6 @@ struct szone_damage {
     uint8_t found, expected;
 };
 void szone_canary_fill(uintptr_t from, uintptr_t to);
-uint8_t szone_canary_byte(uintptr_t address);
 /* Canaries in [head, block) and [block + size, end). */
 struct szone_damage szone_canary_damage(uintptr_t head, uintptr_t block,
                                         size_t size, uintptr_t end);

@@ -63,7 +63,7 @@ static uintptr_t canary_first_damage(uintptr_t from, uintptr_t to)
     return 0;
 }
 
-uint8_t szone_canary_byte(uintptr_t address)
+static uint8_t canary_byte(uintptr_t address)
 {
     return canary_pattern[address % CANARY_PERIOD];
 }
@@ -98,7 +98,7 @@ struct szone_damage szone_canary_damage(uintptr_t head, uintptr_t block,
     if (bad) {
         damage.offset = (long)(bad - block);
         damage.found = *(const uint8_t *)bad;
-        damage.expected = szone_canary_byte(bad);
+        damage.expected = canary_byte(bad);
     }
     return damage;
 }

@@ -263,8 +263,7 @@ static void *debug_allocate(struct szone *zone, size_t size, size_t alignment,
 }
 
 /* Reports damage found in a block the program hands back. */
-static void verify_in_use(struct szone *zone, const struct szone_block *block,
-                          const void *pointer)
+static void verify_in_use(struct szone *zone, const struct szone_block *block)
 {
     struct szone_damage damage;
     if (block->large) {
@@ -291,7 +290,7 @@ static void retire_run_block(struct szone *zone, const struct szone_block *block
 static void free_found_block(struct szone *zone, void *pointer,
                              struct szone_block *block)
 {
-    verify_in_use(zone, block, pointer);
+    verify_in_use(zone, block);
     void *start = pointer;
     if (block->large) {
         __atomic_store_n(&block->large->requested, 0, __ATOMIC_RELEASE);
@@ -409,7 +408,7 @@ static void *debug_realloc(malloc_zone_t *basic, void *pointer, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    verify_in_use(zone, &block, pointer);
+    verify_in_use(zone, &block);
     size_t old_size = debug_block_size(zone, &block);
     if (resize_in_place(zone, &block, (uintptr_t)pointer, old_size, size))
         return pointer;
