@@ -82,9 +82,14 @@ struct mdlog_header {
     uint64_t node_count;
     /* The next event's order number. */
     uint64_t next_order;
-    /* Events recorded, and events elided as allocations freed right away. */
+    /* Events recorded, events elided as allocations freed right away,
+     * and events that could not be recorded (made while the thread was
+     * recording another, from a signal handler or the unwinder, or when
+     * the log could not grow).  Exact once state is EXITED; while the
+     * process runs they lag by what its threads have not yet added. */
     uint64_t event_count;
     uint64_t compacted_count;
+    uint64_t unrecorded_count;
     char executable[MDLOG_EXECUTABLE_MAX]; /* NUL-terminated path */
 };
 
@@ -102,9 +107,10 @@ struct mdlog_chunk_header {
     /* STACKS: the id of the chunk's first node; MODULES: the index of
      * its first module; else 0. */
     uint64_t first;
-    /* Records complete in this chunk (for STACKS: slots handed out,
-     * see mdlog_stack_node.pc).  An EVENTS count may also go down by
-     * one, when the last event is compacted away. */
+    /* EVENTS and MODULES: the records complete at the chunk's start.
+     * An EVENTS count may also go down by one, when the thread's last
+     * event is compacted away.  STACKS: nodes written, in no particular
+     * order of id; a node is complete when its pc is not 0. */
     uint64_t count;
     uint64_t reserved;
 };
