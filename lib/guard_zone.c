@@ -320,6 +320,26 @@ static void guard_batch_free(malloc_zone_t *basic, void **pointers,
 
 /* ---- size and realloc ---- */
 
+bool guard_zone_is(malloc_zone_t *zone)
+{
+    return zone && zone->introspect == &guard_zone_from_zone(zone)->introspect &&
+           guard_zone_from_zone(zone)->magic == GUARD_ZONE_MAGIC;
+}
+
+void guard_zone_set_stack_id(malloc_zone_t *basic, const void *pointer,
+                             uint32_t id)
+{
+    struct guard_zone *zone = guard_zone_from_zone(basic);
+    md_lock(&zone->lock);
+    struct guard_zone_block *block = guard_zone_find_live(zone,
+                                                          (uintptr_t)pointer);
+    if (block)
+        block->stack_id = id;
+    md_unlock(&zone->lock);
+    if (!block)
+        szone_set_stack_id(szone_from_zone(zone->fallback), pointer, id);
+}
+
 static size_t guard_size(malloc_zone_t *basic, const void *pointer)
 {
     struct guard_zone *zone = guard_zone_from_zone(basic);

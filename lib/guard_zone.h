@@ -73,6 +73,7 @@ struct guard_zone_block {
     uintptr_t mapping;   /* the block's pages and its guard page */
     size_t mapping_size;
     uint32_t state;      /* enum guard_zone_block_state */
+    uint32_t stack_id;   /* allocation stack, for stack logging */
 };
 
 TAILQ_HEAD(guard_zone_block_list, guard_zone_block);
@@ -125,6 +126,12 @@ malloc_zone_t *guard_zone_create(const struct guard_zone_config *config);
 /* The scalable zone that serves the guard zone's blocks past its map
  * budget: its blocks belong to the guard zone. */
 malloc_zone_t *guard_zone_fallback(malloc_zone_t *zone);
+
+/* True for a guard zone (checked through its introspection first). */
+bool guard_zone_is(malloc_zone_t *zone);
+/* Records the allocation stack of a block, guarded or from the fallback. */
+void guard_zone_set_stack_id(malloc_zone_t *zone, const void *pointer,
+                             uint32_t id);
 
 /* ---- guard_zone_table.c: block records and the hash of live blocks;
  * all with the zone lock held ---- */

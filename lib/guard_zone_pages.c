@@ -58,7 +58,7 @@ static uintptr_t map_aligned_span(const struct guard_zone_config *config,
 {
     size_t extra = layout->alignment - OS_PAGE_SIZE;
     size_t span = layout->mapping_size + extra;
-    char *raw = mmap(NULL, span, guard_protection(config),
+    char *raw = os_syscall_mmap(NULL, span, guard_protection(config),
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED)
         return 0;
@@ -67,9 +67,9 @@ static uintptr_t map_aligned_span(const struct guard_zone_config *config,
     uintptr_t mapping = data - layout->data_offset;
     uintptr_t end = mapping + layout->mapping_size;
     if (mapping > start)
-        munmap(raw, mapping - start);
+        os_syscall_munmap(raw, mapping - start);
     if (start + span > end)
-        munmap((void *)end, start + span - end);
+        os_syscall_munmap((void *)end, start + span - end);
     return mapping;
 }
 
@@ -80,7 +80,7 @@ uintptr_t guard_zone_pages_map(const struct guard_zone_config *config,
     if (layout->alignment > OS_PAGE_SIZE) {
         mapping = map_aligned_span(config, layout);
     } else {
-        void *raw = mmap(NULL, layout->mapping_size, guard_protection(config),
+        void *raw = os_syscall_mmap(NULL, layout->mapping_size, guard_protection(config),
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         mapping = raw == MAP_FAILED ? 0 : (uintptr_t)raw;
     }
@@ -88,7 +88,7 @@ uintptr_t guard_zone_pages_map(const struct guard_zone_config *config,
         return 0;
     if (mprotect((void *)(mapping + layout->data_offset), layout->data_size,
                  PROT_READ | PROT_WRITE) != 0) {
-        munmap((void *)mapping, layout->mapping_size);
+        os_syscall_munmap((void *)mapping, layout->mapping_size);
         return 0;
     }
     return mapping;
@@ -120,7 +120,7 @@ bool guard_zone_pages_revive(const struct guard_zone_config *config,
  * never-touched guard page lacks, and such neighbours are not merged. */
 void guard_zone_pages_retire(uintptr_t mapping, size_t mapping_size)
 {
-    void *replaced = mmap((void *)mapping, mapping_size, PROT_NONE,
+    void *replaced = os_syscall_mmap((void *)mapping, mapping_size, PROT_NONE,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     if (replaced == MAP_FAILED) {
         /* Out of mappings or memory for the new one: the old one stays,
@@ -132,7 +132,7 @@ void guard_zone_pages_retire(uintptr_t mapping, size_t mapping_size)
 
 void guard_zone_pages_unmap(uintptr_t mapping, size_t mapping_size)
 {
-    munmap((void *)mapping, mapping_size);
+    os_syscall_munmap((void *)mapping, mapping_size);
 }
 
 size_t guard_zone_read_max_map_count(void)

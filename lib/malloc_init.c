@@ -11,6 +11,7 @@
 #include "malloc_layer.h"
 #include "options.h"
 #include "report.h"
+#include "stacklog.h"
 #include "szone.h"
 
 #include <pthread.h>
@@ -63,6 +64,7 @@ void malloc_layer_initialize(void)
         return;
     }
     options_read();
+    stacklog_start();
     szone_thread_cache_setup();
     malloc_zone_t *zone = malloc_options.guard_malloc ? guard_malloc_zone_create()
                                                       : scalable_default_zone_create();
@@ -102,6 +104,7 @@ static void zone_reinit_after_fork(malloc_zone_t *zone)
 
 static void fork_prepare(void)
 {
+    stacklog_force_lock();
     zone_registry_force_lock();
     for_each_zone(zone_lock_for_fork);
     szone_large_force_lock();
@@ -112,6 +115,7 @@ static void fork_parent(void)
     szone_large_force_unlock();
     for_each_zone(zone_unlock_after_fork);
     zone_registry_force_unlock();
+    stacklog_force_unlock();
 }
 
 static void fork_child(void)
@@ -119,10 +123,12 @@ static void fork_child(void)
     szone_large_reinit_lock();
     for_each_zone(zone_reinit_after_fork);
     zone_registry_reinit_lock();
+    stacklog_fork_child();
 }
 
 __attribute__((constructor)) static void malloc_layer_constructor(void)
 {
     malloc_layer_zone();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    stacklog_constructor();
 }

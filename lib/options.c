@@ -8,6 +8,7 @@
  */
 #include "config.h"
 #include "options.h"
+#include <mallocdebug/stack_log.h>
 #include "report.h"
 
 #include <errno.h>
@@ -33,6 +34,8 @@ enum option_kind {
     OPTION_REPORT,         /* enum options_report_target */
     OPTION_FILE,           /* int, a descriptor open for appending */
     OPTION_GUARD_EDGES,    /* enum options_guard_edges */
+    OPTION_STACK_LOGGING,  /* unsigned, enum mdlog_mode or 0 */
+    OPTION_DIRECTORY,      /* char[OPTIONS_DIRECTORY_MAX], an absolute path */
     OPTION_HELP,
 };
 
@@ -100,6 +103,20 @@ static const struct option_spec option_specs[] = {
      "only the first time)"},
     {"MallocCheckHeapAbort", OPTION_FLAG, &O->check_heap_abort,
      "abort() when a check fails, instead of sleeping"},
+    {"MallocStackLogging", OPTION_STACK_LOGGING, &O->stack_logging,
+     "record the stack of every block: lite (or 1) for live blocks only, "
+     "full for every malloc and vm event, malloc or vm for those events "
+     "only (0 turns it off)"},
+    {"MallocStackLoggingNoCompact", OPTION_FLAG, &O->stack_logging_no_compact,
+     "full stack logging that keeps allocations freed right away"},
+    {"MallocStackLoggingDirectory", OPTION_DIRECTORY,
+     O->stack_logging_directory,
+     "<directory> where stack logs go (default " MDLOG_DEFAULT_DIRECTORY ")"},
+    {"MallocStackLoggingNoReaping", OPTION_FLAG, &O->stack_logging_no_reaping,
+     "keep the stack logs of processes that no longer exist"},
+    {"MallocStackLoggingDontDeleteStackLogFile", OPTION_FLAG,
+     &O->stack_logging_keep,
+     "(extension) keep this process's stack log when it exits"},
     {"MallocFailAfter", OPTION_COUNT, &O->fail_after,
      "<n>: (extension) every allocation after the n-th fails with ENOMEM"},
     {"MallocFailRate", OPTION_COUNT, &O->fail_rate,
@@ -158,6 +175,26 @@ static bool parse_number(const char *value, bool allow_negative, long long *numb
     errno = 0;
     *number = strtoll(value, &end, 10);
     return errno == 0 && *end == '\0' && end != value;
+}
+
+/* As macOS: lite, malloc and vm by name; 1 is lite; 0 (an addition)
+ * turns logging off; any other value asks for everything. */
+static bool parse_stack_logging(const char *value, unsigned *mode)
+{
+    static const struct {
+        const char *name;
+        unsigned mode;
+    } names[] = {{"0", 0},
+                 {"1", MDLOG_MODE_LITE},
+                 {"lite", MDLOG_MODE_LITE},
+                 {"malloc", MDLOG_MODE_MALLOC},
+                 {"vm", MDLOG_MODE_VM},
+                 {"full", MDLOG_MODE_FULL}};
+    for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(value, names[i].name) == 0)
+            return (*mode = names[i].mode), true;
+    *mode = MDLOG_MODE_FULL;
+    return true;
 }
 
 static void options_print_help(void)
@@ -221,6 +258,13 @@ static bool option_set(const struct option_spec *spec, const char *value)
         *(enum options_guard_edges *)spec->target =
             flag ? OPTIONS_GUARD_EDGES_LARGE : OPTIONS_GUARD_EDGES_NONE;
         return true;
+    case OPTION_STACK_LOGGING:
+        return parse_stack_logging(value, spec->target);
+    case OPTION_DIRECTORY:
+        if (value[0] != '/' || strlen(value) >= OPTIONS_DIRECTORY_MAX)
+            return false;
+        strcpy(spec->target, value);
+        return true;
     case OPTION_FILE: {
         int fd = open(value, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd < 0)
@@ -247,6 +291,10 @@ static const char *option_expected(enum option_kind kind)
         return "expected stderr, none or crash";
     case OPTION_GUARD_EDGES:
         return "expected 0, 1 or all";
+    case OPTION_STACK_LOGGING:
+        return "";
+    case OPTION_DIRECTORY:
+        return "expected an absolute path shorter than 3968 bytes";
     case OPTION_FILE:
         return "cannot open that file for appending; reports go to stderr";
     case OPTION_HELP:
@@ -327,6 +375,10 @@ static void options_summarize(void)
     }
     if (o->fail_after || o->fail_rate)
         o->active |= OPTIONS_ACTIVE_FAILURES;
+    /* NoCompact asks for the whole history, as on macOS. */
+    if (o->stack_logging_no_compact &&
+        (o->stack_logging == 0 || o->stack_logging == MDLOG_MODE_LITE))
+        o->stack_logging = MDLOG_MODE_FULL;
 }
 
 void options_read(void)

@@ -22,6 +22,10 @@ enum options_report_target {
     OPTIONS_REPORT_CRASH,  /* reports are written only before an abort */
 };
 
+/* MallocStackLogging: off (0), or what the log records, numbered as
+ * enum mdlog_mode in <mallocdebug/stack_log.h>. */
+#define OPTIONS_DIRECTORY_MAX 3968
+
 struct malloc_options {
     /* Non-zero when any option changes what malloc or free does, so the
      * malloc layer tests one word on its fast path. */
@@ -55,6 +59,13 @@ struct malloc_options {
     uint64_t check_heap_each;  /* MallocCheckHeapEach, default 1000 */
     long check_heap_sleep;     /* MallocCheckHeapSleep, default 100 */
     bool check_heap_abort;     /* MallocCheckHeapAbort */
+
+    unsigned stack_logging;        /* MallocStackLogging, enum mdlog_mode */
+    bool stack_logging_no_compact; /* MallocStackLoggingNoCompact */
+    bool stack_logging_no_reaping; /* MallocStackLoggingNoReaping */
+    bool stack_logging_keep;       /* MallocStackLoggingDontDeleteStackLogFile */
+    /* MallocStackLoggingDirectory, "" for the default. */
+    char stack_logging_directory[OPTIONS_DIRECTORY_MAX];
 
     uint64_t fail_after; /* MallocFailAfter: later allocations fail */
     uint64_t fail_rate;  /* MallocFailRate: one allocation in N fails */

@@ -4,6 +4,27 @@
 
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+void *os_syscall_mmap(void *address, size_t length, int protection, int flags,
+                      int fd, off_t offset)
+{
+    return (void *)syscall(SYS_mmap, address, length, protection, flags, fd,
+                           offset);
+}
+
+int os_syscall_munmap(void *address, size_t length)
+{
+    return (int)syscall(SYS_munmap, address, length);
+}
+
+void *os_syscall_mremap(void *old_address, size_t old_size, size_t new_size,
+                        int flags, void *new_address)
+{
+    return (void *)syscall(SYS_mremap, old_address, old_size, new_size, flags,
+                           new_address);
+}
 
 void os_protect_none(void *address, size_t size)
 {
@@ -12,7 +33,7 @@ void os_protect_none(void *address, size_t size)
 
 static void *os_map_with(void *hint, size_t size, int flags)
 {
-    void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
+    void *p = os_syscall_mmap(hint, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
@@ -36,7 +57,7 @@ void *os_map(size_t size)
 
 void os_unmap_table(void *address, size_t size)
 {
-    munmap((char *)address - OS_PAGE_SIZE,
+    os_syscall_munmap((char *)address - OS_PAGE_SIZE,
            MD_ALIGN_UP(size, OS_PAGE_SIZE) + 2 * OS_PAGE_SIZE);
 }
 
@@ -56,27 +77,27 @@ void *os_map_aligned_at(size_t size, size_t alignment, size_t offset)
     if (!p)
         return NULL;
     if ((((uintptr_t)p + offset) & (alignment - 1)) != 0) {
-        munmap(p, size);
+        os_syscall_munmap(p, size);
         size_t span = size + alignment;
         if (span < size)
             return NULL;
         /* Reserve the span without charging it; only the kept part is
          * made accessible and charged. */
-        char *raw = mmap(NULL, span, PROT_NONE,
+        char *raw = os_syscall_mmap(NULL, span, PROT_NONE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (raw == MAP_FAILED)
             return NULL;
         char *start = (char *)MD_ALIGN_UP((uintptr_t)raw + offset, alignment) -
                       offset;
         if (start > raw)
-            munmap(raw, (size_t)(start - raw));
+            os_syscall_munmap(raw, (size_t)(start - raw));
         char *end = start + size;
         if (raw + span > end)
-            munmap(end, (size_t)(raw + span - end));
-        p = mmap(start, size, PROT_READ | PROT_WRITE,
+            os_syscall_munmap(end, (size_t)(raw + span - end));
+        p = os_syscall_mmap(start, size, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
         if (p == MAP_FAILED) {
-            munmap(start, size);
+            os_syscall_munmap(start, size);
             return NULL;
         }
     }
@@ -91,7 +112,7 @@ void *os_map_aligned(size_t size, size_t alignment)
 
 void os_unmap(void *address, size_t size)
 {
-    munmap(address, size);
+    os_syscall_munmap(address, size);
 }
 
 void os_discard(void *address, size_t size)

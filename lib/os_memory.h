@@ -9,8 +9,18 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #define OS_PAGE_SIZE 4096UL
+
+/* The system calls themselves.  The library exports mmap, munmap and
+ * mremap to record the program's own mappings (stacklog_vm.c); its own
+ * mappings must not go through them. */
+void *os_syscall_mmap(void *address, size_t length, int protection, int flags,
+                      int fd, off_t offset);
+int os_syscall_munmap(void *address, size_t length);
+void *os_syscall_mremap(void *old_address, size_t old_size, size_t new_size,
+                        int flags, void *new_address);
 
 /* Zero-filled read-write pages for the library's own sparse tables, or
  * NULL, between two guard pages.  Not charged against overcommit until

@@ -76,6 +76,17 @@ void report_line_begin(struct report_line *line)
     report_append(line, ") malloc: ");
 }
 
+void report_line_begin_named(struct report_line *line, const char *who)
+{
+    line->length = 0;
+    report_append(line, report_program_name());
+    report_append(line, "(");
+    report_append_decimal(line, (uintmax_t)getpid());
+    report_append(line, ") ");
+    report_append(line, who);
+    report_append(line, ": ");
+}
+
 void report_check_line_begin(struct report_line *line, const char *zone_name)
 {
     report_line_begin(line);

@@ -24,6 +24,9 @@ void report_line_begin(struct report_line *line);
 void report_append(struct report_line *line, const char *text);
 void report_append_decimal(struct report_line *line, uintmax_t value);
 void report_append_hex(struct report_line *line, uintmax_t value);
+/* Starts a line with "prog(pid) <who>: ", for messages that are not
+ * errors of the program. */
+void report_line_begin_named(struct report_line *line, const char *who);
 /* Starts a line with "*** malloc_zone_check: zone NAME: ", for the
  * zones' consistency checks. */
 void report_check_line_begin(struct report_line *line, const char *zone_name);

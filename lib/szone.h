@@ -377,6 +377,10 @@ void szone_large_force_lock(void);
 void szone_large_force_unlock(void);
 void szone_large_reinit_lock(void);
 
+/* ---- szone_stack_id.c ---- */
+/* Records the allocation stack of the block the program calls `pointer`. */
+void szone_set_stack_id(struct szone *zone, const void *pointer, uint32_t id);
+
 /* ---- szone_introspect.c ---- */
 extern const malloc_introspection_t szone_introspection;
 void szone_force_lock(malloc_zone_t *zone);

@@ -247,8 +247,8 @@ void *szone_large_realloc(struct szone *zone, struct szone_large *block,
         md_unlock(&zone->large_lock);
         return large_realloc_by_copy(zone, block, size);
     }
-    void *moved = mremap((void *)block->address, block->size, mapped,
-                         MREMAP_MAYMOVE);
+    void *moved = os_syscall_mremap((void *)block->address, block->size, mapped,
+                         MREMAP_MAYMOVE, NULL);
     int error = errno;
     if (moved != MAP_FAILED) {
         md_lock(&large_hash_lock);

@@ -94,7 +94,7 @@ static void *cache_assemble(struct szone *zone,
                             struct szone_large_cache_entry *pieces,
                             unsigned count, size_t size, size_t *dirty)
 {
-    char *block = mmap(NULL, size, PROT_NONE,
+    char *block = os_syscall_mmap(NULL, size, PROT_NONE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     size_t filled = 0;
     unsigned used = 0;
@@ -103,7 +103,7 @@ static void *cache_assemble(struct szone *zone,
     for (; block && used < count && filled < size; used++) {
         size_t take = pieces[used].size < size - filled ? pieces[used].size
                                                         : size - filled;
-        if (mremap((void *)pieces[used].address, take, take,
+        if (os_syscall_mremap((void *)pieces[used].address, take, take,
                    MREMAP_MAYMOVE | MREMAP_FIXED, block + filled) == MAP_FAILED)
             break;
         if (pieces[used].size > take)
@@ -114,7 +114,7 @@ static void *cache_assemble(struct szone *zone,
     for (unsigned i = used; i < count; i++)
         cache_put_or_unmap(zone, pieces[i].address, pieces[i].size);
     if (block && filled < size &&
-        mmap(block + filled, size - filled, PROT_READ | PROT_WRITE,
+        os_syscall_mmap(block + filled, size - filled, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
         os_unmap(block, size);
         block = NULL;

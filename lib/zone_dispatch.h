@@ -13,23 +13,29 @@
 
 #include "compiler.h"
 #include "malloc_debug.h"
+#include "stacklog.h"
 
 #define LOG_ALLOCATE (MALLOC_LOG_TYPE_ALLOCATE | MALLOC_LOG_TYPE_HAS_ZONE)
 #define LOG_DEALLOCATE (MALLOC_LOG_TYPE_DEALLOCATE | MALLOC_LOG_TYPE_HAS_ZONE)
 
+/* The stack logger first, then the program's logger. */
 static inline void dispatch_log(uint32_t type, malloc_zone_t *zone,
                                 uintptr_t arg2, uintptr_t arg3, void *result)
 {
+    if (MD_UNLIKELY(stacklog_malloc_enabled))
+        stacklog_logger(type, (uintptr_t)zone, arg2, arg3, (uintptr_t)result, 0);
     malloc_logger_t *logger = malloc_logger;
     if (MD_UNLIKELY(logger != NULL))
         logger(type, (uintptr_t)zone, arg2, arg3, (uintptr_t)result, 0);
 }
 
 /* Frees and reallocs of a pointer that is not a block in use are errors
- * the zone reports; as on macOS, they are not logged as events. */
+ * the zone reports; as on macOS, they are not logged as events.  Only a
+ * logger that sees frees needs the check: lite stack logging does not. */
 static inline bool dispatch_logs_block(malloc_zone_t *zone, void *pointer)
 {
-    return MD_UNLIKELY(malloc_logger != NULL) && zone->size(zone, pointer);
+    return MD_UNLIKELY(malloc_logger != NULL || stacklog_free_enabled) &&
+           zone->size(zone, pointer);
 }
 
 /* A zone written by the program may fail without setting errno. */
@@ -85,11 +91,17 @@ static inline void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
                                      size_t size)
 {
     bool logged = dispatch_logs_block(zone, pointer);
+    if (logged && stacklog_free_enabled)
+        stacklog_realloc_begin();
     void *result = dispatch_allowed() ? zone->realloc(zone, pointer, size)
                                       : NULL;
     if (logged)
         dispatch_log(LOG_ALLOCATE | MALLOC_LOG_TYPE_DEALLOCATE, zone,
                      (uintptr_t)pointer, size, result);
+    else if (MD_UNLIKELY(stacklog_malloc_enabled) && result)
+        stacklog_logger(LOG_ALLOCATE | MALLOC_LOG_TYPE_DEALLOCATE,
+                        (uintptr_t)zone, (uintptr_t)pointer, size,
+                        (uintptr_t)result, 0);
     return dispatch_result(result);
 }
 

@@ -105,7 +105,8 @@ struct mdlog_chunk_header {
     uint32_t kind;   /* enum mdlog_chunk_kind; 0 while being set up */
     uint32_t thread; /* EVENTS: the writing thread's id (gettid) */
     /* STACKS: the id of the chunk's first node; MODULES: the index of
-     * its first module; else 0. */
+     * its first module; EVENTS: the order its events' offsets count
+     * from; else 0. */
     uint64_t first;
     /* EVENTS and MODULES: the records complete at the chunk's start.
      * An EVENTS count may also go down by one, when the thread's last
@@ -150,23 +151,25 @@ enum mdlog_event_kind {
 #define MDLOG_EVENT_CLEARED 0x10u /* calloc: the block was zeroed */
 #define MDLOG_EVENT_REALLOC 0x20u /* one half of a realloc (or mremap) */
 
+/* An event of the thread that owns the chunk (mdlog_chunk_header.thread):
+ * a chunk's `first` is the order its offsets count from. */
 struct mdlog_event {
     uint64_t address;
-    uint64_t size;
-    /* The event's order number (below MDLOG_ORDER_LIMIT), increasing
-     * over the whole process, and its type byte in the top bits. */
-    uint64_t order_and_type;
-    uint32_t stack; /* stack node id, 0 when the stack was not taken */
-    uint32_t thread; /* the thread's id (gettid) */
+    uint64_t size_and_type; /* the size below MDLOG_TYPE_SHIFT, the type
+                               byte above */
+    uint32_t stack;         /* stack node id, 0 when none was taken */
+    uint32_t order_offset;  /* order = chunk's first + this */
 };
 
+/* Order numbers increase over the whole process: an event's order tells
+ * what happened before it in any thread. */
 #define MDLOG_TYPE_SHIFT 56
-#define MDLOG_ORDER_LIMIT (UINT64_C(1) << MDLOG_TYPE_SHIFT)
-#define MDLOG_EVENT_ORDER(event) \
-    ((event)->order_and_type & (MDLOG_ORDER_LIMIT - 1))
+#define MDLOG_SIZE_LIMIT (UINT64_C(1) << MDLOG_TYPE_SHIFT)
+#define MDLOG_EVENT_SIZE(event) ((event)->size_and_type & (MDLOG_SIZE_LIMIT - 1))
 #define MDLOG_EVENT_TYPE(event) \
-    ((unsigned)((event)->order_and_type >> MDLOG_TYPE_SHIFT))
+    ((unsigned)((event)->size_and_type >> MDLOG_TYPE_SHIFT))
 #define MDLOG_EVENT_KIND(event) (MDLOG_EVENT_TYPE(event) & MDLOG_EVENT_KIND_MASK)
+#define MDLOG_EVENT_ORDER(chunk, event) ((chunk)->first + (event)->order_offset)
 
 /* A loaded module (the executable, a shared library, the vdso), recorded
  * when it is first seen, so stacks can be symbolized after the process
@@ -196,7 +199,7 @@ struct mdlog_module {
 _Static_assert(sizeof(struct mdlog_header) <= MDLOG_HEADER_SIZE, "header");
 _Static_assert(sizeof(struct mdlog_chunk_header) == 32, "chunk header");
 _Static_assert(sizeof(struct mdlog_stack_node) == 24, "stack node");
-_Static_assert(sizeof(struct mdlog_event) == 32, "event");
+_Static_assert(sizeof(struct mdlog_event) == 24, "event");
 _Static_assert(sizeof(struct mdlog_module) == 1024, "module");
 
 /*

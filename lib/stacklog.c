@@ -1,0 +1,198 @@
+/*
+ * The logger itself: what each malloc_logger call becomes in each mode,
+ * start-up, exit and fork.  See stacklog.h for the rules.
+ */
+#include "config.h"
+#include "guard_zone.h"
+#include "options.h"
+#include "report.h"
+#include "stacklog.h"
+#include "szone.h"
+
+#include <unistd.h>
+
+bool stacklog_malloc_enabled;
+bool stacklog_vm_enabled;
+bool stacklog_free_enabled;
+static bool history_malloc; /* malloc events go to the history */
+static bool history_vm;     /* vm events go to the history */
+static bool compact;
+/* Stacks are taken once libc is up (the library's constructor). */
+static bool capture_ready;
+static __thread bool busy __attribute__((tls_model("initial-exec")));
+
+void stacklog_start(void)
+{
+    const struct malloc_options *o = &malloc_options;
+    unsigned mode = o->stack_logging;
+    if (!mode)
+        return;
+    unsigned flags = (o->stack_logging_no_compact ? MDLOG_FLAG_NO_COMPACT : 0) |
+                     (o->stack_logging_keep ? MDLOG_FLAG_KEEP : 0);
+    if (!stacklog_nodes_setup() || !stacklog_modules_setup()) {
+        report_error("MallocStackLogging: out of memory; stacks are not recorded");
+        return;
+    }
+    if (!stacklog_file_create(mode, flags))
+        return;
+    stacklog_thread_setup();
+    history_malloc = mode == MDLOG_MODE_FULL || mode == MDLOG_MODE_MALLOC;
+    history_vm = mode == MDLOG_MODE_FULL || mode == MDLOG_MODE_VM;
+    compact = !o->stack_logging_no_compact;
+    stacklog_malloc_enabled = mode != MDLOG_MODE_VM;
+    stacklog_free_enabled = history_malloc;
+    stacklog_vm_enabled = history_vm;
+}
+
+void stacklog_constructor(void)
+{
+    if (!stacklog_header)
+        return;
+    busy = true; /* the module scan's own allocations, if any */
+    stacklog_capture_setup();
+    busy = false;
+    capture_ready = true;
+}
+
+__attribute__((destructor)) static void stacklog_destructor(void)
+{
+    if (!stacklog_header)
+        return;
+    stacklog_thread_flush_all();
+    stacklog_file_exit();
+}
+
+static uint32_t take_stack(struct stacklog_thread *thread)
+{
+    return MD_LIKELY(capture_ready) ? stacklog_capture(thread) : 0;
+}
+
+/* Lite mode's record: the stack id in the zone's metadata of the block.
+ * Zones the program wrote itself have no room for it. */
+static void block_set_stack(malloc_zone_t *zone, uintptr_t block, uint32_t stack)
+{
+    if (szone_is_szone(zone))
+        szone_set_stack_id(szone_from_zone(zone), (const void *)block, stack);
+    else if (guard_zone_is(zone))
+        guard_zone_set_stack_id(zone, (const void *)block, stack);
+}
+
+static void log_free(struct stacklog_thread *thread, uintptr_t block)
+{
+    if (!history_malloc)
+        return;
+    if (compact && stacklog_event_compact(thread, block))
+        return;
+    stacklog_event_write(thread, MDLOG_EVENT_FREE, block, 0,
+                         stacklog_order_next(), take_stack(thread));
+}
+
+static void log_allocation(struct stacklog_thread *thread, uint32_t type,
+                           malloc_zone_t *zone, uintptr_t arg2, uintptr_t arg3,
+                           uintptr_t result)
+{
+    uint32_t stack = take_stack(thread);
+    block_set_stack(zone, result, stack);
+    if (!history_malloc)
+        return;
+    if (type & MALLOC_LOG_TYPE_DEALLOCATE) { /* realloc(arg2, arg3) */
+        stacklog_event_write(thread, MDLOG_EVENT_FREE | MDLOG_EVENT_REALLOC,
+                             arg2, 0, thread->realloc_order, stack);
+        stacklog_event_write(thread, MDLOG_EVENT_ALLOC | MDLOG_EVENT_REALLOC,
+                             result, arg3, stacklog_order_next(), stack);
+        return;
+    }
+    unsigned cleared = type & MALLOC_LOG_TYPE_CLEARED ? MDLOG_EVENT_CLEARED : 0;
+    stacklog_event_write(thread, MDLOG_EVENT_ALLOC | cleared, result, arg2,
+                         stacklog_order_next(), stack);
+}
+
+/* A call made while the thread is already in the logger, or with no
+ * state: the block gets no stack, and the event is counted. */
+static void log_unrecorded(uint32_t type, malloc_zone_t *zone, uintptr_t result)
+{
+    if ((type & MALLOC_LOG_TYPE_ALLOCATE) && result)
+        block_set_stack(zone, result, 0);
+    if (history_malloc)
+        __atomic_fetch_add(&stacklog_header->unrecorded_count, 1,
+                           __ATOMIC_RELAXED);
+}
+
+void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
+                     uintptr_t arg3, uintptr_t result, uint32_t skip)
+{
+    (void)skip;
+    struct stacklog_thread *thread;
+    if (MD_UNLIKELY(busy) || !(thread = stacklog_thread_current())) {
+        log_unrecorded(type, (malloc_zone_t *)zone, result);
+        return;
+    }
+    busy = true;
+    if (!(type & MALLOC_LOG_TYPE_ALLOCATE))
+        log_free(thread, arg2);
+    else if (result)
+        log_allocation(thread, type, (malloc_zone_t *)zone, arg2, arg3, result);
+    busy = false;
+}
+
+void stacklog_realloc_begin(void)
+{
+    struct stacklog_thread *thread;
+    if (!history_malloc || busy || !(thread = stacklog_thread_current()))
+        return;
+    thread->realloc_order = stacklog_order_next();
+}
+
+uint64_t stacklog_vm_begin(void)
+{
+    return history_vm && !busy ? stacklog_order_next() : 0;
+}
+
+void stacklog_vm_event(unsigned type, uintptr_t address, size_t size,
+                       uint64_t order)
+{
+    struct stacklog_thread *thread;
+    if (!history_vm || busy)
+        return;
+    busy = true;
+    if ((thread = stacklog_thread_current()))
+        stacklog_event_write(thread, type, address, size,
+                             order ? order : stacklog_order_next(),
+                             take_stack(thread));
+    busy = false;
+}
+
+/* Fork: the child must not find a lock of this layer held by a thread
+ * that is not there, nor write to its parent's log. */
+void stacklog_force_lock(void)
+{
+    if (!stacklog_header)
+        return;
+    stacklog_modules_force_lock();
+    stacklog_nodes_force_lock();
+    stacklog_file_force_lock();
+}
+
+void stacklog_force_unlock(void)
+{
+    if (!stacklog_header)
+        return;
+    stacklog_file_force_unlock();
+    stacklog_nodes_force_unlock();
+    stacklog_modules_force_unlock();
+}
+
+void stacklog_fork_child(void)
+{
+    if (!stacklog_header)
+        return;
+    stacklog_modules_reinit_lock();
+    stacklog_nodes_reinit_lock();
+    stacklog_thread_fork_child();
+    if (!stacklog_file_fork_child()) {
+        stacklog_malloc_enabled = stacklog_vm_enabled = false;
+        stacklog_free_enabled = false;
+        history_malloc = history_vm = false;
+        stacklog_header = NULL;
+    }
+}

@@ -1,0 +1,146 @@
+/*
+ * The stack logger (MallocStackLogging).  A malloc_logger of the
+ * library's own, called by the malloc layer next to the program's: it
+ * unwinds the calling thread with libunwind, uniques the stack into a
+ * tree of frames shared by all threads, stores the stack id in the
+ * zone's metadata of the block, and in the modes that keep a history
+ * appends the event to the thread's part of the log.
+ *
+ * The log (include/mallocdebug/stack_log.h) is a file mapped shared, in
+ * chunks, so tools can read it while the process runs and after it died.
+ *
+ * Rules.  Nothing here allocates through malloc, and nothing runs with a
+ * zone lock held: the malloc layer calls in after an allocation and
+ * before a free.  A thread that is already inside the logger (a signal
+ * handler, or libunwind allocating) records its block without a stack.
+ * Locks of this layer, always taken in this order: the dynamic loader's
+ * (inside dl_iterate_phdr), the module list's, the node table's, the
+ * file's.
+ */
+#ifndef MALLOCDEBUG_STACKLOG_H
+#define MALLOCDEBUG_STACKLOG_H
+
+#include <malloc/malloc.h>
+#include <mallocdebug/stack_log.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compiler.h"
+
+/* Malloc events are recorded: blocks get stack ids (all modes but vm). */
+extern bool stacklog_malloc_enabled;
+/* Frees are recorded (the modes with a malloc history). */
+extern bool stacklog_free_enabled;
+/* The program's mmap, munmap and mremap calls are recorded. */
+extern bool stacklog_vm_enabled;
+
+/* ---- stacklog.c: the logger ---- */
+/* Starts logging when the options ask for it; at the first allocation. */
+void stacklog_start(void);
+/* From the library's constructor: libc is up, stacks may be taken. */
+void stacklog_constructor(void);
+/* With Apple's malloc_logger arguments. */
+void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
+                     uintptr_t arg3, uintptr_t result, uint32_t skip);
+/* Before a realloc of a block in use: the free half's place in the
+ * order is taken now, before the block can be reused by another thread. */
+void stacklog_realloc_begin(void);
+/* Before a vm call that releases memory: its place in the order, or 0. */
+uint64_t stacklog_vm_begin(void);
+/* A vm event of the program (enum mdlog_event_kind and flags), with the
+ * order from stacklog_vm_begin or 0 for the next one. */
+void stacklog_vm_event(unsigned type, uintptr_t address, size_t size,
+                       uint64_t order);
+void stacklog_force_lock(void);
+void stacklog_force_unlock(void);
+void stacklog_fork_child(void);
+
+/* ---- stacklog_thread.c: each thread's state ---- */
+struct stacklog_thread {
+    struct stacklog_thread *next_spare;
+    struct stacklog_thread *next_live, *previous_live;
+    uint32_t tid;
+    uint32_t root; /* the thread's node, 0 until made */
+    /* Events: the thread's current chunk. */
+    struct mdlog_chunk_header *chunk;
+    struct mdlog_event *events;
+    uint32_t used, capacity;
+    uint64_t realloc_order; /* from stacklog_realloc_begin */
+    /* Counts not yet added to the header. */
+    uint64_t recorded, compacted, unrecorded;
+    /* The previous stack, outermost frame first, and the node of each
+     * of its frames: the next stack shares most of it. */
+    uint32_t depth;
+    uintptr_t frames[MDLOG_MAX_FRAMES];
+    uint32_t nodes[MDLOG_MAX_FRAMES];
+    /* What unwinding writes, innermost first, library frames included. */
+    void *unwound[MDLOG_MAX_FRAMES + 32];
+};
+
+/* The calling thread's state, made on first use; NULL when out of memory. */
+struct stacklog_thread *stacklog_thread_current(void);
+void stacklog_thread_setup(void);
+/* Adds a thread's counts to the header. */
+void stacklog_thread_flush_counts(struct stacklog_thread *thread);
+/* At exit: every thread's counts. */
+void stacklog_thread_flush_all(void);
+/* After fork, in the child: the surviving thread starts over. */
+void stacklog_thread_fork_child(void);
+
+/* ---- stacklog_capture.c: unwinding and uniquing a stack ---- */
+/* The library's code: frames in it are not the program's. */
+void stacklog_capture_setup(void);
+/* The calling thread's stack id; 0 when it cannot be taken. */
+uint32_t stacklog_capture(struct stacklog_thread *thread);
+
+/* ---- stacklog_nodes.c: the uniquing tree ---- */
+bool stacklog_nodes_setup(void);
+/* The node of frame `pc` called from `parent`, added when new; 0 when
+ * the table cannot grow.  A thread's node has parent 0 and pc its id. */
+uint32_t stacklog_node(uint32_t parent, uint64_t pc);
+void stacklog_nodes_force_lock(void);
+void stacklog_nodes_force_unlock(void);
+void stacklog_nodes_reinit_lock(void);
+
+/* ---- stacklog_events.c: the history ---- */
+void stacklog_event_write(struct stacklog_thread *thread, unsigned type,
+                          uintptr_t address, size_t size, uint64_t order,
+                          uint32_t stack);
+/* Takes back the thread's last event when it is the allocation of the
+ * block at `address`: an allocation freed right away.  False if not. */
+bool stacklog_event_compact(struct stacklog_thread *thread, uintptr_t address);
+uint64_t stacklog_order_next(void);
+
+/* ---- stacklog_modules.c: the module list ---- */
+bool stacklog_modules_setup(void);
+/* The module holding `pc`, recorded when first seen, or
+ * MDLOG_MODULE_UNKNOWN. */
+uint32_t stacklog_module_of(uintptr_t pc);
+/* The loaded range of the module holding `address`; false if none. */
+bool stacklog_module_range(uintptr_t address, uintptr_t *start, uintptr_t *end);
+void stacklog_modules_force_lock(void);
+void stacklog_modules_force_unlock(void);
+void stacklog_modules_reinit_lock(void);
+
+/* ---- stacklog_file.c: the file and its chunks ---- */
+/* Creates the log (reaping old ones first), says where it records;
+ * false, having said why, when it cannot. */
+bool stacklog_file_create(unsigned mode, unsigned flags);
+extern struct mdlog_header *stacklog_header;
+/* A new chunk of `kind`, its header filled in and published; NULL when
+ * the log cannot grow (said once). */
+struct mdlog_chunk_header *stacklog_file_new_chunk(uint32_t kind,
+                                                   uint32_t thread,
+                                                   uint64_t first);
+/* At normal exit: marks the log EXITED, removes it unless it is kept. */
+void stacklog_file_exit(void);
+void stacklog_file_force_lock(void);
+void stacklog_file_force_unlock(void);
+/* In a fork child: a log of its own holding the parent's stacks and
+ * modules at their old addresses; false (logging stops) on failure. */
+bool stacklog_file_fork_child(void);
+
+/* ---- stacklog_reap.c: logs of processes that are gone ---- */
+void stacklog_reap(const char *directory);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * Taking a stack: libunwind's unw_backtrace (local unwinding, its cached
+ * fast path), the library's own frames dropped from the inside, then the
+ * frames uniqued from the outside in.  Consecutive stacks of a thread
+ * share most of their outer frames, so the thread keeps its previous
+ * stack with the node of every frame and looks up only the frames that
+ * changed.
+ */
+#include "config.h"
+#include "stacklog.h"
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+static uintptr_t library_start, library_end;
+
+void stacklog_capture_setup(void)
+{
+    stacklog_module_range((uintptr_t)&stacklog_capture_setup, &library_start,
+                          &library_end);
+}
+
+static bool in_library(uintptr_t pc)
+{
+    return pc - library_start < library_end - library_start;
+}
+
+/* The thread's node: every stack of the thread grows from it. */
+static uint32_t thread_root(struct stacklog_thread *thread)
+{
+    if (MD_UNLIKELY(thread->root == 0)) {
+        thread->root = stacklog_node(0, thread->tid);
+        thread->depth = 0;
+    }
+    return thread->root;
+}
+
+/* Nodes for frames[from..count) (outermost first), the one before
+ * `from` being `parent`; the innermost node, or 0. */
+static uint32_t unique_new_frames(struct stacklog_thread *thread,
+                                  unsigned from, unsigned count,
+                                  uint32_t parent)
+{
+    for (unsigned i = from; i < count; i++) {
+        parent = stacklog_node(parent, thread->frames[i]);
+        if (!parent) {
+            thread->depth = i; /* what is known stays reusable */
+            return 0;
+        }
+        thread->nodes[i] = parent;
+    }
+    thread->depth = count;
+    return parent;
+}
+
+uint32_t stacklog_capture(struct stacklog_thread *thread)
+{
+    uint32_t root = thread_root(thread);
+    if (!root)
+        return 0;
+    void **unwound = thread->unwound;
+    int total = unw_backtrace(unwound, (int)(sizeof(thread->unwound) /
+                                             sizeof(thread->unwound[0])));
+    int inner = 0;
+    while (inner < total && in_library((uintptr_t)unwound[inner]))
+        inner++;
+    unsigned count = (unsigned)(total - inner);
+    if (count > MDLOG_MAX_FRAMES)
+        count = MDLOG_MAX_FRAMES; /* the outermost frames are dropped */
+    /* Outermost first; the part equal to the previous stack is kept. */
+    unsigned same = 0;
+    const unsigned previous = thread->depth;
+    for (unsigned i = 0; i < count; i++) {
+        uintptr_t pc = (uintptr_t)unwound[inner + count - 1 - i];
+        if (same == i && i < previous && thread->frames[i] == pc)
+            same++;
+        else
+            thread->frames[i] = pc;
+    }
+    if (same == count && count == previous)
+        return count ? thread->nodes[count - 1] : root;
+    return unique_new_frames(thread, same, count,
+                             same ? thread->nodes[same - 1] : root);
+}

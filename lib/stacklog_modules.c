@@ -1,0 +1,264 @@
+/*
+ * The module list: every object the dynamic loader has mapped (the
+ * executable, shared libraries, the vdso), with its address range and
+ * build id, recorded in MODULES chunks the first time one of its
+ * addresses appears in a stack.  A module unloaded later keeps its
+ * record, marked with the order of its unloading, so the stacks taken
+ * while it was there can still be symbolized.
+ *
+ * The list is scanned with dl_iterate_phdr, with none of this layer's
+ * locks held (the loader's lock comes first); the scan runs again only
+ * when a stack holds an address of no known module and the loader's
+ * counts of loads and unloads have moved since the last scan.
+ */
+#include "config.h"
+#include "lock.h"
+#include "os_memory.h"
+#include "stacklog.h"
+
+#include <elf.h>
+#include <link.h>
+#include <string.h>
+
+#define MODULE_ENTRIES_MAX 65536u
+#define RECORDS_PER_CHUNK \
+    MDLOG_CHUNK_RECORDS(MDLOG_CHUNK_SIZE, struct mdlog_module)
+
+struct module_entry {
+    uintptr_t start, end, load_bias;
+    struct mdlog_module *record;
+    uint64_t seen_generation;
+    bool loaded;
+};
+
+static md_lock_t modules_lock = MD_LOCK_INITIALIZER;
+static struct module_entry *entries;
+static uint32_t entry_count;
+static struct mdlog_chunk_header *records_chunk;
+static uint64_t scan_generation;
+static unsigned long long loader_adds, loader_subs;
+
+bool stacklog_modules_setup(void)
+{
+    entries = os_map(MODULE_ENTRIES_MAX * sizeof(*entries));
+    return entries != NULL;
+}
+
+struct module_facts {
+    uintptr_t start, end;
+    const uint8_t *build_id;
+    uint32_t build_id_size;
+};
+
+/* The GNU build id note, in a PT_NOTE segment. */
+static void find_build_id(const struct dl_phdr_info *info,
+                          const ElfW(Phdr) *phdr, struct module_facts *facts)
+{
+    const char *at = (const char *)(info->dlpi_addr + phdr->p_vaddr);
+    const char *end = at + phdr->p_memsz;
+    while (at + sizeof(ElfW(Nhdr)) <= end) {
+        const ElfW(Nhdr) *note = (const ElfW(Nhdr) *)at;
+        const char *name = at + sizeof(*note);
+        const char *desc = name + MD_ALIGN_UP(note->n_namesz, 4);
+        if (desc + note->n_descsz > end)
+            return;
+        if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 &&
+            memcmp(name, "GNU", 4) == 0) {
+            facts->build_id = (const uint8_t *)desc;
+            facts->build_id_size = note->n_descsz;
+            return;
+        }
+        at = desc + MD_ALIGN_UP(note->n_descsz, 4);
+    }
+}
+
+static void module_facts_of(const struct dl_phdr_info *info,
+                            struct module_facts *facts)
+{
+    *facts = (struct module_facts){.start = UINTPTR_MAX};
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *phdr = &info->dlpi_phdr[i];
+        uintptr_t from = info->dlpi_addr + phdr->p_vaddr;
+        if (phdr->p_type == PT_LOAD) {
+            if (from < facts->start)
+                facts->start = from;
+            if (from + phdr->p_memsz > facts->end)
+                facts->end = from + phdr->p_memsz;
+        } else if (phdr->p_type == PT_NOTE && !facts->build_id) {
+            find_build_id(info, phdr, facts);
+        }
+    }
+}
+
+/* Lock held.  The next record's slot, a new chunk when needed. */
+static struct mdlog_module *record_slot(uint32_t index)
+{
+    if (!records_chunk || records_chunk->count == RECORDS_PER_CHUNK) {
+        struct mdlog_chunk_header *chunk =
+            stacklog_file_new_chunk(MDLOG_CHUNK_MODULES, 0, index);
+        if (!chunk)
+            return NULL;
+        records_chunk = chunk;
+    }
+    return (struct mdlog_module *)(records_chunk + 1) + records_chunk->count;
+}
+
+static void record_fill(struct mdlog_module *record,
+                        const struct dl_phdr_info *info,
+                        const struct module_facts *facts)
+{
+    const char *path = info->dlpi_name;
+    if (!path || !path[0])
+        path = stacklog_header->executable;
+    record->load_bias = info->dlpi_addr;
+    record->start = facts->start;
+    record->end = facts->end;
+    record->loaded_order = stacklog_header->next_order;
+    size_t length = strlen(path);
+    if (length >= sizeof(record->path)) {
+        length = sizeof(record->path) - 1;
+        record->flags |= MDLOG_MODULE_PATH_TRUNCATED;
+    }
+    memcpy(record->path, path, length);
+    if (facts->build_id_size <= sizeof(record->build_id)) {
+        memcpy(record->build_id, facts->build_id, facts->build_id_size);
+        record->build_id_size = facts->build_id_size;
+    }
+}
+
+/* Lock held. */
+static void module_add(const struct dl_phdr_info *info,
+                       const struct module_facts *facts)
+{
+    uint32_t index = entry_count;
+    struct mdlog_module *record = index < MODULE_ENTRIES_MAX
+                                      ? record_slot(index)
+                                      : NULL;
+    if (!record)
+        return;
+    record_fill(record, info, facts);
+    __atomic_store_n(&records_chunk->count, records_chunk->count + 1,
+                     __ATOMIC_RELEASE);
+    entries[index] = (struct module_entry){facts->start, facts->end,
+                                           info->dlpi_addr, record,
+                                           scan_generation, true};
+    entry_count = index + 1;
+}
+
+static int scan_module(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    uint64_t generation = *(uint64_t *)data;
+    struct module_facts facts;
+    module_facts_of(info, &facts);
+    if (facts.start >= facts.end)
+        return 0;
+    md_lock(&modules_lock);
+    loader_adds = info->dlpi_adds;
+    loader_subs = info->dlpi_subs;
+    uint32_t i = 0;
+    while (i < entry_count &&
+           !(entries[i].loaded && entries[i].start == facts.start &&
+             entries[i].end == facts.end &&
+             entries[i].load_bias == info->dlpi_addr))
+        i++;
+    if (i < entry_count)
+        entries[i].seen_generation = generation;
+    else
+        module_add(info, &facts);
+    md_unlock(&modules_lock);
+    return 0;
+}
+
+/* Lock held: what the scan `generation` did not see is gone. */
+static void mark_unloaded(uint64_t generation)
+{
+    for (uint32_t i = 0; i < entry_count; i++)
+        if (entries[i].loaded && entries[i].seen_generation < generation) {
+            entries[i].loaded = false;
+            __atomic_store_n(&entries[i].record->unloaded_order,
+                             stacklog_header->next_order, __ATOMIC_RELEASE);
+        }
+}
+
+static int read_loader_counts(struct dl_phdr_info *info, size_t size,
+                              void *data)
+{
+    (void)size;
+    unsigned long long *counts = data;
+    counts[0] = info->dlpi_adds;
+    counts[1] = info->dlpi_subs;
+    return 1;
+}
+
+static void modules_scan(void)
+{
+    md_lock(&modules_lock);
+    uint64_t generation = ++scan_generation;
+    md_unlock(&modules_lock);
+    dl_iterate_phdr(scan_module, &generation);
+    md_lock(&modules_lock);
+    if (generation == scan_generation)
+        mark_unloaded(generation);
+    md_unlock(&modules_lock);
+}
+
+static bool loader_changed(void)
+{
+    unsigned long long counts[2] = {0, 0};
+    dl_iterate_phdr(read_loader_counts, counts);
+    md_lock(&modules_lock);
+    bool changed = entry_count == 0 || counts[0] != loader_adds ||
+                   counts[1] != loader_subs;
+    md_unlock(&modules_lock);
+    return changed;
+}
+
+static uint32_t loaded_module_of(uintptr_t pc)
+{
+    md_lock(&modules_lock);
+    uint32_t found = MDLOG_MODULE_UNKNOWN;
+    for (uint32_t i = 0; i < entry_count && found == MDLOG_MODULE_UNKNOWN; i++)
+        if (entries[i].loaded && pc - entries[i].start <
+                                     entries[i].end - entries[i].start)
+            found = i;
+    md_unlock(&modules_lock);
+    return found;
+}
+
+uint32_t stacklog_module_of(uintptr_t pc)
+{
+    uint32_t found = loaded_module_of(pc);
+    if (found == MDLOG_MODULE_UNKNOWN && loader_changed()) {
+        modules_scan();
+        found = loaded_module_of(pc);
+    }
+    return found;
+}
+
+bool stacklog_module_range(uintptr_t address, uintptr_t *start, uintptr_t *end)
+{
+    uint32_t index = stacklog_module_of(address);
+    if (index == MDLOG_MODULE_UNKNOWN)
+        return false;
+    md_lock(&modules_lock);
+    *start = entries[index].start;
+    *end = entries[index].end;
+    md_unlock(&modules_lock);
+    return true;
+}
+
+void stacklog_modules_force_lock(void)
+{
+    md_lock(&modules_lock);
+}
+
+void stacklog_modules_force_unlock(void)
+{
+    md_unlock(&modules_lock);
+}
+
+void stacklog_modules_reinit_lock(void)
+{
+    md_lock_init(&modules_lock);
+}

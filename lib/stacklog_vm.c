@@ -1,0 +1,67 @@
+/*
+ * MallocStackLogging=vm (and full): the memory the program maps itself.
+ * mmap, munmap and mremap are exported here and make the system call
+ * directly.  The library's own mappings (zones, tables, the log) do not
+ * come through here (os_memory.c), and mappings made by the unwinder
+ * while a thread records an event are not recorded.  A range given back is
+ * recorded before the call, so that the order is right when another
+ * thread is handed the same addresses at once.
+ */
+#define _GNU_SOURCE
+#include "config.h"
+#include "os_memory.h"
+#include "stacklog.h"
+
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static bool recorded(void)
+{
+    return MD_UNLIKELY(stacklog_vm_enabled);
+}
+
+MD_EXPORT void *mmap(void *address, size_t length, int protection, int flags,
+                     int fd, off_t offset)
+{
+    void *result = os_syscall_mmap(address, length, protection, flags, fd,
+                                   offset);
+    if (result != MAP_FAILED && recorded())
+        stacklog_vm_event(MDLOG_EVENT_VM_MAP, (uintptr_t)result, length, 0);
+    return result;
+}
+
+MD_EXPORT void *mmap64(void *address, size_t length, int protection, int flags,
+                       int fd, off_t offset)
+    __attribute__((alias("mmap")));
+
+MD_EXPORT int munmap(void *address, size_t length)
+{
+    if (recorded())
+        stacklog_vm_event(MDLOG_EVENT_VM_UNMAP, (uintptr_t)address, length, 0);
+    return os_syscall_munmap(address, length);
+}
+
+MD_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size,
+                       int flags, ...)
+{
+    void *new_address = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list arguments;
+        va_start(arguments, flags);
+        new_address = va_arg(arguments, void *);
+        va_end(arguments);
+    }
+    bool logged = recorded();
+    uint64_t order = logged ? stacklog_vm_begin() : 0;
+    void *result = os_syscall_mremap(old_address, old_size, new_size, flags,
+                                     new_address);
+    if (logged && result != MAP_FAILED) {
+        stacklog_vm_event(MDLOG_EVENT_VM_UNMAP | MDLOG_EVENT_REALLOC,
+                          (uintptr_t)old_address, old_size, order);
+        stacklog_vm_event(MDLOG_EVENT_VM_MAP | MDLOG_EVENT_REALLOC,
+                          (uintptr_t)result, new_size, 0);
+    }
+    return result;
+}
