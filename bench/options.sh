@@ -11,6 +11,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=common.sh source-path=SCRIPTDIR
+. "$here/common.sh"
 builddir=${BENCH_BUILDDIR:-$here/..}
 repeat=${BENCH_REPEAT:-3}
 scale=${BENCH_SCALE:-0.25}
@@ -65,9 +67,6 @@ run_once() {
     echo "$seconds $kib"
 }
 
-median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-maximum() { sort -g | tail -1; }
-
 printf '| %-10s | %-15s | %8s | %8s | %6s | %6s |\n' workload option "none s" "option s" "time x" "RSS x"
 printf '|------------|-----------------|---------:|---------:|-------:|-------:|\n'
 for name in "${workloads[@]}"; do
@@ -80,7 +79,7 @@ for name in "${workloads[@]}"; do
             run_once "" "${cmd[@]}" >>"$tmp/base"
             run_once "$settings" "${cmd[@]}" >>"$tmp/opt"
         done
-        bt=$(cut -d' ' -f1 "$tmp/base" | median); ot=$(cut -d' ' -f1 "$tmp/opt" | median)
+        bt=$(cut -d' ' -f1 "$tmp/base" | median low); ot=$(cut -d' ' -f1 "$tmp/opt" | median low)
         br=$(cut -d' ' -f2 "$tmp/base" | maximum); orss=$(cut -d' ' -f2 "$tmp/opt" | maximum)
         awk -v w="$name" -v o="$label" -v bt="$bt" -v ot="$ot" -v br="$br" -v orss="$orss" \
             'BEGIN { printf "| %-10s | %-15s | %8.3f | %8.3f | %6.2f | %6.2f |\n", w, o, bt, ot, ot / bt, orss / br }'

@@ -35,6 +35,9 @@ builddir=${BENCH_BUILDDIR:-$here/..}
 lib=${BENCH_LIB:-}
 only=${BENCH_ONLY:-}
 
+# shellcheck source=common.sh source-path=SCRIPTDIR
+. "$here/common.sh"
+
 usage() {
     sed -n '2,/^set -u/p' "$0" | sed -e '/^set -u/d' -e 's/^# \{0,1\}//'
     exit 2
@@ -52,150 +55,22 @@ done
 shift $((OPTIND - 1))
 [ $# -gt 0 ] && only="$*"
 
-lib=${lib:-$builddir/lib/.libs/libmallocdebug.so}
-workload=${BENCH_WORKLOAD:-$builddir/bench/workload}
-measure=${BENCH_MEASURE:-$builddir/bench/measure}
+bench_paths
+bench_setup
 
-die() { echo "run.sh: $*" >&2; exit 2; }
-case $repeat in '' | *[!0-9]* | 0) die "bad repeat count '$repeat'" ;; esac
-[ -f "$lib" ] || die "no library at $lib (run make first, or set BENCH_LIB)"
-lib=$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")
-lib_source=$lib
-[ -x "$workload" ] || die "no workload program at $workload (run make bench/workload)"
+bench_names
+bench_select "$only"
 
-if [ -x "$measure" ]; then
-    timer=measure
-elif [ -x /usr/bin/time ]; then
-    timer="time"
-    echo "run.sh: $measure not built, using /usr/bin/time (10 ms resolution)" >&2
-else
-    die "neither $measure nor /usr/bin/time is available"
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mallocdebug-bench.XXXXXX") || die "mktemp failed"
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
-
-# Measure one snapshot of the library, even if it is rebuilt meanwhile.
-cp "$lib" "$tmp/libmallocdebug.so" || die "cannot copy $lib"
-lib=$tmp/libmallocdebug.so
-
-# ---- the benchmarks ---------------------------------------------------------
-
-names=$("$workload" --list | tr '\n' ' ') || die "$workload --list failed"
-
-python=
-if command -v python3 >/dev/null 2>&1; then
-    # The real interpreter, not a pyenv/asdf shim script.
-    python=$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))' 2>/dev/null)
-fi
-[ -n "$python" ] && [ -f "$here/py_workload.py" ] && names="$names python"
-command -v perl >/dev/null 2>&1 && names="$names perl"
-command -v git >/dev/null 2>&1 && names="$names git-log git-repack"
-
-if [ -n "$only" ]; then
-    for n in $only; do
-        case " $names " in *" $n "*) ;; *) die "unknown benchmark '$n' (have: $names)" ;; esac
-    done
-    names=$only
-fi
-
-perl_script='
-my %h; my $s = 1; my $x = 0;
-for my $r (1..2) {
-    for my $i (1..300000) {
-        $s = ($s * 1103515245 + 12345) % 2147483648;
-        my $k = "key" . ($s % 200000);
-        $h{$k} .= chr(97 + $s % 26) x (1 + $s % 7);
-    }
-    my @k = sort keys %h;
-    my $t = join(",", map { substr($h{$_}, 0, 3) . length($h{$_}) } @k);
-    $x = ($x * 31 + unpack("%32C*", $t) + scalar(@k)) % 4294967296;
-    %h = ();
-}
-print "$x\n";'
-
-# A throw-away repository with deterministic history, made once, under
-# the system allocator, outside the measurement.
-make_git_repo() {
-    local repo=$tmp/git-repo i f
-    export GIT_CONFIG_NOSYSTEM=1 HOME=$tmp GIT_PAGER=cat
-    export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.org
-    export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.org
-    git init -q "$repo" || return 1
-    for i in $(seq 1 150); do
-        for f in $(seq $((i % 7)) 7 60); do
-            awk -v i="$i" -v f="$f" 'BEGIN {
-                for (l = 0; l < 200; l++)
-                    printf "file %d line %d value %d\n", f, l,
-                        (l * 7 + f * 13 + (l % 17 == i % 17 ? i : 0)) % 1000 }' \
-                >"$repo/f$f.txt"
-        done
-        git -C "$repo" add -A &&
-            GIT_AUTHOR_DATE="@$((1600000000 + i * 60)) +0000" \
-            GIT_COMMITTER_DATE="@$((1600000000 + i * 60)) +0000" \
-            git -C "$repo" commit -q -m "commit $i" || return 1
-    done
-    git_repo=$repo
-}
-
-# Sets cmd=(...) for benchmark $1.
-bench_command() {
-    case $1 in
-    python) cmd=(env PYTHONMALLOC=malloc PYTHONHASHSEED=0 "$python" "$here/py_workload.py" "$scale") ;;
-    perl) cmd=(env PERL_HASH_SEED=0 PERL_PERTURB_KEYS=0 perl -e "$perl_script") ;;
-    git-log) cmd=(git -C "$git_repo" log -p --stat --no-color) ;;
-    # Delta search over the whole history, threaded; prints nothing.
-    git-repack) cmd=(git -C "$git_repo" repack -a -d -f -q --window=100) ;;
-    *) cmd=("$workload" "$1" "$scale") ;;
-    esac
-}
-
-# ---- measuring --------------------------------------------------------------
-
-# run_side SIDE OUTFILE: runs "${cmd[@]}"; appends "time rss" to $tmp/SIDE.res.
-failures=0
-run_side() {
-    local side=$1 out=$2 res=$tmp/res status
-    if [ $timer = measure ]; then
-        if [ "$side" = lib ]; then
-            "$measure" -o "$res" -p "$lib" -- "${cmd[@]}" >"$out" 2>"$tmp/stderr"
-        else
-            "$measure" -o "$res" -- "${cmd[@]}" >"$out" 2>"$tmp/stderr"
-        fi
-    else
-        if [ "$side" = lib ]; then
-            /usr/bin/time -o "$res" -f '%e %M %x' env LD_PRELOAD="$lib" "${cmd[@]}" >"$out" 2>"$tmp/stderr"
-        else
-            /usr/bin/time -o "$res" -f '%e %M %x' "${cmd[@]}" >"$out" 2>"$tmp/stderr"
-        fi
-    fi
-    status=$?
-    if [ $status -ne 0 ] || [ ! -s "$res" ]; then
-        echo "FAIL: $name under $side exited with status $status" >&2
-        sed 's/^/  | /' "$tmp/stderr" | head -20 >&2
-        return 1
-    fi
-    read -r t m _ <"$res"
-    echo "$t $m" >>"$tmp/$side.res"
-    [ "${BENCH_VERBOSE:-0}" = 1 ] && printf '  %-10s %-5s %ss %s KiB\n' "$name" "$side" "$t" "$m" >&2
-    return 0
-}
-
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-maximum() { sort -g | tail -1; }
-
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
-echo "# mallocdebug benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "# host: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r), $(ldd --version 2>/dev/null | head -1)"
-echo "# library: $lib_source ($(date -u -r "$lib_source" '+built %Y-%m-%d %H:%M UTC'), sha1 $(sha1sum <"$lib" | cut -c1-12))"
+bench_header "mallocdebug benchmark"
 echo "# $repeat runs per side, alternating; time = median wall seconds, RSS = max peak KiB"
+
+failures=0
 
 # Fixed cost: a process that makes one allocation.
 name=startup
 cmd=("$workload" startup)
 rm -f "$tmp/glibc.res" "$tmp/lib.res"
-if run_side glibc "$tmp/out" && run_side lib "$tmp/out"; then
+if run_side glibc "" "${cmd[@]}" && run_side lib "$lib" "${cmd[@]}"; then
     read -r gt gm <"$tmp/glibc.res"
     read -r lt lm <"$tmp/lib.res"
     echo "# startup (one malloc): glibc ${gt}s ${gm} KiB, mallocdebug ${lt}s ${lm} KiB"
@@ -207,23 +82,15 @@ echo
 rows=$tmp/rows
 : >"$rows"
 for name in $names; do
-    if [ "${name#git-}" != "$name" ] && [ -z "${git_repo:-}" ]; then
-        make_git_repo >/dev/null 2>&1 || { echo "FAIL: could not create the git repository" >&2; failures=$((failures + 1)); continue; }
-    fi
+    bench_prepare "$name" || { failures=$((failures + 1)); continue; }
     bench_command "$name"
     rm -f "$tmp/glibc.res" "$tmp/lib.res"
     ok=1 reference=
     for rep in $(seq 1 "$repeat"); do
         if [ $((rep % 2)) -eq 1 ]; then order="glibc lib"; else order="lib glibc"; fi
         for side in $order; do
-            if ! run_side "$side" "$tmp/out"; then ok=0; break 2; fi
-            sum=$(cksum <"$tmp/out")
-            if [ -z "$reference" ]; then
-                reference=$sum
-                cp "$tmp/out" "$tmp/reference"
-            elif [ "$sum" != "$reference" ]; then
-                echo "FAIL: $name: output under $side (run $rep) differs from the first run's" >&2
-                diff "$tmp/reference" "$tmp/out" | head -10 | sed 's/^/  | /' >&2
+            if [ "$side" = lib ]; then preload=$lib; else preload=; fi
+            if ! run_side "$side" "$preload" "${cmd[@]}" || ! check_output "$side" "$rep"; then
                 ok=0
                 break 2
             fi
