@@ -1,0 +1,523 @@
+/*
+ * MallocStackLogging end to end: tests/stacklog_probe runs a scenario
+ * with the variables set, keeping its log in a directory of the test's;
+ * the log is then read with the tools' reader and what it holds is
+ * checked against what the probe printed: events, their order and
+ * threads, stacks that lead back to the right function, the log's life
+ * cycle, fork, vm events, reaping, and the program's own malloc_logger.
+ */
+#include "config.h"
+#include "test_util.h"
+#include "../tools/log_reader.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PROBE "tests/stacklog_probe"
+#define EVENTS_MAX 4096
+
+static char directory[256];
+static char directory_setting[300];
+
+static void make_directory(void)
+{
+    snprintf(directory, sizeof(directory), "/tmp/md-stacklog-%d", (int)getpid());
+    mkdir(directory, 0700);
+    snprintf(directory_setting, sizeof(directory_setting),
+             "MallocStackLoggingDirectory=%s", directory);
+}
+
+/* The value after "key " in the probe's output. */
+static unsigned long output_value(const char *out, const char *key)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof(pattern), "%s ", key);
+    for (const char *line = out; line && *line; line = strchr(line, '\n')) {
+        if (*line == '\n')
+            line++;
+        if (strncmp(line, pattern, strlen(pattern)) == 0)
+            return strtoul(line + strlen(pattern), NULL, 0);
+    }
+    ck_abort_msg("no '%s' in the probe's output:\n%s", key, out);
+    return 0;
+}
+
+/* Files in the test's directory; the name of the last into `name`. */
+static unsigned directory_logs(char *name, size_t size)
+{
+    DIR *dir = opendir(directory);
+    unsigned count = 0;
+    for (struct dirent *entry; dir && (entry = readdir(dir));)
+        if (entry->d_name[0] != '.') {
+            count++;
+            if (name)
+                snprintf(name, size, "%s/%s", directory, entry->d_name);
+        }
+    if (dir)
+        closedir(dir);
+    return count;
+}
+
+static void clear_directory(void)
+{
+    DIR *dir = opendir(directory);
+    char path[600];
+    for (struct dirent *entry; dir && (entry = readdir(dir));)
+        if (entry->d_name[0] != '.') {
+            snprintf(path, sizeof(path), "%s/%s", directory, entry->d_name);
+            unlink(path);
+        }
+    if (dir)
+        closedir(dir);
+}
+
+static void log_path_of(unsigned long pid, char *path, size_t size)
+{
+    snprintf(path, size, "%s/" MDLOG_FILE_PREFIX "%lu.stacklog_probe"
+             MDLOG_FILE_SUFFIX, directory, pid);
+}
+
+static struct log_reader *open_log_of(unsigned long pid)
+{
+    char path[512], message[512];
+    log_path_of(pid, path, sizeof(path));
+    struct log_reader *reader = log_reader_open(path, message, sizeof(message));
+    ck_assert_msg(reader != NULL, "%s", message);
+    return reader;
+}
+
+static void run_probe(struct probe_run *run, const char *action,
+                      const char *mode, const char *extra)
+{
+    const char *settings[] = {mode, directory_setting,
+                              "MallocStackLoggingDontDeleteStackLogFile=1",
+                              extra, NULL};
+    probe(run, PROBE, action, settings, false);
+}
+
+/* ---- events ---- */
+
+struct events {
+    unsigned count;
+    struct log_reader_event list[EVENTS_MAX];
+};
+
+static int collect(const struct log_reader_event *event, void *context)
+{
+    struct events *events = context;
+    if (events->count < EVENTS_MAX)
+        events->list[events->count++] = *event;
+    return 0;
+}
+
+static struct events *read_events(struct log_reader *reader)
+{
+    static struct events events;
+    events.count = 0;
+    ck_assert_int_eq(log_reader_for_each_event(reader, collect, &events), 0);
+    for (unsigned i = 1; i < events.count; i++)
+        ck_assert_uint_lt(events.list[i - 1].order, events.list[i].order);
+    return &events;
+}
+
+static const struct log_reader_event *find_event(const struct events *events,
+                                                 unsigned kind,
+                                                 unsigned long address)
+{
+    for (unsigned i = 0; i < events->count; i++)
+        if ((events->list[i].type & MDLOG_EVENT_KIND_MASK) == kind &&
+            events->list[i].address == address)
+            return &events->list[i];
+    return NULL;
+}
+
+/* True when a frame of `stack` returns into the function at `function`. */
+static bool stack_has_function(struct log_reader *reader, uint32_t stack,
+                               unsigned long function)
+{
+    uint64_t pcs[MDLOG_MAX_FRAMES];
+    size_t count = log_reader_stack_frames(reader, stack, pcs, NULL,
+                                           MDLOG_MAX_FRAMES);
+    for (size_t i = 0; i < count; i++)
+        if (pcs[i] > function && pcs[i] - function < 96)
+            return true;
+    return false;
+}
+
+static const struct log_reader_event *
+expect_event(struct log_reader *reader, const struct events *events,
+             unsigned kind, unsigned long address, unsigned long site)
+{
+    const struct log_reader_event *event = find_event(events, kind, address);
+    ck_assert_msg(event != NULL, "no event %u for %#lx", kind, address);
+    if (site)
+        ck_assert_msg(stack_has_function(reader, event->stack, site),
+                      "the stack of %#lx does not pass through %#lx", address,
+                      site);
+    return event;
+}
+
+START_TEST(test_full_mode_records_events_with_stacks)
+{
+    struct probe_run run;
+    run_probe(&run, "sites", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    unsigned long pid = output_value(run.out, "pid");
+    unsigned long site_a = output_value(run.out, "site_a");
+    unsigned long site_b = output_value(run.out, "site_b");
+    char path[512], announce[700];
+    log_path_of(pid, path, sizeof(path));
+    snprintf(announce, sizeof(announce),
+             "(%lu) MallocStackLogging: recording malloc stacks to %s (full mode)\n",
+             pid, path);
+    ck_assert_msg(strstr(run.err, announce), "%s", run.err);
+
+    struct log_reader *reader = open_log_of(pid);
+    const struct mdlog_header *header = log_reader_header(reader);
+    ck_assert_int_eq(header->mode, MDLOG_MODE_FULL);
+    ck_assert_int_eq(header->state, MDLOG_STATE_EXITED);
+    ck_assert_int_eq(header->pid, (int)pid);
+    struct events *events = read_events(reader);
+    ck_assert_uint_eq(header->event_count, log_reader_event_count(reader));
+
+    uint32_t stacks[3];
+    const char *line = run.out;
+    for (int i = 0; i < 3; i++) {
+        line = strstr(line, "\na ") + 1;
+        unsigned long address = strtoul(line + 2, NULL, 0);
+        const struct log_reader_event *event =
+            expect_event(reader, events, MDLOG_EVENT_ALLOC, address, site_a);
+        ck_assert_uint_eq(event->size, strtoul(strchr(line + 2, ' '), NULL, 0));
+        ck_assert_uint_eq(event->thread, pid);
+        uint32_t thread = 0;
+        ck_assert(log_reader_stack_thread(reader, event->stack, &thread));
+        ck_assert_uint_eq(thread, pid);
+        stacks[i] = event->stack;
+    }
+    /* One call site, one stack. */
+    ck_assert_uint_eq(stacks[0], stacks[1]);
+    ck_assert_uint_eq(stacks[1], stacks[2]);
+    unsigned long b = strtoul(strstr(run.out, "\nb ") + 3, NULL, 0);
+    const struct log_reader_event *calloc_event =
+        expect_event(reader, events, MDLOG_EVENT_ALLOC, b, site_b);
+    ck_assert(calloc_event->type & MDLOG_EVENT_CLEARED);
+    ck_assert_uint_ne(calloc_event->stack, stacks[0]);
+
+    unsigned long freed = output_value(run.out, "freed");
+    const struct log_reader_event *free_event =
+        expect_event(reader, events, MDLOG_EVENT_FREE, freed, 0);
+    ck_assert_uint_gt(free_event->order,
+                      find_event(events, MDLOG_EVENT_ALLOC, freed)->order);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
+START_TEST(test_lite_mode_keeps_stacks_without_events)
+{
+    struct probe_run run;
+    run_probe(&run, "sites", "MallocStackLogging=1", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    ck_assert_msg(strstr(run.err, "(lite mode)\n"), "%s", run.err);
+    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
+    ck_assert_int_eq(log_reader_header(reader)->mode, MDLOG_MODE_LITE);
+    ck_assert_uint_eq(log_reader_event_count(reader), 0);
+    /* Every block's stack was uniqued: the probe's frames are nodes. */
+    ck_assert_uint_gt(log_reader_header(reader)->node_count, 8);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
+START_TEST(test_compaction_elides_temporary_allocations)
+{
+    struct probe_run run;
+    run_probe(&run, "compact", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
+    struct events *events = read_events(reader);
+    unsigned long temporary = output_value(run.out, "temporary");
+    unsigned long kept = output_value(run.out, "kept");
+    unsigned long site_a = output_value(run.out, "site_a");
+    bool temporary_recorded = false;
+    for (unsigned i = 0; i < events->count; i++)
+        if (events->list[i].address == temporary && events->list[i].size == 40)
+            temporary_recorded = true;
+    ck_assert(!temporary_recorded);
+    expect_event(reader, events, MDLOG_EVENT_ALLOC, kept, site_a);
+    ck_assert_uint_ge(log_reader_header(reader)->compacted_count, 2);
+    log_reader_close(reader);
+    clear_directory();
+
+    run_probe(&run, "compact", "MallocStackLoggingNoCompact=1", NULL);
+    ck_assert_msg(strstr(run.err, "(full mode)\n"), "%s", run.err);
+    reader = open_log_of(output_value(run.out, "pid"));
+    events = read_events(reader);
+    temporary = output_value(run.out, "temporary");
+    expect_event(reader, events, MDLOG_EVENT_ALLOC, temporary,
+                 output_value(run.out, "site_a"));
+    expect_event(reader, events, MDLOG_EVENT_FREE, temporary, 0);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
+START_TEST(test_log_removed_at_exit_kept_after_crash)
+{
+    struct probe_run run;
+    const char *settings[] = {"MallocStackLogging=full", directory_setting, NULL};
+    probe(&run, PROBE, "sites", settings, false);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    ck_assert_uint_eq(directory_logs(NULL, 0), 0);
+
+    probe(&run, PROBE, "crash", settings, false);
+    ck_assert(aborted(&run));
+    char path[512];
+    ck_assert_uint_eq(directory_logs(path, sizeof(path)), 1);
+    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
+    ck_assert_int_eq(log_reader_header(reader)->state, MDLOG_STATE_RUNNING);
+    struct events *events = read_events(reader);
+    expect_event(reader, events, MDLOG_EVENT_ALLOC, output_value(run.out, "a"),
+                 output_value(run.out, "site_a"));
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
+START_TEST(test_fork_gives_the_child_its_own_log)
+{
+    struct probe_run run;
+    run_probe(&run, "fork", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    unsigned long pid = output_value(run.out, "pid");
+    unsigned long child = output_value(run.out, "child");
+    unsigned long site_a = output_value(run.out, "site_a");
+    unsigned long site_b = output_value(run.out, "site_b");
+
+    struct log_reader *reader = open_log_of(child);
+    ck_assert_int_eq(log_reader_header(reader)->parent_pid, (int)pid);
+    struct events *events = read_events(reader);
+    expect_event(reader, events, MDLOG_EVENT_ALLOC, output_value(run.out, "b"),
+                 site_b);
+    /* The parent's history stays the parent's. */
+    ck_assert(!find_event(events, MDLOG_EVENT_ALLOC, output_value(run.out, "a")));
+    log_reader_close(reader);
+
+    reader = open_log_of(pid);
+    events = read_events(reader);
+    expect_event(reader, events, MDLOG_EVENT_ALLOC, output_value(run.out, "a"),
+                 site_a);
+    expect_event(reader, events, MDLOG_EVENT_ALLOC, output_value(run.out, "c"),
+                 site_b);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
+START_TEST(test_threads_record_their_own_events)
+{
+    struct probe_run run;
+    run_probe(&run, "threads", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    unsigned long pid = output_value(run.out, "pid");
+    unsigned long site_a = output_value(run.out, "site_a");
+    struct log_reader *reader = open_log_of(pid);
+    struct events *events = read_events(reader);
+    uint32_t threads[8] = {0};
+    unsigned thread_count = 0, allocations = 0, frees = 0;
+    for (unsigned i = 0; i < events->count; i++) {
+        const struct log_reader_event *event = &events->list[i];
+        if (event->thread == pid)
+            continue;
+        unsigned t = 0;
+        while (t < thread_count && threads[t] != event->thread)
+            t++;
+        if (t == thread_count && thread_count < 8)
+            threads[thread_count++] = event->thread;
+        uint32_t stack_thread = 0;
+        ck_assert(log_reader_stack_thread(reader, event->stack, &stack_thread));
+        ck_assert_uint_eq(stack_thread, event->thread);
+        if ((event->type & MDLOG_EVENT_KIND_MASK) == MDLOG_EVENT_ALLOC &&
+            stack_has_function(reader, event->stack, site_a))
+            allocations++;
+        if ((event->type & MDLOG_EVENT_KIND_MASK) == MDLOG_EVENT_FREE)
+            frees++;
+    }
+    ck_assert_uint_eq(thread_count, 4);
+    ck_assert_uint_eq(allocations, 400);
+    ck_assert_uint_ge(frees, 200);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
+static void expect_vm_events(const char *mode, bool vm, bool malloc_events)
+{
+    struct probe_run run;
+    run_probe(&run, "vm", mode, NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
+    struct events *events = read_events(reader);
+    unsigned long mapped = output_value(run.out, "mapped");
+    unsigned long grown = output_value(run.out, "grown");
+    const struct log_reader_event *map =
+        find_event(events, MDLOG_EVENT_VM_MAP, mapped);
+    const struct log_reader_event *unmap =
+        find_event(events, MDLOG_EVENT_VM_UNMAP, grown);
+    ck_assert_msg((map != NULL) == vm, "%s", mode);
+    ck_assert((unmap != NULL) == vm);
+    if (vm) {
+        ck_assert_uint_eq(map->size, 65536);
+        ck_assert_uint_eq(unmap->size, 131072);
+        ck_assert_uint_lt(map->order, unmap->order);
+        const struct log_reader_event *moved =
+            find_event(events, MDLOG_EVENT_VM_MAP, grown);
+        ck_assert(moved && (moved->type & MDLOG_EVENT_REALLOC));
+    }
+    ck_assert((find_event(events, MDLOG_EVENT_ALLOC,
+                          output_value(run.out, "a")) != NULL) == malloc_events);
+    log_reader_close(reader);
+    clear_directory();
+}
+
+START_TEST(test_vm_events_follow_the_mode)
+{
+    expect_vm_events("MallocStackLogging=full", true, true);
+    expect_vm_events("MallocStackLogging=vm", true, false);
+    expect_vm_events("MallocStackLogging=malloc", false, true);
+}
+END_TEST
+
+/* ---- reaping and the directory ---- */
+
+static pid_t dead_pid(void)
+{
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    waitpid(child, NULL, 0);
+    return child;
+}
+
+static void plant_log(pid_t pid, uint32_t flags, char *path, size_t size)
+{
+    snprintf(path, size, "%s/" MDLOG_FILE_PREFIX "%d.gone" MDLOG_FILE_SUFFIX,
+             directory, (int)pid);
+    struct mdlog_header header = {.version = MDLOG_VERSION, .flags = flags};
+    memcpy(header.magic, MDLOG_MAGIC, MDLOG_MAGIC_SIZE);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, &header, sizeof(header)), (ssize_t)sizeof(header));
+    close(fd);
+}
+
+START_TEST(test_logs_of_dead_processes_are_reaped)
+{
+    struct probe_run run;
+    char planted[512];
+    const char *settings[] = {"MallocStackLogging=1", directory_setting, NULL};
+    plant_log(dead_pid(), 0, planted, sizeof(planted));
+    probe(&run, PROBE, "sites", settings, false);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    ck_assert_int_ne(access(planted, F_OK), 0);
+
+    plant_log(dead_pid(), MDLOG_FLAG_KEEP, planted, sizeof(planted));
+    probe(&run, PROBE, "sites", settings, false);
+    ck_assert_int_eq(access(planted, F_OK), 0);
+    unlink(planted);
+
+    const char *no_reaping[] = {"MallocStackLogging=1", directory_setting,
+                                "MallocStackLoggingNoReaping=1", NULL};
+    plant_log(dead_pid(), 0, planted, sizeof(planted));
+    probe(&run, PROBE, "sites", no_reaping, false);
+    ck_assert_int_eq(access(planted, F_OK), 0);
+    /* A live process's log is never touched. */
+    plant_log(getpid(), 0, planted, sizeof(planted));
+    probe(&run, PROBE, "sites", settings, false);
+    ck_assert_int_eq(access(planted, F_OK), 0);
+    clear_directory();
+}
+END_TEST
+
+START_TEST(test_unwritable_directory_falls_back)
+{
+    struct probe_run run;
+    const char *settings[] = {"MallocStackLogging=1",
+                              "MallocStackLoggingDirectory=/nonexistent/logs",
+                              NULL};
+    probe(&run, PROBE, "sites", settings, false);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    ck_assert_msg(strstr(run.err, ") MallocStackLogging: can't create a log in "
+                                  "/nonexistent/logs: not a writable directory; "
+                                  "using /dev/shm\n"),
+                  "%s", run.err);
+    char expected[256];
+    snprintf(expected, sizeof(expected),
+             "recording malloc stacks to /dev/shm/" MDLOG_FILE_PREFIX "%lu.",
+             output_value(run.out, "pid"));
+    ck_assert_msg(strstr(run.err, expected), "%s", run.err);
+
+    const char *relative[] = {"MallocStackLogging=1",
+                              "MallocStackLoggingDirectory=logs", NULL};
+    probe(&run, PROBE, "sites", relative, false);
+    ck_assert_msg(strstr(run.err, "MallocStackLoggingDirectory"), "%s", run.err);
+    ck_assert_msg(strstr(run.err, "expected an absolute path"), "%s", run.err);
+}
+END_TEST
+
+START_TEST(test_program_logger_sees_the_same_calls)
+{
+    struct probe_run plain, lite, full;
+    const char *none[] = {NULL};
+    probe(&plain, PROBE, "logger", none, false);
+    ck_assert_msg(exited_cleanly(&plain), "%s", plain.err);
+    run_probe(&lite, "logger", "MallocStackLogging=lite", NULL);
+    run_probe(&full, "logger", "MallocStackLogging=full", NULL);
+    /* malloc, calloc, valloc, zone malloc, 3 batch, realloc, 7 frees */
+    ck_assert_uint_eq(count_lines(plain.out), 14);
+    ck_assert_msg(strstr(plain.out, "type 10 arg2 10 arg3 0 result 1\n"), "%s",
+                  plain.out);
+    ck_assert_msg(strstr(plain.out, "type 74 arg2 16 arg3 0 result 1\n"), "%s",
+                  plain.out);
+    ck_assert_msg(strstr(plain.out, "type 14 arg2 1 arg3 100 result 1\n"), "%s",
+                  plain.out);
+    ck_assert_str_eq(lite.out, plain.out);
+    ck_assert_str_eq(full.out, plain.out);
+    clear_directory();
+}
+END_TEST
+
+static Suite *stack_logging_suite(void)
+{
+    Suite *s = suite_create("stack_logging");
+    TCase *tc = tcase_create("log");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_full_mode_records_events_with_stacks);
+    tcase_add_test(tc, test_lite_mode_keeps_stacks_without_events);
+    tcase_add_test(tc, test_compaction_elides_temporary_allocations);
+    tcase_add_test(tc, test_log_removed_at_exit_kept_after_crash);
+    tcase_add_test(tc, test_fork_gives_the_child_its_own_log);
+    tcase_add_test(tc, test_threads_record_their_own_events);
+    tcase_add_test(tc, test_vm_events_follow_the_mode);
+    tcase_add_test(tc, test_logs_of_dead_processes_are_reaped);
+    tcase_add_test(tc, test_unwritable_directory_falls_back);
+    tcase_add_test(tc, test_program_logger_sees_the_same_calls);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    make_directory();
+    int status = run_suite(stack_logging_suite());
+    clear_directory();
+    rmdir(directory);
+    return status;
+}

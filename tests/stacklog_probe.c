@@ -1,0 +1,184 @@
+/*
+ * Runs one stack-logging scenario (argv[1]) under the Malloc* settings
+ * check_stack_logging gives it, and prints what the test needs to find
+ * in the log: "pid N", the address of each call site's function and the
+ * blocks it allocated.
+ */
+#define _GNU_SOURCE
+#include <malloc/malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+__attribute__((noinline)) static void *site_a(size_t size)
+{
+    void *block = malloc(size);
+    __asm__ volatile("" ::: "memory");
+    return block;
+}
+
+__attribute__((noinline)) static void *site_b(size_t size)
+{
+    void *block = calloc(1, size);
+    __asm__ volatile("" ::: "memory");
+    return block;
+}
+
+static void print_sites(void)
+{
+    printf("pid %d\nsite_a %p\nsite_b %p\n", (int)getpid(), (void *)site_a,
+           (void *)site_b);
+}
+
+static int sites(void)
+{
+    print_sites();
+    void *a[3];
+    static const size_t sizes[] = {24, 3000, 2 << 20};
+    for (int i = 0; i < 3; i++)
+        printf("a %p %zu\n", a[i] = site_a(sizes[i]), sizes[i]);
+    for (int i = 0; i < 2; i++)
+        printf("b %p 100\n", site_b(100));
+    free(a[0]);
+    printf("freed %p\n", a[0]);
+    return 0;
+}
+
+static int compact(void)
+{
+    print_sites();
+    void *temporary = site_a(40);
+    free(temporary);
+    printf("temporary %p\nkept %p\n", temporary, site_a(50));
+    return 0;
+}
+
+static int forking(void)
+{
+    print_sites();
+    printf("a %p\n", site_a(24));
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        printf("child %d\nb %p\n", (int)getpid(), site_b(24));
+        return 0;
+    }
+    int status;
+    waitpid(child, &status, 0);
+    printf("c %p\n", site_b(48));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+#define THREADS 4
+#define PER_THREAD 100
+
+static void *thread_main(void *unused)
+{
+    (void)unused;
+    void *blocks[PER_THREAD];
+    for (int i = 0; i < PER_THREAD; i++)
+        blocks[i] = site_a(16 + i);
+    for (int i = 0; i < PER_THREAD; i += 2)
+        free(blocks[i]);
+    return NULL;
+}
+
+static int threads(void)
+{
+    print_sites();
+    pthread_t ids[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        pthread_create(&ids[i], NULL, thread_main, NULL);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(ids[i], NULL);
+    return 0;
+}
+
+static int vm(void)
+{
+    print_sites();
+    char *region = mmap(NULL, 65536, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *grown = mremap(region, 65536, 131072, MREMAP_MAYMOVE);
+    printf("mapped %p\ngrown %p\n", (void *)region, (void *)grown);
+    munmap(grown, 131072);
+    printf("a %p\n", site_a(24));
+    return 0;
+}
+
+static int crash(void)
+{
+    print_sites();
+    printf("a %p\n", site_a(24));
+    fflush(stdout);
+    abort();
+}
+
+/* ---- malloc_logger conformance: the calls, without addresses ---- */
+
+#define CALLS_MAX 64
+static struct call {
+    uint32_t type;
+    uintptr_t arg2, arg3;
+    bool has_result;
+} calls[CALLS_MAX];
+static unsigned call_count;
+
+static void recording_logger(uint32_t type, uintptr_t arg1, uintptr_t arg2,
+                             uintptr_t arg3, uintptr_t result, uint32_t skip)
+{
+    (void)arg1;
+    (void)skip;
+    if (call_count < CALLS_MAX)
+        calls[call_count++] = (struct call){type, arg2, arg3, result != 0};
+}
+
+static int logger(void)
+{
+    malloc_zone_t *zone = malloc_default_zone();
+    void *batch[3];
+    malloc_logger = recording_logger;
+    void *a = malloc(10), *b = calloc(2, 8), *c = valloc(10);
+    void *z = malloc_zone_malloc(zone, 70);
+    unsigned made = malloc_zone_batch_malloc(zone, 32, batch, 3);
+    a = realloc(a, 100);
+    free(a);
+    free(b);
+    free(c);
+    malloc_zone_free(zone, z);
+    malloc_zone_batch_free(zone, batch, made);
+    malloc_logger = NULL;
+    for (unsigned i = 0; i < call_count; i++) {
+        bool frees = calls[i].type & MALLOC_LOG_TYPE_DEALLOCATE;
+        bool allocates = calls[i].type & MALLOC_LOG_TYPE_ALLOCATE;
+        /* A freed pointer is an address: only its presence is stable. */
+        printf("type %u arg2 %lu arg3 %lu result %d\n", calls[i].type,
+               frees ? (unsigned long)(calls[i].arg2 != 0)
+                     : (unsigned long)calls[i].arg2,
+               allocates && frees ? (unsigned long)calls[i].arg3 : 0UL,
+               calls[i].has_result);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(void);
+    } scenarios[] = {{"sites", sites},     {"compact", compact},
+                     {"fork", forking},    {"threads", threads},
+                     {"vm", vm},           {"crash", crash},
+                     {"logger", logger}};
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
+        if (strcmp(argv[1], scenarios[i].name) == 0)
+            return scenarios[i].run();
+    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger\n");
+    return 2;
+}
