@@ -42,7 +42,9 @@ void log_reader_close(struct log_reader *reader);
 /* Takes in what a live log wrote since the last open or refresh.
  * Returns 1 when new chunks were mapped, 0 when none, or -1 with a
  * message when the log can no longer be read (the reader then keeps what
- * it had).  Invalidates pointers into the log. */
+ * it had, except after "the file shrank": a file cut short under its
+ * mapping faults when read, so close the reader).  Invalidates pointers
+ * into the log. */
 int log_reader_refresh(struct log_reader *reader, char *message,
                        size_t message_size);
 
