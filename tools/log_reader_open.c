@@ -1,0 +1,309 @@
+/*
+ * A log reader's life: opening a log file, checking its header, mapping
+ * the chunks it lists and indexing them; refreshing a live log as it
+ * grows; closing.
+ */
+#include "config.h"
+
+#include "log_reader_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void log_reader_say(char *message, size_t size, const char *format, ...)
+{
+    if (message == NULL || size == 0)
+        return;
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(message, size, format, arguments);
+    va_end(arguments);
+}
+
+static bool open_file(struct log_reader *reader, char *message, size_t size)
+{
+    reader->fd = open(reader->path, O_RDONLY | O_CLOEXEC);
+    if (reader->fd >= 0)
+        return true;
+    if (errno == ENOENT)
+        log_reader_say(message, size,
+                       "%s: no such file; pass the path of a stack log "
+                       "(see mallocdebug_stack_log(5))", reader->path);
+    else if (errno == EACCES)
+        log_reader_say(message, size,
+                       "%s: permission denied; a stack log is readable only by "
+                       "the user who recorded it (mode 0600): run as that user "
+                       "or as root", reader->path);
+    else
+        log_reader_say(message, size, "%s: cannot open: %s", reader->path,
+                       strerror(errno));
+    return false;
+}
+
+static bool file_size(const struct log_reader *reader, uint64_t *size_out,
+                      char *message, size_t size)
+{
+    struct stat status;
+    if (fstat(reader->fd, &status) != 0) {
+        log_reader_say(message, size, "%s: cannot stat: %s", reader->path,
+                       strerror(errno));
+        return false;
+    }
+    if (!S_ISREG(status.st_mode)) {
+        log_reader_say(message, size,
+                       "%s: not a regular file; pass a stack log file",
+                       reader->path);
+        return false;
+    }
+    *size_out = (uint64_t)status.st_size;
+    return true;
+}
+
+/* The header as the file holds it, zero past the file's end. */
+static bool read_header(const struct log_reader *reader,
+                        struct mdlog_header *header, char *message, size_t size)
+{
+    memset(header, 0, sizeof(*header));
+    size_t done = 0;
+    while (done < sizeof(*header)) {
+        ssize_t n = pread(reader->fd, (char *)header + done,
+                          sizeof(*header) - done, (off_t)done);
+        if (n == 0)
+            break;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            log_reader_say(message, size, "%s: cannot read: %s", reader->path,
+                           strerror(errno));
+            return false;
+        }
+        done += (size_t)n;
+    }
+    return true;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+static size_t extent(const struct log_reader *reader, uint64_t chunks)
+{
+    return reader->header.header_size + chunks * reader->header.chunk_size;
+}
+
+/* Maps (or maps further) the header and the first `chunks` chunks. */
+static bool map_chunks(struct log_reader *reader, uint64_t chunks,
+                       char *message, size_t size)
+{
+    size_t bytes = extent(reader, chunks);
+    if (reader->map != NULL && bytes == reader->map_size)
+        return true;
+    void *map = reader->map == NULL
+                    ? mmap(NULL, bytes, PROT_READ, MAP_SHARED, reader->fd, 0)
+                    : mremap((void *)reader->map, reader->map_size, bytes,
+                             MREMAP_MAYMOVE);
+    if (map == MAP_FAILED) {
+        log_reader_say(message, size, "%s: cannot map %zu bytes: %s",
+                       reader->path, bytes, strerror(errno));
+        return false;
+    }
+    reader->map = map;
+    reader->map_size = bytes;
+    return true;
+}
+
+/* Keeps `header` and what it implies: the chunks read and whether the
+ * file holds all the chunks the header lists. */
+static void adopt_header(struct log_reader *reader,
+                         const struct mdlog_header *header, uint64_t chunks,
+                         uint64_t file_chunks)
+{
+    reader->header = *header;
+    reader->header.executable[MDLOG_EXECUTABLE_MAX - 1] = '\0';
+    reader->chunks = chunks;
+    reader->truncated = header->chunk_count > file_chunks;
+}
+
+static bool load(struct log_reader *reader, char *message, size_t size)
+{
+    uint64_t bytes;
+    struct mdlog_header header;
+    if (!open_file(reader, message, size) ||
+        !file_size(reader, &bytes, message, size) ||
+        !read_header(reader, &header, message, size) ||
+        !log_reader_check_header(&header, bytes, reader->path, message, size))
+        return false;
+    uint64_t file_chunks = log_reader_chunks_in_file(&header, bytes);
+    uint64_t chunks = min_u64(header.chunk_count, file_chunks);
+    adopt_header(reader, &header, chunks, file_chunks);
+    return map_chunks(reader, chunks, message, size) &&
+           log_index_build(reader, chunks, &reader->index, message, size);
+}
+
+struct log_reader *log_reader_open(const char *path, char *message,
+                                   size_t message_size)
+{
+    log_reader_say(message, message_size, "%s", "");
+    if (path == NULL || *path == '\0') {
+        log_reader_say(message, message_size,
+                       "no stack log named; pass the path of a stack log");
+        return NULL;
+    }
+    struct log_reader *reader = calloc(1, sizeof(*reader));
+    if (reader == NULL || (reader->path = strdup(path)) == NULL) {
+        free(reader);
+        log_reader_say(message, message_size, "%s: out of memory", path);
+        return NULL;
+    }
+    reader->fd = -1;
+    if (!load(reader, message, message_size)) {
+        log_reader_close(reader);
+        return NULL;
+    }
+    return reader;
+}
+
+void log_reader_close(struct log_reader *reader)
+{
+    if (reader == NULL)
+        return;
+    log_index_free(&reader->index);
+    if (reader->map != NULL)
+        munmap((void *)reader->map, reader->map_size);
+    if (reader->fd >= 0)
+        close(reader->fd);
+    free(reader->path);
+    free(reader);
+}
+
+/* ---- refreshing ---- */
+
+/* The header as the writer left it now.  Its chunk count is loaded first,
+ * with acquire, so the chunk headers it covers are complete. */
+static void read_live_header(const struct log_reader *reader,
+                             struct mdlog_header *header)
+{
+    const struct mdlog_header *live = (const void *)reader->map;
+    uint64_t chunks = __atomic_load_n(&live->chunk_count, __ATOMIC_ACQUIRE);
+    memcpy(header, live, sizeof(*header));
+    header->chunk_count = chunks;
+}
+
+static bool same_layout(const struct log_reader *reader,
+                        const struct mdlog_header *header, char *message,
+                        size_t size)
+{
+    const struct mdlog_header *old = &reader->header;
+    if (header->header_size == old->header_size &&
+        header->chunk_size == old->chunk_size)
+        return true;
+    log_reader_say(message, size,
+                   "%s: the header changed its layout while the log was read; "
+                   "the log is damaged; record the program again", reader->path);
+    return false;
+}
+
+static bool still_holds_map(const struct log_reader *reader, uint64_t bytes,
+                            char *message, size_t size)
+{
+    if (bytes >= reader->map_size)
+        return true;
+    log_reader_say(message, size,
+                   "%s: the file shrank under the reader (%llu bytes, %zu read); "
+                   "it was truncated or replaced: open it again",
+                   reader->path, (unsigned long long)bytes, reader->map_size);
+    return false;
+}
+
+int log_reader_refresh(struct log_reader *reader, char *message,
+                       size_t message_size)
+{
+    log_reader_say(message, message_size, "%s", "");
+    uint64_t bytes;
+    struct mdlog_header header;
+    if (!file_size(reader, &bytes, message, message_size) ||
+        !still_holds_map(reader, bytes, message, message_size))
+        return -1;
+    read_live_header(reader, &header);
+    if (!log_reader_check_header(&header, bytes, reader->path, message,
+                                 message_size) ||
+        !same_layout(reader, &header, message, message_size))
+        return -1;
+    uint64_t file_chunks = log_reader_chunks_in_file(&header, bytes);
+    /* Never fewer chunks than before: the map and the index only grow. */
+    uint64_t chunks = min_u64(header.chunk_count, file_chunks);
+    if (chunks < reader->chunks)
+        chunks = reader->chunks;
+    struct log_index index;
+    if (!map_chunks(reader, chunks, message, message_size) ||
+        !log_index_build(reader, chunks, &index, message, message_size))
+        return -1;
+    log_index_free(&reader->index);
+    reader->index = index;
+    bool grew = chunks > reader->chunks;
+    adopt_header(reader, &header, chunks, file_chunks);
+    return grew;
+}
+
+/* ---- what the reader found ---- */
+
+const struct mdlog_header *log_reader_header(const struct log_reader *reader)
+{
+    return &reader->header;
+}
+
+const char *log_reader_path(const struct log_reader *reader)
+{
+    return reader->path;
+}
+
+uint64_t log_reader_chunk_count(const struct log_reader *reader)
+{
+    return reader->chunks;
+}
+
+unsigned log_reader_warnings(const struct log_reader *reader)
+{
+    unsigned warnings = 0;
+    if (reader->truncated)
+        warnings |= LOG_READER_TRUNCATED;
+    if (reader->index.unfinished_chunks != 0)
+        warnings |= LOG_READER_UNFINISHED_CHUNKS;
+    return warnings;
+}
+
+size_t log_reader_warning_text(const struct log_reader *reader, char *buffer,
+                               size_t size)
+{
+    const char *path = reader->path;
+    unsigned long long listed = reader->header.chunk_count;
+    unsigned long long read = reader->chunks;
+    unsigned long long unfinished = reader->index.unfinished_chunks;
+    switch (log_reader_warnings(reader)) {
+    case 0:
+        return (size_t)snprintf(buffer, size, "%s", "");
+    case LOG_READER_TRUNCATED:
+        return (size_t)snprintf(buffer, size,
+                                "%s: truncated: the header lists %llu chunks, the "
+                                "file holds %llu; reading those",
+                                path, listed, read);
+    case LOG_READER_UNFINISHED_CHUNKS:
+        return (size_t)snprintf(buffer, size,
+                                "%s: %llu chunk%s still being set up by the "
+                                "writer; skipped", path, unfinished,
+                                unfinished == 1 ? "" : "s");
+    default:
+        return (size_t)snprintf(buffer, size,
+                                "%s: truncated: the header lists %llu chunks, the "
+                                "file holds %llu; reading those but %llu still "
+                                "being set up", path, listed, read, unfinished);
+    }
+}
