@@ -481,7 +481,7 @@ START_TEST(test_program_logger_sees_the_same_calls)
     run_probe(&lite, "logger", "MallocStackLogging=lite", NULL);
     run_probe(&full, "logger", "MallocStackLogging=full", NULL);
     /* malloc, calloc, valloc, zone malloc, 3 batch, realloc, 7 frees */
-    ck_assert_uint_eq(count_lines(plain.out), 14);
+    ck_assert_uint_eq(count_lines(plain.out), 15);
     ck_assert_msg(strstr(plain.out, "type 10 arg2 10 arg3 0 result 1\n"), "%s",
                   plain.out);
     ck_assert_msg(strstr(plain.out, "type 74 arg2 16 arg3 0 result 1\n"), "%s",

@@ -93,7 +93,7 @@ static void store(const void *bytes, size_t size)
     REQUIRE(size == 0 || pwrite(log_fd, bytes, size, 0) == (ssize_t)size);
 }
 
-static int count_event(const struct mdlog_event *event, void *context)
+static int count_event(const struct log_reader_event *event, void *context)
 {
     const struct log_reader *reader = ((void **)context)[0];
     uint64_t *count = ((void **)context)[1];

@@ -178,18 +178,19 @@ uint64_t log_builder_event(struct log_builder *builder, uint32_t thread,
                            uint32_t stack)
 {
     struct thread_chunk *open = thread_chunk(builder, thread);
+    uint64_t order = header_of(builder)->next_order++;
+    /* A new chunk counts its events' orders from this one's (and moves
+     * the builder's bytes). */
     struct mdlog_event *event = next_record(builder, &open->chunk,
-                                            MDLOG_CHUNK_EVENTS, thread, 0,
+                                            MDLOG_CHUNK_EVENTS, thread, order,
                                             sizeof(*event));
-    struct mdlog_header *header = header_of(builder);
-    uint64_t order = header->next_order++;
+    const struct mdlog_chunk_header *chunk = chunk_at(builder, open->chunk);
     *event = (struct mdlog_event){
         .address = address,
-        .size = size,
-        .order_and_type = order | (uint64_t)type << MDLOG_TYPE_SHIFT,
+        .size_and_type = size | (uint64_t)type << MDLOG_TYPE_SHIFT,
         .stack = stack,
-        .thread = thread};
-    header->event_count++;
+        .order_offset = (uint32_t)(order - chunk->first)};
+    header_of(builder)->event_count++;
     return order;
 }
 

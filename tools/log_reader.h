@@ -94,8 +94,20 @@ bool log_reader_stack_thread(const struct log_reader *reader, uint32_t stack,
 
 /* ---- events ---- */
 
-/* Called with a copy of each event; a non-zero return stops the walk. */
-typedef int log_reader_event_fn(const struct mdlog_event *event, void *context);
+/* An event as the walk hands it out: the record, with the order and
+ * thread its chunk gives it. */
+struct log_reader_event {
+    uint64_t order;
+    uint64_t address;
+    uint64_t size;
+    uint32_t stack;  /* stack node id, 0 when none */
+    uint32_t thread; /* the recording thread's id */
+    unsigned type;   /* enum mdlog_event_kind and MDLOG_EVENT_* flags */
+};
+
+/* Called with each event; a non-zero return stops the walk. */
+typedef int log_reader_event_fn(const struct log_reader_event *event,
+                                void *context);
 
 /* Calls `fn` on every event recorded, in increasing order.  Returns 0
  * after the last one, the callback's value when it stopped the walk, or

@@ -24,7 +24,8 @@ struct cursor {
     const struct mdlog_chunk_header *chunk;
     uint64_t slot;
     uint64_t count;
-    struct mdlog_event event; /* the stream's next event */
+    struct mdlog_event record;     /* the stream's next event... */
+    struct log_reader_event event; /* ...as handed out */
 };
 
 static bool enter_next_chunk(struct cursor *cursor)
@@ -50,7 +51,20 @@ static bool stayed_put(const struct cursor *cursor, const struct mdlog_event *re
     struct mdlog_event again;
     memcpy(&again, record, sizeof(again));
     return count >= cursor->count &&
-           memcmp(&again, &cursor->event, sizeof(again)) == 0;
+           memcmp(&again, &cursor->record, sizeof(again)) == 0;
+}
+
+static void decode(struct cursor *cursor)
+{
+    const struct mdlog_event *record = &cursor->record;
+    cursor->event = (struct log_reader_event){
+        .order = MDLOG_EVENT_ORDER(cursor->chunk, record),
+        .address = record->address,
+        .size = MDLOG_EVENT_SIZE(record),
+        .stack = record->stack,
+        .thread = cursor->chunk->thread,
+        .type = MDLOG_EVENT_TYPE(record),
+    };
 }
 
 /* Moves the cursor to its stream's next event; false at the end. */
@@ -60,9 +74,11 @@ static bool advance(struct cursor *cursor)
         if (cursor->slot < cursor->count) {
             const struct mdlog_event *records = log_reader_records(cursor->chunk);
             const struct mdlog_event *record = &records[cursor->slot++];
-            memcpy(&cursor->event, record, sizeof(cursor->event));
-            if (cursor->slot < cursor->count || stayed_put(cursor, record))
+            memcpy(&cursor->record, record, sizeof(cursor->record));
+            if (cursor->slot < cursor->count || stayed_put(cursor, record)) {
+                decode(cursor);
                 return true;
+            }
             continue;
         }
         if (!enter_next_chunk(cursor))
@@ -74,7 +90,7 @@ static bool advance(struct cursor *cursor)
 
 static bool comes_before(const struct cursor *a, const struct cursor *b)
 {
-    uint64_t x = MDLOG_EVENT_ORDER(&a->event), y = MDLOG_EVENT_ORDER(&b->event);
+    uint64_t x = a->event.order, y = b->event.order;
     if (x != y)
         return x < y;
     return a->stream < b->stream; /* ties only in damaged logs */

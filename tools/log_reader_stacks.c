@@ -18,8 +18,13 @@ static const struct mdlog_stack_node *find_node(const struct log_reader *reader,
     if (ref == NULL)
         return NULL;
     const struct mdlog_chunk_header *chunk = log_reader_chunk(reader, ref->chunk);
+    /* A stack chunk's count is how many of its nodes are written, not
+     * where they are: ids are handed out to threads that write them in
+     * any order.  A slot is a node once its pc is set (read_node). */
     uint64_t slot = id - ref->first;
-    if (slot >= log_reader_count(chunk, log_reader_node_capacity(reader)))
+    const struct mdlog_header *live = (const struct mdlog_header *)reader->map;
+    if (slot >= log_reader_node_capacity(reader) ||
+        id >= __atomic_load_n(&live->node_count, __ATOMIC_ACQUIRE))
         return NULL;
     const struct mdlog_stack_node *nodes = log_reader_records(chunk);
     return &nodes[slot];
