@@ -10,6 +10,7 @@
  * and exits 77, which automake reports as SKIP.
  */
 #include "config.h"
+#include "remote_reader.h"
 #include "test_util.h"
 
 #include <check.h>
@@ -18,43 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* ---- the reader: copies into buffers kept until the walk is over ---- */
-
-enum { MAX_COPIES = 1 << 16 };
-static void *copies[MAX_COPIES];
-static unsigned n_copies;
-static unsigned reader_failures;
-
-static kern_return_t remote_reader(task_t task, vm_address_t address,
-                                   vm_size_t size, void **local)
-{
-    if (n_copies == MAX_COPIES)
-        return KERN_RESOURCE_SHORTAGE;
-    void *buffer = malloc(size ? size : 1);
-    if (!buffer)
-        return KERN_RESOURCE_SHORTAGE;
-    struct iovec here = {buffer, size}, there = {(void *)address, size};
-    ssize_t n = process_vm_readv(task, &here, 1, &there, 1, 0);
-    if (n < 0 || (size_t)n != size) {
-        free(buffer);
-        reader_failures++;
-        return KERN_INVALID_ADDRESS;
-    }
-    copies[n_copies++] = buffer;
-    *local = buffer;
-    return KERN_SUCCESS;
-}
-
-static void release_copies(void)
-{
-    for (unsigned i = 0; i < n_copies; i++)
-        free(copies[i]);
-    n_copies = 0;
-}
 
 /* ---- the child ---- */
 
@@ -252,7 +218,7 @@ START_TEST(test_remote_get_all_zones)
     vm_address_t name_address = (vm_address_t)((malloc_zone_t *)local)->zone_name;
     ck_assert_int_eq(remote_reader(child.pid, name_address, 11, &local), KERN_SUCCESS);
     ck_assert_int_eq(memcmp(local, "RemoteZone", 11), 0);
-    release_copies();
+    remote_copies_release();
     stop_child(&child);
 }
 END_TEST
@@ -265,7 +231,7 @@ START_TEST(test_remote_enumerate_created_zone)
                                           MALLOC_PTR_REGION_RANGE_TYPE |
                                           MALLOC_ADMIN_REGION_RANGE_TYPE),
                      KERN_SUCCESS);
-    ck_assert_uint_eq(reader_failures, 0);
+    ck_assert_uint_eq(remote_reader_failures(), 0);
     ck_assert_int_eq(recorded_task, child.pid);
     ck_assert_uint_gt(n_other_types, 0);
     /* Exactly the child's blocks. */
@@ -276,7 +242,7 @@ START_TEST(test_remote_enumerate_created_zone)
         ck_assert_uint_eq(found[i].address, report.zone_blocks[i].address);
         ck_assert_uint_eq(found[i].size, report.zone_blocks[i].size);
     }
-    release_copies();
+    remote_copies_release();
     stop_child(&child);
 }
 END_TEST
@@ -301,7 +267,7 @@ START_TEST(test_remote_enumerate_default_zone)
     /* None of the created zone's blocks belongs to the default zone. */
     for (unsigned i = 0; i < report.zone_count; i++)
         ck_assert(lookup(report.zone_blocks[i].address) == NULL);
-    release_copies();
+    remote_copies_release();
     stop_child(&child);
 }
 END_TEST
@@ -316,7 +282,7 @@ START_TEST(test_remote_enumerate_after_child_exit)
     ck_assert_int_ne(enumerate_remote(pid, zone, MALLOC_PTR_IN_USE_RANGE_TYPE),
                      KERN_SUCCESS);
     ck_assert_uint_eq(n_found, 0);
-    release_copies();
+    remote_copies_release();
 }
 END_TEST
 
@@ -333,56 +299,11 @@ static Suite *remote_suite(void)
     return s;
 }
 
-/* Can this process read a child of its own?  Returns 0, or the errno. */
-static int probe_process_vm_readv(void)
-{
-    static volatile long secret = 0x5eed;
-    int down[2];
-    if (pipe(down) != 0)
-        return errno;
-    pid_t pid = fork();
-    if (pid < 0)
-        return errno;
-    if (pid == 0) {
-        char byte;
-        close(down[1]);
-        alarm(20);
-        (void)!read(down[0], &byte, 1);
-        _exit(0);
-    }
-    close(down[0]);
-    long value = 0;
-    struct iovec here = {&value, sizeof(value)},
-                 there = {(void *)&secret, sizeof(secret)};
-    int error = 0;
-    if (process_vm_readv(pid, &here, 1, &there, 1, 0) != (ssize_t)sizeof(value))
-        error = errno;
-    else if (value != 0x5eed)
-        error = EIO;
-    close(down[1]);
-    waitpid(pid, NULL, 0);
-    return error;
-}
-
 int main(void)
 {
-    int error = probe_process_vm_readv();
-    if (error == EPERM || error == EACCES || error == ENOSYS) {
-        char scope[16] = "absent";
-        FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
-        if (f) {
-            if (!fgets(scope, sizeof(scope), f))
-                strcpy(scope, "?");
-            scope[strcspn(scope, "\n")] = '\0';
-            fclose(f);
-        }
-        printf("SKIP: process_vm_readv on a child process is refused (%s); "
-               "yama ptrace_scope: %s.  Remote enumeration needs ptrace "
-               "permission over the target (ptrace_scope <= 1, no seccomp "
-               "filter on process_vm_readv, CAP_SYS_PTRACE in containers).\n",
-               strerror(error), scope);
+    int error = remote_read_probe();
+    if (remote_read_refused(error))
         return 77;
-    }
     if (error) {
         printf("process_vm_readv probe failed: %s\n", strerror(error));
         return EXIT_FAILURE;

@@ -34,21 +34,6 @@ static void make_directory(void)
              "MallocStackLoggingDirectory=%s", directory);
 }
 
-/* The value after "key " in the probe's output. */
-static unsigned long output_value(const char *out, const char *key)
-{
-    char pattern[64];
-    snprintf(pattern, sizeof(pattern), "%s ", key);
-    for (const char *line = out; line && *line; line = strchr(line, '\n')) {
-        if (*line == '\n')
-            line++;
-        if (strncmp(line, pattern, strlen(pattern)) == 0)
-            return strtoul(line + strlen(pattern), NULL, 0);
-    }
-    ck_abort_msg("no '%s' in the probe's output:\n%s", key, out);
-    return 0;
-}
-
 /* Files in the test's directory; the name of the last into `name`. */
 static unsigned directory_logs(char *name, size_t size)
 {

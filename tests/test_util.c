@@ -169,6 +169,28 @@ void read_fd_into(int fd, char *buffer, size_t size)
     buffer[used] = '\0';
 }
 
+/* In the child: runs `program args` with the settings added to a clean
+ * environment. */
+static void exec_probe(const char *program, const char *const *args,
+                       const char *const *settings)
+{
+    char *env[16];
+    unsigned n = 0;
+    static char path[] = "PATH=/usr/bin:/bin";
+    env[n++] = path;
+    for (unsigned i = 0; settings && settings[i] && n < 15; i++)
+        env[n++] = (char *)settings[i];
+    env[n] = NULL;
+    char *argv[8];
+    unsigned a = 0;
+    argv[a++] = (char *)program;
+    for (unsigned i = 0; args[i] && a < 7; i++)
+        argv[a++] = (char *)args[i];
+    argv[a] = NULL;
+    execve(program, argv, env);
+    _exit(127);
+}
+
 void probe_with_args(struct probe_run *run, const char *program,
                      const char *const *args, const char *const *settings,
                      bool stop_expected)
@@ -183,21 +205,7 @@ void probe_with_args(struct probe_run *run, const char *program,
         dup2(err_pipe[1], 2);
         close(out_pipe[0]);
         close(err_pipe[0]);
-        char *env[16];
-        unsigned n = 0;
-        static char path[] = "PATH=/usr/bin:/bin";
-        env[n++] = path;
-        for (unsigned i = 0; settings && settings[i] && n < 15; i++)
-            env[n++] = (char *)settings[i];
-        env[n] = NULL;
-        char *argv[8];
-        unsigned a = 0;
-        argv[a++] = (char *)program;
-        for (unsigned i = 0; args[i] && a < 7; i++)
-            argv[a++] = (char *)args[i];
-        argv[a] = NULL;
-        execve(program, argv, env);
-        _exit(127);
+        exec_probe(program, args, settings);
     }
     close(out_pipe[1]);
     close(err_pipe[1]);
@@ -213,6 +221,86 @@ void probe_with_args(struct probe_run *run, const char *program,
     close(out_pipe[0]);
     close(err_pipe[0]);
     ck_assert_int_eq(waitpid(pid, &run->status, 0), pid);
+}
+
+/* True when `text` ends with the whole line `line` and its newline. */
+static bool ends_with_line(const char *text, size_t length, const char *line)
+{
+    size_t want = strlen(line);
+    if (length < want + 1 || text[length - 1] != '\n')
+        return false;
+    const char *start = text + length - 1 - want;
+    return memcmp(start, line, want) == 0 && (start == text || start[-1] == '\n');
+}
+
+/* Reads the session's stdout until the line `line`, or its end: the
+ * program then waits, so nothing follows the line yet. */
+static void read_until_line(struct probe_session *session, const char *line)
+{
+    size_t used = 0;
+    ssize_t n;
+    session->out[0] = '\0';
+    while (used < sizeof(session->out) - 1 &&
+           (n = read(session->from_child, session->out + used,
+                     sizeof(session->out) - 1 - used)) > 0) {
+        used += (size_t)n;
+        session->out[used] = '\0';
+        if (ends_with_line(session->out, used, line))
+            return;
+    }
+}
+
+void probe_start(struct probe_session *session, const char *program,
+                 const char *const *args, const char *const *settings,
+                 const char *until)
+{
+    int in_pipe[2], out_pipe[2], err_pipe[2];
+    ck_assert_int_eq(pipe(in_pipe), 0);
+    ck_assert_int_eq(pipe(out_pipe), 0);
+    ck_assert_int_eq(pipe(err_pipe), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(in_pipe[0], 0);
+        dup2(out_pipe[1], 1);
+        dup2(err_pipe[1], 2);
+        close(in_pipe[1]);
+        close(out_pipe[0]);
+        close(err_pipe[0]);
+        exec_probe(program, args, settings);
+    }
+    close(in_pipe[0]);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    session->pid = pid;
+    session->to_child = in_pipe[1];
+    session->from_child = out_pipe[0];
+    session->err_from_child = err_pipe[0];
+    read_until_line(session, until);
+}
+
+void probe_finish(struct probe_session *session, struct probe_run *run)
+{
+    close(session->to_child);
+    read_fd_into(session->from_child, run->out, sizeof(run->out));
+    read_fd_into(session->err_from_child, run->err, sizeof(run->err));
+    close(session->from_child);
+    close(session->err_from_child);
+    ck_assert_int_eq(waitpid(session->pid, &run->status, 0), session->pid);
+}
+
+unsigned long output_value(const char *out, const char *key)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof(pattern), "%s ", key);
+    for (const char *line = out; line && *line; line = strchr(line, '\n')) {
+        if (*line == '\n')
+            line++;
+        if (strncmp(line, pattern, strlen(pattern)) == 0)
+            return strtoul(line + strlen(pattern), NULL, 0);
+    }
+    ck_abort_msg("no '%s' in the probe's output:\n%s", key, out);
+    return 0;
 }
 
 void probe(struct probe_run *run, const char *program, const char *action,

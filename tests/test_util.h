@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define KiB (1024UL)
 #define MiB (1024UL * 1024UL)
@@ -97,6 +98,24 @@ void probe(struct probe_run *run, const char *program, const char *action,
 void probe_with_args(struct probe_run *run, const char *program,
                      const char *const *args, const char *const *settings,
                      bool stop_expected);
+/* A helper program left running: started like probe_with_args, its
+ * stdout is read until a line equal to `until` (or its end) into `out`,
+ * and it runs until probe_finish closes its stdin. */
+struct probe_session {
+    pid_t pid;
+    int to_child;       /* its stdin */
+    int from_child;     /* its stdout */
+    int err_from_child; /* its stderr */
+    char out[PROBE_OUTPUT_MAX];
+};
+void probe_start(struct probe_session *session, const char *program,
+                 const char *const *args, const char *const *settings,
+                 const char *until);
+/* Closes its stdin, collects the rest of its output and waits for it. */
+void probe_finish(struct probe_session *session, struct probe_run *run);
+/* The number after "key " at the start of a line of `out`; the test
+ * fails when there is none. */
+unsigned long output_value(const char *out, const char *key);
 bool exited_cleanly(const struct probe_run *run);
 /* Reads a descriptor to its end into a NUL-terminated buffer. */
 void read_fd_into(int fd, char *buffer, size_t size);
