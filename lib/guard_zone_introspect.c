@@ -11,6 +11,7 @@
 #include "report.h"
 #include "szone.h"
 
+#include <mallocdebug/stack_log.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@ struct guard_walk {
     memory_reader_t *reader;
     unsigned type_mask;
     struct range_batch in_use;
+    struct range_batch stack_ids;
     struct range_batch regions;
 };
 
@@ -33,6 +35,8 @@ static void walk_init(struct guard_walk *walk, task_t task, void *context,
     walk->type_mask = type_mask;
     range_batch_init(&walk->in_use, task, context, recorder,
                      MALLOC_PTR_IN_USE_RANGE_TYPE);
+    range_batch_init(&walk->stack_ids, task, context, recorder,
+                     MALLOCDEBUG_STACK_ID_RANGE_TYPE);
     range_batch_init(&walk->regions, task, context, recorder,
                      MALLOC_PTR_REGION_RANGE_TYPE);
 }
@@ -56,6 +60,8 @@ static kern_return_t walk_live(struct guard_walk *walk,
             return KERN_FAILURE;
         if (walk->type_mask & MALLOC_PTR_IN_USE_RANGE_TYPE)
             range_batch_add(&walk->in_use, block.address, block.size);
+        if (walk->type_mask & MALLOCDEBUG_STACK_ID_RANGE_TYPE)
+            range_batch_add(&walk->stack_ids, block.address, block.stack_id);
         if (walk->type_mask & MALLOC_PTR_REGION_RANGE_TYPE)
             range_batch_add(&walk->regions, block.mapping + data_offset,
                       block.mapping_size - OS_PAGE_SIZE);
@@ -87,11 +93,12 @@ kern_return_t guard_zone_enumerator(task_t task, void *context,
     }
     error = walk_live(&walk, &zone);
     range_batch_flush(&walk.in_use);
+    range_batch_flush(&walk.stack_ids);
     range_batch_flush(&walk.regions);
     if (error)
         return error;
     /* The fallback's blocks are the guard zone's: its own enumerator
-     * reads it through the same reader. */
+     * reads it through the same reader, stack ids included. */
     return szone_enumerator(task, context, type_mask,
                             (vm_address_t)zone.fallback, reader, recorder);
 }

@@ -10,11 +10,16 @@
 #include "enumerate_util.h"
 #include "szone.h"
 
+#include <mallocdebug/stack_log.h>
+
 #include <stddef.h>
 #include <string.h>
 
 /* 256 GiB of regions of one kind: more means a damaged list. */
 #define ENUMERATE_MAX_REGIONS (1u << 16)
+
+/* The types that need a walk of every block. */
+#define BLOCK_TYPES (MALLOC_PTR_IN_USE_RANGE_TYPE | MALLOCDEBUG_STACK_ID_RANGE_TYPE)
 
 struct enumeration {
     task_t task;
@@ -23,48 +28,96 @@ struct enumeration {
     size_t block_head; /* canary bytes before tiny and small blocks */
     bool canaries;     /* requested sizes are the blocks' sizes */
     struct range_batch in_use;
+    struct range_batch stack_ids;
     struct range_batch regions;
     struct range_batch admin;
 };
 
+/* A block in use: its range, and its stack id at the same address. */
+static void add_block(struct enumeration *walk, uintptr_t address,
+                      size_t size, uint32_t stack_id)
+{
+    if (walk->type_mask & MALLOC_PTR_IN_USE_RANGE_TYPE)
+        range_batch_add(&walk->in_use, address, size);
+    if (walk->type_mask & MALLOCDEBUG_STACK_ID_RANGE_TYPE)
+        range_batch_add(&walk->stack_ids, address, stack_id);
+}
+
 /* In debug zones the program's block starts after the head canary and,
  * with canaries, its size is the one it asked for. */
 static void add_run_block(struct enumeration *walk, const struct szone_run *run,
-                          unsigned index, uint32_t requested)
+                          unsigned index, uint32_t requested, uint32_t stack_id)
 {
     uintptr_t slot = run->start + (uintptr_t)index * run->block_size;
     size_t size = run->block_size - walk->block_head;
     if (walk->canaries && requested != 0 && requested != REQUESTED_SIZE_FREED_FILL &&
         requested - 1 <= size)
         size = requested - 1;
-    range_batch_add(&walk->in_use, slot + walk->block_head, size);
+    add_block(walk, slot + walk->block_head, size, stack_id);
 }
 
 #define STATE_CHUNK 256
 
+/* One chunk of a run's metadata, the rows the walk needs. */
+struct meta_chunk {
+    uint8_t states[STATE_CHUNK];
+    uint32_t requested[STATE_CHUNK];
+    uint32_t stack_ids[STATE_CHUNK];
+};
+
+/* A row of 32-bit values, `count` of them from `first`. */
+static kern_return_t read_row_u32(struct enumeration *walk,
+                                  const uint32_t *row, unsigned first,
+                                  unsigned count, uint32_t *out)
+{
+    return enumerate_read_into(walk->reader, walk->task,
+                               (vm_address_t)&row[first],
+                               count * sizeof(*out), out);
+}
+
+static kern_return_t read_meta_chunk(struct enumeration *walk,
+                                     const struct szone_meta_row *meta,
+                                     unsigned first, unsigned count,
+                                     struct meta_chunk *chunk)
+{
+    /* A row the walk does not read reads as 0: no requested size (the
+     * block's size stands), no stack id. */
+    memset(chunk->requested, 0, count * sizeof(chunk->requested[0]));
+    memset(chunk->stack_ids, 0, count * sizeof(chunk->stack_ids[0]));
+    kern_return_t error = enumerate_read_into(walk->reader, walk->task,
+                                              (vm_address_t)&meta->state[first],
+                                              count, chunk->states);
+    if (!error && walk->canaries)
+        error = read_row_u32(walk, meta->requested_size, first, count,
+                             chunk->requested);
+    if (!error && (walk->type_mask & MALLOCDEBUG_STACK_ID_RANGE_TYPE))
+        error = read_row_u32(walk, meta->stack_id, first, count,
+                             chunk->stack_ids);
+    return error;
+}
+
 /* Reads the run's metadata a chunk at a time: a remote reader may
- * recycle its buffer at the next read. */
+ * recycle its buffer at the next read.  A run of more blocks than a row
+ * holds is damaged: its rows would be read past their end. */
 static kern_return_t enumerate_run_blocks(struct enumeration *walk,
                                           const struct szone_run *run)
 {
-    unsigned carved = run->carved <= run->block_count ? run->carved : 0;
+    unsigned carved = run->carved <= run->block_count &&
+                              run->block_count <= RUN_MAX_BLOCKS
+                          ? run->carved
+                          : 0;
     for (unsigned first = 0; first < carved; first += STATE_CHUNK) {
         unsigned count = carved - first < STATE_CHUNK ? carved - first
                                                       : STATE_CHUNK;
-        uint8_t states[STATE_CHUNK];
-        uint32_t requested[STATE_CHUNK] = {0};
-        kern_return_t error = enumerate_read_into(walk->reader, walk->task,
-                                        (vm_address_t)&run->meta->state[first],
-                                        count, states);
-        if (!error && walk->canaries)
-            error = enumerate_read_into(walk->reader, walk->task,
-                              (vm_address_t)&run->meta->requested_size[first],
-                              count * sizeof(requested[0]), requested);
+        struct meta_chunk chunk;
+        kern_return_t error = read_meta_chunk(walk, run->meta, first, count,
+                                              &chunk);
         if (error)
             return error;
         for (unsigned i = 0; i < count; i++)
-            if (states[i] == BLOCK_ALLOCATED)
-                add_run_block(walk, run, first + i, requested[i]);
+            if (chunk.states[i] == BLOCK_ALLOCATED)
+                add_run_block(walk, run, first + i, chunk.requested[i],
+                              chunk.stack_ids[i]);
     }
     return KERN_SUCCESS;
 }
@@ -89,7 +142,7 @@ static kern_return_t enumerate_region(struct enumeration *walk,
         range_batch_add(&walk->admin, address, sizeof(struct szone_region));
     if (walk->type_mask & MALLOC_PTR_REGION_RANGE_TYPE)
         range_batch_add(&walk->regions, base, REGION_SIZE);
-    if (!(walk->type_mask & MALLOC_PTR_IN_USE_RANGE_TYPE))
+    if (!(walk->type_mask & BLOCK_TYPES))
         return KERN_SUCCESS;
     for (unsigned page = 0; page < REGION_PAGE_COUNT; page++) {
         struct szone_run run;
@@ -125,8 +178,7 @@ static kern_return_t enumerate_large(struct enumeration *walk,
         size_t size = large.size;
         if (walk->canaries && large.requested && large.requested - 1 <= size)
             size = large.requested - 1;
-        if (walk->type_mask & MALLOC_PTR_IN_USE_RANGE_TYPE)
-            range_batch_add(&walk->in_use, large.address, size);
+        add_block(walk, large.address, size, large.stack_id);
         if (walk->type_mask & MALLOC_PTR_REGION_RANGE_TYPE)
             range_batch_add(&walk->regions, large.address, large.size);
         address = (vm_address_t)LIST_NEXT(&large, zone_link);
@@ -145,6 +197,8 @@ static void enumeration_init(struct enumeration *walk, task_t task,
     walk->type_mask = type_mask;
     range_batch_init(&walk->in_use, task, context, recorder,
                      MALLOC_PTR_IN_USE_RANGE_TYPE);
+    range_batch_init(&walk->stack_ids, task, context, recorder,
+                     MALLOCDEBUG_STACK_ID_RANGE_TYPE);
     range_batch_init(&walk->regions, task, context, recorder,
                      MALLOC_PTR_REGION_RANGE_TYPE);
     range_batch_init(&walk->admin, task, context, recorder,
@@ -181,6 +235,7 @@ kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
         error = enumerate_large(&walk, (vm_address_t)LIST_FIRST(&zone.large_blocks),
                                 zone.large_bytes);
     range_batch_flush(&walk.in_use);
+    range_batch_flush(&walk.stack_ids);
     range_batch_flush(&walk.regions);
     range_batch_flush(&walk.admin);
     return error;
