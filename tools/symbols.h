@@ -1,0 +1,57 @@
+/*
+ * Turning return addresses into function, file and line, with elfutils,
+ * for the reports of heap, leaks and malloc_history.
+ *
+ * A symbol table is opened either on a live process (its modules as
+ * /proc/PID/maps shows them now) or on a stack log (the module list the
+ * log recorded, so a process that is gone can still be symbolized, and a
+ * module unloaded since still names its frames).  Either way a module
+ * whose file is gone or changed (another build id) still gives its name
+ * and the offset in it.
+ */
+#ifndef MALLOCDEBUG_SYMBOLS_H
+#define MALLOCDEBUG_SYMBOLS_H
+
+#include "log_reader.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct symbols;
+
+/* On failure these return NULL and write one line into `message`: what
+ * is wrong and what to do.  `message` may be NULL. */
+struct symbols *symbols_open_pid(pid_t pid, char *message,
+                                 size_t message_size);
+/* The reader must stay open while the table is in use. */
+struct symbols *symbols_open_log(const struct log_reader *reader,
+                                 char *message, size_t message_size);
+void symbols_close(struct symbols *symbols);
+
+/* Pass as `module` when the log gives no module for the address (and
+ * always for a table opened on a pid). */
+#define SYMBOLS_ANY_MODULE UINT32_MAX
+
+struct symbols_frame {
+    uint64_t pc;
+    const char *function;     /* demangled, NULL when unknown */
+    uint64_t function_offset; /* pc - the function's start */
+    const char *module;       /* the module's file name, no directory;
+                                 NULL when no module holds pc */
+    uint64_t module_offset;   /* pc - the module's load address */
+    const char *file;         /* source file, NULL when unknown */
+    unsigned line;            /* 0 when unknown */
+};
+
+/* Describes the return address `pc`, found in the log's module `module`
+ * (log_reader_stack_frames gives it) or SYMBOLS_ANY_MODULE.  Since pc is
+ * a return address, file and line are those of the call before it.
+ * Always fills `frame`, with NULL and 0 for what is unknown; returns
+ * false when not even the module is known.  The strings stay valid until
+ * symbols_close. */
+bool symbols_lookup(struct symbols *symbols, uint64_t pc, uint32_t module,
+                    struct symbols_frame *frame);
+
+#endif
