@@ -56,6 +56,17 @@ void stacklog_force_unlock(void);
 void stacklog_fork_child(void);
 
 /* ---- stacklog_thread.c: each thread's state ---- */
+/* A stack the thread took recently, with where its return addresses sit
+ * on the stack (see stacklog_stack_cache.c). */
+#define STACK_CACHE_ENTRIES 8
+#define STACK_CACHE_FRAMES 48
+struct stacklog_cached_stack {
+    uint32_t stack;
+    uint32_t count;
+    uintptr_t slot[STACK_CACHE_FRAMES];
+    uintptr_t value[STACK_CACHE_FRAMES];
+};
+
 struct stacklog_thread {
     struct stacklog_thread *next_spare;
     struct stacklog_thread *next_live, *previous_live;
@@ -68,6 +79,10 @@ struct stacklog_thread {
     uint64_t realloc_order; /* from stacklog_realloc_begin */
     /* Counts not yet added to the header. */
     uint64_t recorded, compacted, unrecorded;
+    /* Which cached stacks are valid: the capture's frame address when
+     * each was taken, 0 for none, and the unmap generation then. */
+    uintptr_t cache_key[STACK_CACHE_ENTRIES];
+    uint32_t cache_generation[STACK_CACHE_ENTRIES];
     /* The previous stack, outermost frame first, and the node of each
      * of its frames: the next stack shares most of it. */
     uint32_t depth;
@@ -75,6 +90,7 @@ struct stacklog_thread {
     uint32_t nodes[MDLOG_MAX_FRAMES];
     /* What unwinding writes, innermost first, library frames included. */
     void *unwound[MDLOG_MAX_FRAMES + 32];
+    struct stacklog_cached_stack cache[STACK_CACHE_ENTRIES];
 };
 
 /* The calling thread's state, made on first use; NULL when out of memory. */
@@ -92,6 +108,20 @@ void stacklog_thread_fork_child(void);
 void stacklog_capture_setup(void);
 /* The calling thread's stack id; 0 when it cannot be taken. */
 uint32_t stacklog_capture(struct stacklog_thread *thread);
+
+/* ---- stacklog_stack_cache.c: stacks taken again without unwinding ---- */
+/* The stack id of the cached stack that the frame at `cfa` (the
+ * capture's own) still stands on, or 0. */
+uint32_t stacklog_stack_cache_find(struct stacklog_thread *thread,
+                                   uintptr_t cfa);
+/* Remembers `stack`, unwound from the frame at `cfa` into pcs[0..total)
+ * (pcs[0] being the capture's own return address), when its return
+ * addresses can be told apart on the stack. */
+void stacklog_stack_cache_store(struct stacklog_thread *thread, uintptr_t cfa,
+                                void *const *pcs, unsigned total,
+                                uint32_t stack);
+/* Memory was unmapped: a cached stack may point into it. */
+void stacklog_stack_cache_invalidate(void);
 
 /* ---- stacklog_nodes.c: the uniquing tree ---- */
 bool stacklog_nodes_setup(void);

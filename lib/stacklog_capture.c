@@ -4,7 +4,8 @@
  * frames uniqued from the outside in.  Consecutive stacks of a thread
  * share most of their outer frames, so the thread keeps its previous
  * stack with the node of every frame and looks up only the frames that
- * changed.
+ * changed.  A stack taken again from the same place is found in the
+ * thread's stack cache without unwinding (stacklog_stack_cache.c).
  */
 #include "config.h"
 #include "stacklog.h"
@@ -53,8 +54,14 @@ static uint32_t unique_new_frames(struct stacklog_thread *thread,
     return parent;
 }
 
-uint32_t stacklog_capture(struct stacklog_thread *thread)
+/* Not inlined: its frame address is where the stack cache starts. */
+__attribute__((noinline)) uint32_t
+stacklog_capture(struct stacklog_thread *thread)
 {
+    const uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
+    uint32_t cached = stacklog_stack_cache_find(thread, cfa);
+    if (cached)
+        return cached;
     uint32_t root = thread_root(thread);
     if (!root)
         return 0;
@@ -77,8 +84,12 @@ uint32_t stacklog_capture(struct stacklog_thread *thread)
         else
             thread->frames[i] = pc;
     }
+    uint32_t stack;
     if (same == count && count == previous)
-        return count ? thread->nodes[count - 1] : root;
-    return unique_new_frames(thread, same, count,
-                             same ? thread->nodes[same - 1] : root);
+        stack = count ? thread->nodes[count - 1] : root;
+    else
+        stack = unique_new_frames(thread, same, count,
+                                  same ? thread->nodes[same - 1] : root);
+    stacklog_stack_cache_store(thread, cfa, unwound, (unsigned)total, stack);
+    return stack;
 }

@@ -6,6 +6,10 @@
  * while a thread records an event are not recorded.  A range given back is
  * recorded before the call, so that the order is right when another
  * thread is handed the same addresses at once.
+ *
+ * Whatever the mode, memory taken away (munmap, mremap, mmap over an
+ * existing mapping) makes the threads forget their cached stacks: one of
+ * them may have stood on a stack the program just unmapped.
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -25,6 +29,8 @@ static bool recorded(void)
 MD_EXPORT void *mmap(void *address, size_t length, int protection, int flags,
                      int fd, off_t offset)
 {
+    if (flags & MAP_FIXED)
+        stacklog_stack_cache_invalidate();
     void *result = os_syscall_mmap(address, length, protection, flags, fd,
                                    offset);
     if (result != MAP_FAILED && recorded())
@@ -38,6 +44,7 @@ MD_EXPORT void *mmap64(void *address, size_t length, int protection, int flags,
 
 MD_EXPORT int munmap(void *address, size_t length)
 {
+    stacklog_stack_cache_invalidate();
     if (recorded())
         stacklog_vm_event(MDLOG_EVENT_VM_UNMAP, (uintptr_t)address, length, 0);
     return os_syscall_munmap(address, length);
@@ -53,6 +60,7 @@ MD_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size,
         new_address = va_arg(arguments, void *);
         va_end(arguments);
     }
+    stacklog_stack_cache_invalidate();
     bool logged = recorded();
     uint64_t order = logged ? stacklog_vm_begin() : 0;
     void *result = os_syscall_mremap(old_address, old_size, new_size, flags,

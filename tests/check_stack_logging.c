@@ -205,6 +205,147 @@ START_TEST(test_full_mode_records_events_with_stacks)
 }
 END_TEST
 
+/* Stacks taken again are found in the thread's cache without unwinding:
+ * a cached stack must never stand in for another one that only differs
+ * further out. */
+/* Which of `functions` (sorted by address) each frame of `stack` returns
+ * into, as a bit set: the nearest one below the frame's address.  The
+ * functions are small, so a plain distance would mistake one for the
+ * next. */
+static unsigned stack_functions(struct log_reader *reader, uint32_t stack,
+                                const unsigned long *functions, unsigned count)
+{
+    uint64_t pcs[MDLOG_MAX_FRAMES];
+    size_t frames = log_reader_stack_frames(reader, stack, pcs, NULL,
+                                            MDLOG_MAX_FRAMES);
+    unsigned found = 0;
+    for (size_t i = 0; i < frames; i++) {
+        int nearest = -1;
+        for (unsigned f = 0; f < count; f++)
+            if (functions[f] < pcs[i] &&
+                (nearest < 0 || functions[f] > functions[nearest]))
+                nearest = (int)f;
+        if (nearest >= 0 && pcs[i] - functions[nearest] < 256)
+            found |= 1u << nearest;
+    }
+    return found;
+}
+
+static int compare_address(const void *a, const void *b)
+{
+    unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+    return x < y ? -1 : x > y;
+}
+
+static unsigned function_bit(const unsigned long *sorted, unsigned count,
+                             unsigned long function)
+{
+    for (unsigned f = 0; f < count; f++)
+        if (sorted[f] == function)
+            return 1u << f;
+    return 0;
+}
+
+/* Stacks taken again are found in the thread's cache without unwinding:
+ * a cached stack must never stand in for another one that only differs
+ * further out. */
+START_TEST(test_callers_at_the_same_depth_get_their_own_stacks)
+{
+    struct probe_run run;
+    run_probe(&run, "callers", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    unsigned long pid = output_value(run.out, "pid");
+    static const char *const names[] = {"leaf", "caller_a", "caller_b",
+                                        "deeper_a", "callers"};
+    enum { NAMES = sizeof(names) / sizeof(names[0]) };
+    unsigned long functions[NAMES], sorted[NAMES];
+    for (unsigned f = 0; f < NAMES; f++)
+        sorted[f] = functions[f] = output_value(run.out, names[f]);
+    qsort(sorted, NAMES, sizeof(sorted[0]), compare_address);
+    const unsigned a = function_bit(sorted, NAMES, functions[1]),
+                   b = function_bit(sorted, NAMES, functions[2]),
+                   d = function_bit(sorted, NAMES, functions[3]);
+    /* The functions each path's stacks pass through, of these three. */
+    const unsigned expected[3] = {a, b, a | d};
+
+    struct log_reader *reader = open_log_of(pid);
+    struct events *events = read_events(reader);
+    uint32_t stack_of[3] = {0, 0, 0};
+    unsigned checked = 0;
+    for (const char *line = run.out; (line = strstr(line, "\n")) != NULL;) {
+        line++;
+        const char *paths = "abd";
+        const char *path = line[0] && line[1] == ' ' ? strchr(paths, line[0])
+                                                      : NULL;
+        if (!path)
+            continue;
+        unsigned which = (unsigned)(path - paths);
+        unsigned long address = strtoul(line + 2, NULL, 0);
+        const struct log_reader_event *event =
+            find_event(events, MDLOG_EVENT_ALLOC, address);
+        ck_assert_msg(event != NULL, "no event for %#lx", address);
+        unsigned through = stack_functions(reader, event->stack, sorted, NAMES) &
+                           (a | b | d);
+        ck_assert_msg(through == expected[which],
+                      "block %#lx of path %c: its stack passes through %#x, "
+                      "expected %#x", address, *path, through, expected[which]);
+        if (!stack_of[which])
+            stack_of[which] = event->stack;
+        ck_assert_uint_eq(event->stack, stack_of[which]);
+        checked++;
+    }
+    ck_assert_uint_eq(checked, 300);
+    ck_assert_uint_ne(stack_of[0], stack_of[1]);
+    ck_assert_uint_ne(stack_of[0], stack_of[2]);
+    ck_assert_uint_ne(stack_of[1], stack_of[2]);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
+/* A signal handler on its own stack allocates: its stack runs through the
+ * handler and the interrupted code, and the same site outside the handler
+ * keeps its own stack. */
+START_TEST(test_allocation_in_a_signal_handler_on_another_stack)
+{
+    struct probe_run run;
+    run_probe(&run, "signals", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    unsigned long pid = output_value(run.out, "pid");
+    unsigned long site_a = output_value(run.out, "site_a");
+    unsigned long handler = output_value(run.out, "handler");
+    unsigned long raiser = output_value(run.out, "raiser");
+    struct log_reader *reader = open_log_of(pid);
+    struct events *events = read_events(reader);
+    unsigned handled = 0, outside = 0;
+    for (const char *line = run.out; (line = strstr(line, "\n")) != NULL;) {
+        line++;
+        bool in_handler = strncmp(line, "handled ", 8) == 0;
+        if (!in_handler && strncmp(line, "a ", 2) != 0)
+            continue;
+        unsigned long address = strtoul(strchr(line, ' ') + 1, NULL, 0);
+        const struct log_reader_event *event =
+            expect_event(reader, events, MDLOG_EVENT_ALLOC, address, site_a);
+        bool through_handler = stack_has_function(reader, event->stack, handler);
+        ck_assert_msg(through_handler == in_handler,
+                      "block %#lx: handler in its stack %d, expected %d",
+                      address, through_handler, in_handler);
+        if (in_handler) {
+            ck_assert_msg(stack_has_function(reader, event->stack, raiser),
+                          "the handler's stack does not reach the code the "
+                          "signal interrupted");
+            handled++;
+        } else {
+            outside++;
+        }
+    }
+    ck_assert_uint_eq(handled, 3);
+    ck_assert_uint_eq(outside, 6);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
 START_TEST(test_lite_mode_keeps_stacks_without_events)
 {
     struct probe_run run;
@@ -485,6 +626,8 @@ static Suite *stack_logging_suite(void)
     TCase *tc = tcase_create("log");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_full_mode_records_events_with_stacks);
+    tcase_add_test(tc, test_callers_at_the_same_depth_get_their_own_stacks);
+    tcase_add_test(tc, test_allocation_in_a_signal_handler_on_another_stack);
     tcase_add_test(tc, test_lite_mode_keeps_stacks_without_events);
     tcase_add_test(tc, test_compaction_elides_temporary_allocations);
     tcase_add_test(tc, test_log_removed_at_exit_kept_after_crash);

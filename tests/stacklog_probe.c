@@ -49,6 +49,92 @@ static int sites(void)
     return 0;
 }
 
+/* Two callers with frames of the same size reach one allocating leaf at
+ * the same depth, so only the return addresses on the stack tell their
+ * stacks apart; a third path reaches caller_a a frame deeper, leaving
+ * return addresses behind in the leaf's uninitialised scratch space. */
+__attribute__((noinline)) static void *leaf(size_t size)
+{
+    volatile char scratch[256];
+    scratch[size % sizeof(scratch)] = 1;
+    void *block = malloc(size);
+    __asm__ volatile("" ::: "memory");
+    return block;
+}
+
+__attribute__((noinline)) static void *caller_a(size_t size)
+{
+    void *block = leaf(size);
+    __asm__ volatile("" ::: "memory");
+    return block;
+}
+
+__attribute__((noinline)) static void *caller_b(size_t size)
+{
+    void *block = leaf(size);
+    __asm__ volatile("nop" ::: "memory"); /* not folded into caller_a */
+    return block;
+}
+
+__attribute__((noinline)) static void *deeper_a(size_t size)
+{
+    void *block = caller_a(size);
+    __asm__ volatile("" ::: "memory");
+    return block;
+}
+
+static int callers(void)
+{
+    printf("pid %d\nleaf %p\ncaller_a %p\ncaller_b %p\ndeeper_a %p\n"
+           "callers %p\n",
+           (int)getpid(), (void *)leaf, (void *)caller_a, (void *)caller_b,
+           (void *)deeper_a, (void *)callers);
+    static const unsigned pattern[] = {0, 0, 1, 1, 0, 2, 1, 2, 2, 0, 1};
+    for (unsigned i = 0; i < 300; i++) {
+        unsigned path = pattern[i % (sizeof(pattern) / sizeof(pattern[0]))];
+        void *block = path == 0 ? caller_a(32) : path == 1 ? caller_b(32)
+                                                           : deeper_a(32);
+        printf("%c %p\n", "abd"[path], block);
+    }
+    return 0;
+}
+
+/* A block allocated in a signal handler running on its own stack, between
+ * allocations from the same site outside it. */
+static void *handler_block;
+
+__attribute__((noinline)) static void allocating_handler(int signo)
+{
+    (void)signo;
+    handler_block = site_a(48);
+}
+
+__attribute__((noinline)) static void raise_signal(void)
+{
+    raise(SIGUSR1);
+    __asm__ volatile("" ::: "memory");
+}
+
+static int signals(void)
+{
+    print_sites();
+    printf("handler %p\nraiser %p\n", (void *)allocating_handler,
+           (void *)raise_signal);
+    static char alternate[1 << 16];
+    stack_t stack = {.ss_sp = alternate, .ss_size = sizeof(alternate)};
+    struct sigaction action = {.sa_handler = allocating_handler,
+                               .sa_flags = SA_ONSTACK};
+    if (sigaltstack(&stack, NULL) || sigaction(SIGUSR1, &action, NULL))
+        return 1;
+    for (int round = 0; round < 3; round++) {
+        printf("a %p 48\n", site_a(48));
+        raise_signal();
+        printf("handled %p\n", handler_block);
+        printf("a %p 48\n", site_a(48));
+    }
+    return 0;
+}
+
 static int compact(void)
 {
     print_sites();
@@ -174,11 +260,12 @@ int main(int argc, char **argv)
     } scenarios[] = {{"sites", sites},     {"compact", compact},
                      {"fork", forking},    {"threads", threads},
                      {"vm", vm},           {"crash", crash},
-                     {"logger", logger}};
+                     {"logger", logger},   {"callers", callers},
+                     {"signals", signals}};
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals\n");
     return 2;
 }

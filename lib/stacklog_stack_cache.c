@@ -1,0 +1,154 @@
+/*
+ * Stacks taken again without unwinding.
+ *
+ * A program that allocates in a loop asks for the same stack over and
+ * over.  Unwinding it each time costs a few hundred instructions: cheap
+ * alone, but enough to keep the processor from overlapping the program's
+ * own cache misses with each other, so a memory-bound program slows down
+ * by far more than the unwinding itself takes.
+ *
+ * So each thread remembers its last few stacks along with where each
+ * return address sat on the stack.  When the capture runs again from the
+ * same frame address and every one of those slots still holds its return
+ * address, the stack is the one remembered: the innermost frame is the
+ * same, each caller's return address is the same value at the same place,
+ * so an unwinder starting there would read exactly what it read before.
+ *
+ * The slots are found by scanning up the stack for each return address
+ * in turn.  A stale copy of a return address left in a caller's frame
+ * could be taken for the real slot, so a stack is only remembered when
+ * each return address appears once between its neighbours' slots.
+ * Stacks through a signal frame (whose caller's frame may be on another
+ * stack) and stacks deeper than STACK_CACHE_FRAMES are not remembered.
+ * Unmapping memory forgets everything: a remembered slot could lie in a
+ * stack the program freed.
+ *
+ * Only x86-64, where a call leaves its return address just below the
+ * caller's frame address; elsewhere every stack is unwound.
+ */
+#include "config.h"
+#include "os_memory.h"
+#include "stacklog.h"
+
+/* Bytes of a frame the scan looks through for the next return address:
+ * a stack with a bigger frame is unwound every time. */
+#define SCAN_LIMIT 4096
+
+static uint32_t unmap_generation;
+
+void stacklog_stack_cache_invalidate(void)
+{
+    __atomic_fetch_add(&unmap_generation, 1, __ATOMIC_RELAXED);
+}
+
+static unsigned cache_index(uintptr_t cfa)
+{
+    return (unsigned)((cfa >> 4) ^ (cfa >> 9)) % STACK_CACHE_ENTRIES;
+}
+
+static uint32_t current_generation(void)
+{
+    return __atomic_load_n(&unmap_generation, __ATOMIC_RELAXED);
+}
+
+uint32_t stacklog_stack_cache_find(struct stacklog_thread *thread,
+                                   uintptr_t cfa)
+{
+    unsigned index = cache_index(cfa);
+    if (thread->cache_key[index] != cfa ||
+        thread->cache_generation[index] != current_generation())
+        return 0;
+    const struct stacklog_cached_stack *entry = &thread->cache[index];
+    for (unsigned i = 0; i < entry->count; i++)
+        if (*(const uintptr_t *)entry->slot[i] != entry->value[i])
+            return 0;
+    return entry->stack;
+}
+
+#if defined(__x86_64__)
+
+/* The kernel returns from a signal handler through a stub that calls
+ * rt_sigreturn: mov $15, %rax; syscall. */
+static bool is_sigreturn_stub(uintptr_t pc)
+{
+    static const unsigned char stub[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00,
+                                         0x00, 0x00, 0x0f, 0x05};
+    /* Reading past the page of pc could fault; such a pc is treated as
+     * a stub, which only means its stack is not remembered. */
+    if ((pc & (OS_PAGE_SIZE - 1)) > OS_PAGE_SIZE - sizeof(stub))
+        return true;
+    const unsigned char *code = (const unsigned char *)pc;
+    for (unsigned i = 0; i < sizeof(stub); i++)
+        if (code[i] != stub[i])
+            return false;
+    return true;
+}
+
+/* The first slot above `from` that holds `value`, or 0 when `previous`
+ * (the return address found at `from`) shows up first or the frame is
+ * too big.  The real slot is above `from`, so the scan stays in the
+ * stack the unwinder read. */
+static uintptr_t scan_for_return_address(uintptr_t from, uintptr_t value,
+                                         uintptr_t previous)
+{
+    for (uintptr_t at = from + sizeof(uintptr_t); at <= from + SCAN_LIMIT;
+         at += sizeof(uintptr_t)) {
+        uintptr_t word = *(const uintptr_t *)at;
+        if (word == value)
+            return at;
+        if (word == previous)
+            return 0;
+    }
+    return 0;
+}
+
+static bool find_slots(struct stacklog_cached_stack *entry, uintptr_t cfa,
+                       void *const *pcs, unsigned total)
+{
+    uintptr_t slot = cfa - sizeof(uintptr_t);
+    if (*(const uintptr_t *)slot != (uintptr_t)pcs[1])
+        return false; /* the capture was inlined: no known first slot */
+    entry->slot[0] = slot;
+    entry->value[0] = (uintptr_t)pcs[1];
+    for (unsigned i = 2; i < total; i++) {
+        slot = scan_for_return_address(slot, (uintptr_t)pcs[i],
+                                       (uintptr_t)pcs[i - 1]);
+        if (!slot)
+            return false;
+        entry->slot[i - 1] = slot;
+        entry->value[i - 1] = (uintptr_t)pcs[i];
+    }
+    return true;
+}
+
+void stacklog_stack_cache_store(struct stacklog_thread *thread, uintptr_t cfa,
+                                void *const *pcs, unsigned total,
+                                uint32_t stack)
+{
+    if (!stack || total < 2 || total - 1 > STACK_CACHE_FRAMES)
+        return;
+    for (unsigned i = 1; i < total; i++)
+        if (is_sigreturn_stub((uintptr_t)pcs[i]))
+            return;
+    unsigned index = cache_index(cfa);
+    struct stacklog_cached_stack *entry = &thread->cache[index];
+    thread->cache_key[index] = 0;
+    uint32_t generation = current_generation();
+    if (!find_slots(entry, cfa, pcs, total))
+        return;
+    entry->count = total - 1;
+    entry->stack = stack;
+    thread->cache_generation[index] = generation;
+    thread->cache_key[index] = cfa;
+}
+
+#else
+
+void stacklog_stack_cache_store(struct stacklog_thread *thread, uintptr_t cfa,
+                                void *const *pcs, unsigned total,
+                                uint32_t stack)
+{
+    (void)thread, (void)cfa, (void)pcs, (void)total, (void)stack;
+}
+
+#endif
