@@ -447,6 +447,24 @@ START_TEST(test_fork_gives_the_child_its_own_log)
 }
 END_TEST
 
+/* Forks while other threads allocate: no child hangs or fails (check's
+ * timeout catches a hang), and each child made a log of its own. */
+START_TEST(test_fork_while_threads_allocate)
+{
+    struct probe_run run;
+    run_probe(&run, "fork_stress", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    ck_assert_uint_eq(output_value(run.out, "children"), 40);
+    ck_assert_uint_eq(output_value(run.out, "failed"), 0);
+    /* A log for the parent and one for each child, all kept by the
+     * setting the children inherit. */
+    ck_assert_uint_eq(directory_logs(NULL, 0), 41);
+    ck_assert_msg(strstr(run.err, "recording malloc stacks") != NULL, "%s",
+                  run.err);
+    clear_directory();
+}
+END_TEST
+
 START_TEST(test_threads_record_their_own_events)
 {
     struct probe_run run;
@@ -632,6 +650,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_compaction_elides_temporary_allocations);
     tcase_add_test(tc, test_log_removed_at_exit_kept_after_crash);
     tcase_add_test(tc, test_fork_gives_the_child_its_own_log);
+    tcase_add_test(tc, test_fork_while_threads_allocate);
     tcase_add_test(tc, test_threads_record_their_own_events);
     tcase_add_test(tc, test_vm_events_follow_the_mode);
     tcase_add_test(tc, test_logs_of_dead_processes_are_reaped);

@@ -99,6 +99,54 @@ static int callers(void)
     return 0;
 }
 
+/* Threads allocate and free without pause while the main thread forks:
+ * each child, whatever lock a thread held at the fork, must allocate,
+ * log and exit normally with a log of its own. */
+static volatile int stop_churning;
+
+static void *churning_thread(void *unused)
+{
+    (void)unused;
+    void *kept[64] = {0};
+    for (unsigned i = 0; !stop_churning; i++) {
+        free(kept[i % 64]);
+        kept[i % 64] = i % 3 ? caller_a(16 + i % 200) : caller_b(5000);
+    }
+    for (unsigned i = 0; i < 64; i++)
+        free(kept[i]);
+    return NULL;
+}
+
+static int fork_stress(void)
+{
+    printf("pid %d\n", (int)getpid());
+    pthread_t threads[3];
+    for (int i = 0; i < 3; i++)
+        if (pthread_create(&threads[i], NULL, churning_thread, NULL))
+            return 1;
+    int failed = 0;
+    for (int round = 0; round < 40; round++) {
+        pid_t child = fork();
+        if (child == 0) {
+            void *blocks[100];
+            for (int i = 0; i < 100; i++)
+                blocks[i] = caller_b(24 + i);
+            for (int i = 0; i < 100; i++)
+                free(blocks[i]);
+            exit(0);
+        }
+        int status = 0;
+        if (child < 0 || waitpid(child, &status, 0) != child ||
+            !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            failed++;
+    }
+    stop_churning = 1;
+    for (int i = 0; i < 3; i++)
+        pthread_join(threads[i], NULL);
+    printf("children 40\nfailed %d\n", failed);
+    return 0;
+}
+
 /* A block allocated in a signal handler running on its own stack, between
  * allocations from the same site outside it. */
 static void *handler_block;
@@ -261,11 +309,11 @@ int main(int argc, char **argv)
                      {"fork", forking},    {"threads", threads},
                      {"vm", vm},           {"crash", crash},
                      {"logger", logger},   {"callers", callers},
-                     {"signals", signals}};
+                     {"signals", signals}, {"fork_stress", fork_stress}};
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress\n");
     return 2;
 }
