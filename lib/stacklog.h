@@ -83,6 +83,8 @@ struct stacklog_thread {
      * each was taken, 0 for none, and the unmap generation then. */
     uintptr_t cache_key[STACK_CACHE_ENTRIES];
     uint32_t cache_generation[STACK_CACHE_ENTRIES];
+    /* Captures since the cache last found a stack. */
+    uint32_t cache_misses;
     /* The previous stack, outermost frame first, and the node of each
      * of its frames: the next stack shares most of it. */
     uint32_t depth;

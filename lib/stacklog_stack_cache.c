@@ -30,6 +30,12 @@
 #include "os_memory.h"
 #include "stacklog.h"
 
+/* A thread whose stacks keep changing (deep recursion) would pay for a
+ * scan at each capture and never use it: after this many captures
+ * without a hit, only one in STORE_INTERVAL is remembered. */
+#define MISSES_BEFORE_SPARING 64
+#define STORE_INTERVAL 64
+
 /* Bytes of a frame the scan looks through for the next return address:
  * a stack with a bigger frame is unwound every time. */
 #define SCAN_LIMIT 4096
@@ -62,6 +68,7 @@ uint32_t stacklog_stack_cache_find(struct stacklog_thread *thread,
     for (unsigned i = 0; i < entry->count; i++)
         if (*(const uintptr_t *)entry->slot[i] != entry->value[i])
             return 0;
+    thread->cache_misses = 0;
     return entry->stack;
 }
 
@@ -125,6 +132,9 @@ void stacklog_stack_cache_store(struct stacklog_thread *thread, uintptr_t cfa,
                                 void *const *pcs, unsigned total,
                                 uint32_t stack)
 {
+    uint32_t misses = thread->cache_misses++;
+    if (misses >= MISSES_BEFORE_SPARING && misses % STORE_INTERVAL != 0)
+        return;
     if (!stack || total < 2 || total - 1 > STACK_CACHE_FRAMES)
         return;
     for (unsigned i = 1; i < total; i++)
