@@ -85,6 +85,11 @@ struct stacklog_thread {
     uint32_t cache_generation[STACK_CACHE_ENTRIES];
     /* Captures since the cache last found a stack. */
     uint32_t cache_misses;
+    /* Pages [readable_low, readable_high) around the capture's frame,
+     * checked readable while the unmap generation was
+     * readable_generation: the slot search reads nothing else. */
+    uint32_t readable_generation;
+    uintptr_t readable_low, readable_high;
     /* The previous stack, outermost frame first, and the node of each
      * of its frames: the next stack shares most of it. */
     uint32_t depth;
@@ -122,8 +127,11 @@ uint32_t stacklog_stack_cache_find(struct stacklog_thread *thread,
 void stacklog_stack_cache_store(struct stacklog_thread *thread, uintptr_t cfa,
                                 void *const *pcs, unsigned total,
                                 uint32_t stack);
-/* Memory was unmapped: a cached stack may point into it. */
+/* Memory was unmapped or made unreadable: a cached stack may point into
+ * it. */
 void stacklog_stack_cache_invalidate(void);
+/* Finds the C library's code, where signal handlers return through. */
+void stacklog_stack_cache_setup(void);
 
 /* ---- stacklog_nodes.c: the uniquing tree ---- */
 bool stacklog_nodes_setup(void);

@@ -19,6 +19,7 @@ void stacklog_capture_setup(void)
 {
     stacklog_module_range((uintptr_t)&stacklog_capture_setup, &library_start,
                           &library_end);
+    stacklog_stack_cache_setup();
 }
 
 static bool in_library(uintptr_t pc)

@@ -23,12 +23,26 @@
  * Unmapping memory forgets everything: a remembered slot could lie in a
  * stack the program freed.
  *
+ * The search must never fault.  A return address is not always on the
+ * stack above the previous one: code that switches stacks (coroutines)
+ * has unwind information leading back to another stack, and the search
+ * for such a caller runs on to the top of the current stack, where the
+ * next page may be unreadable.  So the search reads only pages it has
+ * asked the kernel about; each thread remembers the readable pages
+ * around its frames, and unmapping or protecting memory forgets them.
+ *
  * Only x86-64, where a call leaves its return address just below the
  * caller's frame address; elsewhere every stack is unwound.
  */
 #include "config.h"
 #include "os_memory.h"
 #include "stacklog.h"
+
+#include <link.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 /* A thread whose stacks keep changing (deep recursion) would pay for a
  * scan at each capture and never use it: after this many captures
@@ -41,6 +55,10 @@
 #define SCAN_LIMIT 4096
 
 static uint32_t unmap_generation;
+
+/* The C library's code, where the stub signal handlers return through
+ * lives: the only code the search reads. */
+static uintptr_t libc_code_start, libc_code_end;
 
 void stacklog_stack_cache_invalidate(void)
 {
@@ -74,16 +92,42 @@ uint32_t stacklog_stack_cache_find(struct stacklog_thread *thread,
 
 #if defined(__x86_64__)
 
+static int find_code_segment(struct dl_phdr_info *info, size_t size,
+                             void *unused)
+{
+    (void)size, (void)unused;
+    const uintptr_t inside = (uintptr_t)&sigaction;
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
+        if (segment->p_type != PT_LOAD || !(segment->p_flags & PF_X))
+            continue;
+        uintptr_t start = info->dlpi_addr + segment->p_vaddr;
+        if (inside - start < segment->p_memsz) {
+            libc_code_start = start;
+            libc_code_end = start + segment->p_memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void stacklog_stack_cache_setup(void)
+{
+    dl_iterate_phdr(find_code_segment, NULL);
+}
+
 /* The kernel returns from a signal handler through a stub that calls
- * rt_sigreturn: mov $15, %rax; syscall. */
+ * rt_sigreturn: mov $15, %rax; syscall.  The C library provides it. */
 static bool is_sigreturn_stub(uintptr_t pc)
 {
     static const unsigned char stub[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00,
                                          0x00, 0x00, 0x0f, 0x05};
-    /* Reading past the page of pc could fault; such a pc is treated as
-     * a stub, which only means its stack is not remembered. */
-    if ((pc & (OS_PAGE_SIZE - 1)) > OS_PAGE_SIZE - sizeof(stub))
-        return true;
+    if (pc - libc_code_start >= libc_code_end - libc_code_start)
+        return false;
+    /* The code segment ends on a page boundary at the latest; a stub
+     * cannot straddle its end. */
+    if (pc + sizeof(stub) > libc_code_end)
+        return false;
     const unsigned char *code = (const unsigned char *)pc;
     for (unsigned i = 0; i < sizeof(stub); i++)
         if (code[i] != stub[i])
@@ -91,15 +135,61 @@ static bool is_sigreturn_stub(uintptr_t pc)
     return true;
 }
 
+/* Asks the kernel whether `page` of this process can be read, by having
+ * it copy a byte: a fault there is an error code, not a signal. */
+static bool page_is_readable(pid_t tid, uintptr_t page)
+{
+    char byte;
+    struct iovec here = {&byte, 1}, there = {(void *)page, 1};
+    return syscall(SYS_process_vm_readv, tid, &here, 1UL, &there, 1UL, 0UL) ==
+           1;
+}
+
+static uintptr_t page_of(uintptr_t address)
+{
+    return address & ~(uintptr_t)(OS_PAGE_SIZE - 1);
+}
+
+/* Starts the thread's readable pages at the page the capture's frame is
+ * on, unless they already hold it: the capture runs there, so it is
+ * readable. */
+static void readable_pages_start(struct stacklog_thread *thread,
+                                 uintptr_t cfa, uint32_t generation)
+{
+    uintptr_t page = page_of(cfa - sizeof(uintptr_t));
+    if (thread->readable_generation == generation &&
+        page - thread->readable_low <
+            thread->readable_high - thread->readable_low)
+        return;
+    thread->readable_generation = generation;
+    thread->readable_low = page;
+    thread->readable_high = page + OS_PAGE_SIZE;
+}
+
+/* Whether the word at `address`, at or above the readable pages' start,
+ * can be read: pages above the known ones are asked about in turn. */
+static bool word_is_readable(struct stacklog_thread *thread,
+                             uintptr_t address)
+{
+    while (address >= thread->readable_high) {
+        if (!page_is_readable((pid_t)thread->tid, thread->readable_high))
+            return false;
+        thread->readable_high += OS_PAGE_SIZE;
+    }
+    return true;
+}
+
 /* The first slot above `from` that holds `value`, or 0 when `previous`
  * (the return address found at `from`) shows up first or the frame is
- * too big.  The real slot is above `from`, so the scan stays in the
- * stack the unwinder read. */
-static uintptr_t scan_for_return_address(uintptr_t from, uintptr_t value,
+ * too big or the search reaches a page that cannot be read. */
+static uintptr_t scan_for_return_address(struct stacklog_thread *thread,
+                                         uintptr_t from, uintptr_t value,
                                          uintptr_t previous)
 {
     for (uintptr_t at = from + sizeof(uintptr_t); at <= from + SCAN_LIMIT;
          at += sizeof(uintptr_t)) {
+        if (!word_is_readable(thread, at))
+            return 0;
         uintptr_t word = *(const uintptr_t *)at;
         if (word == value)
             return at;
@@ -109,7 +199,8 @@ static uintptr_t scan_for_return_address(uintptr_t from, uintptr_t value,
     return 0;
 }
 
-static bool find_slots(struct stacklog_cached_stack *entry, uintptr_t cfa,
+static bool find_slots(struct stacklog_thread *thread,
+                       struct stacklog_cached_stack *entry, uintptr_t cfa,
                        void *const *pcs, unsigned total)
 {
     uintptr_t slot = cfa - sizeof(uintptr_t);
@@ -118,7 +209,7 @@ static bool find_slots(struct stacklog_cached_stack *entry, uintptr_t cfa,
     entry->slot[0] = slot;
     entry->value[0] = (uintptr_t)pcs[1];
     for (unsigned i = 2; i < total; i++) {
-        slot = scan_for_return_address(slot, (uintptr_t)pcs[i],
+        slot = scan_for_return_address(thread, slot, (uintptr_t)pcs[i],
                                        (uintptr_t)pcs[i - 1]);
         if (!slot)
             return false;
@@ -144,7 +235,8 @@ void stacklog_stack_cache_store(struct stacklog_thread *thread, uintptr_t cfa,
     struct stacklog_cached_stack *entry = &thread->cache[index];
     thread->cache_key[index] = 0;
     uint32_t generation = current_generation();
-    if (!find_slots(entry, cfa, pcs, total))
+    readable_pages_start(thread, cfa, generation);
+    if (!find_slots(thread, entry, cfa, pcs, total))
         return;
     entry->count = total - 1;
     entry->stack = stack;
@@ -153,6 +245,10 @@ void stacklog_stack_cache_store(struct stacklog_thread *thread, uintptr_t cfa,
 }
 
 #else
+
+void stacklog_stack_cache_setup(void)
+{
+}
 
 void stacklog_stack_cache_store(struct stacklog_thread *thread, uintptr_t cfa,
                                 void *const *pcs, unsigned total,

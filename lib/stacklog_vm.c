@@ -8,8 +8,10 @@
  * thread is handed the same addresses at once.
  *
  * Whatever the mode, memory taken away (munmap, mremap, mmap over an
- * existing mapping) makes the threads forget their cached stacks: one of
- * them may have stood on a stack the program just unmapped.
+ * existing mapping, mprotect without read access) makes the threads
+ * forget their cached stacks and the stack pages they know readable: one
+ * of them may have stood on a stack the program just took away.  mprotect
+ * is exported for that alone.
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -48,6 +50,13 @@ MD_EXPORT int munmap(void *address, size_t length)
     if (recorded())
         stacklog_vm_event(MDLOG_EVENT_VM_UNMAP, (uintptr_t)address, length, 0);
     return os_syscall_munmap(address, length);
+}
+
+MD_EXPORT int mprotect(void *address, size_t length, int protection)
+{
+    if (!(protection & PROT_READ))
+        stacklog_stack_cache_invalidate();
+    return (int)syscall(SYS_mprotect, address, length, protection);
 }
 
 MD_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size,

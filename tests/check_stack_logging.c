@@ -346,6 +346,37 @@ START_TEST(test_allocation_in_a_signal_handler_on_another_stack)
 }
 END_TEST
 
+START_TEST(test_allocation_on_a_stack_of_its_own)
+{
+    struct probe_run run;
+    run_probe(&run, "own_stack", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    if (strstr(run.out, "skipped"))
+        return;
+    unsigned long pid = output_value(run.out, "pid");
+    unsigned long site_a = output_value(run.out, "site_a");
+    unsigned long leaf = output_value(run.out, "leaf");
+    unsigned long caller = output_value(run.out, "caller");
+    struct log_reader *reader = open_log_of(pid);
+    struct events *events = read_events(reader);
+    unsigned blocks = 0;
+    for (const char *line = run.out; (line = strstr(line, "\na ")) != NULL;) {
+        line += 3;
+        unsigned long address = strtoul(line, NULL, 0);
+        const struct log_reader_event *event =
+            expect_event(reader, events, MDLOG_EVENT_ALLOC, address, site_a);
+        ck_assert_msg(stack_has_function(reader, event->stack, leaf) &&
+                          stack_has_function(reader, event->stack, caller),
+                      "block %#lx: its stack misses the leaf or the caller "
+                      "on the thread's stack", address);
+        blocks++;
+    }
+    ck_assert_uint_eq(blocks, 200);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
 START_TEST(test_lite_mode_keeps_stacks_without_events)
 {
     struct probe_run run;
@@ -646,6 +677,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_full_mode_records_events_with_stacks);
     tcase_add_test(tc, test_callers_at_the_same_depth_get_their_own_stacks);
     tcase_add_test(tc, test_allocation_in_a_signal_handler_on_another_stack);
+    tcase_add_test(tc, test_allocation_on_a_stack_of_its_own);
     tcase_add_test(tc, test_lite_mode_keeps_stacks_without_events);
     tcase_add_test(tc, test_compaction_elides_temporary_allocations);
     tcase_add_test(tc, test_log_removed_at_exit_kept_after_crash);

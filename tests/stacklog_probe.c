@@ -5,6 +5,7 @@
  * blocks it allocated.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <malloc/malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -300,6 +301,77 @@ static int logger(void)
     return 0;
 }
 
+/* Code that runs on a stack of its own, as coroutine libraries do: the
+ * switch's unwind information leads the unwinder back to the caller's
+ * frames on the thread's stack, so no return address of theirs is on the
+ * new stack, and right above the new stack's top is an unreadable page.
+ * A search for those return addresses must not run off the top. */
+#if defined(__x86_64__)
+void call_on_stack(void (*function)(void), void *stack_top);
+__asm__(".text\n"
+        ".globl call_on_stack\n"
+        ".type call_on_stack, @function\n"
+        "call_on_stack:\n"
+        "    .cfi_startproc\n"
+        "    push %rbp\n"
+        "    .cfi_def_cfa_offset 16\n"
+        "    .cfi_offset %rbp, -16\n"
+        "    mov %rsp, %rbp\n"
+        "    .cfi_def_cfa_register %rbp\n"
+        "    mov %rsi, %rsp\n"
+        "    call *%rdi\n"
+        "    mov %rbp, %rsp\n"
+        "    pop %rbp\n"
+        "    .cfi_def_cfa %rsp, 8\n"
+        "    ret\n"
+        "    .cfi_endproc\n"
+        ".size call_on_stack, .-call_on_stack\n");
+
+enum { OWN_STACK = 64 << 10, OWN_STACK_ROUNDS = 200 };
+static void *own_stack_blocks[OWN_STACK_ROUNDS];
+
+__attribute__((noinline)) static void own_stack_leaf(void)
+{
+    static unsigned round;
+    own_stack_blocks[round++] = site_a(64);
+    __asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) static void own_stack_caller(char *top)
+{
+    for (unsigned i = 0; i < OWN_STACK_ROUNDS; i++)
+        call_on_stack(own_stack_leaf, top);
+    __asm__ volatile("" ::: "memory");
+}
+
+static int own_stack(void)
+{
+    print_sites();
+    printf("leaf %p\ncaller %p\n", (void *)own_stack_leaf,
+           (void *)own_stack_caller);
+    long page = sysconf(_SC_PAGESIZE);
+    char *stack = mmap(NULL, OWN_STACK + page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (stack == MAP_FAILED ||
+        mprotect(stack + OWN_STACK, page, PROT_NONE) != 0)
+        return 1;
+    /* The library's mprotect fails as the system call does. */
+    errno = 0;
+    if (mprotect(stack + 1, page, PROT_READ) != -1 || errno != EINVAL)
+        return 1;
+    own_stack_caller(stack + OWN_STACK);
+    for (unsigned i = 0; i < OWN_STACK_ROUNDS; i++)
+        printf("a %p\n", own_stack_blocks[i]);
+    return 0;
+}
+#else
+static int own_stack(void)
+{
+    printf("skipped: x86-64 only\n");
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -309,11 +381,12 @@ int main(int argc, char **argv)
                      {"fork", forking},    {"threads", threads},
                      {"vm", vm},           {"crash", crash},
                      {"logger", logger},   {"callers", callers},
-                     {"signals", signals}, {"fork_stress", fork_stress}};
+                     {"signals", signals}, {"fork_stress", fork_stress},
+                     {"own_stack", own_stack}};
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack\n");
     return 2;
 }
