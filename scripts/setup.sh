@@ -30,7 +30,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Tests: python3, perl and git.  Benchmarks: time.
 packages=(
     build-essential autoconf automake libtool pkg-config
-    check libunwind-dev uthash-dev libdw-dev
+    check libunwind-dev uthash-dev libdw-dev libelf-dev
     python3 perl git
     time
 )

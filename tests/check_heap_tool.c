@@ -1,0 +1,266 @@
+/*
+ * heap(1) on a live process with a known heap (tests/heap_target): the
+ * counts and bytes of each allocation site, the zones, the size filters
+ * of -addresses, --json, a process that allocates all the time, and every
+ * bad input the user can give.
+ */
+#include "config.h"
+#include "tool_runner.h"
+
+#include <check.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HEAP "tools/heap"
+#define TARGET "tests/heap_target"
+
+static char directory[] = "/tmp/mallocdebug-heap-XXXXXX";
+static char directory_setting[300];
+
+static void make_directory(void)
+{
+    ck_assert_ptr_nonnull(mkdtemp(directory));
+    snprintf(directory_setting, sizeof(directory_setting),
+             "MallocStackLoggingDirectory=%s", directory);
+}
+
+static void start(struct running_target *target, const char *logging,
+                  const char *argument)
+{
+    const char *environment[] = {logging, directory_setting, NULL};
+    ck_assert_msg(target_start(target, logging ? environment : NULL, TARGET,
+                               argument, (char *)NULL),
+                  "the target did not start: %s", target->output);
+}
+
+static void run_heap(struct tool_run *run, struct running_target *target,
+                     const char *option, const char *argument)
+{
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", (int)target->pid);
+    if (argument)
+        tool_run(run, HEAP, option, argument, pid, (char *)NULL);
+    else if (option)
+        tool_run(run, HEAP, option, pid, (char *)NULL);
+    else
+        tool_run(run, HEAP, pid, (char *)NULL);
+}
+
+/* The table row of class `name`: its count and bytes. */
+static bool class_row(const char *text, const char *name, unsigned long *count,
+                      unsigned long *bytes)
+{
+    for (const char *line = text; line; line = strchr(line + 1, '\n')) {
+        const char *end = strchr(line + 1, '\n');
+        const char *found = strstr(line, name);
+        if (!found || (end && found > end))
+            continue;
+        double average;
+        if (sscanf(line, " %lu %lu %lf", count, bytes, &average) == 3 &&
+            strncmp(found, name, strlen(name)) == 0 &&
+            (found[strlen(name)] == '\n' || found[strlen(name)] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+START_TEST(test_classes_of_a_lite_logging_process)
+{
+    struct running_target target;
+    start(&target, "MallocStackLogging=lite", NULL);
+    unsigned long hundred = target_value(target.output, "hundred_size");
+    unsigned long five_thousand = target_value(target.output, "five_thousand_size");
+    struct tool_run run;
+    run_heap(&run, &target, NULL, NULL);
+    ck_assert_msg(run.status == 0, "status %d: %s", run.status, run.err);
+    unsigned long count, bytes;
+    ck_assert_msg(class_row(run.out, "malloc in allocate_hundreds", &count, &bytes),
+                  "%s", run.out);
+    ck_assert_uint_eq(count, 10);
+    ck_assert_uint_eq(bytes, 10 * hundred);
+    ck_assert_msg(class_row(run.out, "malloc in allocate_five_thousands", &count,
+                            &bytes), "%s", run.out);
+    ck_assert_uint_eq(count, 3);
+    ck_assert_uint_eq(bytes, 3 * five_thousand);
+    ck_assert_msg(class_row(run.out, "malloc in allocate_large", &count, &bytes),
+                  "%s", run.out);
+    ck_assert_uint_eq(count, 1);
+    ck_assert_uint_ge(bytes, 3u << 20);
+    char zone_line[128];
+    snprintf(zone_line, sizeof(zone_line), "Zone ProbeZone_0x");
+    ck_assert_msg(strstr(run.out, zone_line), "%s", run.out);
+    ck_assert_msg(strstr(run.out, "Sizes: 3MB[1]") ||
+                  strstr(run.out, "Sizes: 3072KB[1]"), "%s", run.out);
+    ck_assert(target_alive(&target));
+    ck_assert_int_eq(target_finish(&target), 0);
+}
+END_TEST
+
+START_TEST(test_zones_option_counts_each_zone)
+{
+    struct running_target target;
+    start(&target, "MallocStackLogging=lite", NULL);
+    struct tool_run run;
+    run_heap(&run, &target, "-zones", NULL);
+    ck_assert_msg(run.status == 0, "%s", run.err);
+    const char *zone = strstr(run.out, "Zone ProbeZone_0x");
+    ck_assert_ptr_nonnull(zone);
+    ck_assert_msg(strstr(zone, ": 4 nodes malloced"), "%s", run.out);
+    /* The per-zone table of ProbeZone: its 4 blocks, from main. */
+    const char *table = strstr(zone + 1, "Zone ProbeZone_0x");
+    ck_assert_msg(table && strstr(table, ": 4 nodes - Sizes: 64[4]"), "%s",
+                  run.out);
+    target_finish(&target);
+}
+END_TEST
+
+START_TEST(test_addresses_with_a_size_filter)
+{
+    struct running_target target;
+    start(&target, "MallocStackLogging=lite", NULL);
+    struct tool_run run;
+    run_heap(&run, &target, "-addresses", "five_thousands[4k-8k]");
+    ck_assert_msg(run.status == 0, "%s", run.err);
+    unsigned listed = 0;
+    for (const char *line = target.output; (line = strstr(line, "five_thousand 0x"));
+         line++) {
+        char address[40];
+        snprintf(address, sizeof(address), "    %#lx (",
+                 strtoul(line + strlen("five_thousand "), NULL, 16));
+        ck_assert_msg(strstr(run.out, address), "%s missing in %s", address,
+                      run.out);
+        listed++;
+    }
+    ck_assert_uint_eq(listed, 3);
+    const char *list = strstr(run.out, "Active blocks");
+    ck_assert_ptr_nonnull(list);
+    unsigned lines = 0;
+    for (const char *line = list; (line = strstr(line, "\n    0x")); line++)
+        lines++;
+    ck_assert_uint_eq(lines, 3);
+    /* A filter no block passes lists none. */
+    run_heap(&run, &target, "-addresses", "five_thousands[-4k]");
+    ck_assert_ptr_null(strstr(run.out, "\n    0x"));
+    target_finish(&target);
+}
+END_TEST
+
+START_TEST(test_json_output)
+{
+    struct running_target target;
+    start(&target, "MallocStackLogging=lite", NULL);
+    unsigned long hundred = target_value(target.output, "hundred_size");
+    struct tool_run run;
+    run_heap(&run, &target, "--json", NULL);
+    ck_assert_msg(run.status == 0, "%s", run.err);
+    char row[160];
+    snprintf(row, sizeof(row),
+             "{\"class\":\"malloc in allocate_hundreds\",\"count\":10,"
+             "\"bytes\":%lu}", 10 * hundred);
+    ck_assert_msg(strstr(run.out, row), "%s", run.out);
+    ck_assert_msg(strstr(run.out, "\"name\":\"ProbeZone\""), "%s", run.out);
+    ck_assert_int_eq(run.out[0], '{');
+    target_finish(&target);
+}
+END_TEST
+
+START_TEST(test_without_stack_logging_blocks_are_non_objects)
+{
+    struct running_target target;
+    start(&target, NULL, NULL);
+    struct tool_run run;
+    run_heap(&run, &target, NULL, NULL);
+    ck_assert_msg(run.status == 0, "%s", run.err);
+    ck_assert_ptr_null(strstr(run.out, "malloc in"));
+    unsigned long count, bytes;
+    ck_assert_msg(class_row(run.out, "non-object", &count, &bytes), "%s", run.out);
+    ck_assert_uint_ge(count, 18);
+    target_finish(&target);
+}
+END_TEST
+
+START_TEST(test_a_process_that_allocates_all_the_time)
+{
+    struct running_target target;
+    start(&target, "MallocStackLogging=lite", "churn");
+    for (int round = 0; round < 5; round++) {
+        struct tool_run run;
+        run_heap(&run, &target, NULL, NULL);
+        ck_assert_msg(run.status == 0, "round %d: %s", round, run.err);
+        unsigned long count, bytes;
+        ck_assert(class_row(run.out, "malloc in allocate_hundreds", &count,
+                            &bytes));
+        ck_assert_uint_eq(count, 10);
+        ck_assert(target_alive(&target));
+    }
+    ck_assert_int_eq(target_finish(&target), 0);
+}
+END_TEST
+
+static void expect_error(const struct tool_run *run, const char *words)
+{
+    ck_assert_msg(run->status == 2, "status %d, stderr: %s", run->status,
+                  run->err);
+    ck_assert_msg(strncmp(run->err, "heap: ", 6) == 0 && strstr(run->err, words),
+                  "expected \"%s\" in: %s", words, run->err);
+}
+
+START_TEST(test_bad_inputs)
+{
+    struct tool_run run;
+    tool_run(&run, HEAP, "2147483600", (char *)NULL);
+    expect_error(&run, "no process 2147483600");
+    tool_run(&run, HEAP, "no-such-program-name-here", (char *)NULL);
+    expect_error(&run, "no process whose executable name contains");
+    tool_run(&run, HEAP, "-bogus", "1", (char *)NULL);
+    expect_error(&run, "unknown option -bogus");
+    tool_run(&run, HEAP, "-addresses", "[5-1]", "1", (char *)NULL);
+    expect_error(&run, "bad -addresses pattern");
+    tool_run(&run, HEAP, (char *)NULL);
+    ck_assert_int_eq(run.status, 2);
+    ck_assert_ptr_nonnull(strstr(run.err, "usage: heap"));
+    /* A process without the library. */
+    pid_t child = fork();
+    if (child == 0) {
+        pause();
+        _exit(0);
+    }
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", (int)child);
+    tool_run(&run, HEAP, pid, (char *)NULL);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    expect_error(&run, "is not running libmallocdebug.so");
+    ck_assert_ptr_nonnull(strstr(run.err, "LD_PRELOAD"));
+}
+END_TEST
+
+int main(void)
+{
+    make_directory();
+    Suite *suite = suite_create("heap tool");
+    TCase *tc = tcase_create("heap");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_classes_of_a_lite_logging_process);
+    tcase_add_test(tc, test_zones_option_counts_each_zone);
+    tcase_add_test(tc, test_addresses_with_a_size_filter);
+    tcase_add_test(tc, test_json_output);
+    tcase_add_test(tc, test_without_stack_logging_blocks_are_non_objects);
+    tcase_add_test(tc, test_a_process_that_allocates_all_the_time);
+    tcase_add_test(tc, test_bad_inputs);
+    suite_add_tcase(suite, tc);
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    char command[400];
+    snprintf(command, sizeof(command), "rm -rf %s", directory);
+    if (system(command) != 0)
+        failed++;
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,89 @@
+/*
+ * A process with a known heap for the tools' tests.  It allocates from
+ * three sites and into a zone of its own, prints "pid N", the sizes the
+ * zones gave and the addresses of the 5000-byte blocks, then "ready", and
+ * waits: each line on stdin is answered "alive", and end of input ends
+ * it.  With argument "churn", a thread allocates and frees all along, so
+ * a tool must find a moment when no thread is inside the allocator.
+ */
+#include <malloc/malloc.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HUNDREDS 10
+#define FIVE_THOUSANDS 3
+#define ZONE_BLOCKS 4
+
+static void *kept[64];
+static unsigned kept_count;
+
+__attribute__((noinline)) static void *allocate_hundreds(void)
+{
+    void *block = malloc(100);
+    __asm__ volatile("" ::: "memory");
+    return block;
+}
+
+__attribute__((noinline)) static void *allocate_five_thousands(void)
+{
+    void *block = malloc(5000);
+    __asm__ volatile("" ::: "memory");
+    return block;
+}
+
+__attribute__((noinline)) static void *allocate_large(void)
+{
+    void *block = calloc(1, 3 << 20);
+    __asm__ volatile("" ::: "memory");
+    return block;
+}
+
+static volatile int stop_churning;
+
+static void *churn(void *unused)
+{
+    (void)unused;
+    void *blocks[32] = {0};
+    for (unsigned i = 0; !stop_churning; i++) {
+        free(blocks[i % 32]);
+        blocks[i % 32] = malloc(16 + i % 500);
+    }
+    for (unsigned i = 0; i < 32; i++)
+        free(blocks[i]);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("pid %d\n", (int)getpid());
+    for (int i = 0; i < HUNDREDS; i++)
+        kept[kept_count++] = allocate_hundreds();
+    printf("hundred_size %zu\n", malloc_size(kept[0]));
+    for (int i = 0; i < FIVE_THOUSANDS; i++) {
+        kept[kept_count++] = allocate_five_thousands();
+        printf("five_thousand %p\n", kept[kept_count - 1]);
+    }
+    printf("five_thousand_size %zu\n", malloc_size(kept[HUNDREDS]));
+    kept[kept_count++] = allocate_large();
+    malloc_zone_t *zone = malloc_create_zone(0, 0);
+    malloc_set_zone_name(zone, "ProbeZone");
+    for (int i = 0; i < ZONE_BLOCKS; i++)
+        kept[kept_count++] = malloc_zone_malloc(zone, 64);
+    pthread_t thread;
+    bool churning = argc > 1 && strcmp(argv[1], "churn") == 0;
+    if (churning && pthread_create(&thread, NULL, churn, NULL) != 0)
+        return 1;
+    printf("ready\n");
+    char line[64];
+    while (fgets(line, sizeof(line), stdin))
+        printf("alive\n");
+    stop_churning = 1;
+    if (churning)
+        pthread_join(thread, NULL);
+    return 0;
+}

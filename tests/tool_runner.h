@@ -1,0 +1,40 @@
+/*
+ * Running the tools and their target processes from the Check tests: a
+ * target kept alive on a pipe until the test lets it go, and a tool run to
+ * its end with what it printed and its exit status.
+ */
+#ifndef MALLOCDEBUG_TOOL_RUNNER_H
+#define MALLOCDEBUG_TOOL_RUNNER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct running_target {
+    pid_t pid;
+    int to_target, from_target;
+    char output[8192]; /* what it printed up to "ready" */
+};
+
+/* Starts `program args...` (NULL-terminated) with `environment` settings
+ * ("NAME=value", NULL-terminated, may be NULL) added, and waits for its
+ * "ready" line; false when it exits first. */
+bool target_start(struct running_target *target, const char *const *environment,
+                  const char *program, ...);
+/* Asks the target to answer, to prove it runs: true when it does. */
+bool target_alive(struct running_target *target);
+/* Ends the target (end of input) and returns its exit status, -1 for a
+ * signal. */
+int target_finish(struct running_target *target);
+
+struct tool_run {
+    int status; /* exit status, or -1 for a signal */
+    char out[65536], err[4096];
+};
+
+/* Runs `program args...` (NULL-terminated) to its end. */
+void tool_run(struct tool_run *run, const char *program, ...);
+
+/* The number after "name " in `text` (as the targets print them). */
+unsigned long target_value(const char *text, const char *name);
+
+#endif

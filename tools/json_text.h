@@ -1,0 +1,10 @@
+/* Writing JSON strings for the tools' --json output. */
+#ifndef MALLOCDEBUG_JSON_TEXT_H
+#define MALLOCDEBUG_JSON_TEXT_H
+
+#include <stdio.h>
+
+/* Writes `text` as a JSON string, quotes included. */
+void json_write_string(FILE *out, const char *text);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * Names for allocation stacks in the tools' reports: the class name of a
+ * block ("malloc in caller", as macOS's heap and leaks say, or
+ * "non-object" when its stack is unknown), and the frames of a stack as
+ * text.  Each stack is described once and remembered.
+ */
+#ifndef MALLOCDEBUG_STACK_NAMES_H
+#define MALLOCDEBUG_STACK_NAMES_H
+
+#include "log_reader.h"
+#include "symbols.h"
+
+#include <stdint.h>
+
+struct stack_names;
+
+/* Both may be NULL: then every stack is unknown. */
+struct stack_names *stack_names_open(const struct log_reader *reader,
+                                     struct symbols *symbols);
+void stack_names_close(struct stack_names *names);
+
+/* "malloc in <the function that called the allocator>", or "non-object"
+ * for stack 0 or a stack that cannot be read.  Valid until close. */
+const char *stack_names_class(struct stack_names *names, uint32_t stack);
+
+/* The text of one frame: "function (file:line)", "function + offset
+ * (module)", or "module + offset", or the bare address. */
+void stack_names_frame(struct stack_names *names, uint64_t pc, uint32_t module,
+                       char *text, size_t size);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * The process heap and leaks look at: found by pid or by a unique part of
+ * its executable's name, checked to be running libmallocdebug.so, and
+ * stopped with ptrace while its heap is read.
+ *
+ * A target is stopped only at a moment when no thread is inside the
+ * library and no zone lock is held, so the zones' structures are whole;
+ * when the moment does not come, target_stop gives up with a message.
+ * Every thread is resumed by target_resume, by target_close, and by the
+ * signals that end a tool (SIGINT, SIGTERM, SIGHUP, SIGQUIT); when the
+ * tool dies otherwise, the kernel resumes them.
+ *
+ * Functions returning int give 0 on success, or -1 with one line in
+ * `message` naming the problem and what to do.
+ */
+#ifndef MALLOCDEBUG_TARGET_H
+#define MALLOCDEBUG_TARGET_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+/* A stopped thread: its id and registers. */
+struct target_thread {
+    pid_t tid;
+    int pending_signal; /* a signal it was about to take, given back */
+    struct user_regs_struct registers;
+    struct user_fpregs_struct vector_registers;
+};
+
+struct target {
+    pid_t pid;
+    char name[64]; /* the executable's file name */
+    /* libmallocdebug.so as the process maps it. */
+    char library_path[PATH_MAX];
+    uint64_t library_code_start, library_code_end;
+    /* Where the zone registry is (malloc_zones, malloc_num_zones). */
+    uint64_t zones_address, zone_count_address;
+    bool stopped;
+    struct target_thread *threads;
+    size_t thread_count;
+};
+
+/* `spec` is a pid or a part of an executable's name that only one
+ * process (other than this one) matches. */
+int target_find(const char *spec, pid_t *pid, char *message,
+                size_t message_size);
+
+/* The executable's file name of process `pid` (its command name when the
+ * executable cannot be read); false when the process is gone. */
+bool target_process_name(pid_t pid, char *name, size_t size);
+
+/* Checks that the process exists, may be read, and runs the library. */
+int target_open(struct target *target, pid_t pid, char *message,
+                size_t message_size);
+void target_close(struct target *target);
+
+/* Stops every thread at a safe moment (see above), for at most
+ * `timeout_ms` milliseconds of trying. */
+int target_stop(struct target *target, unsigned timeout_ms, char *message,
+                size_t message_size);
+void target_resume(struct target *target);
+
+/* Copies `size` bytes at `address` in the target; false when any of them
+ * cannot be read. */
+bool target_read(const struct target *target, uint64_t address, void *out,
+                 size_t size);
+
+/* ---- shared by the target files ---- */
+
+/* Finds the library in /proc/PID/maps and the zone registry in its
+ * dynamic symbols (target_library.c). */
+int target_library_find(struct target *target, char *message,
+                        size_t message_size);
+/* Whether a thread is at a point where the heap may be read: not in the
+ * library's code, and no zone lock held (target_safe_point.c). */
+bool target_at_safe_point(const struct target *target);
+
+#endif

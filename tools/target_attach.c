@@ -1,0 +1,296 @@
+/*
+ * Opening a target, and stopping and resuming its threads with ptrace.
+ *
+ * Threads are seized (PTRACE_SEIZE) rather than attached, so stopping
+ * them sends the process no signal, and interrupted (PTRACE_INTERRUPT)
+ * until every one has stopped.  When one of them stands in the allocator
+ * or a zone lock is held, all resume for a moment and are stopped again.
+ * A signal a thread was about to take while stopped is handed back when
+ * it resumes.
+ */
+#include "config.h"
+#include "target.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The target a signal that ends the tool must resume. */
+static struct target *volatile stopped_target;
+
+static void resume_thread(struct target_thread *thread)
+{
+    ptrace(PTRACE_DETACH, thread->tid, NULL,
+           (void *)(intptr_t)thread->pending_signal);
+    thread->pending_signal = 0;
+}
+
+static void resume_and_die(int signo)
+{
+    struct target *target = stopped_target;
+    if (target && target->stopped)
+        for (size_t i = 0; i < target->thread_count; i++)
+            resume_thread(&target->threads[i]);
+    signal(signo, SIG_DFL);
+    raise(signo);
+}
+
+static void catch_ending_signals(void)
+{
+    static const int ending[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+    struct sigaction action = {.sa_handler = resume_and_die};
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < sizeof(ending) / sizeof(ending[0]); i++)
+        sigaction(ending[i], &action, NULL);
+}
+
+static int ptrace_scope(void)
+{
+    FILE *file = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
+    int scope = 0;
+    if (file) {
+        if (fscanf(file, "%d", &scope) != 1)
+            scope = 0;
+        fclose(file);
+    }
+    return scope;
+}
+
+static void explain_refusal(pid_t pid, char *message, size_t message_size)
+{
+    int scope = ptrace_scope();
+    if (scope > 0)
+        snprintf(message, message_size,
+                 "not permitted to read process %d: the kernel's ptrace "
+                 "restrictions (kernel.yama.ptrace_scope = %d) allow it "
+                 "only to its parent%s; run as root, or start the program "
+                 "under leaks --atExit", (int)pid, scope,
+                 scope == 1 ? " or to root" : "");
+    else
+        snprintf(message, message_size,
+                 "not permitted to read process %d: it belongs to another "
+                 "user or is not dumpable (setuid); run as its user or as "
+                 "root", (int)pid);
+}
+
+int target_open(struct target *target, pid_t pid, char *message,
+                size_t message_size)
+{
+    memset(target, 0, sizeof(*target));
+    target->pid = pid;
+    if (kill(pid, 0) != 0 && errno == ESRCH) {
+        snprintf(message, message_size, "no process %d", (int)pid);
+        return -1;
+    }
+    if (!target_process_name(pid, target->name, sizeof(target->name)))
+        snprintf(target->name, sizeof(target->name), "?");
+    if (target_library_find(target, message, message_size) != 0)
+        return -1;
+    unsigned count;
+    if (!target_read(target, target->zone_count_address, &count,
+                     sizeof(count))) {
+        if (errno == EPERM || errno == EACCES)
+            explain_refusal(pid, message, message_size);
+        else
+            snprintf(message, message_size, "cannot read process %d: %s",
+                     (int)pid, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+bool target_read(const struct target *target, uint64_t address, void *out,
+                 size_t size)
+{
+    struct iovec here = {out, size}, there = {(void *)(uintptr_t)address, size};
+    ssize_t read = process_vm_readv(target->pid, &here, 1, &there, 1, 0);
+    if (read == (ssize_t)size)
+        return true;
+    if (read >= 0)
+        errno = EFAULT;
+    return false;
+}
+
+static struct target_thread *find_thread(struct target *target, pid_t tid)
+{
+    for (size_t i = 0; i < target->thread_count; i++)
+        if (target->threads[i].tid == tid)
+            return &target->threads[i];
+    return NULL;
+}
+
+/* Waits until `thread` stops; false when it is gone. */
+static bool wait_for_stop(struct target_thread *thread)
+{
+    for (;;) {
+        int status;
+        if (waitpid(thread->tid, &status, __WALL) < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        if (!WIFSTOPPED(status))
+            return false; /* it exited */
+        int signo = WSTOPSIG(status);
+        bool interrupted = (status >> 16) == PTRACE_EVENT_STOP;
+        if (!interrupted && signo != SIGTRAP)
+            thread->pending_signal = signo;
+        return ptrace(PTRACE_GETREGS, thread->tid, NULL,
+                      &thread->registers) == 0 &&
+               ptrace(PTRACE_GETFPREGS, thread->tid, NULL,
+                      &thread->vector_registers) == 0;
+    }
+}
+
+static void forget_thread(struct target *target, size_t index)
+{
+    target->threads[index] = target->threads[--target->thread_count];
+}
+
+/* Seizes the threads not seized yet; returns how many were new, or -1
+ * with errno. */
+static int seize_new_threads(struct target *target)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)target->pid);
+    DIR *tasks = opendir(path);
+    if (!tasks)
+        return -1;
+    int added = 0, error = 0;
+    for (struct dirent *entry; (entry = readdir(tasks)) != NULL;) {
+        pid_t tid = (pid_t)atoi(entry->d_name);
+        if (tid <= 0 || find_thread(target, tid))
+            continue;
+        if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
+            if (errno != ESRCH)
+                error = errno;
+            continue; /* ESRCH: it has just exited */
+        }
+        struct target_thread *grown = realloc(
+            target->threads, (target->thread_count + 1) * sizeof(*grown));
+        if (!grown) {
+            ptrace(PTRACE_DETACH, tid, NULL, NULL);
+            error = ENOMEM;
+            break;
+        }
+        target->threads = grown;
+        grown[target->thread_count++] = (struct target_thread){.tid = tid};
+        added++;
+    }
+    closedir(tasks);
+    if (error) {
+        errno = error;
+        return -1;
+    }
+    return added;
+}
+
+/* Interrupts every seized thread and waits until each has stopped. */
+static void stop_all(struct target *target)
+{
+    for (size_t i = 0; i < target->thread_count; i++)
+        ptrace(PTRACE_INTERRUPT, target->threads[i].tid, NULL, NULL);
+    for (size_t i = 0; i < target->thread_count;)
+        if (wait_for_stop(&target->threads[i]))
+            i++;
+        else
+            forget_thread(target, i);
+}
+
+static void continue_all(struct target *target)
+{
+    for (size_t i = 0; i < target->thread_count; i++) {
+        struct target_thread *thread = &target->threads[i];
+        ptrace(PTRACE_CONT, thread->tid, NULL,
+               (void *)(intptr_t)thread->pending_signal);
+        thread->pending_signal = 0;
+    }
+}
+
+static long elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - since->tv_sec) * 1000 +
+           (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* Seizes and stops every thread, also those started meanwhile. */
+static int stop_every_thread(struct target *target)
+{
+    for (;;) {
+        int added = seize_new_threads(target);
+        if (added < 0)
+            return -1;
+        stop_all(target);
+        if (added == 0)
+            return 0;
+    }
+}
+
+int target_stop(struct target *target, unsigned timeout_ms, char *message,
+                size_t message_size)
+{
+    stopped_target = target;
+    catch_ending_signals();
+    target->stopped = true;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (unsigned pause_us = 50;; pause_us = pause_us < 20000 ? pause_us * 2 : pause_us) {
+        if (stop_every_thread(target) != 0) {
+            int error = errno;
+            stop_all(target); /* only stopped threads can be let go */
+            target_resume(target);
+            if (error == EPERM)
+                explain_refusal(target->pid, message, message_size);
+            else
+                snprintf(message, message_size, "cannot stop process %d: %s",
+                         (int)target->pid, strerror(error));
+            return -1;
+        }
+        if (target->thread_count == 0) {
+            target_resume(target);
+            snprintf(message, message_size, "process %d has exited",
+                     (int)target->pid);
+            return -1;
+        }
+        if (target_at_safe_point(target))
+            return 0;
+        if (elapsed_ms(&start) > (long)timeout_ms)
+            break;
+        continue_all(target);
+        nanosleep(&(struct timespec){0, (long)pause_us * 1000}, NULL);
+    }
+    target_resume(target);
+    snprintf(message, message_size,
+             "process %d stayed inside the allocator for %u ms (a thread "
+             "holds a zone lock, perhaps stopped in a debugger): try again",
+             (int)target->pid, timeout_ms);
+    return -1;
+}
+
+void target_resume(struct target *target)
+{
+    if (!target->stopped)
+        return;
+    for (size_t i = 0; i < target->thread_count; i++)
+        resume_thread(&target->threads[i]);
+    target->stopped = false;
+    target->thread_count = 0;
+    stopped_target = NULL;
+}
+
+void target_close(struct target *target)
+{
+    target_resume(target);
+    free(target->threads);
+    target->threads = NULL;
+}
