@@ -22,11 +22,13 @@
 static char directory[] = "/tmp/mallocdebug-heap-XXXXXX";
 static char directory_setting[300];
 
-static void make_directory(void)
+static bool make_directory(void)
 {
-    ck_assert_ptr_nonnull(mkdtemp(directory));
+    if (!mkdtemp(directory))
+        return false;
     snprintf(directory_setting, sizeof(directory_setting),
              "MallocStackLoggingDirectory=%s", directory);
+    return true;
 }
 
 static void start(struct running_target *target, const char *logging,
@@ -242,7 +244,10 @@ END_TEST
 
 int main(void)
 {
-    make_directory();
+    if (!make_directory()) {
+        perror("check_heap_tool: mkdtemp");
+        return EXIT_FAILURE;
+    }
     Suite *suite = suite_create("heap tool");
     TCase *tc = tcase_create("heap");
     tcase_set_timeout(tc, 60);

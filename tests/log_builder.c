@@ -199,24 +199,31 @@ void log_builder_end_event_chunk(struct log_builder *builder, uint32_t thread)
     thread_chunk(builder, thread)->chunk = NO_CHUNK;
 }
 
-uint32_t log_builder_module(struct log_builder *builder, const char *path,
-                            uint64_t start, uint64_t end, uint64_t loaded_order,
-                            uint64_t unloaded_order)
+uint32_t log_builder_module_record(struct log_builder *builder,
+                                   const struct mdlog_module *record)
 {
     uint64_t capacity = MDLOG_CHUNK_RECORDS(builder->chunk_size, struct mdlog_module);
     uint64_t index = builder->next_module++;
     struct mdlog_module *module = next_record(
         builder, &builder->module_chunk, MDLOG_CHUNK_MODULES, 0,
         index / capacity * capacity, sizeof(*module));
-    *module = (struct mdlog_module){.load_bias = start,
-                                    .start = start,
-                                    .end = end,
-                                    .loaded_order = loaded_order,
-                                    .unloaded_order = unloaded_order,
-                                    .build_id_size = 4,
-                                    .build_id = {0xde, 0xad, 0xbe, 0xef}};
-    snprintf(module->path, sizeof(module->path), "%s", path);
+    *module = *record;
     return (uint32_t)index;
+}
+
+uint32_t log_builder_module(struct log_builder *builder, const char *path,
+                            uint64_t start, uint64_t end, uint64_t loaded_order,
+                            uint64_t unloaded_order)
+{
+    struct mdlog_module module = {.load_bias = start,
+                                  .start = start,
+                                  .end = end,
+                                  .loaded_order = loaded_order,
+                                  .unloaded_order = unloaded_order,
+                                  .build_id_size = 4,
+                                  .build_id = {0xde, 0xad, 0xbe, 0xef}};
+    snprintf(module.path, sizeof(module.path), "%s", path);
+    return log_builder_module_record(builder, &module);
 }
 
 unsigned char *log_builder_bytes(struct log_builder *builder, size_t *size)

@@ -38,10 +38,14 @@ uint64_t log_builder_event(struct log_builder *builder, uint32_t thread,
 /* The thread's next event starts a new chunk. */
 void log_builder_end_event_chunk(struct log_builder *builder, uint32_t thread);
 
-/* A module; returns its index. */
+/* A module loaded at `start` (its load bias too), with the build id
+ * de ad be ef; returns its index. */
 uint32_t log_builder_module(struct log_builder *builder, const char *path,
                             uint64_t start, uint64_t end, uint64_t loaded_order,
                             uint64_t unloaded_order);
+/* A module recorded exactly as `record` says; returns its index. */
+uint32_t log_builder_module_record(struct log_builder *builder,
+                                   const struct mdlog_module *record);
 
 /* A chunk of `kind` with no records; returns its number. */
 uint64_t log_builder_add_chunk(struct log_builder *builder, uint32_t kind,

@@ -36,12 +36,18 @@ void symbols_close(struct symbols *symbols);
 
 struct symbols_frame {
     uint64_t pc;
-    const char *function;     /* demangled, NULL when unknown */
+    const char *function;     /* demangled, without a symbol version;
+                                 NULL when unknown */
     uint64_t function_offset; /* pc - the function's start */
     const char *module;       /* the module's file name, no directory;
                                  NULL when no module holds pc */
-    uint64_t module_offset;   /* pc - the module's load address */
-    const char *file;         /* source file, NULL when unknown */
+    uint64_t module_offset;   /* pc - the module's load bias: the address
+                                 in the module's file, as addr2line -e
+                                 takes it (for a shared library or a PIE,
+                                 pc - where it is loaded) */
+    const char *file;         /* source file, as the debug information
+                                 names it (absolute, or relative to where
+                                 it was compiled); NULL when unknown */
     unsigned line;            /* 0 when unknown */
 };
 

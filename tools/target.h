@@ -26,6 +26,7 @@
 /* A stopped thread: its id and registers. */
 struct target_thread {
     pid_t tid;
+    bool stopped;
     int pending_signal; /* a signal it was about to take, given back */
     struct user_regs_struct registers;
     struct user_fpregs_struct vector_registers;

@@ -193,16 +193,22 @@ static int seize_new_threads(struct target *target)
     return added;
 }
 
-/* Interrupts every seized thread and waits until each has stopped. */
+/* Interrupts every seized thread still running and waits until each
+ * has stopped. */
 static void stop_all(struct target *target)
 {
     for (size_t i = 0; i < target->thread_count; i++)
-        ptrace(PTRACE_INTERRUPT, target->threads[i].tid, NULL, NULL);
-    for (size_t i = 0; i < target->thread_count;)
-        if (wait_for_stop(&target->threads[i]))
+        if (!target->threads[i].stopped)
+            ptrace(PTRACE_INTERRUPT, target->threads[i].tid, NULL, NULL);
+    for (size_t i = 0; i < target->thread_count;) {
+        struct target_thread *thread = &target->threads[i];
+        if (thread->stopped || wait_for_stop(thread)) {
+            thread->stopped = true;
             i++;
-        else
+        } else {
             forget_thread(target, i);
+        }
+    }
 }
 
 static void continue_all(struct target *target)
@@ -212,6 +218,7 @@ static void continue_all(struct target *target)
         ptrace(PTRACE_CONT, thread->tid, NULL,
                (void *)(intptr_t)thread->pending_signal);
         thread->pending_signal = 0;
+        thread->stopped = false;
     }
 }
 
