@@ -10,6 +10,7 @@
 #include "guard_zone.h"
 #include "malloc_layer.h"
 #include "options.h"
+#include "own_mappings.h"
 #include "report.h"
 #include "stacklog.h"
 #include "szone.h"
@@ -108,10 +109,12 @@ static void fork_prepare(void)
     zone_registry_force_lock();
     for_each_zone(zone_lock_for_fork);
     szone_large_force_lock();
+    own_mappings_force_lock();
 }
 
 static void fork_parent(void)
 {
+    own_mappings_force_unlock();
     szone_large_force_unlock();
     for_each_zone(zone_unlock_after_fork);
     zone_registry_force_unlock();
@@ -120,6 +123,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    own_mappings_reinit_lock();
     szone_large_reinit_lock();
     for_each_zone(zone_reinit_after_fork);
     zone_registry_reinit_lock();

@@ -64,6 +64,7 @@ struct malloc_options {
     bool stack_logging_no_compact; /* MallocStackLoggingNoCompact */
     bool stack_logging_no_reaping; /* MallocStackLoggingNoReaping */
     bool stack_logging_keep;       /* MallocStackLoggingDontDeleteStackLogFile */
+    uint64_t stack_logging_keep_for_pid; /* MallocStackLoggingKeepForPid */
     /* MallocStackLoggingDirectory, "" for the default. */
     char stack_logging_directory[OPTIONS_DIRECTORY_MAX];
 

@@ -1,17 +1,50 @@
 #include "config.h"
 #include "os_memory.h"
 #include "compiler.h"
+#include "own_mappings.h"
 
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+/* Cleared when the kernel cannot name mappings (before Linux 5.17, or
+ * built without CONFIG_ANON_VMA_NAME): no use asking again. */
+static bool kernel_names_mappings = true;
+
+/* The library's anonymous mappings show as [anon:mallocdebug] in
+ * /proc/PID/maps: leaks then knows them for the allocator's own memory,
+ * which holds no roots, and a user reading the maps sees whose they are. */
+static void name_mapping(void *address, size_t length)
+{
+    if (!__atomic_load_n(&kernel_names_mappings, __ATOMIC_RELAXED))
+        return;
+    if (syscall(SYS_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, address, length,
+                OS_MAPPING_NAME) != 0)
+        __atomic_store_n(&kernel_names_mappings, false, __ATOMIC_RELAXED);
+}
+
+void *os_syscall_mmap_unnamed(void *address, size_t length, int protection,
+                              int flags, int fd, off_t offset)
+{
+    return (void *)syscall(SYS_mmap, address, length, protection, flags, fd,
+                           offset);
+}
 
 void *os_syscall_mmap(void *address, size_t length, int protection, int flags,
                       int fd, off_t offset)
 {
-    return (void *)syscall(SYS_mmap, address, length, protection, flags, fd,
-                           offset);
+    void *result = os_syscall_mmap_unnamed(address, length, protection, flags,
+                                           fd, offset);
+    if (result != MAP_FAILED && (flags & MAP_ANONYMOUS))
+        name_mapping(result, length);
+    return result;
 }
 
 int os_syscall_munmap(void *address, size_t length)
@@ -28,7 +61,9 @@ void *os_syscall_mremap(void *old_address, size_t old_size, size_t new_size,
 
 void os_protect_none(void *address, size_t size)
 {
-    mprotect(address, size, PROT_NONE);
+    /* Not through the exported mprotect, which would empty every
+     * thread's stack cache for the library's own guard pages. */
+    syscall(SYS_mprotect, address, size, PROT_NONE);
 }
 
 static void *os_map_with(void *hint, size_t size, int flags)
@@ -52,11 +87,13 @@ void *os_map(size_t size)
     os_protect_none(mapping, OS_PAGE_SIZE);
     os_protect_none(mapping + OS_PAGE_SIZE + MD_ALIGN_UP(size, OS_PAGE_SIZE),
                     OS_PAGE_SIZE);
+    own_mappings_add(mapping + OS_PAGE_SIZE, MD_ALIGN_UP(size, OS_PAGE_SIZE));
     return mapping + OS_PAGE_SIZE;
 }
 
 void os_unmap_table(void *address, size_t size)
 {
+    own_mappings_remove(address);
     os_syscall_munmap((char *)address - OS_PAGE_SIZE,
            MD_ALIGN_UP(size, OS_PAGE_SIZE) + 2 * OS_PAGE_SIZE);
 }

@@ -15,9 +15,14 @@
 
 /* The system calls themselves.  The library exports mmap, munmap and
  * mremap to record the program's own mappings (stacklog_vm.c); its own
- * mappings must not go through them. */
+ * mappings must not go through them.  os_syscall_mmap names anonymous
+ * mappings OS_MAPPING_NAME (where the kernel can): it is for the
+ * library's own memory; the program's mappings are made unnamed. */
+#define OS_MAPPING_NAME "mallocdebug"
 void *os_syscall_mmap(void *address, size_t length, int protection, int flags,
                       int fd, off_t offset);
+void *os_syscall_mmap_unnamed(void *address, size_t length, int protection,
+                              int flags, int fd, off_t offset);
 int os_syscall_munmap(void *address, size_t length);
 void *os_syscall_mremap(void *old_address, size_t old_size, size_t new_size,
                         int flags, void *new_address);

@@ -21,14 +21,24 @@ static bool compact;
 static bool capture_ready;
 static __thread bool busy __attribute__((tls_model("initial-exec")));
 
+/* Whether this process's log stays after it exits: always, or only for
+ * the one process leaks --atExit reads (not for the children it forks). */
+static bool keep_wanted(void)
+{
+    const struct malloc_options *o = &malloc_options;
+    return o->stack_logging_keep ||
+           o->stack_logging_keep_for_pid == (uint64_t)getpid();
+}
+
 void stacklog_start(void)
 {
     const struct malloc_options *o = &malloc_options;
     unsigned mode = o->stack_logging;
     if (!mode)
         return;
+    bool keep = keep_wanted();
     unsigned flags = (o->stack_logging_no_compact ? MDLOG_FLAG_NO_COMPACT : 0) |
-                     (o->stack_logging_keep ? MDLOG_FLAG_KEEP : 0);
+                     (keep ? MDLOG_FLAG_KEEP : 0);
     if (!stacklog_nodes_setup() || !stacklog_modules_setup()) {
         report_error("MallocStackLogging: out of memory; stacks are not recorded");
         return;
@@ -189,7 +199,7 @@ void stacklog_fork_child(void)
     stacklog_modules_reinit_lock();
     stacklog_nodes_reinit_lock();
     stacklog_thread_fork_child();
-    if (!stacklog_file_fork_child()) {
+    if (!stacklog_file_fork_child(keep_wanted())) {
         stacklog_malloc_enabled = stacklog_vm_enabled = false;
         stacklog_free_enabled = false;
         history_malloc = history_vm = false;

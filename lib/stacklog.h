@@ -178,7 +178,7 @@ void stacklog_file_force_lock(void);
 void stacklog_file_force_unlock(void);
 /* In a fork child: a log of its own holding the parent's stacks and
  * modules at their old addresses; false (logging stops) on failure. */
-bool stacklog_file_fork_child(void);
+bool stacklog_file_fork_child(bool keep);
 
 /* ---- stacklog_reap.c: logs of processes that are gone ---- */
 void stacklog_reap(const char *directory);

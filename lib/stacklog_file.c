@@ -340,7 +340,7 @@ static void fork_reset_header(struct mdlog_header *header, pid_t parent)
     header->unrecorded_count = 0;
 }
 
-bool stacklog_file_fork_child(void)
+bool stacklog_file_fork_child(bool keep)
 {
     struct mdlog_header *header = stacklog_header;
     pid_t parent = header->pid;
@@ -364,5 +364,10 @@ bool stacklog_file_fork_child(void)
         return false;
     }
     fork_reset_header(header, parent);
+    log_file.keep = keep;
+    if (keep)
+        header->flags |= MDLOG_FLAG_KEEP;
+    else
+        header->flags &= ~(uint32_t)MDLOG_FLAG_KEEP;
     return true;
 }

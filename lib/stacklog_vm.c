@@ -33,8 +33,8 @@ MD_EXPORT void *mmap(void *address, size_t length, int protection, int flags,
 {
     if (flags & MAP_FIXED)
         stacklog_stack_cache_invalidate();
-    void *result = os_syscall_mmap(address, length, protection, flags, fd,
-                                   offset);
+    void *result = os_syscall_mmap_unnamed(address, length, protection, flags,
+                                           fd, offset);
     if (result != MAP_FAILED && recorded())
         stacklog_vm_event(MDLOG_EVENT_VM_MAP, (uintptr_t)result, length, 0);
     return result;

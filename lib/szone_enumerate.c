@@ -234,6 +234,12 @@ kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
     if (!error)
         error = enumerate_large(&walk, (vm_address_t)LIST_FIRST(&zone.large_blocks),
                                 zone.large_bytes);
+    /* Freed large blocks kept for reuse are the zone's memory too. */
+    for (unsigned i = 0; i < zone.large_cache_count && i < LARGE_CACHE_ENTRIES &&
+                         (type_mask & MALLOC_PTR_REGION_RANGE_TYPE);
+         i++)
+        range_batch_add(&walk.regions, zone.large_cache[i].address,
+                        zone.large_cache[i].size);
     range_batch_flush(&walk.in_use);
     range_batch_flush(&walk.stack_ids);
     range_batch_flush(&walk.regions);

@@ -9,8 +9,16 @@ int live_process_open(struct live_process *process, const char *spec,
 {
     memset(process, 0, sizeof(*process));
     pid_t pid;
-    if (target_find(spec, &pid, message, message_size) != 0 ||
-        target_open(&process->target, pid, message, message_size) != 0)
+    if (target_find(spec, &pid, message, message_size) != 0)
+        return -1;
+    return live_process_open_pid(process, pid, message, message_size);
+}
+
+int live_process_open_pid(struct live_process *process, pid_t pid,
+                          char *message, size_t message_size)
+{
+    memset(process, 0, sizeof(*process));
+    if (target_open(&process->target, pid, message, message_size) != 0)
         return -1;
     /* No log is not an error: the process runs without stack logging,
      * and its blocks have no stacks. */

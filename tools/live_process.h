@@ -22,6 +22,9 @@ struct live_process {
  * message. */
 int live_process_open(struct live_process *process, const char *spec,
                       char *message, size_t message_size);
+/* The same for a pid already known (and possibly traced by this tool). */
+int live_process_open_pid(struct live_process *process, pid_t pid,
+                          char *message, size_t message_size);
 void live_process_close(struct live_process *process);
 
 /* Stops the process at a safe moment, lists its heap, resumes it, and

@@ -104,3 +104,52 @@ const char *stack_names_class(struct stack_names *names, uint32_t stack)
     HASH_ADD(hh, names->table, stack, sizeof(entry->stack), entry);
     return name;
 }
+
+static size_t frames_of(struct stack_names *names, uint32_t stack,
+                        uint64_t *pcs, uint32_t *modules)
+{
+    if (!names->reader || !stack)
+        return 0;
+    return log_reader_stack_frames(names->reader, stack, pcs, modules,
+                                   MDLOG_MAX_FRAMES);
+}
+
+void stack_names_print_frames(struct stack_names *names, FILE *out,
+                              uint32_t stack, bool sources)
+{
+    uint64_t pcs[MDLOG_MAX_FRAMES];
+    uint32_t modules[MDLOG_MAX_FRAMES];
+    size_t count = frames_of(names, stack, pcs, modules);
+    for (size_t i = count; i-- > 0;) {
+        struct symbols_frame frame = {.pc = pcs[i]};
+        bool known = names->symbols &&
+                     symbols_lookup(names->symbols, pcs[i], modules[i], &frame);
+        fprintf(out, "%-3zu %-28s 0x%" PRIx64 " ", i,
+                known && frame.module ? frame.module : "???", pcs[i]);
+        if (known && frame.function)
+            fprintf(out, "%s + %" PRIu64, frame.function, frame.function_offset);
+        else
+            fprintf(out, "0x%" PRIx64, known ? frame.module_offset : pcs[i]);
+        if (sources && known && frame.file)
+            fprintf(out, "  %s:%u", frame.file, frame.line);
+        fputc('\n', out);
+    }
+}
+
+bool stack_names_has_function(struct stack_names *names, uint32_t stack,
+                              const char *function)
+{
+    uint64_t pcs[MDLOG_MAX_FRAMES];
+    uint32_t modules[MDLOG_MAX_FRAMES];
+    size_t count = frames_of(names, stack, pcs, modules);
+    for (size_t i = 0; i < count && names->symbols; i++) {
+        struct symbols_frame frame;
+        size_t length = strlen(function);
+        /* A C++ name matches with or without its parameters. */
+        if (symbols_lookup(names->symbols, pcs[i], modules[i], &frame) &&
+            frame.function && strncmp(frame.function, function, length) == 0 &&
+            (frame.function[length] == '\0' || frame.function[length] == '('))
+            return true;
+    }
+    return false;
+}

@@ -10,7 +10,9 @@
 #include "log_reader.h"
 #include "symbols.h"
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct stack_names;
 
@@ -27,5 +29,15 @@ const char *stack_names_class(struct stack_names *names, uint32_t stack);
  * (module)", or "module + offset", or the bare address. */
 void stack_names_frame(struct stack_names *names, uint64_t pc, uint32_t module,
                        char *text, size_t size);
+
+/* Prints the frames of `stack`, outermost first, numbered down to 0 as
+ * macOS does: "2   prog   0x55d0c0de1234 main + 20  prog.c:12".  Source
+ * positions only when `sources`. */
+void stack_names_print_frames(struct stack_names *names, FILE *out,
+                              uint32_t stack, bool sources);
+
+/* Whether a frame of `stack` is in function `function`. */
+bool stack_names_has_function(struct stack_names *names, uint32_t stack,
+                              const char *function);
 
 #endif

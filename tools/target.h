@@ -38,8 +38,9 @@ struct target {
     /* libmallocdebug.so as the process maps it. */
     char library_path[PATH_MAX];
     uint64_t library_code_start, library_code_end;
-    /* Where the zone registry is (malloc_zones, malloc_num_zones). */
-    uint64_t zones_address, zone_count_address;
+    /* Where the zone registry is (malloc_zones, malloc_num_zones), and
+     * the list of the library's own mappings (own_mappings.h). */
+    uint64_t zones_address, zone_count_address, own_mappings_address;
     bool stopped;
     struct target_thread *threads;
     size_t thread_count;
@@ -65,6 +66,12 @@ int target_stop(struct target *target, unsigned timeout_ms, char *message,
                 size_t message_size);
 void target_resume(struct target *target);
 
+/* For a process this tool traces already and that is stopped at its
+ * exit (leaks --atExit): takes thread `tid` as the stopped target, with
+ * its registers.  The other threads are ending. */
+int target_adopt_exiting(struct target *target, pid_t tid, char *message,
+                         size_t message_size);
+
 /* Copies `size` bytes at `address` in the target; false when any of them
  * cannot be read. */
 bool target_read(const struct target *target, uint64_t address, void *out,
@@ -76,6 +83,8 @@ bool target_read(const struct target *target, uint64_t address, void *out,
  * dynamic symbols (target_library.c). */
 int target_library_find(struct target *target, char *message,
                         size_t message_size);
+/* Whether a mapped file is libmallocdebug.so. */
+bool target_is_library_path(const char *path);
 /* Whether a thread is at a point where the heap may be read: not in the
  * library's code, and no zone lock held (target_safe_point.c). */
 bool target_at_safe_point(const struct target *target);

@@ -301,3 +301,28 @@ void target_close(struct target *target)
     free(target->threads);
     target->threads = NULL;
 }
+
+int target_adopt_exiting(struct target *target, pid_t tid, char *message,
+                         size_t message_size)
+{
+    target->threads = calloc(1, sizeof(*target->threads));
+    if (!target->threads) {
+        snprintf(message, message_size, "out of memory");
+        return -1;
+    }
+    struct target_thread *thread = &target->threads[0];
+    thread->tid = tid;
+    thread->stopped = true;
+    if (ptrace(PTRACE_GETREGS, tid, NULL, &thread->registers) != 0 ||
+        ptrace(PTRACE_GETFPREGS, tid, NULL, &thread->vector_registers) != 0) {
+        snprintf(message, message_size,
+                 "cannot read the registers of process %d at its exit: %s",
+                 (int)tid, strerror(errno));
+        return -1;
+    }
+    target->thread_count = 1;
+    target->stopped = true;
+    stopped_target = target;
+    catch_ending_signals();
+    return 0;
+}

@@ -1,23 +1,25 @@
 /*
  * Where libmallocdebug.so is in the target: its code (a thread running
- * there is inside the allocator) and the zone registry it exports,
- * malloc_zones and malloc_num_zones, found in the file's dynamic symbols
- * and moved by the address the library was loaded at.
+ * there is inside the allocator), the zone registry it exports
+ * (malloc_zones, malloc_num_zones) and the list of its own mappings,
+ * found in the file's dynamic symbols and moved by the address the
+ * library was loaded at.
  */
 #include "config.h"
+#include "own_mappings.h"
+#include "process_maps.h"
 #include "target.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #define LIBRARY_NAME "libmallocdebug.so"
 
-static bool is_library(const char *path)
+bool target_is_library_path(const char *path)
 {
     const char *base = strrchr(path, '/');
     return base && strncmp(base + 1, LIBRARY_NAME, strlen(LIBRARY_NAME)) == 0;
@@ -28,37 +30,27 @@ static bool is_library(const char *path)
 static int read_maps(struct target *target, uint64_t *first_page,
                      char *message, size_t message_size)
 {
-    char path[64], line[PATH_MAX + 128];
-    snprintf(path, sizeof(path), "/proc/%d/maps", (int)target->pid);
-    FILE *maps = fopen(path, "r");
-    if (!maps) {
-        snprintf(message, message_size, "cannot read %s: %s", path,
-                 strerror(errno));
+    struct process_maps maps;
+    if (process_maps_read(target->pid, &maps) != 0) {
+        snprintf(message, message_size, "cannot read /proc/%d/maps: %s",
+                 (int)target->pid, strerror(errno));
         return -1;
     }
     *first_page = 0;
-    while (fgets(line, sizeof(line), maps)) {
-        uint64_t start, end, offset;
-        char permissions[8];
-        int name_at = 0;
-        if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*s %*s %n",
-                   &start, &end, permissions, &offset, &name_at) < 4 ||
-            !name_at)
-            continue;
-        char *name = line + name_at;
-        name[strcspn(name, "\n")] = '\0';
-        if (!is_library(name))
+    for (size_t i = 0; i < maps.count; i++) {
+        const struct process_mapping *mapping = &maps.mappings[i];
+        if (!target_is_library_path(mapping->path))
             continue;
         snprintf(target->library_path, sizeof(target->library_path), "%s",
-                 name);
-        if (offset == 0 && !*first_page)
-            *first_page = start;
-        if (permissions[2] == 'x') {
-            target->library_code_start = start;
-            target->library_code_end = end;
+                 mapping->path);
+        if (mapping->offset == 0 && !*first_page)
+            *first_page = mapping->start;
+        if (mapping->executable) {
+            target->library_code_start = mapping->start;
+            target->library_code_end = mapping->end;
         }
     }
-    fclose(maps);
+    process_maps_free(&maps);
     if (!*first_page || !target->library_code_end) {
         snprintf(message, message_size,
                  "process %d (%s) is not running libmallocdebug.so: start "
@@ -90,7 +82,11 @@ static bool lowest_load_address(Elf *elf, uint64_t *lowest)
     return found;
 }
 
-static void find_registry_symbols(Elf *elf, uint64_t *zones, uint64_t *count)
+struct registry_symbols {
+    uint64_t zones, count, own_mappings;
+};
+
+static void find_registry_symbols(Elf *elf, struct registry_symbols *found)
 {
     for (Elf_Scn *section = NULL; (section = elf_nextscn(elf, section));) {
         GElf_Shdr header;
@@ -104,10 +100,14 @@ static void find_registry_symbols(Elf *elf, uint64_t *zones, uint64_t *count)
             if (!gelf_getsym(data, (int)i, &symbol) || !symbol.st_value)
                 continue;
             const char *name = elf_strptr(elf, header.sh_link, symbol.st_name);
-            if (name && strcmp(name, "malloc_zones") == 0)
-                *zones = symbol.st_value;
-            else if (name && strcmp(name, "malloc_num_zones") == 0)
-                *count = symbol.st_value;
+            if (!name)
+                continue;
+            if (strcmp(name, "malloc_zones") == 0)
+                found->zones = symbol.st_value;
+            else if (strcmp(name, "malloc_num_zones") == 0)
+                found->count = symbol.st_value;
+            else if (strcmp(name, OWN_MAPPINGS_SYMBOL) == 0)
+                found->own_mappings = symbol.st_value;
         }
     }
 }
@@ -132,14 +132,15 @@ int target_library_find(struct target *target, char *message,
     elf_version(EV_CURRENT);
     int fd = open_library_file(target);
     Elf *elf = fd >= 0 ? elf_begin(fd, ELF_C_READ, NULL) : NULL;
-    uint64_t lowest = 0, zones = 0, count = 0;
+    uint64_t lowest = 0;
+    struct registry_symbols found = {0, 0, 0};
     if (elf && lowest_load_address(elf, &lowest))
-        find_registry_symbols(elf, &zones, &count);
+        find_registry_symbols(elf, &found);
     if (elf)
         elf_end(elf);
     if (fd >= 0)
         close(fd);
-    if (!zones || !count) {
+    if (!found.zones || !found.count || !found.own_mappings) {
         snprintf(message, message_size,
                  "cannot find the zone registry of process %d in %s (the "
                  "file is gone or was replaced since the process started): "
@@ -147,7 +148,9 @@ int target_library_find(struct target *target, char *message,
                  target->library_path);
         return -1;
     }
-    target->zones_address = first_page - lowest + zones;
-    target->zone_count_address = first_page - lowest + count;
+    uint64_t bias = first_page - lowest;
+    target->zones_address = bias + found.zones;
+    target->zone_count_address = bias + found.count;
+    target->own_mappings_address = bias + found.own_mappings;
     return 0;
 }

@@ -1,0 +1,171 @@
+/*
+ * A process with known leaks and known roots, for leaks(1)'s tests.
+ *
+ * Kept alive, each only through one kind of root: a global, a pointer
+ * into the middle of a block (from a global), another thread's stack,
+ * that thread's thread-local storage, the registers of a spinning thread,
+ * and an anonymous mapping.  Leaked: a list of three blocks (one ROOT
+ * LEAK tree), two blocks pointing at each other (a ROOT CYCLE), a block
+ * whose only pointer is hidden by XOR, a block known only to a thread
+ * that has exited (its stack unmapped), and a block of a zone of the
+ * program's own.
+ *
+ * Prints "pid N", "kept ADDRESS" and "leak KIND ADDRESS SIZE" lines, the
+ * line the list is allocated on, then "ready"; ends at end of input.
+ * With argument "exit" it does not wait: it prints "ready" and returns,
+ * for leaks --atExit.
+ */
+#define _GNU_SOURCE
+#include <malloc/malloc.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define HIDING_KEY 0x5a5a5a5a5a5a5a5aULL
+
+struct node {
+    struct node *next;
+    char text[40];
+};
+
+/* volatile: stores the compiler would drop, since nothing reads them. */
+static void *volatile global_keep;
+static char *volatile global_interior;
+static __thread void *volatile tls_keep;
+static pthread_barrier_t started;
+static volatile int stop_spinning;
+
+static void report_leak(const char *kind, void *block)
+{
+    printf("leak %s %p %zu\n", kind, block, malloc_size(block));
+}
+
+__attribute__((noinline)) static struct node *make_leaked_list(void)
+{
+    struct node *head = NULL;
+    for (int i = 0; i < 3; i++) {
+        struct node *node = malloc(sizeof(*node)); printf("list_line %d\n", __LINE__);
+        node->next = head;
+        snprintf(node->text, sizeof(node->text), "leaked node %d", i);
+        head = node;
+        report_leak("list", node);
+    }
+    return head;
+}
+
+__attribute__((noinline)) static void make_cycle(void)
+{
+    void **a = malloc(32), **b = malloc(48);
+    a[0] = b;
+    b[0] = a;
+    report_leak("cycle", a);
+    report_leak("cycle", b);
+}
+
+__attribute__((noinline)) static uintptr_t make_hidden(void)
+{
+    void *block = malloc(24);
+    report_leak("hidden", block);
+    return (uintptr_t)block ^ HIDING_KEY;
+}
+
+/* Holds a block on its stack and one in its TLS until the end. */
+static void *holding_thread(void *unused)
+{
+    (void)unused;
+    void *volatile on_stack = malloc(72);
+    tls_keep = malloc(88);
+    printf("kept %p\nkept %p\n", on_stack, tls_keep);
+    pthread_barrier_wait(&started);
+    while (!stop_spinning)
+        usleep(1000);
+    return NULL;
+}
+
+/* Keeps its block's address only in r12, spinning. */
+static void *spinning_thread(void *unused)
+{
+    (void)unused;
+    uintptr_t hidden = (uintptr_t)malloc(104) ^ HIDING_KEY;
+    printf("kept %p\n", (void *)(hidden ^ HIDING_KEY));
+    pthread_barrier_wait(&started);
+    __asm__ volatile("mov %0, %%r12\n\t"
+                     "xor %1, %%r12\n"
+                     "1:\n\t"
+                     "pause\n\t"
+                     "cmpl $0, %2\n\t"
+                     "je 1b\n\t"
+                     "xor %%r12, %%r12"
+                     :
+                     : "r"(hidden), "r"((uintptr_t)HIDING_KEY), "m"(stop_spinning)
+                     : "r12", "memory");
+    return NULL;
+}
+
+/* A thread on a stack of our own, unmapped after it ends: the block only
+ * its stack knew is leaked. */
+static void *forgetting_thread(void *unused)
+{
+    (void)unused;
+    void *volatile on_stack = malloc(56);
+    report_leak("exited", on_stack);
+    return NULL;
+}
+
+static void run_forgetting_thread(void)
+{
+    size_t size = 256 << 10;
+    void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    pthread_attr_t attributes;
+    pthread_t thread;
+    pthread_attr_init(&attributes);
+    pthread_attr_setstack(&attributes, stack, size);
+    pthread_create(&thread, &attributes, forgetting_thread, NULL);
+    pthread_join(thread, NULL);
+    munmap(stack, size);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    bool at_exit = argc > 1 && strcmp(argv[1], "exit") == 0;
+    printf("pid %d\n", (int)getpid());
+    global_keep = malloc(200);
+    global_interior = (char *)malloc(300) + 150;
+    printf("kept %p\nkept %p\n", global_keep, global_interior - 150);
+    void **area = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    area[100] = malloc(120);
+    printf("kept %p\n", area[100]);
+    make_leaked_list();
+    make_cycle();
+    volatile uintptr_t hidden = make_hidden();
+    (void)hidden;
+    run_forgetting_thread();
+    malloc_zone_t *zone = malloc_create_zone(0, 0);
+    malloc_set_zone_name(zone, "LeakZone");
+    report_leak("zone", malloc_zone_malloc(zone, 64));
+    pthread_t threads[2];
+    pthread_barrier_init(&started, NULL, at_exit ? 1 : 3);
+    if (!at_exit) {
+        pthread_create(&threads[0], NULL, holding_thread, NULL);
+        pthread_create(&threads[1], NULL, spinning_thread, NULL);
+    }
+    pthread_barrier_wait(&started);
+    printf("ready\n");
+    if (at_exit)
+        return 0;
+    char line[64];
+    while (fgets(line, sizeof(line), stdin))
+        printf("alive\n");
+    stop_spinning = 1;
+    pthread_join(threads[0], NULL);
+    pthread_join(threads[1], NULL);
+    return 0;
+}

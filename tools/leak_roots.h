@@ -1,0 +1,56 @@
+/*
+ * Where a leak scan starts: every place of a stopped target that may hold
+ * a pointer the program can still use.
+ *
+ * - the writable data of every loaded module, and writable anonymous
+ *   memory (the .bss, the main thread's TLS, memory the program mapped
+ *   itself);
+ * - each thread's stack from its stack pointer (less the 128-byte red
+ *   zone below it) up, which also covers the thread's TLS and
+ *   descriptor, kept at the top of a thread's stack;
+ * - each thread's registers, general purpose and vector.
+ *
+ * Left out: the heap's own memory (its blocks are scanned when reached),
+ * the library's own mappings and data, the stack log, and the kernel's
+ * pages ([vvar], [vdso], [vsyscall]).
+ */
+#ifndef MALLOCDEBUG_LEAK_ROOTS_H
+#define MALLOCDEBUG_LEAK_ROOTS_H
+
+#include "heap_snapshot.h"
+#include "target.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum leak_root_kind {
+    LEAK_ROOT_MODULE_DATA,
+    LEAK_ROOT_ANONYMOUS,
+    LEAK_ROOT_STACK,
+    LEAK_ROOT_REGISTERS,
+};
+
+struct leak_root {
+    enum leak_root_kind kind;
+    uint64_t start, end;       /* in the target; registers: 0, 0 */
+    pid_t thread;              /* stacks and registers */
+    char name[128];            /* module file name, for module data */
+    /* Registers are copied here, not read from the target. */
+    uint64_t words[64];
+    unsigned word_count;
+};
+
+struct leak_roots {
+    struct leak_root *roots;
+    size_t count;
+};
+
+int leak_roots_find(struct leak_roots *roots, const struct target *target,
+                    const struct heap_snapshot *snapshot, char *message,
+                    size_t message_size);
+void leak_roots_free(struct leak_roots *roots);
+
+/* "global data of prog", "stack of thread 1234"... */
+void leak_root_describe(const struct leak_root *root, char *text, size_t size);
+
+#endif
