@@ -21,10 +21,14 @@ struct class_entry {
     UT_hash_handle hh;
 };
 
-static bool count_size(struct size_entry **table, uint64_t size)
+/* Neighbouring blocks mostly share their size and their site: the last
+ * entry found is tried before the table. */
+static bool count_size(struct size_entry **table, struct size_entry **last,
+                       uint64_t size)
 {
-    struct size_entry *entry;
-    HASH_FIND(hh, *table, &size, sizeof(size), entry);
+    struct size_entry *entry = *last;
+    if (!entry || entry->size != size)
+        HASH_FIND(hh, *table, &size, sizeof(size), entry);
     if (!entry) {
         entry = calloc(1, sizeof(*entry));
         if (!entry)
@@ -33,6 +37,7 @@ static bool count_size(struct size_entry **table, uint64_t size)
         HASH_ADD(hh, *table, size, sizeof(entry->size), entry);
     }
     entry->count++;
+    *last = entry;
     return true;
 }
 
@@ -123,17 +128,21 @@ int heap_classes_build(struct heap_classes *classes,
                        struct stack_names *names, bool sort_by_size)
 {
     memset(classes, 0, sizeof(*classes));
-    struct class_entry *table = NULL;
-    struct size_entry *all_sizes = NULL;
+    struct class_entry *table = NULL, *entry = NULL;
+    struct size_entry *all_sizes = NULL, *last_size = NULL, *last_class_size = NULL;
+    uint32_t last_stack = 0;
     bool ok = true;
     for (size_t i = 0; i < snapshot->block_count && ok; i++) {
         const struct heap_block *block = &snapshot->blocks[i];
         if (zone != UINT32_MAX && block->zone != zone)
             continue;
-        struct class_entry *entry =
-            class_of(&table, stack_names_class(names, block->stack));
-        ok = entry && count_size(&entry->sizes, block->size) &&
-             count_size(&all_sizes, block->size);
+        if (!entry || block->stack != last_stack) {
+            entry = class_of(&table, stack_names_class(names, block->stack));
+            last_stack = block->stack;
+            last_class_size = NULL;
+        }
+        ok = entry && count_size(&entry->sizes, &last_class_size, block->size) &&
+             count_size(&all_sizes, &last_size, block->size);
         if (ok) {
             entry->count++;
             entry->bytes += block->size;

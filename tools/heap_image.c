@@ -1,10 +1,11 @@
 /*
- * Copying the heap: process_vm_readv with up to IOV_MAX blocks per call,
- * so ten million blocks take ten thousand system calls, not ten million.
- * A call stops at the first block it cannot read; that block is zeroed
- * and the batch goes on after it.
+ * The block index, and copies of chosen blocks: process_vm_readv with up
+ * to IOV_MAX blocks per call, so a hundred thousand blocks take a hundred
+ * system calls.  A call stops at the first block it cannot read; that one
+ * is read a page at a time, zeroing what fails, and the rest go on.
  */
 #include "config.h"
+#include "big_array.h"
 #include "heap_image.h"
 
 #include <limits.h>
@@ -21,32 +22,55 @@
  * entries, so a heap spread over a huge range gets coarser granules. */
 #define MAX_GRANULES (16u << 20)
 
-static void copy_batch(const struct heap_image *image, pid_t pid, size_t first,
-                       size_t count)
+#define PAGE 4096u
+
+struct piece {
+    uint64_t address, size, offset; /* in the target, and in the copy */
+};
+
+/* Reads one piece a page at a time, zeroing the pages that fail. */
+static void copy_piece_by_pages(unsigned char *contents, pid_t pid,
+                                const struct piece *piece)
 {
-    const struct heap_block *blocks = image->snapshot->blocks;
+    for (uint64_t at = 0; at < piece->size;) {
+        uint64_t page_end = ((piece->address + at) / PAGE + 1) * PAGE;
+        uint64_t length = page_end - (piece->address + at);
+        if (length > piece->size - at)
+            length = piece->size - at;
+        struct iovec local = {contents + piece->offset + at, length};
+        struct iovec remote = {(void *)(uintptr_t)(piece->address + at), length};
+        if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)length)
+            memset(local.iov_base, 0, length);
+        at += length;
+    }
+}
+
+static void copy_pieces(unsigned char *contents, pid_t pid,
+                        const struct piece *pieces, size_t count)
+{
     struct iovec local[IOV_MAX], remote[IOV_MAX];
     while (count) {
-        size_t n = count < IOV_MAX ? count : IOV_MAX, expected = 0;
+        size_t n = count < IOV_MAX ? count : IOV_MAX;
+        uint64_t expected = 0;
         for (size_t i = 0; i < n; i++) {
-            local[i] = (struct iovec){image->contents + image->offsets[first + i],
-                                      blocks[first + i].size};
-            remote[i] = (struct iovec){(void *)(uintptr_t)blocks[first + i].address,
-                                       blocks[first + i].size};
-            expected += blocks[first + i].size;
+            local[i] = (struct iovec){contents + pieces[i].offset, pieces[i].size};
+            remote[i] = (struct iovec){(void *)(uintptr_t)pieces[i].address,
+                                       pieces[i].size};
+            expected += pieces[i].size;
         }
         ssize_t got = process_vm_readv(pid, local, n, remote, n, 0);
         if (got == (ssize_t)expected) {
-            first += n;
+            pieces += n;
             count -= n;
             continue;
         }
-        /* Skip the blocks read whole, zero the one that failed. */
-        size_t done = 0, bytes = got > 0 ? (size_t)got : 0;
-        while (done < n && bytes >= blocks[first + done].size)
-            bytes -= blocks[first + done++].size;
-        memset(local[done].iov_base, 0, local[done].iov_len);
-        first += done + 1;
+        /* Skip the pieces read whole; read the one that failed by pages. */
+        size_t done = 0;
+        uint64_t bytes = got > 0 ? (uint64_t)got : 0;
+        while (done < n && bytes >= pieces[done].size)
+            bytes -= pieces[done++].size;
+        copy_piece_by_pages(contents, pid, &pieces[done]);
+        pieces += done + 1;
         count -= done + 1;
     }
 }
@@ -63,7 +87,7 @@ static int build_index(struct heap_image *image)
     while (((image->high - image->low) >> image->granule_shift) >= MAX_GRANULES)
         image->granule_shift++;
     image->granule_count = ((image->high - image->low) >> image->granule_shift) + 1;
-    image->granule_first = malloc(image->granule_count * sizeof(size_t));
+    image->granule_first = big_array_alloc(image->granule_count * sizeof(size_t));
     if (!image->granule_first)
         return -1;
     size_t block = 0;
@@ -77,37 +101,63 @@ static int build_index(struct heap_image *image)
     return 0;
 }
 
-int heap_image_build(struct heap_image *image, const struct target *target,
+int heap_image_build(struct heap_image *image,
                      const struct heap_snapshot *snapshot, char *message,
                      size_t message_size)
 {
     memset(image, 0, sizeof(*image));
     image->snapshot = snapshot;
-    size_t count = snapshot->block_count;
-    image->offsets = malloc((count + 1) * sizeof(*image->offsets));
-    image->contents = malloc(snapshot->bytes ? snapshot->bytes : 1);
-    if (!image->offsets || !image->contents || build_index(image) != 0) {
-        heap_image_free(image);
+    if (build_index(image) != 0) {
         snprintf(message, message_size,
-                 "out of memory copying the heap (%llu bytes in %zu blocks)",
-                 (unsigned long long)snapshot->bytes, count);
+                 "out of memory indexing the heap (%zu blocks)",
+                 snapshot->block_count);
         return -1;
     }
-    uint64_t offset = 0;
-    for (size_t i = 0; i < count; i++) {
-        image->offsets[i] = offset;
-        offset += snapshot->blocks[i].size;
+    return 0;
+}
+
+int heap_image_copy(struct heap_image *image, const struct target *target,
+                    const size_t *blocks, size_t count, char *message,
+                    size_t message_size)
+{
+    const struct heap_snapshot *snapshot = image->snapshot;
+    size_t offsets_bytes = (snapshot->block_count + 1) * sizeof(*image->offsets);
+    struct piece *pieces = malloc((count + 1) * sizeof(*pieces));
+    if (!image->offsets)
+        image->offsets = big_array_alloc(offsets_bytes);
+    /* Every block HEAP_IMAGE_NOT_COPIED: a new copy replaces the last. */
+    if (image->offsets)
+        memset(image->offsets, 0xff, offsets_bytes);
+    uint64_t size = 0;
+    for (size_t i = 0; pieces && i < count; i++) {
+        const struct heap_block *block = &snapshot->blocks[blocks[i]];
+        pieces[i] = (struct piece){block->address, block->size, size};
+        size += block->size;
     }
-    image->offsets[count] = offset;
-    copy_batch(image, target->pid, 0, count);
+    unsigned char *contents = pieces && image->offsets ? big_array_alloc(size) : NULL;
+    if (!contents) {
+        free(pieces);
+        snprintf(message, message_size,
+                 "out of memory copying %zu blocks of the heap", count);
+        return -1;
+    }
+    copy_pieces(contents, target->pid, pieces, count);
+    for (size_t i = 0; i < count; i++)
+        image->offsets[blocks[i]] = pieces[i].offset;
+    free(pieces);
+    big_array_free(image->contents, image->contents_size);
+    image->contents = contents;
+    image->contents_size = size;
     return 0;
 }
 
 void heap_image_free(struct heap_image *image)
 {
-    free(image->contents);
-    free(image->offsets);
-    free(image->granule_first);
+    big_array_free(image->contents, image->contents_size);
+    if (image->snapshot)
+        big_array_free(image->offsets, (image->snapshot->block_count + 1) *
+                                           sizeof(*image->offsets));
+    big_array_free(image->granule_first, image->granule_count * sizeof(size_t));
     memset(image, 0, sizeof(*image));
 }
 

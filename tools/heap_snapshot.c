@@ -8,7 +8,9 @@
  */
 #include "config.h"
 #include "guard_zone.h"
+#include "big_array.h"
 #include "heap_snapshot.h"
+#include "sorted_runs.h"
 #include "szone.h"
 
 #include <errno.h>
@@ -66,14 +68,22 @@ static void release_copies(void)
 
 /* ---- collecting ranges ---- */
 
+/* The ranges are handed out as they came. */
+_Static_assert(sizeof(struct heap_range) == sizeof(vm_range_t) &&
+                   offsetof(struct heap_range, size) == offsetof(vm_range_t, size),
+               "heap_range is the enumerators' vm_range_t");
+
 struct range_list {
-    vm_range_t *ranges;
+    vm_range_t *ranges; /* big_array.h */
     size_t count, capacity;
     bool out_of_memory;
 };
 
 struct collection {
-    struct range_list blocks, stack_ids, regions;
+    struct heap_snapshot *snapshot;
+    unsigned zone; /* the zone being enumerated */
+    bool out_of_memory;
+    struct range_list stack_ids, regions, block_regions;
 };
 
 static void range_list_add(struct range_list *list, const vm_range_t *ranges,
@@ -83,7 +93,9 @@ static void range_list_add(struct range_list *list, const vm_range_t *ranges,
         size_t capacity = list->capacity ? list->capacity * 2 : 4096;
         while (capacity < list->count + count)
             capacity *= 2;
-        vm_range_t *grown = realloc(list->ranges, capacity * sizeof(*grown));
+        vm_range_t *grown = big_array_resize(list->ranges,
+                                             list->capacity * sizeof(*grown),
+                                             capacity * sizeof(*grown));
         if (!grown) {
             list->out_of_memory = true;
             return;
@@ -95,17 +107,63 @@ static void range_list_add(struct range_list *list, const vm_range_t *ranges,
     list->count += count;
 }
 
+static void range_list_free(struct range_list *list)
+{
+    big_array_free(list->ranges, list->capacity * sizeof(*list->ranges));
+    memset(list, 0, sizeof(*list));
+}
+
+static void add_blocks(struct collection *collection, const vm_range_t *ranges,
+                       unsigned count)
+{
+    struct heap_snapshot *snapshot = collection->snapshot;
+    if (snapshot->block_count + count > snapshot->block_capacity) {
+        size_t capacity = snapshot->block_capacity ? snapshot->block_capacity * 2 : 4096;
+        while (capacity < snapshot->block_count + count)
+            capacity *= 2;
+        struct heap_block *grown = big_array_resize(
+            snapshot->blocks, snapshot->block_capacity * sizeof(*grown),
+            capacity * sizeof(*grown));
+        if (!grown) {
+            collection->out_of_memory = true;
+            return;
+        }
+        snapshot->blocks = grown;
+        snapshot->block_capacity = capacity;
+    }
+    struct heap_zone *zone = &snapshot->zones[collection->zone];
+    for (unsigned i = 0; i < count; i++) {
+        snapshot->blocks[snapshot->block_count++] = (struct heap_block){
+            .address = ranges[i].address, .size = ranges[i].size,
+            .zone = collection->zone};
+        zone->block_count++;
+        zone->bytes += ranges[i].size;
+        snapshot->bytes += ranges[i].size;
+    }
+}
+
 static void record_ranges(task_t task, void *context, unsigned type,
                           vm_range_t *ranges, unsigned count)
 {
     (void)task;
     struct collection *collection = context;
     if (type == MALLOC_PTR_IN_USE_RANGE_TYPE)
-        range_list_add(&collection->blocks, ranges, count);
+        add_blocks(collection, ranges, count);
     else if (type == MALLOCDEBUG_STACK_ID_RANGE_TYPE)
         range_list_add(&collection->stack_ids, ranges, count);
     else
         range_list_add(&collection->regions, ranges, count);
+    if (type == MALLOC_PTR_REGION_RANGE_TYPE)
+        range_list_add(&collection->block_regions, ranges, count);
+}
+
+/* A small list, copied out of its big array to be handed over. */
+static struct heap_range *copy_ranges(const struct range_list *list)
+{
+    struct heap_range *copy = malloc((list->count + 1) * sizeof(*copy));
+    if (copy && list->count)
+        memcpy(copy, list->ranges, list->count * sizeof(*copy));
+    return copy;
 }
 
 /* ---- zones ---- */
@@ -174,7 +232,8 @@ static int by_address(const void *a, const void *b)
 static void join_stack_ids(struct heap_snapshot *snapshot,
                            struct range_list *stack_ids)
 {
-    qsort(stack_ids->ranges, stack_ids->count, sizeof(vm_range_t), by_address);
+    if (sort_by_address(stack_ids->ranges, stack_ids->count, sizeof(vm_range_t)) != 0)
+        qsort(stack_ids->ranges, stack_ids->count, sizeof(vm_range_t), by_address);
     size_t j = 0;
     for (size_t i = 0; i < snapshot->block_count; i++) {
         struct heap_block *block = &snapshot->blocks[i];
@@ -185,12 +244,6 @@ static void join_stack_ids(struct heap_snapshot *snapshot,
             stack_ids->ranges[j].address == block->address)
             block->stack = (uint32_t)stack_ids->ranges[j].size;
     }
-}
-
-static int by_block_address(const void *a, const void *b)
-{
-    const struct heap_block *x = a, *y = b;
-    return (x->address > y->address) - (x->address < y->address);
 }
 
 static int read_registry(struct target *target, uint64_t **zones,
@@ -215,25 +268,29 @@ static int read_registry(struct target *target, uint64_t **zones,
     return 0;
 }
 
-static int add_zone_blocks(struct heap_snapshot *snapshot, unsigned zone,
-                           const struct range_list *blocks, size_t first)
+static bool collection_failed(const struct collection *collection)
 {
-    size_t added = blocks->count - first;
-    struct heap_block *grown = realloc(
-        snapshot->blocks, (snapshot->block_count + added + 1) * sizeof(*grown));
-    if (!grown)
+    return collection->out_of_memory || collection->stack_ids.out_of_memory ||
+           collection->regions.out_of_memory ||
+           collection->block_regions.out_of_memory;
+}
+
+/* Sorts the blocks, joins their stack ids, hands over the regions. */
+static int finish(struct heap_snapshot *snapshot, struct collection *collection)
+{
+    if (sort_by_address(snapshot->blocks, snapshot->block_count,
+                        sizeof(*snapshot->blocks)) != 0 ||
+        sort_by_address(collection->stack_ids.ranges, collection->stack_ids.count,
+                        sizeof(vm_range_t)) != 0)
         return -1;
-    snapshot->blocks = grown;
-    for (size_t i = first; i < blocks->count; i++) {
-        grown[snapshot->block_count++] = (struct heap_block){
-            .address = blocks->ranges[i].address,
-            .size = blocks->ranges[i].size,
-            .zone = zone};
-        snapshot->zones[zone].block_count++;
-        snapshot->zones[zone].bytes += blocks->ranges[i].size;
-        snapshot->bytes += blocks->ranges[i].size;
-    }
-    return 0;
+    join_stack_ids(snapshot, &collection->stack_ids);
+    qsort(collection->block_regions.ranges, collection->block_regions.count,
+          sizeof(vm_range_t), by_address);
+    snapshot->regions = copy_ranges(&collection->regions);
+    snapshot->region_count = collection->regions.count;
+    snapshot->block_regions = copy_ranges(&collection->block_regions);
+    snapshot->block_region_count = collection->block_regions.count;
+    return snapshot->regions && snapshot->block_regions ? 0 : -1;
 }
 
 int heap_snapshot_take(struct target *target, struct heap_snapshot *snapshot,
@@ -246,14 +303,14 @@ int heap_snapshot_take(struct target *target, struct heap_snapshot *snapshot,
     if (read_registry(target, &zones, &count, message, message_size) != 0)
         return -1;
     snapshot->zones = calloc(count ? count : 1, sizeof(*snapshot->zones));
-    struct collection collection = {0};
+    struct collection collection = {.snapshot = snapshot};
     int result = snapshot->zones ? 0 : -1;
     for (unsigned i = 0; i < count && result == 0; i++) {
         struct heap_zone *zone = &snapshot->zones[snapshot->zone_count++];
         zone->address = zones[i];
         zone->kind = zone_kind(target, zones[i]);
         read_zone_name(target, zones[i], zone->name, sizeof(zone->name));
-        size_t first = collection.blocks.count;
+        collection.zone = i;
         if (enumerate_zone(target, zones[i], zone->kind, &collection) != 0) {
             snprintf(message, message_size,
                      "the enumerator of zone %s in process %d failed: its "
@@ -261,28 +318,17 @@ int heap_snapshot_take(struct target *target, struct heap_snapshot *snapshot,
                      "MallocCheckHeapStart=1 to find where)",
                      zone->name, (int)target->pid);
             result = -1;
-        } else if (add_zone_blocks(snapshot, i, &collection.blocks, first) != 0) {
-            result = -1;
         }
     }
     free(zones);
-    if (result == 0 && (collection.blocks.out_of_memory ||
-                        collection.stack_ids.out_of_memory ||
-                        collection.regions.out_of_memory || !snapshot->zones))
+    if (result == 0 && (collection_failed(&collection) ||
+                        finish(snapshot, &collection) != 0))
         result = -1;
-    if (result == 0) {
-        qsort(snapshot->blocks, snapshot->block_count,
-              sizeof(*snapshot->blocks), by_block_address);
-        join_stack_ids(snapshot, &collection.stack_ids);
-        snapshot->regions = (struct heap_range *)collection.regions.ranges;
-        snapshot->region_count = collection.regions.count;
-        collection.regions.ranges = NULL;
-    } else if (!message[0]) {
+    if (result != 0 && !message[0])
         snprintf(message, message_size, "out of memory listing the heap");
-    }
-    free(collection.blocks.ranges);
-    free(collection.stack_ids.ranges);
-    free(collection.regions.ranges);
+    range_list_free(&collection.stack_ids);
+    range_list_free(&collection.regions);
+    range_list_free(&collection.block_regions);
     if (result != 0)
         heap_snapshot_free(snapshot);
     return result;
@@ -290,9 +336,10 @@ int heap_snapshot_take(struct target *target, struct heap_snapshot *snapshot,
 
 void heap_snapshot_free(struct heap_snapshot *snapshot)
 {
-    free(snapshot->blocks);
+    big_array_free(snapshot->blocks, snapshot->block_capacity * sizeof(*snapshot->blocks));
     free(snapshot->zones);
     free(snapshot->regions);
+    free(snapshot->block_regions);
     memset(snapshot, 0, sizeof(*snapshot));
 }
 

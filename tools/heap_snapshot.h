@@ -28,8 +28,8 @@ struct heap_zone {
 };
 
 struct heap_snapshot {
-    struct heap_block *blocks; /* sorted by address */
-    size_t block_count;
+    struct heap_block *blocks; /* sorted by address (big_array.h) */
+    size_t block_count, block_capacity;
     uint64_t bytes;
     struct heap_zone *zones;
     unsigned zone_count;
@@ -39,6 +39,10 @@ struct heap_snapshot {
         uint64_t address, size;
     } *regions;
     size_t region_count;
+    /* Of those, the ones blocks are carved from, sorted by address: what
+     * a copy of the heap copies. */
+    struct heap_range *block_regions;
+    size_t block_region_count;
 };
 
 /* Lists the blocks of every zone of `target`, which must be stopped. */

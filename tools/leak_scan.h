@@ -25,7 +25,8 @@ struct leak_reach {
 
 struct leak_scan {
     const struct heap_image *image;
-    struct leak_reach *reach; /* one per block */
+    struct leak_reach *reach; /* one per block (big_array.h) */
+    size_t reach_count;
     size_t leaked_count;
     uint64_t leaked_bytes;
 };

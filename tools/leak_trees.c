@@ -28,7 +28,7 @@ static void for_each_target(const struct leak_scan *scan,
     const struct heap_image *image = scan->image;
     size_t block = graph->leaked[position];
     const unsigned char *bytes = heap_image_bytes(image, block);
-    uint64_t size = image->snapshot->blocks[block].size;
+    uint64_t size = bytes ? image->snapshot->blocks[block].size : 0;
     for (uint64_t at = 0; at + 8 <= size; at += 8) {
         uint64_t word;
         memcpy(&word, bytes + at, sizeof(word));

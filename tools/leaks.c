@@ -131,6 +131,26 @@ struct leaks_scan_state {
     struct leak_scan scan;
 };
 
+/* The report shows the leaked blocks' bytes and follows their pointers. */
+static int copy_leaked_blocks(struct leaks_scan_state *state,
+                              const struct target *target, char *message,
+                              size_t message_size)
+{
+    size_t *leaked = malloc((state->scan.leaked_count + 1) * sizeof(*leaked));
+    if (!leaked) {
+        snprintf(message, message_size, "out of memory");
+        return -1;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < state->snapshot.block_count; i++)
+        if (!state->scan.reach[i].reached)
+            leaked[count++] = i;
+    int result = heap_image_copy(&state->image, target, leaked, count, message,
+                                 message_size);
+    free(leaked);
+    return result;
+}
+
 static int scan_target(struct live_process *process, struct leaks_scan_state *state,
                        char *message, size_t message_size)
 {
@@ -140,11 +160,13 @@ static int scan_target(struct live_process *process, struct leaks_scan_state *st
         result = leak_roots_find(&state->roots, target, &state->snapshot, message,
                                  message_size);
     if (result == 0)
-        result = heap_image_build(&state->image, target, &state->snapshot, message,
+        result = heap_image_build(&state->image, &state->snapshot, message,
                                   message_size);
     if (result == 0)
         result = leak_scan_run(&state->scan, &state->image, target, &state->roots,
                                message, message_size);
+    if (result == 0)
+        result = copy_leaked_blocks(state, target, message, message_size);
     target_resume(target);
     if (process->log) {
         char ignored[256];

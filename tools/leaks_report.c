@@ -70,6 +70,8 @@ static void format_content(const struct report *report, size_t block_index,
     const struct heap_block *block = &report->snapshot->blocks[block_index];
     const unsigned char *bytes = heap_image_bytes(report->image, block_index);
     size_t length = block->size < CONTENT_BYTES ? block->size : CONTENT_BYTES;
+    if (!bytes)
+        return;
     size_t used = 0;
     for (size_t at = 0; at + 4 <= length && used < size; at += 4) {
         uint32_t word;

@@ -1,0 +1,149 @@
+/*
+ * The tools' small mechanisms, on inputs whose answers are known:
+ * sorting mostly sorted arrays (every shape, against qsort), the size
+ * filters of heap -addresses, and the index from an address to its block.
+ */
+#include "config.h"
+#include "heap_image.h"
+#include "size_filter.h"
+#include "sorted_runs.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct element {
+    uint64_t address;
+    uint64_t payload;
+};
+
+static int compare(const void *a, const void *b)
+{
+    const struct element *x = a, *y = b;
+    return (x->address > y->address) - (x->address < y->address);
+}
+
+static uint64_t next_random(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+/* Sorts `array` both ways and compares, payloads included. */
+static void expect_sorted_like_qsort(struct element *array, size_t count)
+{
+    struct element *expected = malloc(count * sizeof(*expected) + 1);
+    memcpy(expected, array, count * sizeof(*array));
+    qsort(expected, count, sizeof(*expected), compare);
+    ck_assert_int_eq(sort_by_address(array, count, sizeof(*array)), 0);
+    for (size_t i = 0; i < count; i++) {
+        ck_assert_uint_eq(array[i].address, expected[i].address);
+        ck_assert_uint_eq(array[i].payload, expected[i].payload);
+    }
+    free(expected);
+}
+
+START_TEST(test_sort_shapes)
+{
+    enum { COUNT = 20000 };
+    static struct element array[COUNT];
+    uint64_t state = 0x9e3779b97f4a7c15ULL;
+    for (int shape = 0; shape < 7; shape++) {
+        for (size_t i = 0; i < COUNT; i++)
+            array[i] = (struct element){(i + 1) * 64, i};
+        if (shape == 1) /* a few out of place, at both ends and inside */
+            for (size_t i = 0; i < 40; i++)
+                array[next_random(&state) % COUNT].address =
+                    next_random(&state) % (COUNT * 64) | 1;
+        else if (shape == 2) /* descending */
+            for (size_t i = 0; i < COUNT; i++)
+                array[i].address = (COUNT - i) * 64;
+        else if (shape == 3) /* random */
+            for (size_t i = 0; i < COUNT; i++)
+                array[i].address = next_random(&state);
+        else if (shape == 4) /* two interleaved runs: regions, then large */
+            for (size_t i = 0; i < COUNT; i++)
+                array[i].address = i < COUNT / 2 ? i * 128 : (i - COUNT / 2) * 128 + 64;
+        else if (shape == 5) { /* three large blocks before one long run */
+            static const uint64_t large[] = {COUNT * 40 + 32, 32, COUNT * 8 + 32};
+            for (size_t i = 0; i < 3; i++)
+                array[i].address = large[i];
+        } else if (shape == 6) /* one long run, then a few strays */
+            for (size_t i = COUNT - 5; i < COUNT; i++)
+                array[i].address = next_random(&state) % (COUNT * 64) | 1;
+        expect_sorted_like_qsort(array, COUNT);
+    }
+    expect_sorted_like_qsort(array, 1);
+    expect_sorted_like_qsort(array, 0);
+}
+END_TEST
+
+START_TEST(test_size_filters)
+{
+    struct size_filter filter;
+    ck_assert(size_filter_parse("[100]", &filter));
+    ck_assert(size_filter_matches(&filter, 100));
+    ck_assert(!size_filter_matches(&filter, 101));
+    ck_assert(size_filter_parse("[1k-4k]", &filter));
+    ck_assert_uint_eq(filter.low, 1024);
+    ck_assert_uint_eq(filter.high, 4096);
+    ck_assert(size_filter_parse("[2m+]", &filter));
+    ck_assert_uint_eq(filter.low, 2u << 20);
+    ck_assert_uint_eq(filter.high, UINT64_MAX);
+    ck_assert(size_filter_parse("[-512]", &filter));
+    ck_assert_uint_eq(filter.low, 0);
+    ck_assert_uint_eq(filter.high, 512);
+    static const char *const bad[] = {"100", "[", "[]", "[5-1]", "[1x]",
+                                      "[1-2]x", "[-]", "[k]", "[1--2]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(!size_filter_parse(bad[i], &filter), "%s accepted", bad[i]);
+}
+END_TEST
+
+START_TEST(test_block_index)
+{
+    /* Blocks of growing sizes with gaps, spread wide enough to need
+     * several granules, one far away. */
+    enum { COUNT = 5000 };
+    static struct heap_block blocks[COUNT];
+    uint64_t address = 0x10000000;
+    for (size_t i = 0; i < COUNT; i++) {
+        uint64_t size = 16 + (i % 37) * 16;
+        blocks[i] = (struct heap_block){address, size, 0, 0};
+        address += size + (i % 5 == 0 ? 4096 : 0);
+    }
+    blocks[COUNT - 1].address = 0x7f0000000000ULL;
+    struct heap_snapshot snapshot = {.blocks = blocks, .block_count = COUNT};
+    struct heap_image image;
+    char message[256];
+    ck_assert_int_eq(heap_image_build(&image, &snapshot, message, sizeof(message)), 0);
+    for (size_t i = 0; i < COUNT; i++) {
+        const struct heap_block *block = &blocks[i];
+        ck_assert_uint_eq(heap_image_block_at(&image, block->address), i);
+        ck_assert_uint_eq(heap_image_block_at(&image, block->address + block->size - 1), i);
+        if (i + 1 < COUNT && blocks[i + 1].address > block->address + block->size)
+            ck_assert_uint_eq(heap_image_block_at(&image, block->address + block->size),
+                              SIZE_MAX);
+    }
+    ck_assert_uint_eq(heap_image_block_at(&image, 0x1000), SIZE_MAX);
+    ck_assert_uint_eq(heap_image_block_at(&image, 0x7f0000100000ULL), SIZE_MAX);
+    heap_image_free(&image);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *suite = suite_create("tools core");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_sort_shapes);
+    tcase_add_test(tc, test_size_filters);
+    tcase_add_test(tc, test_block_index);
+    suite_add_tcase(suite, tc);
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

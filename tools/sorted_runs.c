@@ -1,0 +1,149 @@
+/*
+ * Sorting an array of a few ascending runs.  The usual shape is one long
+ * run (a zone's regions) and a few elements out of place (its large
+ * blocks): those are taken out, sorted, and merged back from the end,
+ * moving the long run once, in place.  Anything else gets a natural merge
+ * sort: neighbouring runs merged pairwise until one is left.
+ */
+#include "config.h"
+#include "sorted_runs.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t address_at(const char *array, size_t size, size_t index)
+{
+    uint64_t address;
+    memcpy(&address, array + index * size, sizeof(address));
+    return address;
+}
+
+/* Where the ascending run starting at `start` ends. */
+static size_t run_end(const char *array, size_t size, size_t count, size_t start)
+{
+    size_t end = start + 1;
+    while (end < count && address_at(array, size, end - 1) <= address_at(array, size, end))
+        end++;
+    return end;
+}
+
+/* Merges from[a, b) and from[b, c) into to[a, c). */
+static void merge(const char *from, char *to, size_t size, size_t a, size_t b,
+                  size_t c)
+{
+    size_t i = a, j = b, k = a;
+    while (i < b && j < c)
+        if (address_at(from, size, j) < address_at(from, size, i))
+            memcpy(to + k++ * size, from + j++ * size, size);
+        else
+            memcpy(to + k++ * size, from + i++ * size, size);
+    memcpy(to + k * size, from + i * size, (b - i) * size);
+    k += b - i;
+    memcpy(to + k * size, from + j * size, (c - j) * size);
+}
+
+/* One pass: every pair of neighbouring runs merged.  Returns whether the
+ * array was one run already. */
+static bool merge_pass(const char *from, char *to, size_t size, size_t count)
+{
+    size_t start = 0, runs = 0;
+    while (start < count) {
+        size_t middle = run_end(from, size, count, start);
+        size_t end = middle < count ? run_end(from, size, count, middle) : middle;
+        merge(from, to, size, start, middle, end);
+        runs += middle < count ? 2 : 1;
+        start = end;
+    }
+    return runs <= 1;
+}
+
+static int by_leading_address(const void *a, const void *b)
+{
+    uint64_t x, y;
+    memcpy(&x, a, sizeof(x));
+    memcpy(&y, b, sizeof(y));
+    return (x > y) - (x < y);
+}
+
+/* The longest run: [*start, *end). */
+static void longest_run(const char *array, size_t size, size_t count,
+                        size_t *start, size_t *end)
+{
+    *start = *end = 0;
+    for (size_t at = 0; at < count;) {
+        size_t stop = run_end(array, size, count, at);
+        if (stop - at > *end - *start)
+            *start = at, *end = stop;
+        at = stop;
+    }
+}
+
+/* The first index in array[0, n) whose address is above `address`. */
+static size_t upper_bound(const char *array, size_t size, size_t n,
+                          uint64_t address)
+{
+    size_t low = 0, high = n;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (address_at(array, size, middle) <= address)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low;
+}
+
+/* Sorts when all but one run are few; false when the array is not of
+ * that shape (or memory ran out). */
+static bool sort_few_out_of_place(char *array, size_t count, size_t size)
+{
+    size_t start, end;
+    longest_run(array, size, count, &start, &end);
+    size_t rest = count - (end - start);
+    if (rest > count / 16 + 1)
+        return false;
+    char *others = malloc(rest * size + 1);
+    if (!others)
+        return false;
+    memcpy(others, array, start * size);
+    memcpy(others + start * size, array + end * size, (count - end) * size);
+    qsort(others, rest, size, by_leading_address);
+    memmove(array, array + start * size, (end - start) * size);
+    /* Merge from the end: the long run is array[0, kept). */
+    size_t kept = end - start, to = count;
+    for (size_t j = rest; j-- > 0;) {
+        size_t from = upper_bound(array, size, kept, address_at(others, size, j));
+        size_t moved = kept - from;
+        to -= moved;
+        memmove(array + to * size, array + from * size, moved * size);
+        kept = from;
+        memcpy(array + --to * size, others + j * size, size);
+    }
+    free(others);
+    return true;
+}
+
+int sort_by_address(void *array, size_t count, size_t size)
+{
+    if (count < 2 || run_end(array, size, count, 0) == count)
+        return 0;
+    if (sort_few_out_of_place(array, count, size))
+        return 0;
+    char *other = malloc(count * size);
+    if (!other)
+        return -1;
+    char *from = array, *to = other;
+    for (;;) {
+        bool done = merge_pass(from, to, size, count);
+        char *swap = from;
+        from = to;
+        to = swap;
+        if (done || run_end(from, size, count, 0) == count)
+            break;
+    }
+    if (from != array)
+        memcpy(array, from, count * size);
+    free(other);
+    return 0;
+}
