@@ -2,7 +2,7 @@
 # Installs what mallocdebug needs on Debian 12, builds it, and runs the
 # bundled example.
 #
-#   scripts/setup.sh                 install, build, run examples/zone_stats
+#   scripts/setup.sh                 install, build, find the leak of examples/leaky
 #   scripts/setup.sh --no-example    install and build only (scripts/test.sh)
 #
 # Only packages that are missing are installed, so a second run installs
@@ -95,8 +95,15 @@ step "make -j$(ncpu)"
 make -j"$(ncpu)"
 
 if [ "$run_example" = yes ]; then
-    step "./examples/zone_stats"
-    ./examples/zone_stats
+    # The example leaks on purpose: leaks exits with 1 when it finds
+    # leaks, 0 when there are none, above 1 on an error.
+    step "tools/leaks --atExit -- ./examples/leaky"
+    status=0
+    tools/leaks --atExit -- ./examples/leaky || status=$?
+    if [ "$status" -ne 1 ]; then
+        echo "setup.sh: leaks should have found the example's leak (exit status $status)" >&2
+        exit 1
+    fi
     echo
     echo "Built.  Next: scripts/test.sh runs the test suite and make distcheck."
 fi
