@@ -49,16 +49,24 @@ static void library_path(char *path, size_t size)
     snprintf(path, size, "%s/libmallocdebug.so", MALLOCDEBUG_LIBDIR);
 }
 
-static void prepare_environment(struct at_exit_run *run)
+static int prepare_environment(struct at_exit_run *run, char *message,
+                               size_t message_size)
 {
     char library[4200], preload[8400];
     library_path(library, sizeof(library));
+    if (access(library, R_OK) != 0) {
+        snprintf(message, message_size,
+                 "cannot find libmallocdebug.so at %s: install mallocdebug, "
+                 "or set MALLOCDEBUG_LIBRARY to the library's path", library);
+        return -1;
+    }
     const char *existing = getenv("LD_PRELOAD");
     snprintf(preload, sizeof(preload), "%s%s%s", library,
              existing && *existing ? " " : "", existing ? existing : "");
     setenv("LD_PRELOAD", preload, 1);
     setenv("MallocStackLogging", "lite", 0);
     run->log_kept_for_us = !getenv("MallocStackLoggingDontDeleteStackLogFile");
+    return 0;
 }
 
 static void run_child(char **argv, int report_fd, bool keep_log)
@@ -124,7 +132,8 @@ int at_exit_start(struct at_exit_run *run, char **argv, char *message,
                   size_t message_size)
 {
     memset(run, 0, sizeof(*run));
-    prepare_environment(run);
+    if (prepare_environment(run, message, message_size) != 0)
+        return -1;
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) {
         snprintf(message, message_size, "cannot start %s: %s", argv[0],

@@ -203,8 +203,8 @@ static void print_call_stack_line(const struct report *report, uint32_t stack)
     fprintf(report->out, "\tCall stack:");
     for (size_t i = count; i-- > 0;) {
         char frame[512];
-        stack_names_frame(report->process->names, pcs[i], modules[i], frame,
-                          sizeof(frame));
+        stack_names_frame(report->process->names, pcs[i], modules[i],
+                          !report->options->no_sources, frame, sizeof(frame));
         fprintf(report->out, "%s %s", i + 1 == count ? "" : " |", frame);
     }
     fprintf(report->out, "\n");

@@ -48,14 +48,14 @@ void stack_names_close(struct stack_names *names)
 }
 
 void stack_names_frame(struct stack_names *names, uint64_t pc, uint32_t module,
-                       char *text, size_t size)
+                       bool sources, char *text, size_t size)
 {
     struct symbols_frame frame;
     if (!names->symbols || !symbols_lookup(names->symbols, pc, module, &frame)) {
         snprintf(text, size, "0x%" PRIx64, pc);
         return;
     }
-    if (frame.function && frame.file)
+    if (frame.function && frame.file && sources)
         snprintf(text, size, "%s  %s:%u", frame.function, frame.file,
                  frame.line);
     else if (frame.function)
@@ -145,10 +145,12 @@ bool stack_names_has_function(struct stack_names *names, uint32_t stack,
     for (size_t i = 0; i < count && names->symbols; i++) {
         struct symbols_frame frame;
         size_t length = strlen(function);
-        /* A C++ name matches with or without its parameters. */
+        /* A C++ name matches with or without its parameters, a C name
+         * with or without the compiler's clone suffix (.isra.0). */
         if (symbols_lookup(names->symbols, pcs[i], modules[i], &frame) &&
             frame.function && strncmp(frame.function, function, length) == 0 &&
-            (frame.function[length] == '\0' || frame.function[length] == '('))
+            (frame.function[length] == '\0' || frame.function[length] == '(' ||
+             frame.function[length] == '.'))
             return true;
     }
     return false;

@@ -25,10 +25,10 @@ void stack_names_close(struct stack_names *names);
  * for stack 0 or a stack that cannot be read.  Valid until close. */
 const char *stack_names_class(struct stack_names *names, uint32_t stack);
 
-/* The text of one frame: "function (file:line)", "function + offset
- * (module)", or "module + offset", or the bare address. */
+/* The text of one frame: "function  file:line" (when `sources`),
+ * "function + offset  (module)", "module + offset", or the bare address. */
 void stack_names_frame(struct stack_names *names, uint64_t pc, uint32_t module,
-                       char *text, size_t size);
+                       bool sources, char *text, size_t size);
 
 /* Prints the frames of `stack`, outermost first, numbered down to 0 as
  * macOS does: "2   prog   0x55d0c0de1234 main + 20  prog.c:12".  Source

@@ -64,8 +64,30 @@ static int ptrace_scope(void)
     return scope;
 }
 
+/* The process tracing `pid` (a debugger, strace), or 0. */
+static pid_t tracer_of(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *file = fopen(path, "r");
+    int tracer = 0;
+    while (file && fgets(line, sizeof(line), file))
+        if (sscanf(line, "TracerPid: %d", &tracer) == 1)
+            break;
+    if (file)
+        fclose(file);
+    return (pid_t)tracer;
+}
+
 static void explain_refusal(pid_t pid, char *message, size_t message_size)
 {
+    pid_t tracer = tracer_of(pid);
+    if (tracer > 0 && tracer != getpid()) {
+        snprintf(message, message_size,
+                 "process %d is being traced by process %d (a debugger or "
+                 "strace): detach it first", (int)pid, (int)tracer);
+        return;
+    }
     int scope = ptrace_scope();
     if (scope > 0)
         snprintf(message, message_size,
