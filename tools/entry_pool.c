@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include "big_array.h"
 #include "entry_pool.h"
 
 #include <stdbool.h>
@@ -32,7 +33,7 @@ static bool add_slab(struct entry_pool *pool)
     }
     /* Not zeroed here: each entry is cleared when taken, so pages of a
      * slab never used are never touched. */
-    char *slab = malloc(pool->per_slab * pool->entry_size);
+    char *slab = big_array_alloc(pool->per_slab * pool->entry_size);
     if (slab == NULL)
         return false;
     pool->slabs[pool->slab_count++] = slab;
@@ -65,7 +66,7 @@ void entry_pool_give_back(struct entry_pool *pool, void *entry)
 void entry_pool_release(struct entry_pool *pool)
 {
     for (size_t i = 0; i < pool->slab_count; i++)
-        free(pool->slabs[i]);
+        big_array_free(pool->slabs[i], pool->per_slab * pool->entry_size);
     free(pool->slabs);
     entry_pool_init(pool, pool->entry_size, pool->per_slab);
 }

@@ -105,7 +105,10 @@ static uint32_t child(struct builder *builder, uint32_t parent, uint64_t pc,
         return HISTORY_NONE;
     tool_hash_out_of_memory = false;
     HASH_ADD(hh, builder->children, key, sizeof(entry->key), entry);
-    return tool_hash_out_of_memory ? HISTORY_NONE : entry->node;
+    if (tool_hash_out_of_memory)
+        return HISTORY_NONE;
+    tool_hash_keep_sparse(builder->children);
+    return entry->node;
 }
 
 static uint32_t remembered(struct builder *builder, uint32_t stack_node)
@@ -125,7 +128,10 @@ static bool remember(struct builder *builder, uint32_t stack_node,
     entry->tree_node = tree_node;
     tool_hash_out_of_memory = false;
     HASH_ADD(hh, builder->memo, stack_node, sizeof(entry->stack_node), entry);
-    return !tool_hash_out_of_memory;
+    if (tool_hash_out_of_memory)
+        return false;
+    tool_hash_keep_sparse(builder->memo);
+    return true;
 }
 
 static bool push_frame(struct builder *builder, size_t depth,

@@ -3,9 +3,8 @@
  */
 #include "config.h"
 
+#include "big_array.h"
 #include "history_internal.h"
-
-#include <stdlib.h>
 
 /* Indexes run up to HISTORY_NONE, which names none. */
 #define LIST_MAX ((size_t)HISTORY_NONE)
@@ -18,7 +17,8 @@ bool history_event_list_reserve(struct history_event_list *list,
     if (capacity <= list->capacity)
         return true;
     struct history_event *events =
-        realloc(list->events, capacity * sizeof(*events));
+        big_array_resize(list->events, list->capacity * sizeof(*events),
+                         capacity * sizeof(*events));
     if (events == NULL)
         return false;
     list->events = events;
@@ -50,7 +50,7 @@ uint32_t history_event_list_append(struct history_event_list *list,
 
 void history_event_list_free(struct history_event_list *list)
 {
-    free(list->events);
+    big_array_free(list->events, list->capacity * sizeof(*list->events));
     *list = (struct history_event_list){0};
 }
 

@@ -38,6 +38,7 @@ static struct group_entry *group_of(struct grouping *grouping, uint32_t stack)
         HASH_ADD(hh, grouping->table, stack, sizeof(group->stack), group);
         if (tool_hash_out_of_memory)
             return NULL;
+        tool_hash_keep_sparse(grouping->table);
     }
     return grouping->recent = group;
 }

@@ -66,6 +66,32 @@ bool live_set_insert(struct live_set *set, uint64_t address, uint32_t event,
  * none is. */
 bool live_set_remove(struct live_set *set, uint64_t address, uint32_t *event);
 
+/* Fetching ahead what an insert or remove of `address` will read, in
+ * three steps some events apart: the bucket, the first entry of its
+ * chain, then (returning the event of the block live there, or
+ * HISTORY_NONE) the entries a removal relinks. */
+void live_set_fetch_bucket(const struct live_set *set, uint64_t address);
+void live_set_fetch_chain(const struct live_set *set, uint64_t address);
+uint32_t live_set_fetch_block(const struct live_set *set, uint64_t address);
+
+/* ---- the replay's queue of events fetched ahead ---- */
+
+#define LOOKAHEAD 32
+struct lookahead {
+    struct log_reader_event ring[LOOKAHEAD];
+    size_t first, count;
+    struct log_reader_event due;
+};
+/* Queues `event` and fetches ahead for the events queued; returns the
+ * oldest one once the queue is full (valid until the next call), else
+ * NULL. */
+const struct log_reader_event *lookahead_push(struct lookahead *queue,
+                                              const struct log_reader_event *event,
+                                              const struct live_set *live,
+                                              const struct history_event_list *list);
+/* The events left, oldest first, then NULL. */
+const struct log_reader_event *lookahead_drain(struct lookahead *queue);
+
 /* ---- temporaries: each thread's last allocation ---- */
 
 struct thread_last;

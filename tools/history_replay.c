@@ -16,6 +16,7 @@ struct replay {
     struct history *history;
     struct live_set live;
     struct temporary_tracker threads;
+    struct lookahead queue;
     struct history_level level; /* live now */
     bool out_of_memory;
     bool too_many;
@@ -113,9 +114,8 @@ static int replay_vm(struct replay *replay, const struct log_reader_event *event
     return 0;
 }
 
-static int replay_event(const struct log_reader_event *event, void *context)
+static int replay_one(struct replay *replay, const struct log_reader_event *event)
 {
-    struct replay *replay = context;
     switch (event->type & MDLOG_EVENT_KIND_MASK) {
     case MDLOG_EVENT_ALLOC:
         return replay_allocation(replay, event);
@@ -128,6 +128,24 @@ static int replay_event(const struct log_reader_event *event, void *context)
         replay->history->summary.other_events++;
         return 0;
     }
+}
+
+static int replay_event(const struct log_reader_event *event, void *context)
+{
+    struct replay *replay = context;
+    const struct log_reader_event *due =
+        lookahead_push(&replay->queue, event, &replay->live,
+                       &replay->history->malloc_events);
+    return due != NULL ? replay_one(replay, due) : 0;
+}
+
+static int replay_rest(struct replay *replay)
+{
+    int stopped = 0;
+    for (const struct log_reader_event *due;
+         stopped == 0 && (due = lookahead_drain(&replay->queue)) != NULL;)
+        stopped = replay_one(replay, due);
+    return stopped;
 }
 
 static void say(char *message, size_t message_size, const char *text,
@@ -182,6 +200,8 @@ struct history *history_replay(const struct log_reader *reader, char *message,
     live_set_init(&replay.live);
     temporary_tracker_init(&replay.threads);
     int walked = log_reader_for_each_event(reader, replay_event, &replay);
+    if (walked == 0)
+        walked = replay_rest(&replay);
     live_set_release(&replay.live);
     temporary_tracker_release(&replay.threads);
     if (walked == -1)

@@ -4,9 +4,16 @@
  * is slow and its OOM exit is wrong (a tool reports and stops instead).
  * Include this instead of <uthash.h>; after an HASH_ADD, a true
  * tool_hash_out_of_memory says the entry was not added.
+ *
+ * Tables of millions of entries are bound by cache misses, one per
+ * entry a lookup visits; uthash lets a chain reach about ten entries
+ * before it doubles its buckets.  tool_hash_keep_sparse, called after
+ * each add, doubles them once the table is half full instead.
  */
 #ifndef MALLOCDEBUG_TOOL_HASH_H
 #define MALLOCDEBUG_TOOL_HASH_H
+
+#include "big_array.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -53,6 +60,23 @@ static bool tool_hash_out_of_memory __attribute__((unused));
         tool_hash_out_of_memory = true; \
     } while (0)
 
+/* Bucket arrays of big tables get huge pages too. */
+#define uthash_malloc(size) big_array_alloc(size)
+#define uthash_free(pointer, size) big_array_free((pointer), (size))
+
 #include <uthash.h>
+
+/* For tables whose handle is named hh.  A failed doubling leaves the
+ * table as it was: only slower. */
+#define tool_hash_keep_sparse(head)                                      \
+    do {                                                                 \
+        UT_hash_table *sparse_table_ = (head)->hh.tbl;                   \
+        if (sparse_table_->num_items > sparse_table_->num_buckets / 2 && \
+            !sparse_table_->noexpand) {                                  \
+            int sparse_failed_ = 0;                                      \
+            HASH_EXPAND_BUCKETS(&(head)->hh, sparse_table_, sparse_failed_); \
+            (void)sparse_failed_;                                        \
+        }                                                                \
+    } while (0)
 
 #endif
