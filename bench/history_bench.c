@@ -3,10 +3,12 @@
  * log: the replay, the live blocks grouped by size, and the call tree,
  * as malloc_history -allBySize and -callTree would run them.
  *
- *   history_bench [EVENTS]    a synthetic log of EVENTS events (default
- *                             10 000 000), made with tests/log_builder.c
- *   history_bench -l LOG      a log written by the library, e.g. of
- *                             bench/workload under MallocStackLogging=full
+ *   history_bench [-n RUNS] [EVENTS]   a synthetic log of EVENTS events
+ *                                      (default 10 000 000), made with
+ *                                      tests/log_builder.c
+ *   history_bench [-n RUNS] -l LOG     a log written by the library, e.g.
+ *                                      of bench/workload under
+ *                                      MallocStackLogging=full
  *
  * The synthetic log: 4 threads, 8 000 stacks 12 to 24 frames deep that
  * share their outer frames, a million blocks allocated first, then
@@ -153,115 +155,176 @@ static struct log_reader *synthetic_log(uint64_t events)
     log_builder_destroy(builder);
     struct log_reader *reader = open_log(path);
     unlink(path);
-    printf("build log            %8.3f s (not counted)\n", now() - start);
+    printf("log built in %.3f s (not counted)\n", now() - start);
     return reader;
 }
 
-struct step {
-    double started;
-};
+/* ---- timing ---- */
 
-static void step_begin(struct step *step)
+enum step_name { REPLAY, LIVE, GROUP, TREE, INVERTED, END, TEMPORARIES,
+                 ADDRESS_INDEX, ADDRESSES, STEPS };
+static const char *const step_names[STEPS] = {
+    "replay", "live at peak", "group by size", "call tree", "inverted tree",
+    "live at end", "temporaries", "address index", "10000 addresses"};
+/* Counted in the total: what malloc_history -allBySize and -callTree
+ * need, on the blocks live at the high-water mark (the most there ever
+ * were; the recorded workloads free everything before they exit). */
+static const bool counted[STEPS] = {true, true, true, true};
+
+#define RUNS_MAX 20
+static double seconds[STEPS][RUNS_MAX];
+
+static double started;
+
+static void step_begin(void)
 {
-    step->started = now();
+    started = now();
 }
 
-static double step_end(struct step *step, const char *name, bool ok)
+static void step_end(enum step_name step, unsigned run, bool ok)
 {
-    double seconds = now() - step->started;
+    seconds[step][run] = now() - started;
     if (!ok)
         die("out of memory");
-    printf("%-20s %8.3f s\n", name, seconds);
-    return seconds;
 }
 
-static double measure_reports(struct history *history,
-                              const struct log_reader *reader)
+static void run_reports(struct history *history, const struct log_reader *reader,
+                        unsigned run)
 {
-    struct step step;
     struct history_selection live;
     struct history_groups groups;
     struct history_tree tree, inverted;
-    double total = 0;
-    step_begin(&step);
-    total += step_end(&step, "live at end", history_live_at_end(history, &live));
-    step_begin(&step);
-    total += step_end(&step, "group by size",
-                      history_group_by_stack(history, &live, HISTORY_BY_SIZE, &groups));
-    step_begin(&step);
-    total += step_end(&step, "call tree", history_tree_build(reader, &groups, false, &tree));
-    printf("  %zu blocks, %zu stacks, %zu tree nodes\n", live.count,
-           groups.count, tree.count);
-    step_begin(&step);
-    step_end(&step, "inverted tree", history_tree_build(reader, &groups, true, &inverted));
+    step_begin();
+    step_end(LIVE, run, history_live_at_peak(history, &live));
+    step_begin();
+    step_end(GROUP, run, history_group_by_stack(history, &live, HISTORY_BY_SIZE, &groups));
+    step_begin();
+    step_end(TREE, run, history_tree_build(reader, &groups, false, &tree));
+    step_begin();
+    step_end(INVERTED, run, history_tree_build(reader, &groups, true, &inverted));
+    if (run == 0)
+        printf("peak: %zu live blocks, %zu stacks, %zu tree nodes, %zu inverted\n",
+               live.count, groups.count, tree.count, inverted.count);
     history_tree_free(&tree);
     history_tree_free(&inverted);
     history_groups_free(&groups);
     history_selection_free(&live);
-    return total;
 }
 
-static void measure_queries(struct history *history)
+static void run_queries(struct history *history, unsigned run)
 {
-    struct step step;
     struct history_selection selection;
     struct history_groups groups;
-    step_begin(&step);
-    step_end(&step, "live at peak", history_live_at_peak(history, &selection));
+    step_begin();
+    step_end(END, run, history_live_at_end(history, &selection));
     history_selection_free(&selection);
-    step_begin(&step);
+    step_begin();
     bool ok = history_temporaries(history, &selection) &&
               history_group_by_stack(history, &selection, HISTORY_BY_COUNT, &groups);
-    step_end(&step, "temporaries", ok);
+    step_end(TEMPORARIES, run, ok);
     history_groups_free(&groups);
     history_selection_free(&selection);
     size_t count;
     const struct history_event *events = history_events(history, &count);
-    step_begin(&step);
+    step_begin();
     ok = history_events_at_address(history, count ? events[0].address : 0, &selection);
-    step_end(&step, "address index", ok);
+    step_end(ADDRESS_INDEX, run, ok);
     history_selection_free(&selection);
-    uint64_t seed = 3, found = 0;
-    step_begin(&step);
+    uint64_t seed = 3;
+    step_begin();
     for (unsigned i = 0; i < 10000 && count > 0 && ok; i++) {
         const struct history_event *event = &events[next_random(&seed) % count];
         ok = history_events_at_address(history, event->address + event->size / 2,
                                        &selection);
-        found += selection.count;
         history_selection_free(&selection);
     }
-    step_end(&step, "10000 addresses", ok);
-    printf("  %" PRIu64 " events found\n", found);
+    step_end(ADDRESSES, run, ok);
+}
+
+static void run_once(const struct log_reader *reader, unsigned run)
+{
+    char message[512];
+    step_begin();
+    struct history *history = history_replay(reader, message, sizeof(message));
+    step_end(REPLAY, run, history != NULL);
+    if (run == 0) {
+        const struct history_summary *summary = history_summary(history);
+        printf("log: %" PRIu64 " allocations, %" PRIu64 " frees, %" PRIu64
+               " vm events; peak %" PRIu64 " bytes in %" PRIu64 " blocks\n",
+               summary->allocations, summary->frees, summary->vm_events,
+               summary->peak.bytes, summary->peak.count);
+    }
+    run_reports(history, reader, run);
+    run_queries(history, run);
+    history_free(history);
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *values, unsigned count)
+{
+    qsort(values, count, sizeof(*values), by_value);
+    return count % 2 ? values[count / 2]
+                     : (values[count / 2 - 1] + values[count / 2]) / 2;
+}
+
+static void report_row(const char *name, double *values, unsigned runs)
+{
+    double first = values[0];
+    double m = median(values, runs);
+    printf("%-22s %8.3f %8.3f %8.3f %8.3f\n", name, first, m, values[0],
+           values[runs - 1]);
+}
+
+/* One row per step: the first run (the one a tool started afresh
+ * pays: the log's pages and fresh memory fault in), the median, the
+ * fastest and the slowest. */
+static void report(unsigned runs)
+{
+    double total[RUNS_MAX] = {0};
+    for (unsigned r = 0; r < runs; r++)
+        for (int step = 0; step < STEPS; step++)
+            if (counted[step])
+                total[r] += seconds[step][r];
+    printf("%-22s %8s %8s %8s %8s\n", "step (seconds)", "first", "median",
+           "min", "max");
+    for (int step = 0; step < STEPS; step++)
+        report_row(step_names[step], seconds[step], runs);
+    report_row("total (first four)", total, runs);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: history_bench [-n RUNS] [EVENTS | -l LOG]\n");
+    exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    struct log_reader *reader;
-    if (argc == 3 && strcmp(argv[1], "-l") == 0)
-        reader = open_log(argv[2]);
-    else if (argc <= 2)
-        reader = synthetic_log(argc == 2 ? strtoull(argv[1], NULL, 0) : 10000000);
-    else {
-        fprintf(stderr, "usage: history_bench [EVENTS] | history_bench -l LOG\n");
-        return 2;
+    unsigned runs = 5;
+    const char *log = NULL;
+    uint64_t events = 10000000;
+    int option;
+    while ((option = getopt(argc, argv, "n:l:")) != -1) {
+        if (option == 'n')
+            runs = (unsigned)strtoul(optarg, NULL, 0);
+        else if (option == 'l')
+            log = optarg;
+        else
+            usage();
     }
-    char message[512];
-    struct step step;
-    step_begin(&step);
-    struct history *history = history_replay(reader, message, sizeof(message));
-    if (history == NULL)
-        die(message);
-    double total = step_end(&step, "replay", true);
-    const struct history_summary *summary = history_summary(history);
-    printf("  %" PRIu64 " allocations, %" PRIu64 " frees, %" PRIu64
-           " vm events, peak %" PRIu64 " bytes in %" PRIu64 " blocks\n",
-           summary->allocations, summary->frees, summary->vm_events,
-           summary->peak.bytes, summary->peak.count);
-    total += measure_reports(history, reader);
-    printf("%-20s %8.3f s (replay, live, group by size, call tree)\n", "total",
-           total);
-    measure_queries(history);
-    history_free(history);
+    if (runs == 0 || runs > RUNS_MAX || optind + (log ? 0 : 1) < argc)
+        usage();
+    if (optind < argc)
+        events = strtoull(argv[optind], NULL, 0);
+    struct log_reader *reader = log ? open_log(log) : synthetic_log(events);
+    for (unsigned run = 0; run < runs; run++)
+        run_once(reader, run);
+    report(runs);
     log_reader_close(reader);
     return 0;
 }

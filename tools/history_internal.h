@@ -76,7 +76,7 @@ uint32_t live_set_fetch_block(const struct live_set *set, uint64_t address);
 
 /* ---- the replay's queue of events fetched ahead ---- */
 
-#define LOOKAHEAD 32
+#define LOOKAHEAD 16
 struct lookahead {
     struct log_reader_event ring[LOOKAHEAD];
     size_t first, count;

@@ -12,8 +12,8 @@
 #include "history_internal.h"
 
 /* How many turns after it is queued an event's next line is fetched. */
-#define FETCH_CHAIN 10
-#define FETCH_BLOCK 20
+#define FETCH_CHAIN 5
+#define FETCH_BLOCK 10
 
 static bool uses_live_set(const struct log_reader_event *event)
 {
