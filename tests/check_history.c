@@ -160,16 +160,22 @@ START_TEST(test_bad_events_are_counted)
     log_builder_event(b, T1, 7, 0x5000, 8, s); /* no such kind */
     uint64_t twice = log_builder_event(b, T1, FREE, 0x1000, 0, s);
     uint64_t again = log_builder_event(b, T1, FREE, 0x1000, 0, s);
+    /* A zone's realloc of NULL: its free half frees nothing. */
+    uint64_t of_null = log_builder_event(b, T1, FREE | REALLOC, 0, 0, s);
+    uint64_t realloced = log_builder_event(b, T1, ALLOC | REALLOC, 0x3000, 8, s);
     struct replayed r;
     replay(b, &r);
 
     const struct history_summary *summary = history_summary(r.history);
-    ck_assert_uint_eq(r.count, 5);
+    ck_assert_uint_eq(r.count, 7);
     ck_assert_uint_eq(summary->unknown_frees, 2);
     ck_assert_uint_eq(summary->replaced, 1);
     ck_assert_uint_eq(summary->other_events, 1);
-    ck_assert_uint_eq(summary->end.bytes, 0);
-    ck_assert_uint_eq(summary->end.count, 0);
+    ck_assert_uint_eq(summary->end.bytes, 8);
+    ck_assert_uint_eq(summary->end.count, 1);
+    ck_assert_uint_eq(r.events[index_of(&r, of_null)].marks, 0);
+    ck_assert_uint_eq(r.events[index_of(&r, of_null)].partner, HISTORY_NONE);
+    ck_assert_uint_eq(r.events[index_of(&r, realloced)].partner, HISTORY_NONE);
     /* The replaced block's bytes left the live set with it. */
     ck_assert_uint_eq(summary->peak.bytes, 64);
     ck_assert_uint_eq(summary->peak.order, first);

@@ -23,7 +23,9 @@
  *     both with the realloc's stack.  The free half's order is taken
  *     before the call, so no other thread's event about either block
  *     falls between the halves.  realloc(NULL, n) is a malloc and
- *     realloc(p, 0) a free;
+ *     realloc(p, 0) a free, but malloc_zone_realloc(zone, NULL, n) logs
+ *     a free half of address 0, with a stale order: the replay keeps
+ *     it, as freeing nothing;
  *   - mmap: VM_MAP; munmap: VM_UNMAP; mremap: VM_UNMAP|REALLOC of the
  *     old range, then VM_MAP|REALLOC of the new one.
  *
@@ -142,8 +144,10 @@ struct history_selection {
 };
 void history_selection_free(struct history_selection *selection);
 
-/* The allocations live just after the event of `order` (UINT64_MAX: at
- * the end; the peak's order: at the high-water mark).  False when
+/* The allocations live just after the event of `order`: once the
+ * events are replayed up to the first of a later order (UINT64_MAX: at
+ * the end).  At the end and at the high-water mark (the event that
+ * reached the peak) they are also found without a search.  False when
  * memory ran out. */
 bool history_live_at(const struct history *history, uint64_t order,
                      struct history_selection *blocks);

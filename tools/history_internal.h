@@ -30,6 +30,7 @@ struct history {
     struct history_event_list vm_events;
     struct history_summary summary;
     struct history_timeline timeline;
+    size_t events_through_peak; /* malloc events up to the peak's */
     struct history_address_index *addresses; /* made at the first query */
 };
 

@@ -34,12 +34,15 @@ static int failed(struct replay *replay, const struct history_event_list *list)
     return STOP;
 }
 
-static void level_moved(struct replay *replay, uint64_t order)
+/* After the malloc event `index`. */
+static void level_moved(struct replay *replay, uint64_t order, uint32_t index)
 {
     struct history_summary *summary = &replay->history->summary;
     replay->level.order = order;
-    if (replay->level.bytes > summary->peak.bytes)
+    if (replay->level.bytes > summary->peak.bytes) {
         summary->peak = replay->level;
+        replay->history->events_through_peak = (size_t)index + 1;
+    }
     history_timeline_note(&replay->history->timeline, &replay->level);
 }
 
@@ -72,7 +75,7 @@ static int replay_allocation(struct replay *replay,
     }
     replay->level.bytes += event->size;
     replay->level.count++;
-    level_moved(replay, event->order);
+    level_moved(replay, event->order, index);
     return 0;
 }
 
@@ -86,22 +89,28 @@ static int replay_free(struct replay *replay,
     struct history_summary *summary = &replay->history->summary;
     summary->frees++;
     uint32_t block;
+    /* free(NULL) is not logged, but a zone's realloc of NULL logs a
+     * free half of address 0: it frees nothing. */
+    if (event->address == 0 && (event->type & MDLOG_EVENT_REALLOC)) {
+        level_moved(replay, event->order, index);
+        return 0;
+    }
     if (!live_set_remove(&replay->live, event->address, &block)) {
         list->events[index].marks |= HISTORY_MARK_UNKNOWN_FREE;
         summary->unknown_frees++;
-        level_moved(replay, event->order);
+        level_moved(replay, event->order, index);
         return 0;
     }
     list->events[index].partner = block;
     block_ended(replay, block, index);
-    /* The allocating thread frees it, and allocated nothing since. */
+    /* The freeing thread allocated it last (so it is the allocating
+     * thread, and allocated nothing since). */
     if (!(event->type & MDLOG_EVENT_REALLOC) &&
-        list->events[block].thread == event->thread &&
         temporary_tracker_is_last(&replay->threads, event->thread, block)) {
         list->events[block].marks |= HISTORY_MARK_TEMPORARY;
         summary->temporaries++;
     }
-    level_moved(replay, event->order);
+    level_moved(replay, event->order, index);
     return 0;
 }
 

@@ -1,10 +1,9 @@
 /*
  * Sets of allocations live at a moment, read off the pairing the replay
- * left: an allocation is live after the event of order P when it came
- * at or before P and what ended it (if anything) came after.  Events
- * are in order in their array, and what ends a block always comes after
- * it there, so positions stand for orders: one sequential pass, no
- * second replay.
+ * left: an allocation is live after the first N events when it is one
+ * of them and what ended it (if anything) is not.  What ends a block
+ * always comes after it in the array, so that is one sequential pass,
+ * with no second replay.
  */
 #include "config.h"
 
@@ -18,29 +17,24 @@ void history_selection_free(struct history_selection *selection)
     *selection = (struct history_selection){0};
 }
 
-/* How many events came at or before `order`: orders increase along the
- * array (in a damaged log with orders out of place, the moment is
- * wherever this search lands). */
+/* The events before the first one after `order`.  Orders increase
+ * along the array, but not strictly everywhere: the library gives the
+ * free half of a zone's realloc of NULL a stale order, so a binary
+ * search could land past an earlier event. */
 static size_t events_through(const struct history_event_list *list,
                              uint64_t order)
 {
-    size_t low = 0, high = list->count;
-    while (low < high) {
-        size_t middle = low + (high - low) / 2;
-        if (list->events[middle].order <= order)
-            low = middle + 1;
-        else
-            high = middle;
-    }
-    return low;
+    size_t through = 0;
+    while (through < list->count && list->events[through].order <= order)
+        through++;
+    return through;
 }
 
-bool history_live_at(const struct history *history, uint64_t order,
-                     struct history_selection *blocks)
+static bool live_after(const struct history *history, size_t through,
+                       struct history_selection *blocks)
 {
     const struct history_event_list *list = &history->malloc_events;
     *blocks = (struct history_selection){0};
-    size_t through = events_through(list, order);
     size_t most = history->summary.allocations < through
                       ? history->summary.allocations
                       : through;
@@ -60,18 +54,21 @@ bool history_live_at(const struct history *history, uint64_t order,
     return true;
 }
 
+bool history_live_at(const struct history *history, uint64_t order,
+                     struct history_selection *blocks)
+{
+    return live_after(history, events_through(&history->malloc_events, order),
+                      blocks);
+}
+
 bool history_live_at_end(const struct history *history,
                          struct history_selection *blocks)
 {
-    return history_live_at(history, UINT64_MAX, blocks);
+    return live_after(history, history->malloc_events.count, blocks);
 }
 
 bool history_live_at_peak(const struct history *history,
                           struct history_selection *blocks)
 {
-    if (history->summary.peak.bytes == 0) {
-        *blocks = (struct history_selection){0};
-        return true;
-    }
-    return history_live_at(history, history->summary.peak.order, blocks);
+    return live_after(history, history->events_through_peak, blocks);
 }
