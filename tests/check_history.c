@@ -950,6 +950,60 @@ START_TEST(test_probe_temporaries_and_compaction)
 }
 END_TEST
 
+/* The probe maps 64 KiB, grows it to 128 KiB with mremap (maybe
+ * elsewhere) and unmaps it. */
+START_TEST(test_probe_vm_regions)
+{
+    struct probe_run run;
+    struct replayed r;
+    replay_probe(&run, "vm", "MallocStackLogging=full", &r);
+    unsigned long mapped = output_value(run.out, "mapped");
+    unsigned long grown = output_value(run.out, "grown");
+    size_t count;
+    const struct history_event *vm = history_vm_events(r.history, &count);
+    uint64_t grown_order = 0;
+    for (size_t i = 0; i < count; i++)
+        if (vm[i].address == grown && vm[i].type == (VM_MAP | REALLOC))
+            grown_order = vm[i].order;
+    ck_assert_uint_ne(grown_order, 0);
+
+    struct history_region *regions;
+    size_t region_count;
+    ck_assert(history_vm_regions_at(r.history, grown_order, &regions, &region_count));
+    bool found = false;
+    for (size_t i = 0; i < region_count; i++)
+        if (regions[i].address == grown) {
+            found = true;
+            ck_assert_uint_eq(regions[i].size, 131072);
+            ck_assert_uint_eq(vm[regions[i].event].order, grown_order);
+        }
+    ck_assert(found);
+    free(regions);
+    ck_assert(history_vm_regions_at(r.history, UINT64_MAX, &regions, &region_count));
+    for (size_t i = 0; i < region_count; i++)
+        ck_assert(grown < regions[i].address ||
+                  grown >= regions[i].address + regions[i].size);
+    free(regions);
+
+    struct history_selection events;
+    ck_assert(history_vm_events_at_address(r.history, mapped, &events));
+    bool mapping = false, moving = false;
+    for (size_t i = 0; i < events.count; i++) {
+        const struct history_event *event = &vm[events.events[i]];
+        mapping |= event->type == VM_MAP && event->address == mapped &&
+                   event->size == 65536;
+        moving |= event->type == (VM_UNMAP | REALLOC) && event->address == mapped;
+    }
+    ck_assert(mapping && moving);
+    history_selection_free(&events);
+    /* Its malloc blocks are elsewhere. */
+    ck_assert(history_events_at_address(r.history, grown, &events));
+    ck_assert_uint_eq(events.count, 0);
+    history_selection_free(&events);
+    finish_probe(&r);
+}
+END_TEST
+
 static Suite *history_suite(void)
 {
     Suite *s = suite_create("history");
@@ -972,6 +1026,7 @@ static Suite *history_suite(void)
     tcase_add_test(real, test_probe_sites_live_set);
     tcase_add_test(real, test_probe_threads_groups);
     tcase_add_test(real, test_probe_temporaries_and_compaction);
+    tcase_add_test(real, test_probe_vm_regions);
     suite_add_tcase(s, real);
     return s;
 }
