@@ -279,11 +279,11 @@ int leak_scan_run(struct leak_scan *scan, const struct heap_image *image,
     memset(scan, 0, sizeof(*scan));
     scan->image = image;
     size_t count = image->snapshot->block_count;
-    scan->reach = big_array_alloc(count * sizeof(*scan->reach));
+    scan->reach = big_array_calloc(count * sizeof(*scan->reach));
     scan->reach_count = count;
     struct marking marking = {.scan = scan, .blocks = image->snapshot->blocks,
                               .pending_low = SIZE_MAX, .pending_high = SIZE_MAX};
-    marking.scanned = big_array_alloc(count * sizeof(bool));
+    marking.scanned = big_array_calloc(count * sizeof(bool));
     uint64_t capacity = WINDOW_BYTES;
     marking.window.buffer = big_array_alloc(capacity);
     unsigned char *buffer = malloc(ROOT_CHUNK);
