@@ -1,0 +1,223 @@
+/*
+ * malloc_history(1) on logs kept by tests/stacklog_probe and
+ * tests/leaks_target runs whose blocks are known: the events of an
+ * address (start or inside), the groups by stack in both orders, the call
+ * tree both ways, the high-water mark, the temporaries, JSON, and the bad
+ * inputs.
+ */
+#include "config.h"
+#include "tool_runner.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HISTORY "tools/malloc_history"
+#define PROBE "tests/stacklog_probe"
+
+static char directory[] = "/tmp/mallocdebug-history-XXXXXX";
+
+/* Runs `program scenario` with `mode` logging into `directory`, keeping
+ * the log; its output into `out`, the log's path into `log`. */
+static void record(const char *program, const char *scenario, const char *mode,
+                   const char *extra, char *out, size_t out_size, char *log,
+                   size_t log_size)
+{
+    char command[1024];
+    snprintf(command, sizeof(command),
+             "MallocStackLoggingDirectory=%s MallocStackLoggingDontDeleteStackLogFile=1 "
+             "MallocStackLogging=%s %s %s %s 2>/dev/null",
+             directory, mode, extra ? extra : "", program, scenario);
+    FILE *pipe = popen(command, "r");
+    ck_assert_ptr_nonnull(pipe);
+    size_t n = fread(out, 1, out_size - 1, pipe);
+    out[n] = '\0';
+    ck_assert_int_eq(pclose(pipe), 0);
+    const char *base = strrchr(program, '/') + 1;
+    snprintf(log, log_size, "%s/mallocdebug.%lu.%s.stacklog", directory,
+             target_value(out, "pid"), base);
+}
+
+static unsigned long nth_value(const char *text, const char *key, unsigned n)
+{
+    const char *at = text;
+    for (unsigned i = 0; i <= n; i++) {
+        at = strstr(at, key);
+        ck_assert_ptr_nonnull(at);
+        at += strlen(key);
+    }
+    return strtoul(at, NULL, 16);
+}
+
+START_TEST(test_events_of_an_address)
+{
+    char out[4096], log[512];
+    record(PROBE, "sites", "full", NULL, out, sizeof(out), log, sizeof(log));
+    unsigned long freed = target_value(out, "freed");
+    unsigned long kept = nth_value(out, "\na ", 1);
+    char address[32], inside[32];
+    snprintf(address, sizeof(address), "%#lx", freed);
+    snprintf(inside, sizeof(inside), "%#lx", kept + 100);
+    struct tool_run run;
+    tool_run(&run, HISTORY, log, address, inside, (char *)NULL);
+    ck_assert_msg(run.status == 0, "%s", run.err);
+    char line[128];
+    snprintf(line, sizeof(line), "2 events for %#lx:\nALLOC %#lx-%#lx [size=24]: thread_",
+             freed, freed, freed + 23);
+    ck_assert_msg(strstr(run.out, line), "no \"%s\" in:\n%s", line, run.out);
+    snprintf(line, sizeof(line), "\nFREE  %#lx-%#lx [size=24]: thread_", freed,
+             freed + 23);
+    ck_assert_msg(strstr(run.out, line), "%s", run.out);
+    /* Both through site_a, in the probe's source. */
+    ck_assert_msg(strstr(run.out, "| site_a  tests/stacklog_probe.c:"), "%s", run.out);
+    snprintf(line, sizeof(line), "1 event for %#lx:\nALLOC %#lx-%#lx [size=3000]",
+             kept + 100, kept, kept + 2999);
+    ck_assert_msg(strstr(run.out, line), "%s", run.out);
+}
+END_TEST
+
+START_TEST(test_groups_and_high_water_mark)
+{
+    char out[4096], log[512];
+    record(PROBE, "sites", "full", NULL, out, sizeof(out), log, sizeof(log));
+    struct tool_run end, peak, count;
+    tool_run(&end, HISTORY, log, "-allBySize", (char *)NULL);
+    ck_assert_msg(end.status == 0, "%s", end.err);
+    /* site_a: 3000 and 2 MiB live at the end (the 24 bytes were freed);
+     * site_b: two calloc'ed 100-byte blocks, from two call sites (the
+     * compiler unrolls the probe's loop); stdout's buffer. */
+    ck_assert_msg(strstr(end.out, "live at the end: 5 calls for 2104448 bytes, "
+                                  "from 4 stacks"), "%s", end.out);
+    const char *a = strstr(end.out, "2 calls for 2100152 bytes: thread_");
+    const char *b = strstr(end.out, "1 call for 100 bytes: thread_");
+    ck_assert_msg(a && b && a < b, "%s", end.out);
+    ck_assert_ptr_nonnull(strstr(a, "| site_a  tests/stacklog_probe.c:"));
+    ck_assert_ptr_nonnull(strstr(b, "| site_b  tests/stacklog_probe.c:"));
+    tool_run(&peak, HISTORY, log, "-highWaterMark", "-allBySize", (char *)NULL);
+    ck_assert_msg(strstr(peak.out, "live at the high-water mark: 6 calls for "
+                                   "2104472 bytes"), "%s", peak.out);
+    ck_assert_msg(strstr(peak.out, "3 calls for 2100176 bytes"), "%s", peak.out);
+    tool_run(&count, HISTORY, log, "-all_by_count", (char *)NULL);
+    ck_assert_int_eq(count.status, 0);
+    /* By count, site_a's two blocks still come first, then the 4 KiB
+     * buffer before the 100-byte blocks: ties go by bytes. */
+    const char *first = strstr(count.out, "2 calls for 2100152");
+    const char *second = strstr(count.out, "1 call for 4096");
+    ck_assert_msg(first && second && first < second, "%s", count.out);
+}
+END_TEST
+
+START_TEST(test_call_tree_both_ways)
+{
+    char out[8192], log[512];
+    record("tests/leaks_target", "exit", "full", NULL, out, sizeof(out), log,
+           sizeof(log));
+    struct tool_run run;
+    tool_run(&run, HISTORY, log, "-callTree", (char *)NULL);
+    ck_assert_msg(run.status == 0, "%s", run.err);
+    /* The list's three 48-byte blocks, under main, deeper than main. */
+    const char *main_line = strstr(run.out, "+ 1 (200 bytes) main");
+    const char *list = strstr(run.out, "+ 3 (144 bytes) make_leaked_list");
+    ck_assert_msg(main_line && list, "%s", run.out);
+    tool_run(&run, HISTORY, log, "-callTree", "-invert", (char *)NULL);
+    /* Inverted, the allocating function hangs right under the root. */
+    ck_assert_msg(strstr(run.out, "\n      + 3 (144 bytes) make_leaked_list"), "%s",
+                  run.out);
+}
+END_TEST
+
+START_TEST(test_temporaries)
+{
+    char out[4096], log[512];
+    record(PROBE, "compact", "full", "MallocStackLoggingNoCompact=1", out,
+           sizeof(out), log, sizeof(log));
+    struct tool_run run;
+    tool_run(&run, HISTORY, log, "-temporaries", (char *)NULL);
+    ck_assert_msg(run.status == 0, "%s", run.err);
+    const char *group = strstr(run.out, "1 temporary allocation for 40 bytes: thread_");
+    ck_assert_msg(group && strstr(group, "site_a"), "%s", run.out);
+    /* Compacted, the pair is gone and the report says so. */
+    record(PROBE, "compact", "full", NULL, out, sizeof(out), log, sizeof(log));
+    tool_run(&run, HISTORY, log, "-temporaries", (char *)NULL);
+    ck_assert_msg(strstr(run.out, "the log is compacted: 1 allocate-and-free"), "%s",
+                  run.out);
+}
+END_TEST
+
+START_TEST(test_json)
+{
+    char out[4096], log[512];
+    record(PROBE, "sites", "full", NULL, out, sizeof(out), log, sizeof(log));
+    char address[32];
+    snprintf(address, sizeof(address), "%#lx", target_value(out, "freed"));
+    struct tool_run run;
+    tool_run(&run, HISTORY, "--json", log, address, (char *)NULL);
+    ck_assert_int_eq(run.status, 0);
+    char expected[128];
+    snprintf(expected, sizeof(expected),
+             "{\"event\":\"FREE\",\"order\":");
+    ck_assert_msg(strstr(run.out, expected), "%s", run.out);
+    snprintf(expected, sizeof(expected), "\"address\":%lu,\"size\":24",
+             target_value(out, "freed"));
+    ck_assert_msg(strstr(run.out, expected), "%s", run.out);
+    tool_run(&run, HISTORY, "--json", log, "-allBySize", (char *)NULL);
+    ck_assert_msg(strstr(run.out, "\"count\":5,\"bytes\":2104448,\"groups\":"
+                                  "[{\"count\":2,\"bytes\":2100152"), "%s", run.out);
+}
+END_TEST
+
+static void expect_error(const struct tool_run *run, const char *words)
+{
+    ck_assert_msg(run->status == 2, "status %d: %s", run->status, run->err);
+    ck_assert_msg(strstr(run->err, words), "expected \"%s\" in: %s", words, run->err);
+}
+
+START_TEST(test_bad_inputs)
+{
+    char out[4096], log[512];
+    record(PROBE, "sites", "lite", NULL, out, sizeof(out), log, sizeof(log));
+    struct tool_run run;
+    tool_run(&run, HISTORY, log, "-allBySize", (char *)NULL);
+    expect_error(&run, "recorded in lite mode");
+    record(PROBE, "sites", "full", NULL, out, sizeof(out), log, sizeof(log));
+    tool_run(&run, HISTORY, log, "0xnothex", (char *)NULL);
+    expect_error(&run, "bad address \"0xnothex\"");
+    tool_run(&run, HISTORY, log, "-allBySize", "-callTree", (char *)NULL);
+    expect_error(&run, "give one view");
+    tool_run(&run, HISTORY, "/nonexistent/mallocdebug.1.x.stacklog", "-allEvents",
+             (char *)NULL);
+    expect_error(&run, "/nonexistent/mallocdebug.1.x.stacklog");
+    tool_run(&run, HISTORY, "2147483600", "-allEvents", (char *)NULL);
+    expect_error(&run, "no process 2147483600");
+    tool_run(&run, HISTORY, log, (char *)NULL);
+    expect_error(&run, "usage: malloc_history");
+}
+END_TEST
+
+int main(void)
+{
+    if (!mkdtemp(directory)) {
+        perror("check_malloc_history_tool: mkdtemp");
+        return EXIT_FAILURE;
+    }
+    Suite *suite = suite_create("malloc_history tool");
+    TCase *tc = tcase_create("malloc_history");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_events_of_an_address);
+    tcase_add_test(tc, test_groups_and_high_water_mark);
+    tcase_add_test(tc, test_call_tree_both_ways);
+    tcase_add_test(tc, test_temporaries);
+    tcase_add_test(tc, test_json);
+    tcase_add_test(tc, test_bad_inputs);
+    suite_add_tcase(suite, tc);
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    char command[400];
+    snprintf(command, sizeof(command), "rm -rf %s", directory);
+    if (system(command) != 0)
+        failed++;
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,339 @@
+/*
+ * Printing the history's views.  An event is one line, as macOS's
+ * malloc_history writes it:
+ *
+ *   ALLOC 0x7f..000-0x7f..02f [size=48]: thread_1a2b | _start | main | f
+ *
+ * with the stack from the outermost frame in.  Groups are
+ * "N calls for M bytes: thread_... | frames", the call tree one indented
+ * line per frame with the calls and bytes through it.
+ */
+#include "config.h"
+#include "history_report.h"
+#include "json_text.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- stacks ---- */
+
+static void print_frames(const struct history_view *view, uint32_t stack)
+{
+    uint64_t pcs[MDLOG_MAX_FRAMES];
+    uint32_t modules[MDLOG_MAX_FRAMES];
+    size_t count = stack ? log_reader_stack_frames(view->reader, stack, pcs,
+                                                   modules, MDLOG_MAX_FRAMES)
+                         : 0;
+    if (!count) {
+        fprintf(view->out, " (no stack)");
+        return;
+    }
+    for (size_t i = count; i-- > 0;) {
+        char frame[512];
+        stack_names_frame(view->names, pcs[i], modules[i], true, frame,
+                          sizeof(frame));
+        fprintf(view->out, " | %s", frame);
+    }
+}
+
+static void json_frames(const struct history_view *view, uint32_t stack)
+{
+    uint64_t pcs[MDLOG_MAX_FRAMES];
+    uint32_t modules[MDLOG_MAX_FRAMES];
+    size_t count = stack ? log_reader_stack_frames(view->reader, stack, pcs,
+                                                   modules, MDLOG_MAX_FRAMES)
+                         : 0;
+    fprintf(view->out, "\"stack\":[");
+    for (size_t i = count; i-- > 0;) {
+        char frame[512];
+        stack_names_frame(view->names, pcs[i], modules[i], true, frame,
+                          sizeof(frame));
+        json_write_string(view->out, frame);
+        if (i)
+            fputc(',', view->out);
+    }
+    fprintf(view->out, "]");
+}
+
+/* ---- events ---- */
+
+static const char *event_name(const struct history_event *event)
+{
+    unsigned kind = event->type & MDLOG_EVENT_KIND_MASK;
+    switch (kind) {
+    case MDLOG_EVENT_ALLOC:
+        return "ALLOC";
+    case MDLOG_EVENT_FREE:
+        return "FREE";
+    case MDLOG_EVENT_VM_MAP:
+        return "VM_ALLOC";
+    case MDLOG_EVENT_VM_UNMAP:
+        return "VM_DEALLOC";
+    default:
+        return "EVENT";
+    }
+}
+
+/* A free is logged without a size: it takes its allocation's. */
+static uint64_t event_size(const struct history_view *view,
+                           const struct history_event *event)
+{
+    if (event->size || event->partner == HISTORY_NONE ||
+        (event->type & MDLOG_EVENT_KIND_MASK) != MDLOG_EVENT_FREE)
+        return event->size;
+    size_t count;
+    const struct history_event *events = history_events(view->history, &count);
+    return event->partner < count ? events[event->partner].size : 0;
+}
+
+static void print_event(const struct history_view *view,
+                        const struct history_event *event, bool first)
+{
+    uint64_t size = event_size(view, event);
+    if (view->json) {
+        fprintf(view->out, "%s{\"event\":\"%s\",\"order\":%" PRIu64
+                           ",\"address\":%" PRIu64 ",\"size\":%" PRIu64
+                           ",\"thread\":%" PRIu32 ",\"realloc\":%s,",
+                first ? "" : ",", event_name(event), event->order,
+                event->address, size, event->thread,
+                event->type & MDLOG_EVENT_REALLOC ? "true" : "false");
+        json_frames(view, event->stack);
+        fprintf(view->out, "}");
+        return;
+    }
+    fprintf(view->out, "%s%s %#" PRIx64 "-%#" PRIx64 " [size=%" PRIu64 "]%s: thread_%" PRIx32,
+            event_name(event), strlen(event_name(event)) < 5 ? " " : "",
+            event->address, event->address + (size ? size - 1 : 0), size,
+            event->type & MDLOG_EVENT_REALLOC ? " (realloc)" : "", event->thread);
+    print_frames(view, event->stack);
+    fputc('\n', view->out);
+}
+
+static void print_selection(const struct history_view *view,
+                            const struct history_selection *selection,
+                            const struct history_event *events, bool *first)
+{
+    for (size_t i = 0; i < selection->count; i++) {
+        print_event(view, &events[selection->events[i]], *first);
+        *first = false;
+    }
+}
+
+int history_report_addresses(const struct history_view *view,
+                             const uint64_t *addresses, size_t count)
+{
+    size_t event_count, vm_count;
+    const struct history_event *events = history_events(view->history, &event_count);
+    const struct history_event *vm = history_vm_events(view->history, &vm_count);
+    if (view->json)
+        fprintf(view->out, "{\"addresses\":[");
+    for (size_t i = 0; i < count; i++) {
+        struct history_selection found = {0}, found_vm = {0};
+        if (!history_events_at_address(view->history, addresses[i], &found) ||
+            !history_vm_events_at_address(view->history, addresses[i], &found_vm)) {
+            history_selection_free(&found);
+            return -1;
+        }
+        bool first = true;
+        if (view->json)
+            fprintf(view->out, "%s{\"address\":%" PRIu64 ",\"events\":[",
+                    i ? "," : "", addresses[i]);
+        else
+            fprintf(view->out, "%zu event%s for %#" PRIx64 ":\n",
+                    found.count + found_vm.count,
+                    found.count + found_vm.count == 1 ? "" : "s", addresses[i]);
+        print_selection(view, &found, events, &first);
+        print_selection(view, &found_vm, vm, &first);
+        fprintf(view->out, view->json ? "]}" : "\n");
+        history_selection_free(&found);
+        history_selection_free(&found_vm);
+    }
+    if (view->json)
+        fprintf(view->out, "]}\n");
+    return 0;
+}
+
+int history_report_all_events(const struct history_view *view)
+{
+    size_t event_count, vm_count;
+    const struct history_event *events = history_events(view->history, &event_count);
+    const struct history_event *vm = history_vm_events(view->history, &vm_count);
+    if (view->json)
+        fprintf(view->out, "{\"events\":[");
+    /* Both lists are in order: merged by order. */
+    size_t i = 0, j = 0;
+    bool first = true;
+    while (i < event_count || j < vm_count) {
+        bool take_vm = j < vm_count && (i == event_count || vm[j].order < events[i].order);
+        print_event(view, take_vm ? &vm[j++] : &events[i++], first);
+        first = false;
+    }
+    if (view->json)
+        fprintf(view->out, "]}\n");
+    return 0;
+}
+
+/* ---- groups ---- */
+
+static bool live_blocks(const struct history_view *view, bool at_peak,
+                        struct history_selection *blocks)
+{
+    return at_peak ? history_live_at_peak(view->history, blocks)
+                   : history_live_at_end(view->history, blocks);
+}
+
+static void print_group(const struct history_view *view,
+                        const struct history_group *group, const char *what,
+                        bool first)
+{
+    uint32_t thread = 0;
+    bool has_thread = group->stack &&
+                      log_reader_stack_thread(view->reader, group->stack, &thread);
+    if (view->json) {
+        fprintf(view->out, "%s{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64
+                           ",\"thread\":%" PRIu32 ",",
+                first ? "" : ",", group->count, group->bytes, thread);
+        json_frames(view, group->stack);
+        fprintf(view->out, "}");
+        return;
+    }
+    fprintf(view->out, "%" PRIu64 " %s%s for %" PRIu64 " bytes: ", group->count,
+            what, group->count == 1 ? "" : "s", group->bytes);
+    if (has_thread)
+        fprintf(view->out, "thread_%" PRIx32, thread);
+    print_frames(view, group->stack);
+    fputc('\n', view->out);
+}
+
+static int print_groups(const struct history_view *view,
+                        const struct history_selection *blocks,
+                        enum history_group_order order, const char *what,
+                        const char *title)
+{
+    struct history_groups groups;
+    if (!history_group_by_stack(view->history, blocks, order, &groups))
+        return -1;
+    if (view->json)
+        fprintf(view->out, "{\"view\":\"%s\",\"count\":%" PRIu64 ",\"bytes\":%" PRIu64
+                           ",\"groups\":[",
+                title, groups.total_count, groups.total_bytes);
+    else
+        fprintf(view->out, "%s: %" PRIu64 " %ss for %" PRIu64 " bytes, from %zu stacks\n\n",
+                title, groups.total_count, what, groups.total_bytes, groups.count);
+    for (size_t i = 0; i < groups.count; i++)
+        print_group(view, &groups.groups[i], what, i == 0);
+    fprintf(view->out, view->json ? "]}\n" : "\n");
+    history_groups_free(&groups);
+    return 0;
+}
+
+int history_report_groups(const struct history_view *view, bool at_peak,
+                          enum history_group_order order)
+{
+    struct history_selection blocks = {0};
+    if (!live_blocks(view, at_peak, &blocks))
+        return -1;
+    int result = print_groups(view, &blocks, order, "call",
+                              at_peak ? "live at the high-water mark"
+                                      : "live at the end");
+    history_selection_free(&blocks);
+    return result;
+}
+
+int history_report_temporaries(const struct history_view *view)
+{
+    struct history_selection blocks = {0};
+    if (!history_temporaries(view->history, &blocks))
+        return -1;
+    const struct history_summary *summary = history_summary(view->history);
+    if (!view->json && summary->compacted)
+        fprintf(view->out,
+                "(the log is compacted: %" PRIu64 " allocate-and-free pairs with "
+                "nothing in between were not recorded; run with "
+                "MallocStackLoggingNoCompact=1 to see them)\n",
+                summary->elided_pairs);
+    int result = print_groups(view, &blocks, HISTORY_BY_COUNT,
+                              "temporary allocation", "temporaries");
+    history_selection_free(&blocks);
+    return result;
+}
+
+/* ---- the call tree ---- */
+
+static void print_tree_node(const struct history_view *view,
+                            const struct history_tree_node *node, bool first)
+{
+    char frame[512] = "ROOT";
+    if (node->depth)
+        stack_names_frame(view->names, node->pc, node->module, true, frame,
+                          sizeof(frame));
+    if (view->json) {
+        fprintf(view->out, "%s{\"depth\":%" PRIu32 ",\"count\":%" PRIu64
+                           ",\"bytes\":%" PRIu64 ",\"frame\":",
+                first ? "" : ",", node->depth, node->count, node->bytes);
+        json_write_string(view->out, frame);
+        fprintf(view->out, "}");
+        return;
+    }
+    fprintf(view->out, "%*s%s%" PRIu64 " (%" PRIu64 " bytes) %s\n",
+            2 * (int)node->depth + 4, "", node->depth ? "+ " : "", node->count,
+            node->bytes, frame);
+}
+
+/* Depth first, children in the tree's order, without recursion. */
+static int print_tree(const struct history_view *view,
+                      const struct history_tree *tree)
+{
+    uint32_t *stack = malloc((tree->count + 1) * sizeof(*stack));
+    if (!stack)
+        return -1;
+    size_t depth = 0;
+    bool first = true;
+    stack[depth++] = 0;
+    while (depth) {
+        uint32_t at = stack[--depth];
+        print_tree_node(view, &tree->nodes[at], first);
+        first = false;
+        size_t from = depth;
+        for (uint32_t child = tree->nodes[at].first_child; child != HISTORY_NONE;
+             child = tree->nodes[child].next_sibling)
+            stack[depth++] = child;
+        for (size_t i = from, j = depth; i + 1 < j; i++, j--) {
+            uint32_t swap = stack[i];
+            stack[i] = stack[j - 1];
+            stack[j - 1] = swap;
+        }
+    }
+    free(stack);
+    return 0;
+}
+
+int history_report_call_tree(const struct history_view *view, bool at_peak,
+                             bool inverted)
+{
+    struct history_selection blocks = {0};
+    struct history_groups groups;
+    struct history_tree tree;
+    if (!live_blocks(view, at_peak, &blocks))
+        return -1;
+    bool ok = history_group_by_stack(view->history, &blocks, HISTORY_BY_SIZE, &groups);
+    history_selection_free(&blocks);
+    if (!ok)
+        return -1;
+    ok = history_tree_build(view->reader, &groups, inverted, &tree);
+    history_groups_free(&groups);
+    if (!ok)
+        return -1;
+    if (view->json)
+        fprintf(view->out, "{\"view\":\"call tree\",\"inverted\":%s,\"nodes\":[",
+                inverted ? "true" : "false");
+    else
+        fprintf(view->out, "Call graph (%s, %s):\n",
+                at_peak ? "live at the high-water mark" : "live at the end",
+                inverted ? "inverted: allocating frames first" : "callers first");
+    int result = print_tree(view, &tree);
+    fprintf(view->out, view->json ? "]}\n" : "\n");
+    history_tree_free(&tree);
+    return result;
+}
