@@ -204,6 +204,44 @@ START_TEST(test_a_process_that_allocates_all_the_time)
 }
 END_TEST
 
+/* A full-mode log kept by tests/leaks_target, read after it exited. */
+START_TEST(test_log_of_an_exited_process)
+{
+    char command[700], log[512];
+    snprintf(command, sizeof(command),
+             "MallocStackLoggingDirectory=%s MallocStackLoggingDontDeleteStackLogFile=1 "
+             "MallocStackLogging=%%s tests/leaks_target exit 2>/dev/null | "
+             "sed -n 's/^pid //p'", directory);
+    for (int mode = 0; mode < 2; mode++) {
+        char full_command[800];
+        snprintf(full_command, sizeof(full_command), command, mode ? "lite" : "full");
+        FILE *pipe = popen(full_command, "r");
+        ck_assert_ptr_nonnull(pipe);
+        unsigned long pid = 0;
+        ck_assert_int_eq(fscanf(pipe, "%lu", &pid), 1);
+        pclose(pipe);
+        snprintf(log, sizeof(log), "%s/mallocdebug.%lu.leaks_target.stacklog",
+                 directory, pid);
+        struct tool_run run;
+        tool_run(&run, HEAP, log, (char *)NULL);
+        if (mode == 1) {
+            ck_assert_int_eq(run.status, 2);
+            ck_assert_msg(strstr(run.err, "recorded in lite mode"), "%s", run.err);
+            break;
+        }
+        ck_assert_msg(run.status == 0, "%s", run.err);
+        unsigned long count, bytes;
+        ck_assert_msg(class_row(run.out, "malloc in make_leaked_list.isra.0", &count,
+                                &bytes) ||
+                      class_row(run.out, "malloc in make_leaked_list", &count, &bytes),
+                      "%s", run.out);
+        ck_assert_uint_eq(count, 3);
+        ck_assert_uint_eq(bytes, 3 * 48); /* the sizes asked for */
+        ck_assert_msg(strstr(run.out, "Zone AllZonesFromLog: "), "%s", run.out);
+    }
+}
+END_TEST
+
 static void expect_error(const struct tool_run *run, const char *words)
 {
     ck_assert_msg(run->status == 2, "status %d, stderr: %s", run->status,
@@ -257,6 +295,7 @@ int main(void)
     tcase_add_test(tc, test_json_output);
     tcase_add_test(tc, test_without_stack_logging_blocks_are_non_objects);
     tcase_add_test(tc, test_a_process_that_allocates_all_the_time);
+    tcase_add_test(tc, test_log_of_an_exited_process);
     tcase_add_test(tc, test_bad_inputs);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);

@@ -3,9 +3,13 @@
  * site, in the format of macOS's heap(1).
  *
  *   heap [-s|-sortBySize] [-z|-zones] [-H|-humanReadable] [-showSizes]
- *        [-addresses all|pattern] [--json] pid|name
+ *        [-addresses all|pattern] [--json] pid|name|log
+ *
+ * A log (a path) is a process's stack log in full mode, possibly left
+ * behind by a process that has exited: the blocks live at its end.
  */
 #include "config.h"
+#include "heap_from_log.h"
 #include "heap_report.h"
 #include "live_process.h"
 
@@ -18,7 +22,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: heap [-s|-sortBySize] [-z|-zones] [-H|-humanReadable] "
             "[-showSizes]\n"
-            "            [-addresses all|<class>[size]] [--json] pid|name\n");
+            "            [-addresses all|<class>[size]] [--json] pid|name|log\n");
 }
 
 static bool option_is(const char *argument, const char *short_name,
@@ -73,6 +77,19 @@ static int parse_options(int argc, char **argv, struct heap_options *options)
     return i;
 }
 
+/* A log by its path, or a running process by pid or name. */
+static int open_target(const char *spec, struct live_process *process,
+                       struct heap_snapshot *snapshot, char *message,
+                       size_t message_size)
+{
+    memset(snapshot, 0, sizeof(*snapshot));
+    if (heap_target_is_log(spec))
+        return heap_from_log(spec, process, snapshot, message, message_size);
+    if (live_process_open(process, spec, message, message_size) != 0)
+        return -1;
+    return live_process_snapshot(process, snapshot, message, message_size);
+}
+
 int main(int argc, char **argv)
 {
     struct heap_options options = {0};
@@ -82,13 +99,10 @@ int main(int argc, char **argv)
     char message[512] = "";
     struct live_process process;
     struct heap_snapshot snapshot;
-    if (live_process_open(&process, argv[target_index], message,
-                          sizeof(message)) != 0) {
+    if (open_target(argv[target_index], &process, &snapshot, message,
+                    sizeof(message)) != 0) {
         fprintf(stderr, "heap: %s\n", message);
-        return 2;
-    }
-    if (live_process_snapshot(&process, &snapshot, message, sizeof(message)) != 0) {
-        fprintf(stderr, "heap: %s\n", message);
+        heap_snapshot_free(&snapshot);
         live_process_close(&process);
         return 2;
     }

@@ -110,8 +110,11 @@ static void print_zone_lines(FILE *out, const struct live_process *process,
         const struct heap_zone *zone = &snapshot->zones[i];
         char bytes[32];
         format_size(bytes, sizeof(bytes), zone->bytes);
-        fprintf(out, "Zone %s_%#" PRIx64 ": %zu nodes malloced for %s%s\n",
-                zone->name, zone->address, zone->block_count, bytes,
+        char suffix[32] = "";
+        if (zone->address)
+            snprintf(suffix, sizeof(suffix), "_%#" PRIx64, zone->address);
+        fprintf(out, "Zone %s%s: %zu nodes malloced for %s%s\n",
+                zone->name, suffix, zone->block_count, bytes,
                 strcmp(zone->kind, "unknown") == 0
                     ? " (a zone of the program's own: its blocks are not "
                       "listed)"
