@@ -12,8 +12,11 @@
 #   LeakSanitizer         the same program built with gcc -fsanitize=leak:
 #                         its run with leak detection less its run without,
 #                         which is the cost of its scan at exit.
-# and prints the ratio leaks/LeakSanitizer.  The targets (issue of the
-# tools): leaks at most 5 s and at most 2x LeakSanitizer.
+# and prints the ratio leaks/LeakSanitizer; then, on the full-mode log of
+# the same program (COUNT allocation events):
+#   heap LOG, malloc_history LOG -allBySize, malloc_history LOG -callTree.
+# The targets: leaks at most 5 s and at most 2x LeakSanitizer; heap and
+# malloc_history -allBySize on a log of 10 million events at most 2 s.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -77,6 +80,17 @@ exec 3>&-
 wait "$target_pid" || true
 target_pid=
 
+# The log of a full-mode run, kept.
+MallocStackLogging=full MallocStackLoggingDontDeleteStackLogFile=1 \
+    MallocStackLoggingDirectory=$tmp LD_PRELOAD=$lib \
+    "$tmp/leaky_heap" "$count" "$size" exit 2>/dev/null
+log=$(ls "$tmp"/mallocdebug.*.leaky_heap.stacklog | head -1)
+heap_log=$(time_command "$builddir/tools/heap" "$log")
+history_size=$(time_command "$builddir/tools/malloc_history" "$log" -allBySize)
+history_tree=$(time_command "$builddir/tools/malloc_history" "$log" -callTree)
+log_bytes=$(stat -c %s "$log")
+rm -f "$log"
+
 lsan_on=$(LSAN_OPTIONS=exitcode=0 time_command "$tmp/leaky_heap_lsan" "$count" "$size" exit)
 lsan_off=$(LSAN_OPTIONS=detect_leaks=0 time_command "$tmp/leaky_heap_lsan" "$count" "$size" exit)
 lsan_scan=$(elapsed "$lsan_off" "$lsan_on")
@@ -91,5 +105,8 @@ printf '| leaks -quiet PID | %.2f |\n' "$leaks_quiet"
 printf '| leaks PID (full report) | %.2f |\n' "$leaks_full"
 printf '| heap PID | %.2f |\n' "$heap_time"
 printf '| LeakSanitizer at exit (with - without detection) | %.2f |\n' "$lsan_scan"
+printf '| heap LOG (%s events, %s MiB) | %.2f |\n' "$count" "$((log_bytes >> 20))" "$heap_log"
+printf '| malloc_history LOG -allBySize | %.2f |\n' "$history_size"
+printf '| malloc_history LOG -callTree | %.2f |\n' "$history_tree"
 printf '| leaks -quiet / LeakSanitizer | %s |\n' "$(ratio "$leaks_quiet" "$lsan_scan")"
 printf '| leaks (full) / LeakSanitizer | %s |\n' "$(ratio "$leaks_full" "$lsan_scan")"

@@ -20,21 +20,20 @@
 #define TARGET "tests/heap_target"
 
 static char directory[] = "/tmp/mallocdebug-heap-XXXXXX";
-static char directory_setting[300];
 
-static bool make_directory(void)
+/* MallocStackLoggingDirectory for the targets: the scratch directory,
+ * made by tool_suite_run. */
+static const char *directory_setting(void)
 {
-    if (!mkdtemp(directory))
-        return false;
-    snprintf(directory_setting, sizeof(directory_setting),
-             "MallocStackLoggingDirectory=%s", directory);
-    return true;
+    static char setting[300];
+    snprintf(setting, sizeof(setting), "MallocStackLoggingDirectory=%s", directory);
+    return setting;
 }
 
 static void start(struct running_target *target, const char *logging,
                   const char *argument)
 {
-    const char *environment[] = {logging, directory_setting, NULL};
+    const char *environment[] = {logging, directory_setting(), NULL};
     ck_assert_msg(target_start(target, logging ? environment : NULL, TARGET,
                                argument, (char *)NULL),
                   "the target did not start: %s", target->output);
@@ -282,13 +281,7 @@ END_TEST
 
 int main(void)
 {
-    if (!make_directory()) {
-        perror("check_heap_tool: mkdtemp");
-        return EXIT_FAILURE;
-    }
-    Suite *suite = suite_create("heap tool");
     TCase *tc = tcase_create("heap");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_classes_of_a_lite_logging_process);
     tcase_add_test(tc, test_zones_option_counts_each_zone);
     tcase_add_test(tc, test_addresses_with_a_size_filter);
@@ -297,14 +290,5 @@ int main(void)
     tcase_add_test(tc, test_a_process_that_allocates_all_the_time);
     tcase_add_test(tc, test_log_of_an_exited_process);
     tcase_add_test(tc, test_bad_inputs);
-    suite_add_tcase(suite, tc);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    char command[400];
-    snprintf(command, sizeof(command), "rm -rf %s", directory);
-    if (system(command) != 0)
-        failed++;
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tool_suite_run("heap tool", tc, directory);
 }

@@ -21,7 +21,15 @@
 #define LEAK_COUNT 8
 
 static char directory[] = "/tmp/mallocdebug-leaks-XXXXXX";
-static char directory_setting[300];
+
+/* MallocStackLoggingDirectory for the targets: the scratch directory,
+ * made by tool_suite_run. */
+static const char *directory_setting(void)
+{
+    static char setting[300];
+    snprintf(setting, sizeof(setting), "MallocStackLoggingDirectory=%s", directory);
+    return setting;
+}
 
 struct expected {
     unsigned long leaked[16], leaked_sizes[16], kept[16];
@@ -52,7 +60,7 @@ static void read_expected(const char *output, struct expected *expected)
 
 static void start(struct running_target *target, struct expected *expected)
 {
-    const char *environment[] = {"MallocStackLogging=lite", directory_setting, NULL};
+    const char *environment[] = {"MallocStackLogging=lite", directory_setting(), NULL};
     ck_assert_msg(target_start(target, environment, TARGET, (char *)NULL),
                   "the target did not start: %s", target->output);
     read_expected(target->output, expected);
@@ -321,15 +329,7 @@ END_TEST
 
 int main(void)
 {
-    if (!mkdtemp(directory)) {
-        perror("check_leaks_tool: mkdtemp");
-        return EXIT_FAILURE;
-    }
-    snprintf(directory_setting, sizeof(directory_setting),
-             "MallocStackLoggingDirectory=%s", directory);
-    Suite *suite = suite_create("leaks tool");
     TCase *tc = tcase_create("leaks");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_finds_exactly_the_leaks);
     tcase_add_test(tc, test_tree_cycle_and_stacks);
     tcase_add_test(tc, test_report_options);
@@ -337,14 +337,5 @@ int main(void)
     tcase_add_test(tc, test_trace_tree_names_each_root);
     tcase_add_test(tc, test_at_exit);
     tcase_add_test(tc, test_bad_inputs);
-    suite_add_tcase(suite, tc);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    char command[400];
-    snprintf(command, sizeof(command), "rm -rf %s", directory);
-    if (system(command) != 0)
-        failed++;
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tool_suite_run("leaks tool", tc, directory);
 }

@@ -197,27 +197,12 @@ END_TEST
 
 int main(void)
 {
-    if (!mkdtemp(directory)) {
-        perror("check_malloc_history_tool: mkdtemp");
-        return EXIT_FAILURE;
-    }
-    Suite *suite = suite_create("malloc_history tool");
     TCase *tc = tcase_create("malloc_history");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_events_of_an_address);
     tcase_add_test(tc, test_groups_and_high_water_mark);
     tcase_add_test(tc, test_call_tree_both_ways);
     tcase_add_test(tc, test_temporaries);
     tcase_add_test(tc, test_json);
     tcase_add_test(tc, test_bad_inputs);
-    suite_add_tcase(suite, tc);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    char command[400];
-    snprintf(command, sizeof(command), "rm -rf %s", directory);
-    if (system(command) != 0)
-        failed++;
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tool_suite_run("malloc_history tool", tc, directory);
 }

@@ -135,3 +135,23 @@ unsigned long target_value(const char *text, const char *name)
     }
     return 0;
 }
+
+int tool_suite_run(const char *name, TCase *tc, char *path)
+{
+    if (!mkdtemp(path)) {
+        perror("mkdtemp");
+        return EXIT_FAILURE;
+    }
+    Suite *suite = suite_create(name);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(suite, tc);
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    char command[400];
+    snprintf(command, sizeof(command), "rm -rf '%s'", path);
+    if (system(command) != 0)
+        failed++;
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -6,6 +6,7 @@
 #ifndef MALLOCDEBUG_TOOL_RUNNER_H
 #define MALLOCDEBUG_TOOL_RUNNER_H
 
+#include <check.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -33,6 +34,11 @@ struct tool_run {
 
 /* Runs `program args...` (NULL-terminated) to its end. */
 void tool_run(struct tool_run *run, const char *program, ...);
+
+/* Makes the scratch directory `path` (a mkdtemp template), runs the
+ * tests of `tc` (timeout 60 s) in a suite named `name`, removes the
+ * directory, and returns main's exit status. */
+int tool_suite_run(const char *name, TCase *tc, char *path);
 
 /* The number after "name " in `text` (as the targets print them). */
 unsigned long target_value(const char *text, const char *name);

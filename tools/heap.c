@@ -12,6 +12,7 @@
 #include "heap_from_log.h"
 #include "heap_report.h"
 #include "live_process.h"
+#include "progress.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,11 +84,15 @@ static int open_target(const char *spec, struct live_process *process,
                        size_t message_size)
 {
     memset(snapshot, 0, sizeof(*snapshot));
+    progress_begin("heap");
+    progress_note("reading", 0, 0);
+    int result;
     if (heap_target_is_log(spec))
-        return heap_from_log(spec, process, snapshot, message, message_size);
-    if (live_process_open(process, spec, message, message_size) != 0)
-        return -1;
-    return live_process_snapshot(process, snapshot, message, message_size);
+        result = heap_from_log(spec, process, snapshot, message, message_size);
+    else if ((result = live_process_open(process, spec, message, message_size)) == 0)
+        result = live_process_snapshot(process, snapshot, message, message_size);
+    progress_end();
+    return result;
 }
 
 int main(int argc, char **argv)

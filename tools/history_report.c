@@ -18,39 +18,39 @@
 
 /* ---- stacks ---- */
 
-static void print_frames(const struct history_view *view, uint32_t stack)
+/* The frames of `stack` as text, outermost first; returns how many. */
+static size_t frame_texts(const struct history_view *view, uint32_t stack,
+                          char (*texts)[512])
 {
     uint64_t pcs[MDLOG_MAX_FRAMES];
     uint32_t modules[MDLOG_MAX_FRAMES];
     size_t count = stack ? log_reader_stack_frames(view->reader, stack, pcs,
                                                    modules, MDLOG_MAX_FRAMES)
                          : 0;
-    if (!count) {
+    for (size_t i = 0; i < count; i++)
+        stack_names_frame(view->names, pcs[count - 1 - i], modules[count - 1 - i],
+                          true, texts[i], sizeof(texts[i]));
+    return count;
+}
+
+static char frame_buffer[MDLOG_MAX_FRAMES][512];
+
+static void print_frames(const struct history_view *view, uint32_t stack)
+{
+    size_t count = frame_texts(view, stack, frame_buffer);
+    if (!count)
         fprintf(view->out, " (no stack)");
-        return;
-    }
-    for (size_t i = count; i-- > 0;) {
-        char frame[512];
-        stack_names_frame(view->names, pcs[i], modules[i], true, frame,
-                          sizeof(frame));
-        fprintf(view->out, " | %s", frame);
-    }
+    for (size_t i = 0; i < count; i++)
+        fprintf(view->out, " | %s", frame_buffer[i]);
 }
 
 static void json_frames(const struct history_view *view, uint32_t stack)
 {
-    uint64_t pcs[MDLOG_MAX_FRAMES];
-    uint32_t modules[MDLOG_MAX_FRAMES];
-    size_t count = stack ? log_reader_stack_frames(view->reader, stack, pcs,
-                                                   modules, MDLOG_MAX_FRAMES)
-                         : 0;
+    size_t count = frame_texts(view, stack, frame_buffer);
     fprintf(view->out, "\"stack\":[");
-    for (size_t i = count; i-- > 0;) {
-        char frame[512];
-        stack_names_frame(view->names, pcs[i], modules[i], true, frame,
-                          sizeof(frame));
-        json_write_string(view->out, frame);
-        if (i)
+    for (size_t i = 0; i < count; i++) {
+        json_write_string(view->out, frame_buffer[i]);
+        if (i + 1 < count)
             fputc(',', view->out);
     }
     fprintf(view->out, "]");

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "big_array.h"
 #include "leak_scan.h"
+#include "progress.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +226,7 @@ static void wave(struct marking *marking, pid_t pid, uint64_t *capacity)
     marking->pending_low = SIZE_MAX;
     marking->pending_high = SIZE_MAX;
     for (size_t at = first; at <= last && !marking->out_of_memory;) {
+        progress_note("scanning the heap", at, marking->scan->reach_count);
         size_t next = window_fill(marking, at, last);
         if (!window_reserve(&marking->window, capacity)) {
             marking->out_of_memory = true;

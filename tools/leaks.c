@@ -16,6 +16,7 @@
 #include "leaks_at_exit.h"
 #include "leaks_report.h"
 #include "live_process.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -155,6 +156,7 @@ static int scan_target(struct live_process *process, struct leaks_scan_state *st
                        char *message, size_t message_size)
 {
     struct target *target = &process->target;
+    progress_note("listing the heap", 0, 0);
     int result = heap_snapshot_take(target, &state->snapshot, message, message_size);
     if (result == 0)
         result = leak_roots_find(&state->roots, target, &state->snapshot, message,
@@ -162,6 +164,7 @@ static int scan_target(struct live_process *process, struct leaks_scan_state *st
     if (result == 0)
         result = heap_image_build(&state->image, &state->snapshot, message,
                                   message_size);
+    progress_note("scanning", 0, 0);
     if (result == 0)
         result = leak_scan_run(&state->scan, &state->image, target, &state->roots,
                                message, message_size);
@@ -172,6 +175,7 @@ static int scan_target(struct live_process *process, struct leaks_scan_state *st
         char ignored[256];
         log_reader_refresh(process->log, ignored, sizeof(ignored));
     }
+    progress_end();
     return result;
 }
 
@@ -277,6 +281,7 @@ int main(int argc, char **argv)
     struct leaks_command command = {0};
     if (parse_command_line(&command, argc, argv) != 0)
         return 2;
+    progress_begin("leaks");
     return command.at_exit ? leaks_at_exit(&command)
                            : leaks_of_running_process(&command);
 }

@@ -16,6 +16,7 @@
 #include "history.h"
 #include "history_report.h"
 #include "log_reader.h"
+#include "progress.h"
 #include "stack_names.h"
 #include "symbols.h"
 #include "target.h"
@@ -190,8 +191,12 @@ int main(int argc, char **argv)
     struct history *history = NULL;
     struct symbols *symbols = NULL;
     struct stack_names *names = NULL;
-    if (has_events(reader) &&
-        (history = history_replay(reader, message, sizeof(message))) != NULL) {
+    progress_begin("malloc_history");
+    progress_note("replaying the log", 0, 0);
+    if (has_events(reader))
+        history = history_replay(reader, message, sizeof(message));
+    progress_end();
+    if (history) {
         symbols = symbols_open_log(reader, message, sizeof(message));
         names = stack_names_open(reader, symbols);
         struct history_view view = {stdout, history, reader, names, command.json};
