@@ -18,5 +18,8 @@ void *big_array_calloc(size_t size);
  * the array as it was) when memory ran out. */
 void *big_array_resize(void *array, size_t old_size, size_t new_size);
 void big_array_free(void *array, size_t size);
+/* `size` rounded up to what its mapping holds anyway (whole huge
+ * pages), for arrays that can use the room. */
+size_t big_array_rounded(size_t size);
 
 #endif

@@ -17,8 +17,12 @@ void entry_pool_init(struct entry_pool *pool, size_t entry_size,
         entry_size = sizeof(void *);
     /* Keeps every entry aligned for the 64-bit fields tables hold. */
     entry_size = (entry_size + 7) & ~(size_t)7;
+    if (per_slab == 0)
+        per_slab = 1;
+    /* Fills the slab's last huge page too. */
+    per_slab = big_array_rounded(per_slab * entry_size) / entry_size;
     *pool = (struct entry_pool){.entry_size = entry_size,
-                                .per_slab = per_slab ? per_slab : 1};
+                                .per_slab = per_slab};
 }
 
 static bool add_slab(struct entry_pool *pool)
