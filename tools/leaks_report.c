@@ -157,39 +157,72 @@ static uint32_t tree_stack(const struct report *report, const struct leak_tree *
     return node_block(report, tree->root)->stack;
 }
 
+/* Tree indexes ordered by the stack of their root, then by their own
+ * order: each stack's trees side by side. */
+struct tree_order {
+    uint32_t stack;
+    size_t tree;
+};
+
+static int by_stack_then_tree(const void *a, const void *b)
+{
+    const struct tree_order *x = a, *y = b;
+    if (x->stack != y->stack)
+        return x->stack < y->stack ? -1 : 1;
+    return (x->tree > y->tree) - (x->tree < y->tree);
+}
+
+static void print_stack_header(const struct report *report,
+                               const struct leak_tree *tree, uint32_t stack,
+                               size_t instances)
+{
+    const char *class_name = stack_names_class(report->process->names, stack);
+    fprintf(report->out, "STACK OF %zu INSTANCE%s OF '%s: <%s>':\n", instances,
+            instances == 1 ? "" : "S", tree->cycle ? "ROOT CYCLE" : "ROOT LEAK",
+            class_name);
+    stack_names_print_frames(report->process->names, report->out, stack,
+                             !report->options->no_sources);
+    fprintf(report->out, "====\n");
+}
+
 /* Trees with the same allocation stack under one STACK OF header, in the
  * order of the largest of each. */
 static void print_trees(const struct report *report, bool *shown)
 {
     const struct leak_forest *forest = report->forest;
     bool stacks = !report->options->no_stacks && report->process->log;
+    struct tree_order *order = malloc((forest->tree_count + 1) * sizeof(*order));
+    size_t *position = malloc((forest->tree_count + 1) * sizeof(*position));
+    if (!order || !position) {
+        free(order);
+        free(position);
+        return;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < forest->tree_count; i++)
+        if (!shown[i])
+            order[count++] = (struct tree_order){
+                stacks ? tree_stack(report, &forest->trees[i]) : 0, i};
+    qsort(order, count, sizeof(*order), by_stack_then_tree);
+    for (size_t k = 0; k < count; k++)
+        position[order[k].tree] = k;
     for (size_t i = 0; i < forest->tree_count; i++) {
         if (shown[i])
             continue;
-        uint32_t stack = tree_stack(report, &forest->trees[i]);
-        if (stacks && stack) {
-            size_t instances = 0;
-            for (size_t j = i; j < forest->tree_count; j++)
-                instances += !shown[j] && tree_stack(report, &forest->trees[j]) == stack;
-            char label[600];
-            format_label(report, forest->trees[i].root, label, sizeof(label));
-            const char *class_name = stack_names_class(report->process->names, stack);
-            fprintf(report->out, "STACK OF %zu INSTANCE%s OF '%s: <%s>':\n",
-                    instances, instances == 1 ? "" : "S",
-                    forest->trees[i].cycle ? "ROOT CYCLE" : "ROOT LEAK", class_name);
-            stack_names_print_frames(report->process->names, report->out, stack,
-                                     !report->options->no_sources);
-            fprintf(report->out, "====\n");
-        }
-        for (size_t j = i; j < forest->tree_count; j++) {
-            if (shown[j] || (j != i && (!stacks || !stack ||
-                                        tree_stack(report, &forest->trees[j]) != stack)))
-                continue;
-            print_tree(report, &forest->trees[j]);
-            shown[j] = true;
+        size_t first = position[i], end = first + 1;
+        uint32_t stack = order[first].stack;
+        while (stack && end < count && order[end].stack == stack)
+            end++;
+        if (stack)
+            print_stack_header(report, &forest->trees[i], stack, end - first);
+        for (size_t k = first; k < end; k++) {
+            print_tree(report, &forest->trees[order[k].tree]);
+            shown[order[k].tree] = true;
         }
         fprintf(report->out, "\n");
     }
+    free(order);
+    free(position);
 }
 
 static void print_call_stack_line(const struct report *report, uint32_t stack)
@@ -210,15 +243,27 @@ static void print_call_stack_line(const struct report *report, uint32_t stack)
     fprintf(report->out, "\n");
 }
 
-/* A tree's nodes are numbered in one run from its root, in the order
- * the walk made them: the run ends at the next tree's root. */
-static size_t tree_end(const struct leak_forest *forest, size_t root)
+static int by_size(const void *a, const void *b)
 {
-    size_t end = forest->node_count;
-    for (size_t i = 0; i < forest->tree_count; i++)
-        if (forest->trees[i].root > root && forest->trees[i].root < end)
-            end = forest->trees[i].root;
-    return end;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A tree's nodes are numbered in one run from its root, in the order
+ * the walk made them: the run ends at the next root.  `roots` holds
+ * every tree's root, sorted. */
+static size_t tree_end(const struct leak_forest *forest, const size_t *roots,
+                       size_t root)
+{
+    size_t low = 0, high = forest->tree_count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (roots[middle] <= root)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low < forest->tree_count ? roots[low] : forest->node_count;
 }
 
 static void print_list_entry(const struct report *report, size_t node)
@@ -242,14 +287,21 @@ static void print_list_entry(const struct report *report, size_t node)
 static void print_list(const struct report *report, const bool *shown)
 {
     const struct leak_forest *forest = report->forest;
+    size_t *roots = malloc((forest->tree_count + 1) * sizeof(*roots));
+    if (!roots)
+        return;
+    for (size_t i = 0; i < forest->tree_count; i++)
+        roots[i] = forest->trees[i].root;
+    qsort(roots, forest->tree_count, sizeof(*roots), by_size);
     for (size_t i = 0; i < forest->tree_count; i++) {
         if (shown[i])
             continue;
-        size_t root = forest->trees[i].root;
-        for (size_t node = root; node < tree_end(forest, root); node++)
+        size_t root = forest->trees[i].root, end = tree_end(forest, roots, root);
+        for (size_t node = root; node < end; node++)
             if (!forest->nodes[node].cycle_back)
                 print_list_entry(report, node);
     }
+    free(roots);
 }
 
 static void json_tree(const struct report *report, size_t node)
