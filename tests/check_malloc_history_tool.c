@@ -185,13 +185,17 @@ START_TEST(test_bad_inputs)
     expect_error(&run, "bad address \"0xnothex\"");
     tool_run(&run, HISTORY, log, "-allBySize", "-callTree", (char *)NULL);
     expect_error(&run, "give one view");
+    tool_run(&run, HISTORY, log, "-allBySize", "-invert", (char *)NULL);
+    expect_error(&run, "-invert goes with -callTree");
+    tool_run(&run, HISTORY, log, "-allEvents", "-highWaterMark", (char *)NULL);
+    expect_error(&run, "-highWaterMark goes with");
     tool_run(&run, HISTORY, "/nonexistent/mallocdebug.1.x.stacklog", "-allEvents",
              (char *)NULL);
     expect_error(&run, "/nonexistent/mallocdebug.1.x.stacklog");
     tool_run(&run, HISTORY, "2147483600", "-allEvents", (char *)NULL);
     expect_error(&run, "no process 2147483600");
     tool_run(&run, HISTORY, log, (char *)NULL);
-    expect_error(&run, "usage: malloc_history");
+    expect_error(&run, "give addresses or a view");
 }
 END_TEST
 

@@ -176,9 +176,23 @@ int history_report_all_events(const struct history_view *view)
 
 /* ---- groups ---- */
 
+/* A compacted log lost the blocks freed right after they were made: the
+ * peak it shows may be lower than the process's. */
+static void note_compacted_peak(const struct history_view *view)
+{
+    const struct history_summary *summary = history_summary(view->history);
+    if (!view->json && summary->compacted && summary->elided_pairs)
+        fprintf(view->out,
+                "(the log is compacted: blocks freed right after they were "
+                "allocated are not in it, and the real peak may be higher; "
+                "run with MallocStackLoggingNoCompact=1 for the exact peak)\n");
+}
+
 static bool live_blocks(const struct history_view *view, bool at_peak,
                         struct history_selection *blocks)
 {
+    if (at_peak)
+        note_compacted_peak(view);
     return at_peak ? history_live_at_peak(view->history, blocks)
                    : history_live_at_end(view->history, blocks);
 }
@@ -219,8 +233,9 @@ static int print_groups(const struct history_view *view,
                            ",\"groups\":[",
                 title, groups.total_count, groups.total_bytes);
     else
-        fprintf(view->out, "%s: %" PRIu64 " %ss for %" PRIu64 " bytes, from %zu stacks\n\n",
-                title, groups.total_count, what, groups.total_bytes, groups.count);
+        fprintf(view->out, "%s: %" PRIu64 " %s%s for %" PRIu64 " bytes, from %zu stack%s\n\n",
+                title, groups.total_count, what, groups.total_count == 1 ? "" : "s",
+                groups.total_bytes, groups.count, groups.count == 1 ? "" : "s");
     for (size_t i = 0; i < groups.count; i++)
         print_group(view, &groups.groups[i], what, i == 0);
     fprintf(view->out, view->json ? "]}\n" : "\n");
@@ -247,12 +262,13 @@ int history_report_temporaries(const struct history_view *view)
     if (!history_temporaries(view->history, &blocks))
         return -1;
     const struct history_summary *summary = history_summary(view->history);
-    if (!view->json && summary->compacted)
+    if (!view->json && summary->compacted && summary->elided_pairs)
         fprintf(view->out,
-                "(the log is compacted: %" PRIu64 " allocate-and-free pairs with "
-                "nothing in between were not recorded; run with "
+                "(the log is compacted: %" PRIu64 " allocate-and-free pair%s with "
+                "nothing in between %s not recorded; run with "
                 "MallocStackLoggingNoCompact=1 to see them)\n",
-                summary->elided_pairs);
+                summary->elided_pairs, summary->elided_pairs == 1 ? "" : "s",
+                summary->elided_pairs == 1 ? "was" : "were");
     int result = print_groups(view, &blocks, HISTORY_BY_COUNT,
                               "temporary allocation", "temporaries");
     history_selection_free(&blocks);

@@ -184,7 +184,9 @@ struct log_reader *log_reader_open_pid(pid_t pid, char *message,
         return log_reader_open(found.path, message, message_size);
     log_reader_say(message, message_size,
                    "process %d is not recording stacks: start it with "
-                   "MallocStackLogging=1 and LD_PRELOAD=libmallocdebug.so",
+                   "LD_PRELOAD=libmallocdebug.so and MallocStackLogging=full "
+                   "(every event, for malloc_history) or =lite (stacks of "
+                   "live blocks)",
                    (int)pid);
     return NULL;
 }

@@ -44,8 +44,9 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: malloc_history [--json] pid|name|log address...\n"
+            "       malloc_history [--json] pid|name|log -allEvents\n"
             "       malloc_history [--json] [-highWaterMark] pid|name|log "
-            "-allBySize|-allByCount|-allEvents\n"
+            "-allBySize|-allByCount\n"
             "       malloc_history [--json] [-highWaterMark] pid|name|log "
             "-callTree [-invert]\n"
             "       malloc_history [--json] pid|name|log -temporaries\n");
@@ -122,8 +123,21 @@ static bool parse_command_line(struct command *command, int argc, char **argv)
             return false;
         }
     }
-    if (!command->target || (!command->view_chosen && !command->address_count) ||
-        (command->view_chosen && command->address_count)) {
+    const char *problem = NULL;
+    if (!command->target)
+        problem = "give a pid, a process name or a log file";
+    else if (!command->view_chosen && !command->address_count)
+        problem = "give addresses or a view (-allBySize, -allByCount, "
+                  "-allEvents, -callTree, -temporaries)";
+    else if (command->view_chosen && command->address_count)
+        problem = "give addresses or a view, not both";
+    else if (command->invert && command->view != VIEW_CALL_TREE)
+        problem = "-invert goes with -callTree";
+    else if (command->high_water_mark && command->view != VIEW_BY_SIZE &&
+             command->view != VIEW_BY_COUNT && command->view != VIEW_CALL_TREE)
+        problem = "-highWaterMark goes with -allBySize, -allByCount or -callTree";
+    if (problem) {
+        fprintf(stderr, "malloc_history: %s\n", problem);
         usage(stderr);
         return false;
     }
