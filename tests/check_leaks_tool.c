@@ -19,6 +19,9 @@
 #define LEAKS "tools/leaks"
 #define TARGET "tests/leaks_target"
 #define LEAK_COUNT 8
+#define KEPT_COUNT 7
+/* Where libtool leaves the module the target loads (see leaks_plugin.c). */
+#define PLUGIN "tests/.libs/leaks_plugin.so"
 
 static char directory[] = "/tmp/mallocdebug-leaks-XXXXXX";
 
@@ -60,12 +63,13 @@ static void read_expected(const char *output, struct expected *expected)
 
 static void start(struct running_target *target, struct expected *expected)
 {
-    const char *environment[] = {"MallocStackLogging=lite", directory_setting(), NULL};
+    const char *environment[] = {"MallocStackLogging=lite", directory_setting(),
+                                 "LEAKS_TARGET_PLUGIN=" PLUGIN, NULL};
     ck_assert_msg(target_start(target, environment, TARGET, (char *)NULL),
                   "the target did not start: %s", target->output);
     read_expected(target->output, expected);
     ck_assert_uint_eq(expected->leaked_count, LEAK_COUNT);
-    ck_assert_uint_eq(expected->kept_count, 6);
+    ck_assert_uint_eq(expected->kept_count, KEPT_COUNT);
 }
 
 static void run_leaks(struct tool_run *run, const struct running_target *target,
@@ -220,14 +224,17 @@ START_TEST(test_trace_tree_names_each_root)
     struct running_target target;
     struct expected expected;
     start(&target, &expected);
-    /* Each kept block is reached from one kind of root: two globals, an
-     * anonymous mapping, a thread's stack and TLS, a thread's registers
-     * (the threads print in either order). */
+    /* Each kept block is reached from one kind of root: two globals, the
+     * global of a module loaded with dlopen, an anonymous mapping, a
+     * thread's stack and TLS, a thread's registers (the threads print in
+     * either order). */
     static const char *const kinds[] = {"global data of leaks_target",
+                                        "global data of leaks_plugin.so",
                                         "anonymous memory 0x", "stack of thread",
                                         "registers of thread"};
-    static const unsigned expected_counts[] = {2, 1, 2, 1};
-    unsigned counts[4] = {0};
+    enum { KINDS = sizeof(kinds) / sizeof(kinds[0]) };
+    static const unsigned expected_counts[KINDS] = {2, 1, 1, 2, 1};
+    unsigned counts[KINDS] = {0};
     for (unsigned i = 0; i < expected.kept_count; i++) {
         char address[32];
         snprintf(address, sizeof(address), "%#lx", expected.kept[i] + 8);
@@ -235,14 +242,14 @@ START_TEST(test_trace_tree_names_each_root)
         run_leaks(&run, &target, "-traceTree", address);
         ck_assert_msg(run.status == 0, "%s: %d %s", address, run.status, run.err);
         unsigned found = 0;
-        for (unsigned k = 0; k < 4; k++)
+        for (unsigned k = 0; k < KINDS; k++)
             if (strstr(run.out, kinds[k]))
                 counts[k]++, found++;
         ck_assert_msg(found == 1, "block %s:\n%s", address, run.out);
         snprintf(address, sizeof(address), "%#lx [", expected.kept[i]);
         ck_assert_msg(strstr(run.out, address), "%s", run.out);
     }
-    for (unsigned k = 0; k < 4; k++)
+    for (unsigned k = 0; k < KINDS; k++)
         ck_assert_msg(counts[k] == expected_counts[k], "%s: %u, expected %u",
                       kinds[k], counts[k], expected_counts[k]);
     char address[32];
@@ -259,14 +266,23 @@ START_TEST(test_at_exit)
 {
     struct tool_run run;
     setenv("MallocStackLoggingDirectory", directory, 1);
+    setenv("LEAKS_TARGET_PLUGIN", PLUGIN, 1);
     tool_run(&run, LEAKS, "--atExit", "--", TARGET, "exit", (char *)NULL);
+    unsetenv("LEAKS_TARGET_PLUGIN");
     ck_assert_msg(run.status == 1, "status %d: %s", run.status, run.err);
     struct expected expected;
     read_expected(run.out, &expected);
     ck_assert_uint_eq(expected.leaked_count, LEAK_COUNT);
+    const char *report = strstr(run.out, "leaks Report");
+    ck_assert_msg(report, "%s", run.out);
     for (unsigned i = 0; i < expected.leaked_count; i++)
-        ck_assert_msg(mentions(strstr(run.out, "leaks Report"), expected.leaked[i]),
-                      "%s", run.out);
+        ck_assert_msg(mentions(report, expected.leaked[i]), "%s", run.out);
+    /* Without its threads, the target keeps its globals', its mapping's
+     * and the module's blocks to the end. */
+    ck_assert_uint_eq(expected.kept_count, KEPT_COUNT - 3);
+    for (unsigned i = 0; i < expected.kept_count; i++)
+        ck_assert_msg(!mentions(report, expected.kept[i]), "kept block %#lx reported:\n%s",
+                      expected.kept[i], run.out);
     char line[160];
     snprintf(line, sizeof(line), ": %u leaks for %lu total leaked bytes.\n",
              LEAK_COUNT, expected.leaked_bytes);

@@ -4,11 +4,13 @@
  * Kept alive, each only through one kind of root: a global, a pointer
  * into the middle of a block (from a global), another thread's stack,
  * that thread's thread-local storage, the registers of a spinning thread,
- * and an anonymous mapping.  Leaked: a list of three blocks (one ROOT
- * LEAK tree), two blocks pointing at each other (a ROOT CYCLE), a block
- * whose only pointer is hidden by XOR, a block known only to a thread
- * that has exited (its stack unmapped), and a block of a zone of the
- * program's own.
+ * an anonymous mapping and, when $LEAKS_TARGET_PLUGIN names the module
+ * built from tests/leaks_plugin.c, that module's global (it is loaded
+ * with dlopen).  Leaked: a list of three blocks (one ROOT LEAK tree), two
+ * blocks pointing at each other (a ROOT CYCLE), a block whose only
+ * pointer is hidden by XOR, a block known only to a thread that has
+ * exited (its stack unmapped), and a block of a zone of the program's
+ * own.
  *
  * Prints "pid N", "kept ADDRESS" and "leak KIND ADDRESS SIZE" lines, the
  * line the list is allocated on, then "ready"; ends at end of input.
@@ -16,6 +18,7 @@
  * for leaks --atExit.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <malloc/malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -117,6 +120,18 @@ static void *forgetting_thread(void *unused)
     return NULL;
 }
 
+/* Stack below main's frame keeps stale copies of the leaked blocks'
+ * addresses, left by the calls that made them; the calls main makes next
+ * (fgets, read) reuse that stack without writing every slot, and a
+ * conservative scan would take such a copy for a live pointer.  Zeroing
+ * it keeps the test about the roots it means to test. */
+__attribute__((noinline)) static void scrub_stack(void)
+{
+    volatile char dead[64 << 10];
+    memset((char *)dead, 0, sizeof(dead));
+    __asm__ volatile("" ::: "memory");
+}
+
 static void run_forgetting_thread(void)
 {
     size_t size = 256 << 10;
@@ -131,6 +146,24 @@ static void run_forgetting_thread(void)
     munmap(stack, size);
 }
 
+/* Gives a block to the module, whose global is then its only root;
+ * false when the module cannot be loaded. */
+__attribute__((noinline)) static bool keep_in_plugin(const char *path)
+{
+    void *module = dlopen(path, RTLD_NOW);
+    void (*keep)(void *) =
+        module ? (void (*)(void *))dlsym(module, "leaks_plugin_keep") : NULL;
+    if (!keep) {
+        fprintf(stderr, "leaks_target: cannot use the module %s: %s\n", path,
+                dlerror());
+        return false;
+    }
+    void *block = malloc(136);
+    keep(block);
+    printf("kept %p\n", block);
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -143,6 +176,9 @@ int main(int argc, char **argv)
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     area[100] = malloc(120);
     printf("kept %p\n", area[100]);
+    const char *plugin = getenv("LEAKS_TARGET_PLUGIN");
+    if (plugin && !keep_in_plugin(plugin))
+        return 1;
     make_leaked_list();
     make_cycle();
     volatile uintptr_t hidden = make_hidden();
@@ -158,6 +194,7 @@ int main(int argc, char **argv)
         pthread_create(&threads[1], NULL, spinning_thread, NULL);
     }
     pthread_barrier_wait(&started);
+    scrub_stack();
     printf("ready\n");
     if (at_exit)
         return 0;

@@ -132,7 +132,11 @@ static void copy_registers(struct leak_root *root,
 }
 
 /* Each thread's registers, and its stack from the stack pointer up; the
- * stack's mapping is then kept out of the other roots. */
+ * stack's mapping is then kept out of the other roots.  A process stopped
+ * in its exit has one thread left, running exit handlers below frames
+ * that have returned: its stack and registers hold only stale copies of
+ * pointers the program dropped, so they are no roots then (main has
+ * returned or called exit; what it still needs is in its globals). */
 static bool add_thread_roots(struct leak_roots *roots, size_t *capacity,
                              struct intervals *excluded,
                              const struct target *target,
@@ -140,12 +144,17 @@ static bool add_thread_roots(struct leak_roots *roots, size_t *capacity,
 {
     for (size_t i = 0; i < target->thread_count; i++) {
         const struct target_thread *thread = &target->threads[i];
+        uint64_t sp = thread->registers.rsp;
+        const struct process_mapping *stack = process_maps_find(maps, sp);
+        if (target->exiting) {
+            if (stack && !intervals_add(excluded, stack->start, stack->end))
+                return false;
+            continue;
+        }
         struct leak_root root = {.kind = LEAK_ROOT_REGISTERS, .thread = thread->tid};
         copy_registers(&root, thread);
         if (!add_root(roots, capacity, &root))
             return false;
-        uint64_t sp = thread->registers.rsp;
-        const struct process_mapping *stack = process_maps_find(maps, sp);
         if (!stack)
             continue;
         root = (struct leak_root){.kind = LEAK_ROOT_STACK, .thread = thread->tid,

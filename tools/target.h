@@ -42,6 +42,9 @@ struct target {
      * the list of the library's own mappings (own_mappings.h). */
     uint64_t zones_address, zone_count_address, own_mappings_address;
     bool stopped;
+    /* Stopped in its exit (target_adopt_exiting): its one thread's stack
+     * holds the frames of exit handlers, dead to the program. */
+    bool exiting;
     struct target_thread *threads;
     size_t thread_count;
 };

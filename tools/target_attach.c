@@ -344,6 +344,7 @@ int target_adopt_exiting(struct target *target, pid_t tid, char *message,
     }
     target->thread_count = 1;
     target->stopped = true;
+    target->exiting = true;
     stopped_target = target;
     catch_ending_signals();
     return 0;
