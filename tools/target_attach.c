@@ -64,28 +64,38 @@ static int ptrace_scope(void)
     return scope;
 }
 
-/* The process tracing `pid` (a debugger, strace), or 0. */
-static pid_t tracer_of(pid_t pid)
+/* A number from /proc/PID/status ("TracerPid:", "Uid:"), or -1. */
+static long status_field(pid_t pid, const char *field)
 {
     char path[64], line[256];
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
     FILE *file = fopen(path, "r");
-    int tracer = 0;
+    long value = -1;
+    size_t length = strlen(field);
     while (file && fgets(line, sizeof(line), file))
-        if (sscanf(line, "TracerPid: %d", &tracer) == 1)
+        if (strncmp(line, field, length) == 0) {
+            value = strtol(line + length, NULL, 10);
             break;
+        }
     if (file)
         fclose(file);
-    return (pid_t)tracer;
+    return value;
 }
 
-static void explain_refusal(pid_t pid, char *message, size_t message_size)
+void target_explain_refusal(pid_t pid, char *message, size_t message_size)
 {
-    pid_t tracer = tracer_of(pid);
+    long tracer = status_field(pid, "TracerPid:");
     if (tracer > 0 && tracer != getpid()) {
         snprintf(message, message_size,
-                 "process %d is being traced by process %d (a debugger or "
-                 "strace): detach it first", (int)pid, (int)tracer);
+                 "process %d is being traced by process %ld (a debugger or "
+                 "strace): detach it first", (int)pid, tracer);
+        return;
+    }
+    long owner = status_field(pid, "Uid:");
+    if (owner >= 0 && (uid_t)owner != geteuid() && geteuid() != 0) {
+        snprintf(message, message_size,
+                 "not permitted to read process %d: it belongs to another "
+                 "user (uid %ld); run as that user or as root", (int)pid, owner);
         return;
     }
     int scope = ptrace_scope();
@@ -120,7 +130,7 @@ int target_open(struct target *target, pid_t pid, char *message,
     if (!target_read(target, target->zone_count_address, &count,
                      sizeof(count))) {
         if (errno == EPERM || errno == EACCES)
-            explain_refusal(pid, message, message_size);
+            target_explain_refusal(pid, message, message_size);
         else
             snprintf(message, message_size, "cannot read process %d: %s",
                      (int)pid, strerror(errno));
@@ -279,7 +289,7 @@ int target_stop(struct target *target, unsigned timeout_ms, char *message,
             stop_all(target); /* only stopped threads can be let go */
             target_resume(target);
             if (error == EPERM)
-                explain_refusal(target->pid, message, message_size);
+                target_explain_refusal(target->pid, message, message_size);
             else
                 snprintf(message, message_size, "cannot stop process %d: %s",
                          (int)target->pid, strerror(error));

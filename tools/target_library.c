@@ -32,8 +32,11 @@ static int read_maps(struct target *target, uint64_t *first_page,
 {
     struct process_maps maps;
     if (process_maps_read(target->pid, &maps) != 0) {
-        snprintf(message, message_size, "cannot read /proc/%d/maps: %s",
-                 (int)target->pid, strerror(errno));
+        if (errno == EACCES || errno == EPERM)
+            target_explain_refusal(target->pid, message, message_size);
+        else
+            snprintf(message, message_size, "cannot read /proc/%d/maps: %s",
+                     (int)target->pid, strerror(errno));
         return -1;
     }
     *first_page = 0;
