@@ -1148,7 +1148,9 @@ START_TEST(test_open_pid_1)
     } else {
         fclose(maps);
         ck_assert_str_eq(message, "process 1 is not recording stacks: start it with "
-                                  "MallocStackLogging=1 and LD_PRELOAD=libmallocdebug.so");
+                                  "LD_PRELOAD=libmallocdebug.so and MallocStackLogging=full "
+                                  "(every event, for malloc_history) or =lite (stacks "
+                                  "of live blocks)");
     }
 }
 END_TEST
@@ -1222,7 +1224,9 @@ START_TEST(test_open_pid_ignores_other_processes_logs)
     char expected[MESSAGE_SIZE];
     snprintf(expected, sizeof(expected),
              "process %d is not recording stacks: start it with "
-             "MallocStackLogging=1 and LD_PRELOAD=libmallocdebug.so", (int)child);
+             "LD_PRELOAD=libmallocdebug.so and MallocStackLogging=full (every "
+             "event, for malloc_history) or =lite (stacks of live blocks)",
+             (int)child);
     char message[MESSAGE_SIZE];
     ck_assert_ptr_null(log_reader_open_pid(child, message, sizeof(message)));
     ck_assert_str_eq(message, expected);
@@ -1239,7 +1243,9 @@ START_TEST(test_open_pid_of_a_process_without_log)
     char expected[MESSAGE_SIZE];
     snprintf(expected, sizeof(expected),
              "process %d is not recording stacks: start it with "
-             "MallocStackLogging=1 and LD_PRELOAD=libmallocdebug.so", (int)child);
+             "LD_PRELOAD=libmallocdebug.so and MallocStackLogging=full (every "
+             "event, for malloc_history) or =lite (stacks of live blocks)",
+             (int)child);
     char message[MESSAGE_SIZE];
     ck_assert_ptr_null(log_reader_open_pid(child, message, sizeof(message)));
     ck_assert_str_eq(message, expected);
