@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +43,15 @@ static void usage(FILE *out)
             "       leaks [options] --atExit -- command [args...]\n");
 }
 
-static int fail(const char *format, const char *detail)
+/* One line on stderr, "leaks: ..."; returns -1 for the caller to pass on. */
+__attribute__((format(printf, 1, 2))) static int fail(const char *format, ...)
 {
+    va_list arguments;
+    va_start(arguments, format);
     fprintf(stderr, "leaks: ");
-    fprintf(stderr, format, detail);
+    vfprintf(stderr, format, arguments);
     fprintf(stderr, "\n");
+    va_end(arguments);
     return -1;
 }
 
@@ -85,11 +90,11 @@ static int parse_option(struct leaks_command *command, int argc, char **argv,
         command->at_exit = true;
     else if (is(argument, "-exclude", NULL)) {
         if (++*i == argc || report->exclude_count == LEAKS_MAX_EXCLUDES)
-            return fail("-exclude needs a function name (at most 32 of them)%s", "");
+            return fail("-exclude needs a function name (at most %d of them)", LEAKS_MAX_EXCLUDES);
         report->excludes[report->exclude_count++] = argv[*i];
     } else if (is(argument, "-traceTree", NULL)) {
         if (++*i == argc || !parse_address(argv[*i], &command->trace_address))
-            return fail("-traceTree needs a block address, like 0x7f2a40001000%s", "");
+            return fail("-traceTree needs a block address, like 0x7f2a40001000");
         command->trace = true;
     } else if (is(argument, "-h", "--help")) {
         usage(stdout);
@@ -112,7 +117,7 @@ static int parse_command_line(struct leaks_command *command, int argc, char **ar
         if (i < argc && strcmp(argv[i], "--") == 0)
             i++;
         if (i == argc)
-            return fail("--atExit needs a command: leaks --atExit -- ./prog args%s", "");
+            return fail("--atExit needs a command: leaks --atExit -- ./prog args");
         command->command = argv + i;
         return 0;
     }
@@ -201,8 +206,10 @@ static int report(struct live_process *process, struct leaks_scan_state *state,
         return traced < 0 ? 2 : traced;
     }
     struct leak_forest forest;
-    if (leak_forest_build(&forest, &state->scan) != 0)
-        return fail("out of memory arranging the leaks%s", ""), 2;
+    if (leak_forest_build(&forest, &state->scan) != 0) {
+        fail("out of memory arranging the leaks");
+        return 2;
+    }
     struct leaks_result result;
     leaks_count(process, &state->snapshot, &forest, &command->report, &result);
     leaks_report(stdout, process, &state->snapshot, &state->image, &forest,
