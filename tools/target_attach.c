@@ -33,12 +33,15 @@ static void resume_thread(struct target_thread *thread)
     thread->pending_signal = 0;
 }
 
+/* Only stopped threads can be let go now; the running ones the kernel
+ * lets go when this process dies, keeping any signal they stop for. */
 static void resume_and_die(int signo)
 {
     struct target *target = stopped_target;
     if (target && target->stopped)
         for (size_t i = 0; i < target->thread_count; i++)
-            resume_thread(&target->threads[i]);
+            if (target->threads[i].stopped)
+                resume_thread(&target->threads[i]);
     signal(signo, SIG_DFL);
     raise(signo);
 }
@@ -171,9 +174,11 @@ static bool wait_for_stop(struct target_thread *thread)
         }
         if (!WIFSTOPPED(status))
             return false; /* it exited */
+        /* Seized without options, every stop but the interrupt's is a
+         * signal the thread was about to take, SIGTRAP included. */
         int signo = WSTOPSIG(status);
         bool interrupted = (status >> 16) == PTRACE_EVENT_STOP;
-        if (!interrupted && signo != SIGTRAP)
+        if (!interrupted)
             thread->pending_signal = signo;
         return ptrace(PTRACE_GETREGS, thread->tid, NULL,
                       &thread->registers) == 0 &&
@@ -262,16 +267,16 @@ static long elapsed_ms(const struct timespec *since)
            (now.tv_nsec - since->tv_nsec) / 1000000;
 }
 
-/* Seizes and stops every thread, also those started meanwhile. */
+/* Seizes and stops every thread, also those started meanwhile: done
+ * when a listing made while every known thread was stopped finds no new
+ * one (a running thread could start one behind a listing). */
 static int stop_every_thread(struct target *target)
 {
     for (;;) {
-        int added = seize_new_threads(target);
-        if (added < 0)
-            return -1;
         stop_all(target);
-        if (added == 0)
-            return 0;
+        int added = seize_new_threads(target);
+        if (added <= 0)
+            return added;
     }
 }
 
