@@ -38,10 +38,10 @@
 #include "os_memory.h"
 #include "stacklog.h"
 
+#include <errno.h>
 #include <link.h>
 #include <signal.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 /* A thread whose stacks keep changing (deep recursion) would pay for a
@@ -135,14 +135,16 @@ static bool is_sigreturn_stub(uintptr_t pc)
     return true;
 }
 
-/* Asks the kernel whether `page` of this process can be read, by having
- * it copy a byte: a fault there is an error code, not a signal. */
-static bool page_is_readable(pid_t tid, uintptr_t page)
+/* Asks the kernel whether `page` can be read, without a signal: given an
+ * impossible `how`, rt_sigprocmask copies the new mask from the page (a
+ * fault there is EFAULT) and then refuses with EINVAL, changing nothing.
+ * Every process may make this call, even under a seccomp filter that
+ * would kill it for process_vm_readv. */
+static bool page_is_readable(uintptr_t page)
 {
-    char byte;
-    struct iovec here = {&byte, 1}, there = {(void *)page, 1};
-    return syscall(SYS_process_vm_readv, tid, &here, 1UL, &there, 1UL, 0UL) ==
-           1;
+    return syscall(SYS_rt_sigprocmask, -1, (void *)page, NULL,
+                   sizeof(uint64_t)) != 0 &&
+           errno == EINVAL;
 }
 
 static uintptr_t page_of(uintptr_t address)
@@ -172,7 +174,7 @@ static bool word_is_readable(struct stacklog_thread *thread,
                              uintptr_t address)
 {
     while (address >= thread->readable_high) {
-        if (!page_is_readable((pid_t)thread->tid, thread->readable_high))
+        if (!page_is_readable(thread->readable_high))
             return false;
         thread->readable_high += OS_PAGE_SIZE;
     }
