@@ -7,10 +7,13 @@
 #include "heap_image.h"
 #include "size_filter.h"
 #include "sorted_runs.h"
+#include "target.h"
 
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 struct element {
     uint64_t address;
@@ -133,6 +136,25 @@ START_TEST(test_block_index)
 }
 END_TEST
 
+/* Reading across a readable page and an unreadable one, from an address
+ * inside the first: the readable bytes come, the others are zeros. */
+START_TEST(test_read_or_zero)
+{
+    char *pages = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(pages, MAP_FAILED);
+    memset(pages, 'a', 3 * 4096);
+    ck_assert_int_eq(mprotect(pages + 4096, 4096, PROT_NONE), 0);
+    static char out[6000];
+    memset(out, 'x', sizeof(out));
+    target_read_or_zero(getpid(), (uint64_t)(uintptr_t)(pages + 100), out, 5000);
+    for (size_t i = 0; i < 5000; i++)
+        ck_assert_msg(out[i] == (i < 4096 - 100 ? 'a' : 0), "byte %zu: %d", i, out[i]);
+    ck_assert_int_eq(out[5000], 'x');
+    munmap(pages, 3 * 4096);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("tools core");
@@ -140,6 +162,7 @@ int main(void)
     tcase_add_test(tc, test_sort_shapes);
     tcase_add_test(tc, test_size_filters);
     tcase_add_test(tc, test_block_index);
+    tcase_add_test(tc, test_read_or_zero);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

@@ -22,28 +22,10 @@
  * entries, so a heap spread over a huge range gets coarser granules. */
 #define MAX_GRANULES (16u << 20)
 
-#define PAGE 4096u
 
 struct piece {
     uint64_t address, size, offset; /* in the target, and in the copy */
 };
-
-/* Reads one piece a page at a time, zeroing the pages that fail. */
-static void copy_piece_by_pages(unsigned char *contents, pid_t pid,
-                                const struct piece *piece)
-{
-    for (uint64_t at = 0; at < piece->size;) {
-        uint64_t page_end = ((piece->address + at) / PAGE + 1) * PAGE;
-        uint64_t length = page_end - (piece->address + at);
-        if (length > piece->size - at)
-            length = piece->size - at;
-        struct iovec local = {contents + piece->offset + at, length};
-        struct iovec remote = {(void *)(uintptr_t)(piece->address + at), length};
-        if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)length)
-            memset(local.iov_base, 0, length);
-        at += length;
-    }
-}
 
 static void copy_pieces(unsigned char *contents, pid_t pid,
                         const struct piece *pieces, size_t count)
@@ -69,7 +51,8 @@ static void copy_pieces(unsigned char *contents, pid_t pid,
         uint64_t bytes = got > 0 ? (uint64_t)got : 0;
         while (done < n && bytes >= pieces[done].size)
             bytes -= pieces[done++].size;
-        copy_piece_by_pages(contents, pid, &pieces[done]);
+        target_read_or_zero(pid, pieces[done].address,
+                            contents + pieces[done].offset, pieces[done].size);
         pieces += done + 1;
         count -= done + 1;
     }

@@ -156,14 +156,8 @@ static void window_read(struct window *window, pid_t pid)
                          window->span_count, 0) == (ssize_t)window->used)
         return;
     for (size_t i = 0; i < window->span_count; i++)
-        for (uint64_t at = 0; at < window->spans[i].size; at += 4096) {
-            uint64_t length = window->spans[i].size - at < 4096
-                                  ? window->spans[i].size - at : 4096;
-            struct iovec one = {(char *)local[i].iov_base + at, length};
-            struct iovec there = {(char *)remote[i].iov_base + at, length};
-            if (process_vm_readv(pid, &one, 1, &there, 1, 0) != (ssize_t)length)
-                memset(one.iov_base, 0, length);
-        }
+        target_read_or_zero(pid, window->spans[i].address, local[i].iov_base,
+                            window->spans[i].size);
 }
 
 static bool waiting(const struct marking *marking, size_t block)

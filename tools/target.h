@@ -80,6 +80,10 @@ int target_adopt_exiting(struct target *target, pid_t tid, char *message,
 bool target_read(const struct target *target, uint64_t address, void *out,
                  size_t size);
 
+/* Copies `size` bytes at `address` in the target a page at a time,
+ * zeroing the pages that cannot be read (a guard page among blocks). */
+void target_read_or_zero(pid_t pid, uint64_t address, void *out, size_t size);
+
 /* ---- shared by the target files ---- */
 
 /* Finds the library in /proc/PID/maps and the zone registry in its

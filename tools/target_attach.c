@@ -154,6 +154,22 @@ bool target_read(const struct target *target, uint64_t address, void *out,
     return false;
 }
 
+void target_read_or_zero(pid_t pid, uint64_t address, void *out, size_t size)
+{
+    const uint64_t page = 4096;
+    for (uint64_t at = 0; at < size;) {
+        uint64_t page_end = ((address + at) / page + 1) * page;
+        uint64_t length = page_end - (address + at);
+        if (length > size - at)
+            length = size - at;
+        struct iovec here = {(char *)out + at, length};
+        struct iovec there = {(void *)(uintptr_t)(address + at), length};
+        if (process_vm_readv(pid, &here, 1, &there, 1, 0) != (ssize_t)length)
+            memset(here.iov_base, 0, length);
+        at += length;
+    }
+}
+
 static struct target_thread *find_thread(struct target *target, pid_t tid)
 {
     for (size_t i = 0; i < target->thread_count; i++)
@@ -192,6 +208,26 @@ static void forget_thread(struct target *target, size_t index)
     target->threads[index] = target->threads[--target->thread_count];
 }
 
+/* Whether thread `tid` is gone or exiting (a zombie, or dead). */
+static bool thread_exiting(pid_t pid, pid_t tid)
+{
+    char path[96], state = 'X';
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return true;
+    /* The state follows the command name, which is in parentheses and
+     * may hold spaces or parentheses itself. */
+    char line[512];
+    if (fgets(line, sizeof(line), file)) {
+        const char *close = strrchr(line, ')');
+        if (close && close[1] == ' ')
+            state = close[2];
+    }
+    fclose(file);
+    return state == 'Z' || state == 'X';
+}
+
 /* Seizes the threads not seized yet; returns how many were new, or -1
  * with errno. */
 static int seize_new_threads(struct target *target)
@@ -207,9 +243,11 @@ static int seize_new_threads(struct target *target)
         if (tid <= 0 || find_thread(target, tid))
             continue;
         if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
-            if (errno != ESRCH)
+            /* ESRCH: it has just exited; EPERM also comes for a thread
+             * that is exiting. */
+            if (errno != ESRCH && !(errno == EPERM && thread_exiting(target->pid, tid)))
                 error = errno;
-            continue; /* ESRCH: it has just exited */
+            continue;
         }
         struct target_thread *grown = realloc(
             target->threads, (target->thread_count + 1) * sizeof(*grown));
