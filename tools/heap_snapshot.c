@@ -342,21 +342,3 @@ void heap_snapshot_free(struct heap_snapshot *snapshot)
     free(snapshot->block_regions);
     memset(snapshot, 0, sizeof(*snapshot));
 }
-
-const struct heap_block *heap_snapshot_find(const struct heap_snapshot *snapshot,
-                                            uint64_t address)
-{
-    size_t low = 0, high = snapshot->block_count;
-    while (low < high) {
-        size_t middle = low + (high - low) / 2;
-        if (snapshot->blocks[middle].address <= address)
-            low = middle + 1;
-        else
-            high = middle;
-    }
-    if (low == 0)
-        return NULL;
-    const struct heap_block *block = &snapshot->blocks[low - 1];
-    return address - block->address < (block->size ? block->size : 1) ? block
-                                                                        : NULL;
-}

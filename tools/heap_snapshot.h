@@ -50,9 +50,4 @@ int heap_snapshot_take(struct target *target, struct heap_snapshot *snapshot,
                        char *message, size_t message_size);
 void heap_snapshot_free(struct heap_snapshot *snapshot);
 
-/* The block holding `address` (a block's first byte to its last), or
- * NULL. */
-const struct heap_block *heap_snapshot_find(const struct heap_snapshot *snapshot,
-                                            uint64_t address);
-
 #endif

@@ -21,16 +21,16 @@ static bool is_log(const struct mdlog_header *header, uint64_t file_size,
                    const char *path, char *message, size_t size)
 {
     if (file_size == 0) {
-        log_reader_say(message, size,
-                       "%s: empty file, not a mallocdebug stack log; "
-                       "pass a file written under MallocStackLogging", path);
+        tool_say(message, size,
+                 "%s: empty file, not a mallocdebug stack log; "
+                 "pass a file written under MallocStackLogging", path);
         return false;
     }
     if (file_size < MDLOG_MAGIC_SIZE ||
         memcmp(header->magic, MDLOG_MAGIC, MDLOG_MAGIC_SIZE) != 0) {
-        log_reader_say(message, size,
-                       "%s: not a mallocdebug stack log (bad magic); "
-                       "pass a file written under MallocStackLogging", path);
+        tool_say(message, size,
+                 "%s: not a mallocdebug stack log (bad magic); "
+                 "pass a file written under MallocStackLogging", path);
         return false;
     }
     return true;
@@ -41,11 +41,11 @@ static bool holds_header(uint64_t file_size, uint64_t needed, const char *path,
 {
     if (file_size >= needed)
         return true;
-    log_reader_say(message, size,
-                   "%s: truncated inside its header (%llu bytes of %llu); "
-                   "the log is incomplete, use a complete copy",
-                   path, (unsigned long long)file_size,
-                   (unsigned long long)needed);
+    tool_say(message, size,
+             "%s: truncated inside its header (%llu bytes of %llu); "
+             "the log is incomplete, use a complete copy",
+             path, (unsigned long long)file_size,
+             (unsigned long long)needed);
     return false;
 }
 
@@ -54,10 +54,10 @@ static bool is_this_version(const struct mdlog_header *header, const char *path,
 {
     if (header->version == MDLOG_VERSION)
         return true;
-    log_reader_say(message, size,
-                   "%s: stack log version %u; this reader reads version %u; "
-                   "use the mallocdebug tools of the release that wrote it",
-                   path, header->version, (unsigned)MDLOG_VERSION);
+    tool_say(message, size,
+             "%s: stack log version %u; this reader reads version %u; "
+             "use the mallocdebug tools of the release that wrote it",
+             path, header->version, (unsigned)MDLOG_VERSION);
     return false;
 }
 
@@ -73,19 +73,19 @@ static bool has_sane_layout(const struct mdlog_header *header, const char *path,
     uint32_t header_min = (sizeof(struct mdlog_header) + PAGE - 1) / PAGE * PAGE;
     if (!is_page_multiple_within(header->header_size, header_min,
                                  HEADER_SIZE_MAX)) {
-        log_reader_say(message, size,
-                       "%s: bad header size %u (expected a multiple of %u "
-                       "from %u to %u); " DAMAGED,
-                       path, header->header_size, PAGE, header_min,
-                       HEADER_SIZE_MAX);
+        tool_say(message, size,
+                 "%s: bad header size %u (expected a multiple of %u "
+                 "from %u to %u); " DAMAGED,
+                 path, header->header_size, PAGE, header_min,
+                 HEADER_SIZE_MAX);
         return false;
     }
     if (!is_page_multiple_within(header->chunk_size, CHUNK_SIZE_MIN,
                                  CHUNK_SIZE_MAX)) {
-        log_reader_say(message, size,
-                       "%s: bad chunk size %u (expected a multiple of %u "
-                       "from 64 KiB to 1 GiB); " DAMAGED,
-                       path, header->chunk_size, PAGE);
+        tool_say(message, size,
+                 "%s: bad chunk size %u (expected a multiple of %u "
+                 "from 64 KiB to 1 GiB); " DAMAGED,
+                 path, header->chunk_size, PAGE);
         return false;
     }
     return true;
@@ -96,8 +96,8 @@ static bool has_known_mode(const struct mdlog_header *header, const char *path,
 {
     if (header->mode >= MDLOG_MODE_LITE && header->mode <= MDLOG_MODE_VM)
         return true;
-    log_reader_say(message, size, "%s: unknown recording mode %u; " DAMAGED,
-                   path, header->mode);
+    tool_say(message, size, "%s: unknown recording mode %u; " DAMAGED,
+             path, header->mode);
     return false;
 }
 

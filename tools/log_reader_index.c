@@ -69,24 +69,24 @@ static bool check_chunk(const struct log_reader *reader, uint64_t number,
         return true;
     struct kind_rule rule;
     if (!kind_rule(reader, snapshot->kind, &rule)) {
-        log_reader_say(message, size, "%s: chunk %llu has unknown kind %u; " DAMAGED,
-                       reader->path, n, snapshot->kind);
+        tool_say(message, size, "%s: chunk %llu has unknown kind %u; " DAMAGED,
+                 reader->path, n, snapshot->kind);
         return false;
     }
     if (snapshot->count > rule.capacity) {
-        log_reader_say(message, size,
-                       "%s: chunk %llu claims %llu %s records but holds at most %llu; "
-                       DAMAGED, reader->path, n, (unsigned long long)snapshot->count,
-                       rule.records, (unsigned long long)rule.capacity);
+        tool_say(message, size,
+                 "%s: chunk %llu claims %llu %s records but holds at most %llu; "
+                 DAMAGED, reader->path, n, (unsigned long long)snapshot->count,
+                 rule.records, (unsigned long long)rule.capacity);
         return false;
     }
     if (rule.number_limit != 0 &&
         (snapshot->first >= rule.number_limit ||
          snapshot->count > rule.number_limit - snapshot->first)) {
-        log_reader_say(message, size,
-                       "%s: chunk %llu numbers its %s records from %llu, beyond "
-                       "their range; " DAMAGED, reader->path, n, rule.records,
-                       (unsigned long long)snapshot->first);
+        tool_say(message, size,
+                 "%s: chunk %llu numbers its %s records from %llu, beyond "
+                 "their range; " DAMAGED, reader->path, n, rule.records,
+                 (unsigned long long)snapshot->first);
         return false;
     }
     return true;
@@ -110,11 +110,11 @@ static bool check_no_overlap(const struct log_reader *reader,
         const struct log_chunk_ref *low = &refs[i - 1], *high = &refs[i];
         if (low->first + snapshots[low->chunk].count <= high->first)
             continue;
-        log_reader_say(message, size,
-                       "%s: chunks %llu and %llu both hold %s %llu; " DAMAGED,
-                       reader->path, (unsigned long long)low->chunk,
-                       (unsigned long long)high->chunk, records,
-                       (unsigned long long)high->first);
+        tool_say(message, size,
+                 "%s: chunks %llu and %llu both hold %s %llu; " DAMAGED,
+                 reader->path, (unsigned long long)low->chunk,
+                 (unsigned long long)high->chunk, records,
+                 (unsigned long long)high->first);
         return false;
     }
     return true;
@@ -130,11 +130,11 @@ static bool check_dense(const struct log_reader *reader,
         uint64_t limit = i == 0 ? 0 : refs[i - 1].first + capacity;
         if (refs[i].first <= limit)
             continue;
-        log_reader_say(message, size,
-                       "%s: chunk %llu numbers its modules from %llu, leaving a "
-                       "gap; " DAMAGED, reader->path,
-                       (unsigned long long)refs[i].chunk,
-                       (unsigned long long)refs[i].first);
+        tool_say(message, size,
+                 "%s: chunk %llu numbers its modules from %llu, leaving a "
+                 "gap; " DAMAGED, reader->path,
+                 (unsigned long long)refs[i].chunk,
+                 (unsigned long long)refs[i].first);
         return false;
     }
     return true;
@@ -212,8 +212,8 @@ static void fill(const struct chunk_snapshot *snapshots, uint64_t chunks,
 static bool out_of_memory(const struct log_reader *reader, uint64_t chunks,
                           char *message, size_t size)
 {
-    log_reader_say(message, size, "%s: out of memory indexing %llu chunks",
-                   reader->path, (unsigned long long)chunks);
+    tool_say(message, size, "%s: out of memory indexing %llu chunks",
+             reader->path, (unsigned long long)chunks);
     return false;
 }
 

@@ -7,6 +7,7 @@
 #define MALLOCDEBUG_LOG_READER_INTERNAL_H
 
 #include "log_reader.h"
+#include "tool_say.h"
 
 /* A chunk of numbered records (stack nodes, modules): the number of its
  * first record and where it is in the file. */
@@ -44,11 +45,6 @@ struct log_reader {
     bool truncated;
     struct log_index index;
 };
-
-/* ---- messages ---- */
-/* Formats one message line into `message` (which may be NULL). */
-void log_reader_say(char *message, size_t size, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* ---- the header (log_reader_header.c) ---- */
 /* Checks a header read from a file of `file_size` bytes (`header` holds

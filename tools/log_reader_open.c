@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,33 +16,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void log_reader_say(char *message, size_t size, const char *format, ...)
-{
-    if (message == NULL || size == 0)
-        return;
-    va_list arguments;
-    va_start(arguments, format);
-    vsnprintf(message, size, format, arguments);
-    va_end(arguments);
-}
-
 static bool open_file(struct log_reader *reader, char *message, size_t size)
 {
     reader->fd = open(reader->path, O_RDONLY | O_CLOEXEC);
     if (reader->fd >= 0)
         return true;
     if (errno == ENOENT)
-        log_reader_say(message, size,
-                       "%s: no such file; pass the path of a stack log "
-                       "(see mallocdebug_stack_log(5))", reader->path);
+        tool_say(message, size,
+                 "%s: no such file; pass the path of a stack log "
+                 "(see mallocdebug_stack_log(5))", reader->path);
     else if (errno == EACCES)
-        log_reader_say(message, size,
-                       "%s: permission denied; a stack log is readable only by "
-                       "the user who recorded it (mode 0600): run as that user "
-                       "or as root", reader->path);
+        tool_say(message, size,
+                 "%s: permission denied; a stack log is readable only by "
+                 "the user who recorded it (mode 0600): run as that user "
+                 "or as root", reader->path);
     else
-        log_reader_say(message, size, "%s: cannot open: %s", reader->path,
-                       strerror(errno));
+        tool_say(message, size, "%s: cannot open: %s", reader->path,
+                 strerror(errno));
     return false;
 }
 
@@ -52,14 +41,14 @@ static bool file_size(const struct log_reader *reader, uint64_t *size_out,
 {
     struct stat status;
     if (fstat(reader->fd, &status) != 0) {
-        log_reader_say(message, size, "%s: cannot stat: %s", reader->path,
-                       strerror(errno));
+        tool_say(message, size, "%s: cannot stat: %s", reader->path,
+                 strerror(errno));
         return false;
     }
     if (!S_ISREG(status.st_mode)) {
-        log_reader_say(message, size,
-                       "%s: not a regular file; pass a stack log file",
-                       reader->path);
+        tool_say(message, size,
+                 "%s: not a regular file; pass a stack log file",
+                 reader->path);
         return false;
     }
     *size_out = (uint64_t)status.st_size;
@@ -80,8 +69,8 @@ static bool read_header(const struct log_reader *reader,
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            log_reader_say(message, size, "%s: cannot read: %s", reader->path,
-                           strerror(errno));
+            tool_say(message, size, "%s: cannot read: %s", reader->path,
+                     strerror(errno));
             return false;
         }
         done += (size_t)n;
@@ -111,8 +100,8 @@ static bool map_chunks(struct log_reader *reader, uint64_t chunks,
                     : mremap((void *)reader->map, reader->map_size, bytes,
                              MREMAP_MAYMOVE);
     if (map == MAP_FAILED) {
-        log_reader_say(message, size, "%s: cannot map %zu bytes: %s",
-                       reader->path, bytes, strerror(errno));
+        tool_say(message, size, "%s: cannot map %zu bytes: %s",
+                 reader->path, bytes, strerror(errno));
         return false;
     }
     reader->map = map;
@@ -151,16 +140,16 @@ static bool load(struct log_reader *reader, char *message, size_t size)
 struct log_reader *log_reader_open(const char *path, char *message,
                                    size_t message_size)
 {
-    log_reader_say(message, message_size, "%s", "");
+    tool_say(message, message_size, "%s", "");
     if (path == NULL || *path == '\0') {
-        log_reader_say(message, message_size,
-                       "no stack log named; pass the path of a stack log");
+        tool_say(message, message_size,
+                 "no stack log named; pass the path of a stack log");
         return NULL;
     }
     struct log_reader *reader = calloc(1, sizeof(*reader));
     if (reader == NULL || (reader->path = strdup(path)) == NULL) {
         free(reader);
-        log_reader_say(message, message_size, "%s: out of memory", path);
+        tool_say(message, message_size, "%s: out of memory", path);
         return NULL;
     }
     reader->fd = -1;
@@ -205,9 +194,9 @@ static bool same_layout(const struct log_reader *reader,
     if (header->header_size == old->header_size &&
         header->chunk_size == old->chunk_size)
         return true;
-    log_reader_say(message, size,
-                   "%s: the header changed its layout while the log was read; "
-                   "the log is damaged; record the program again", reader->path);
+    tool_say(message, size,
+             "%s: the header changed its layout while the log was read; "
+             "the log is damaged; record the program again", reader->path);
     return false;
 }
 
@@ -216,17 +205,17 @@ static bool still_holds_map(const struct log_reader *reader, uint64_t bytes,
 {
     if (bytes >= reader->map_size)
         return true;
-    log_reader_say(message, size,
-                   "%s: the file shrank under the reader (%llu bytes, %zu read); "
-                   "it was truncated or replaced: open it again",
-                   reader->path, (unsigned long long)bytes, reader->map_size);
+    tool_say(message, size,
+             "%s: the file shrank under the reader (%llu bytes, %zu read); "
+             "it was truncated or replaced: open it again",
+             reader->path, (unsigned long long)bytes, reader->map_size);
     return false;
 }
 
 int log_reader_refresh(struct log_reader *reader, char *message,
                        size_t message_size)
 {
-    log_reader_say(message, message_size, "%s", "");
+    tool_say(message, message_size, "%s", "");
     uint64_t bytes;
     struct mdlog_header header;
     if (!file_size(reader, &bytes, message, message_size) ||

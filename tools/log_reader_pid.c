@@ -113,29 +113,29 @@ static void explain_denial(pid_t pid, char *message, size_t size)
     struct stat status;
     snprintf(proc, sizeof(proc), "/proc/%d", (int)pid);
     if (stat(proc, &status) == 0 && status.st_uid != geteuid())
-        log_reader_say(message, size,
-                       "not permitted to read process %d's memory map: it belongs "
-                       "to another user (uid %u); run as that user or as root",
-                       (int)pid, (unsigned)status.st_uid);
+        tool_say(message, size,
+                 "not permitted to read process %d's memory map: it belongs "
+                 "to another user (uid %u); run as that user or as root",
+                 (int)pid, (unsigned)status.st_uid);
     else
-        log_reader_say(message, size,
-                       "not permitted to read process %d's memory map: ptrace "
-                       "restrictions forbid it (see kernel.yama.ptrace_scope; the "
-                       "process may have made itself non-dumpable, or run in "
-                       "another user namespace); run as root or relax them",
-                       (int)pid);
+        tool_say(message, size,
+                 "not permitted to read process %d's memory map: ptrace "
+                 "restrictions forbid it (see kernel.yama.ptrace_scope; the "
+                 "process may have made itself non-dumpable, or run in "
+                 "another user namespace); run as root or relax them",
+                 (int)pid);
 }
 
 static void explain_maps_error(pid_t pid, int error, char *message, size_t size)
 {
     if (error == ENOENT || error == ESRCH)
-        log_reader_say(message, size,
-                       "no process %d; pass the id of a running process", (int)pid);
+        tool_say(message, size,
+                 "no process %d; pass the id of a running process", (int)pid);
     else if (error == EACCES || error == EPERM)
         explain_denial(pid, message, size);
     else
-        log_reader_say(message, size, "cannot read /proc/%d/maps: %s", (int)pid,
-                       strerror(error));
+        tool_say(message, size, "cannot read /proc/%d/maps: %s", (int)pid,
+                 strerror(error));
 }
 
 /* A path in /proc/PID/maps is seen from the process's root, which a
@@ -155,10 +155,10 @@ static struct log_reader *open_mapped(pid_t pid, const char *path,
 struct log_reader *log_reader_open_pid(pid_t pid, char *message,
                                        size_t message_size)
 {
-    log_reader_say(message, message_size, "%s", "");
+    tool_say(message, message_size, "%s", "");
     if (pid <= 0) {
-        log_reader_say(message, message_size,
-                       "no process %d; pass the id of a running process", (int)pid);
+        tool_say(message, message_size,
+                 "no process %d; pass the id of a running process", (int)pid);
         return NULL;
     }
     char maps_path[32];
@@ -172,21 +172,21 @@ struct log_reader *log_reader_open_pid(pid_t pid, char *message,
     bool mapped = find_in_maps(maps, pid, &found);
     fclose(maps);
     if (mapped && found.deleted) {
-        log_reader_say(message, message_size,
-                       "process %d's stack log %s was deleted while the process "
-                       "runs, and cannot be opened again; record the program "
-                       "again and leave its log in place", (int)pid, found.path);
+        tool_say(message, message_size,
+                 "process %d's stack log %s was deleted while the process "
+                 "runs, and cannot be opened again; record the program "
+                 "again and leave its log in place", (int)pid, found.path);
         return NULL;
     }
     if (mapped)
         return open_mapped(pid, found.path, message, message_size);
     if (find_in_directory(MDLOG_DEFAULT_DIRECTORY, pid, &found))
         return log_reader_open(found.path, message, message_size);
-    log_reader_say(message, message_size,
-                   "process %d is not recording stacks: start it with "
-                   "LD_PRELOAD=libmallocdebug.so and MallocStackLogging=full "
-                   "(every event, for malloc_history) or =lite (stacks of "
-                   "live blocks)",
-                   (int)pid);
+    tool_say(message, message_size,
+             "process %d is not recording stacks: start it with "
+             "LD_PRELOAD=libmallocdebug.so and MallocStackLogging=full "
+             "(every event, for malloc_history) or =lite (stacks of "
+             "live blocks)",
+             (int)pid);
     return NULL;
 }

@@ -7,19 +7,8 @@
 
 #include "symbols_internal.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-void symbols_say(char *message, size_t size, const char *format, ...)
-{
-    if (message == NULL || size == 0)
-        return;
-    va_list arguments;
-    va_start(arguments, format);
-    vsnprintf(message, size, format, arguments);
-    va_end(arguments);
-}
 
 void symbols_close(struct symbols *symbols)
 {

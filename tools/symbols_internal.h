@@ -7,6 +7,7 @@
 #define MALLOCDEBUG_SYMBOLS_INTERNAL_H
 
 #include "symbols.h"
+#include "tool_say.h"
 
 #include <elfutils/libdwfl.h>
 
@@ -48,10 +49,6 @@ struct symbols {
     struct symbols_cached_frame *cache;
     struct symbols_name *names; /* readable names, by raw name */
 };
-
-/* Formats one message line into `message` (which may be NULL). */
-void symbols_say(char *message, size_t size, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* symbols_pid.c: the module holding pc in the process. */
 bool symbols_pid_lookup(struct symbols *symbols, uint64_t pc,

@@ -27,16 +27,16 @@ static const Dwfl_Callbacks file_callbacks = {
 struct symbols *symbols_open_log(const struct log_reader *reader, char *message,
                                  size_t message_size)
 {
-    symbols_say(message, message_size, "%s", "");
+    tool_say(message, message_size, "%s", "");
     if (reader == NULL) {
-        symbols_say(message, message_size,
-                    "no stack log to symbolize from; open the log first");
+        tool_say(message, message_size,
+                 "no stack log to symbolize from; open the log first");
         return NULL;
     }
     struct symbols *symbols = calloc(1, sizeof(*symbols));
     if (symbols == NULL) {
-        symbols_say(message, message_size,
-                    "cannot symbolize %s: out of memory", log_reader_path(reader));
+        tool_say(message, message_size,
+                 "cannot symbolize %s: out of memory", log_reader_path(reader));
         return NULL;
     }
     symbols->reader = reader;

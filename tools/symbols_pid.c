@@ -25,8 +25,8 @@ static const Dwfl_Callbacks process_callbacks = {
 
 static void say_no_process(pid_t pid, char *message, size_t size)
 {
-    symbols_say(message, size, "no process %d; pass the id of a running process",
-                (int)pid);
+    tool_say(message, size, "no process %d; pass the id of a running process",
+             (int)pid);
 }
 
 /* Reading /proc/PID/maps needs the same right as reading the process's
@@ -39,16 +39,16 @@ static void say_denied(pid_t pid, char *message, size_t size)
     struct stat status;
     snprintf(proc, sizeof(proc), "/proc/%d", (int)pid);
     if (stat(proc, &status) == 0 && status.st_uid != geteuid())
-        symbols_say(message, size,
-                    "not permitted to read the modules of process %d: it "
-                    "belongs to another user (uid %u); run as that user or as "
-                    "root", (int)pid, (unsigned)status.st_uid);
+        tool_say(message, size,
+                 "not permitted to read the modules of process %d: it "
+                 "belongs to another user (uid %u); run as that user or as "
+                 "root", (int)pid, (unsigned)status.st_uid);
     else
-        symbols_say(message, size,
-                    "not permitted to read the modules of process %d: it is not "
-                    "dumpable (a set-user-ID program, or it called "
-                    "prctl(PR_SET_DUMPABLE, 0)) or a security module forbids "
-                    "it; run as root", (int)pid);
+        tool_say(message, size,
+                 "not permitted to read the modules of process %d: it is not "
+                 "dumpable (a set-user-ID program, or it called "
+                 "prctl(PR_SET_DUMPABLE, 0)) or a security module forbids "
+                 "it; run as root", (int)pid);
 }
 
 /* `error` as dwfl_linux_proc_report returns it: an errno value, or -1
@@ -60,8 +60,8 @@ static void say_report_error(pid_t pid, int error, char *message, size_t size)
     else if (error == EACCES || error == EPERM)
         say_denied(pid, message, size);
     else
-        symbols_say(message, size, "cannot read the modules of process %d: %s",
-                    (int)pid, error > 0 ? strerror(error) : dwfl_errmsg(-1));
+        tool_say(message, size, "cannot read the modules of process %d: %s",
+                 (int)pid, error > 0 ? strerror(error) : dwfl_errmsg(-1));
 }
 
 static int count_module(Dwfl_Module *module, void **userdata, const char *name,
@@ -85,9 +85,9 @@ static bool report_modules(Dwfl *dwfl, pid_t pid, char *message, size_t size)
     unsigned count = 0;
     dwfl_getmodules(dwfl, count_module, &count, 0);
     if (count == 0) {
-        symbols_say(message, size,
-                    "process %d maps no files (it is exiting, or is a kernel "
-                    "thread): there is nothing to symbolize", (int)pid);
+        tool_say(message, size,
+                 "process %d maps no files (it is exiting, or is a kernel "
+                 "thread): there is nothing to symbolize", (int)pid);
         return false;
     }
     return true;
@@ -95,15 +95,15 @@ static bool report_modules(Dwfl *dwfl, pid_t pid, char *message, size_t size)
 
 struct symbols *symbols_open_pid(pid_t pid, char *message, size_t message_size)
 {
-    symbols_say(message, message_size, "%s", "");
+    tool_say(message, message_size, "%s", "");
     if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH)) {
         say_no_process(pid, message, message_size);
         return NULL;
     }
     struct symbols *symbols = calloc(1, sizeof(*symbols));
     if (symbols == NULL || (symbols->process = dwfl_begin(&process_callbacks)) == NULL) {
-        symbols_say(message, message_size,
-                    "cannot symbolize process %d: out of memory", (int)pid);
+        tool_say(message, message_size,
+                 "cannot symbolize process %d: out of memory", (int)pid);
         free(symbols);
         return NULL;
     }
