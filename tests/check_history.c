@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include "../tools/history.h"
+#include "../tools/log_live_blocks.h"
 #include "log_builder.h"
 #include "test_util.h"
 
@@ -1004,10 +1005,150 @@ START_TEST(test_probe_vm_regions)
 }
 END_TEST
 
+/* ---- the live blocks alone (tools/log_live_blocks.h) ---- */
+
+/* The blocks log_live_blocks_find gives are exactly the history's live
+ * set at the end: same addresses, sizes and stacks, sorted by address,
+ * with the same counts of unknown frees and replaced blocks. */
+struct expected_block {
+    uint64_t address;
+    const struct history_event *event;
+};
+
+static int by_address(const void *a, const void *b)
+{
+    const struct expected_block *x = a, *y = b;
+    return (x->address > y->address) - (x->address < y->address);
+}
+
+static void assert_same_live_blocks(const struct replayed *r)
+{
+    char message[512] = "";
+    struct log_live_blocks live;
+    ck_assert_msg(log_live_blocks_find(r->reader, &live, message, sizeof(message)) == 0,
+                  "%s", message);
+    struct history_selection selection;
+    ck_assert(history_live_at_end(r->history, &selection));
+    ck_assert_uint_eq(live.count, selection.count);
+    struct expected_block *expected = malloc((selection.count + 1) * sizeof(*expected));
+    ck_assert_ptr_nonnull(expected);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < selection.count; i++) {
+        const struct history_event *event = &r->events[selection.events[i]];
+        expected[i] = (struct expected_block){event->address, event};
+        bytes += event->size;
+    }
+    qsort(expected, selection.count, sizeof(*expected), by_address);
+    ck_assert_uint_eq(live.bytes, bytes);
+    for (size_t i = 0; i < live.count; i++) {
+        const struct heap_block *block = &live.blocks[i];
+        ck_assert_uint_eq(block->address, expected[i].address);
+        ck_assert_uint_eq(block->size, expected[i].event->size);
+        ck_assert_uint_eq(block->stack, expected[i].event->stack);
+        ck_assert_uint_eq(block->zone, 0);
+    }
+    const struct history_summary *summary = history_summary(r->history);
+    ck_assert_uint_eq(live.unknown_frees, summary->unknown_frees);
+    ck_assert_uint_eq(live.replaced, summary->replaced);
+    free(expected);
+    history_selection_free(&selection);
+    log_live_blocks_free(&live);
+}
+
+START_TEST(test_live_blocks_of_known_events)
+{
+    struct log_builder *b = log_builder_create(SMALL, 78);
+    uint32_t s1 = frame(b, log_builder_thread_node(b, T1), 0x401000);
+    uint32_t s2 = frame(b, log_builder_thread_node(b, T2), 0x402000);
+    log_builder_event(b, T1, ALLOC, 0x5000, 100, s1);
+    log_builder_event(b, T2, ALLOC, 0x3000, 30, s2);
+    log_builder_event(b, T1, FREE, 0x9000, 0, s1);             /* unknown */
+    log_builder_event(b, T2, ALLOC, 0x5000, 50, s2);           /* replaces */
+    log_builder_event(b, T1, FREE | REALLOC, 0, 0, s1);        /* frees nothing */
+    log_builder_event(b, T1, ALLOC | REALLOC, 0x7000, 70, s1);
+    log_builder_event(b, T1, FREE | REALLOC, 0x3000, 0, s1);   /* moves */
+    log_builder_event(b, T1, ALLOC | REALLOC, 0x1000, 60, s1);
+    log_builder_event(b, T2, VM_MAP, 0x20000, 4096, s2);       /* not a block */
+    struct replayed r;
+    replay(b, &r);
+    struct log_live_blocks live;
+    char message[512];
+    ck_assert_int_eq(log_live_blocks_find(r.reader, &live, message, sizeof(message)), 0);
+    ck_assert_uint_eq(live.count, 3);
+    const uint64_t addresses[] = {0x1000, 0x5000, 0x7000}, sizes[] = {60, 50, 70};
+    const uint32_t stacks[] = {s1, s2, s1};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_uint_eq(live.blocks[i].address, addresses[i]);
+        ck_assert_uint_eq(live.blocks[i].size, sizes[i]);
+        ck_assert_uint_eq(live.blocks[i].stack, stacks[i]);
+    }
+    ck_assert_uint_eq(live.bytes, 180);
+    ck_assert_uint_eq(live.unknown_frees, 1);
+    ck_assert_uint_eq(live.replaced, 1);
+    log_live_blocks_free(&live);
+    assert_same_live_blocks(&r);
+    finish(&r, b);
+}
+END_TEST
+
+/* Random work over many threads and addresses, enough blocks live at
+ * once that the pass's table grows several times and its slots wrap
+ * around, checked against the history's replay. */
+START_TEST(test_live_blocks_against_the_history)
+{
+    struct log_builder *b = log_builder_create(SMALL, 79);
+    enum { THREADS = 4, SLOTS = 200000, STEPS = 500000 };
+    uint32_t stacks[THREADS][8];
+    for (uint32_t t = 0; t < THREADS; t++)
+        for (int k = 0; k < 8; k++)
+            stacks[t][k] = frame(b, log_builder_thread_node(b, T1 + t),
+                                 0x401000 + 0x10 * (uint64_t)k);
+    unsigned char *live = calloc(SLOTS, 1);
+    ck_assert_ptr_nonnull(live);
+    uint64_t seed = 12345;
+    for (int step = 0; step < STEPS; step++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t random = (uint32_t)(seed >> 33);
+        uint32_t slot = random % SLOTS, thread = (random >> 20) % THREADS;
+        uint32_t stack = stacks[thread][(random >> 8) % 8];
+        uint64_t address = 0x7f0000000000ull + 48 * (uint64_t)slot;
+        unsigned what = (random >> 24) % 16;
+        if (what == 0) { /* a lost free: allocated again in place */
+            log_builder_event(b, T1 + thread, ALLOC, address, 16 + random % 64, stack);
+            live[slot] = 1;
+        } else if (what == 1) { /* a free nobody allocated */
+            log_builder_event(b, T1 + thread, FREE, address + 8, 0, stack);
+        } else if (live[slot] && what < 7) {
+            log_builder_event(b, T1 + thread, FREE, address, 0, stack);
+            live[slot] = 0;
+        } else if (live[slot] && what < 9) {
+            uint32_t other = (slot + 1 + random % 97) % SLOTS;
+            if (live[other])
+                continue;
+            log_builder_event(b, T1 + thread, FREE | REALLOC, address, 0, stack);
+            log_builder_event(b, T1 + thread, ALLOC | REALLOC,
+                              0x7f0000000000ull + 48 * (uint64_t)other, 40, stack);
+            live[slot] = 0;
+            live[other] = 1;
+        } else if (!live[slot]) {
+            log_builder_event(b, T1 + thread, ALLOC, address, 1 + random % 48, stack);
+            live[slot] = 1;
+        }
+    }
+    free(live);
+    struct replayed r;
+    replay(b, &r);
+    ck_assert_uint_gt(history_summary(r.history)->end.count, 2 * 49152);
+    assert_same_live_blocks(&r);
+    finish(&r, b);
+}
+END_TEST
+
 static Suite *history_suite(void)
 {
     Suite *s = suite_create("history");
     TCase *built = tcase_create("built logs");
+    tcase_set_timeout(built, 60);
     tcase_add_test(built, test_live_set_and_peak);
     tcase_add_test(built, test_bad_events_are_counted);
     tcase_add_test(built, test_realloc_moves_a_block);
@@ -1020,6 +1161,8 @@ static Suite *history_suite(void)
     tcase_add_test(built, test_vm_regions_apart_from_blocks);
     tcase_add_test(built, test_empty_log);
     tcase_add_test(built, test_timeline_stays_bounded);
+    tcase_add_test(built, test_live_blocks_of_known_events);
+    tcase_add_test(built, test_live_blocks_against_the_history);
     suite_add_tcase(s, built);
     TCase *real = tcase_create("real logs");
     tcase_set_timeout(real, 60);

@@ -53,7 +53,7 @@ START_TEST(test_sort_shapes)
     enum { COUNT = 20000 };
     static struct element array[COUNT];
     uint64_t state = 0x9e3779b97f4a7c15ULL;
-    for (int shape = 0; shape < 7; shape++) {
+    for (int shape = 0; shape < 9; shape++) {
         for (size_t i = 0; i < COUNT; i++)
             array[i] = (struct element){(i + 1) * 64, i};
         if (shape == 1) /* a few out of place, at both ends and inside */
@@ -76,6 +76,15 @@ START_TEST(test_sort_shapes)
         } else if (shape == 6) /* one long run, then a few strays */
             for (size_t i = COUNT - 5; i < COUNT; i++)
                 array[i].address = next_random(&state) % (COUNT * 64) | 1;
+        else if (shape == 7 || shape == 8) { /* regions in a shuffled order */
+            enum { REGIONS = 40, PER_REGION = COUNT / REGIONS };
+            for (size_t i = 0; i < COUNT; i++) {
+                size_t region = (i / PER_REGION * 17 + 5) % REGIONS;
+                array[i].address = (region * PER_REGION + i % PER_REGION + 1) * 64;
+            }
+            if (shape == 8) /* one region's end reaches into another's */
+                array[3 * PER_REGION - 1].address = 1;
+        }
         expect_sorted_like_qsort(array, COUNT);
     }
     expect_sorted_like_qsort(array, 1);
@@ -159,6 +168,7 @@ int main(void)
 {
     Suite *suite = suite_create("tools core");
     TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_sort_shapes);
     tcase_add_test(tc, test_size_filters);
     tcase_add_test(tc, test_block_index);

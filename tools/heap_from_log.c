@@ -1,13 +1,11 @@
 /*
- * The live blocks at the end of a log, from the history's replay: each
- * allocation with no free after it.  They come out in event order and
- * are sorted by address, as the enumerators' snapshots are.
+ * A log's live blocks as a heap snapshot of one zone: the blocks live at
+ * its end (log_live_blocks.h), sorted by address as the enumerators'
+ * snapshots are.
  */
 #include "config.h"
-#include "big_array.h"
 #include "heap_from_log.h"
-#include "history.h"
-#include "sorted_runs.h"
+#include "log_live_blocks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,38 +28,29 @@ static void name_process(struct live_process *process,
              base ? base + 1 : header->executable);
 }
 
-static int fill_snapshot(struct heap_snapshot *snapshot, struct history *history,
-                         char *message, size_t message_size)
+static int fill_snapshot(struct heap_snapshot *snapshot,
+                         const struct log_reader *reader, char *message,
+                         size_t message_size)
 {
-    struct history_selection live = {0};
-    size_t event_count;
-    const struct history_event *events = history_events(history, &event_count);
+    struct log_live_blocks live;
+    if (log_live_blocks_find(reader, &live, message, message_size) != 0)
+        return -1;
     snapshot->zones = calloc(1, sizeof(*snapshot->zones));
-    if (!history_live_at_end(history, &live) || !snapshot->zones ||
-        !(snapshot->blocks = big_array_alloc((live.count + 1) * sizeof(*snapshot->blocks)))) {
-        history_selection_free(&live);
+    if (!snapshot->zones) {
+        log_live_blocks_free(&live);
         snprintf(message, message_size, "out of memory listing the log's blocks");
         return -1;
     }
-    snapshot->block_capacity = live.count + 1;
+    snapshot->blocks = live.blocks;
+    snapshot->block_count = live.count;
+    snapshot->block_capacity = live.capacity;
+    snapshot->bytes = live.bytes;
     struct heap_zone *zone = &snapshot->zones[0];
     snprintf(zone->name, sizeof(zone->name), "AllZonesFromLog");
     zone->kind = "log";
+    zone->block_count = live.count;
+    zone->bytes = live.bytes;
     snapshot->zone_count = 1;
-    for (size_t i = 0; i < live.count; i++) {
-        const struct history_event *event = &events[live.events[i]];
-        snapshot->blocks[snapshot->block_count++] = (struct heap_block){
-            event->address, event->size, event->stack, 0};
-        snapshot->bytes += event->size;
-    }
-    zone->block_count = snapshot->block_count;
-    zone->bytes = snapshot->bytes;
-    history_selection_free(&live);
-    if (sort_by_address(snapshot->blocks, snapshot->block_count,
-                        sizeof(*snapshot->blocks)) != 0) {
-        snprintf(message, message_size, "out of memory sorting the log's blocks");
-        return -1;
-    }
     return 0;
 }
 
@@ -84,11 +73,7 @@ int heap_from_log(const char *path, struct live_process *process,
                  header->mode == MDLOG_MODE_LITE ? "lite" : "vm");
         return -1;
     }
-    struct history *history = history_replay(process->log, message, message_size);
-    if (!history)
-        return -1;
-    int result = fill_snapshot(snapshot, history, message, message_size);
-    history_free(history);
+    int result = fill_snapshot(snapshot, process->log, message, message_size);
     char ignored[256];
     process->symbols = symbols_open_log(process->log, ignored, sizeof(ignored));
     process->names = stack_names_open(process->log, process->symbols);

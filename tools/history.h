@@ -188,6 +188,17 @@ struct history_groups {
     uint64_t total_count, total_bytes;
 };
 
+/* Blocks grouped one at a time, from any source: start, add each block,
+ * then finish, which also frees the grouping.  False when memory ran
+ * out (a NULL grouping, from a start that failed, finishes false). */
+struct history_grouping;
+struct history_grouping *history_grouping_start(void);
+bool history_grouping_add(struct history_grouping *grouping, uint32_t stack,
+                          uint64_t size);
+bool history_grouping_finish(struct history_grouping *grouping,
+                             enum history_group_order order,
+                             struct history_groups *groups);
+
 /* Groups the allocations `blocks` (indexes into history_events) by
  * stack id.  False when memory ran out. */
 bool history_group_by_stack(const struct history *history,

@@ -18,13 +18,14 @@ struct group_entry {
     UT_hash_handle hh;
 };
 
-struct grouping {
+struct history_grouping {
     struct group_entry *table;
     struct group_entry *recent; /* blocks in a row often share a stack */
     struct entry_pool pool;
+    uint64_t total_count, total_bytes;
 };
 
-static struct group_entry *group_of(struct grouping *grouping, uint32_t stack)
+static struct group_entry *group_of(struct history_grouping *grouping, uint32_t stack)
 {
     if (grouping->recent != NULL && grouping->recent->stack == stack)
         return grouping->recent;
@@ -41,24 +42,6 @@ static struct group_entry *group_of(struct grouping *grouping, uint32_t stack)
         tool_hash_keep_sparse(grouping->table);
     }
     return grouping->recent = group;
-}
-
-static bool add_blocks(struct grouping *grouping, const struct history *history,
-                       const struct history_selection *blocks,
-                       struct history_groups *groups)
-{
-    const struct history_event *events = history->malloc_events.events;
-    for (size_t i = 0; i < blocks->count; i++) {
-        const struct history_event *block = &events[blocks->events[i]];
-        struct group_entry *group = group_of(grouping, block->stack);
-        if (group == NULL)
-            return false;
-        group->count++;
-        group->bytes += block->size;
-        groups->total_count++;
-        groups->total_bytes += block->size;
-    }
-    return true;
 }
 
 static int compare_stacks(const struct history_group *a,
@@ -90,7 +73,7 @@ static int by_count(const void *x, const void *y)
     return c ? c : compare_stacks(a, b);
 }
 
-static bool list_groups(const struct grouping *grouping,
+static bool list_groups(const struct history_grouping *grouping,
                         enum history_group_order order,
                         struct history_groups *groups)
 {
@@ -109,22 +92,64 @@ static bool list_groups(const struct grouping *grouping,
     return true;
 }
 
+struct history_grouping *history_grouping_start(void)
+{
+    struct history_grouping *grouping = calloc(1, sizeof(*grouping));
+    if (grouping != NULL)
+        entry_pool_init(&grouping->pool, sizeof(struct group_entry),
+                        GROUPS_PER_SLAB);
+    return grouping;
+}
+
+bool history_grouping_add(struct history_grouping *grouping, uint32_t stack,
+                          uint64_t size)
+{
+    struct group_entry *group = group_of(grouping, stack);
+    if (group == NULL)
+        return false;
+    group->count++;
+    group->bytes += size;
+    grouping->total_count++;
+    grouping->total_bytes += size;
+    return true;
+}
+
+bool history_grouping_finish(struct history_grouping *grouping,
+                             enum history_group_order order,
+                             struct history_groups *groups)
+{
+    *groups = (struct history_groups){0};
+    bool done = grouping != NULL && list_groups(grouping, order, groups);
+    if (done) {
+        groups->total_count = grouping->total_count;
+        groups->total_bytes = grouping->total_bytes;
+    } else {
+        history_groups_free(groups);
+    }
+    if (grouping != NULL) {
+        HASH_CLEAR(hh, grouping->table);
+        entry_pool_release(&grouping->pool);
+        free(grouping);
+    }
+    return done;
+}
+
 bool history_group_by_stack(const struct history *history,
                             const struct history_selection *blocks,
                             enum history_group_order order,
                             struct history_groups *groups)
 {
-    *groups = (struct history_groups){0};
-    struct grouping grouping = {0};
-    entry_pool_init(&grouping.pool, sizeof(struct group_entry),
-                    GROUPS_PER_SLAB);
-    bool done = add_blocks(&grouping, history, blocks, groups) &&
-                list_groups(&grouping, order, groups);
-    HASH_CLEAR(hh, grouping.table);
-    entry_pool_release(&grouping.pool);
-    if (!done)
+    struct history_grouping *grouping = history_grouping_start();
+    const struct history_event *events = history->malloc_events.events;
+    bool added = grouping != NULL;
+    for (size_t i = 0; added && i < blocks->count; i++) {
+        const struct history_event *block = &events[blocks->events[i]];
+        added = history_grouping_add(grouping, block->stack, block->size);
+    }
+    bool listed = history_grouping_finish(grouping, order, groups);
+    if (listed && !added)
         history_groups_free(groups);
-    return done;
+    return listed && added;
 }
 
 void history_groups_free(struct history_groups *groups)

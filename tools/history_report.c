@@ -188,13 +188,33 @@ static void note_compacted_peak(const struct history_view *view)
                 "run with MallocStackLoggingNoCompact=1 for the exact peak)\n");
 }
 
-static bool live_blocks(const struct history_view *view, bool at_peak,
-                        struct history_selection *blocks)
+/* The blocks live at the end (or at the peak), grouped by stack: from
+ * the history, or from the live blocks alone when that is all the view
+ * was given. */
+static bool group_live_blocks(const struct history_view *view, bool at_peak,
+                              enum history_group_order order,
+                              struct history_groups *groups)
 {
+    if (view->history == NULL) {
+        struct history_grouping *grouping = history_grouping_start();
+        const struct log_live_blocks *live = view->live_at_end;
+        bool added = grouping != NULL;
+        for (size_t i = 0; added && i < live->count; i++)
+            added = history_grouping_add(grouping, live->blocks[i].stack,
+                                         live->blocks[i].size);
+        bool listed = history_grouping_finish(grouping, order, groups);
+        if (listed && !added)
+            history_groups_free(groups);
+        return listed && added;
+    }
     if (at_peak)
         note_compacted_peak(view);
-    return at_peak ? history_live_at_peak(view->history, blocks)
-                   : history_live_at_end(view->history, blocks);
+    struct history_selection blocks = {0};
+    bool found = at_peak ? history_live_at_peak(view->history, &blocks)
+                         : history_live_at_end(view->history, &blocks);
+    bool grouped = found && history_group_by_stack(view->history, &blocks, order, groups);
+    history_selection_free(&blocks);
+    return grouped;
 }
 
 static void print_group(const struct history_view *view,
@@ -220,40 +240,34 @@ static void print_group(const struct history_view *view,
     fputc('\n', view->out);
 }
 
-static int print_groups(const struct history_view *view,
-                        const struct history_selection *blocks,
-                        enum history_group_order order, const char *what,
-                        const char *title)
+/* Prints and frees `groups`. */
+static void print_groups(const struct history_view *view,
+                         struct history_groups *groups, const char *what,
+                         const char *title)
 {
-    struct history_groups groups;
-    if (!history_group_by_stack(view->history, blocks, order, &groups))
-        return -1;
     if (view->json)
         fprintf(view->out, "{\"view\":\"%s\",\"count\":%" PRIu64 ",\"bytes\":%" PRIu64
                            ",\"groups\":[",
-                title, groups.total_count, groups.total_bytes);
+                title, groups->total_count, groups->total_bytes);
     else
         fprintf(view->out, "%s: %" PRIu64 " %s%s for %" PRIu64 " bytes, from %zu stack%s\n\n",
-                title, groups.total_count, what, groups.total_count == 1 ? "" : "s",
-                groups.total_bytes, groups.count, groups.count == 1 ? "" : "s");
-    for (size_t i = 0; i < groups.count; i++)
-        print_group(view, &groups.groups[i], what, i == 0);
+                title, groups->total_count, what, groups->total_count == 1 ? "" : "s",
+                groups->total_bytes, groups->count, groups->count == 1 ? "" : "s");
+    for (size_t i = 0; i < groups->count; i++)
+        print_group(view, &groups->groups[i], what, i == 0);
     fprintf(view->out, view->json ? "]}\n" : "\n");
-    history_groups_free(&groups);
-    return 0;
+    history_groups_free(groups);
 }
 
 int history_report_groups(const struct history_view *view, bool at_peak,
                           enum history_group_order order)
 {
-    struct history_selection blocks = {0};
-    if (!live_blocks(view, at_peak, &blocks))
+    struct history_groups groups;
+    if (!group_live_blocks(view, at_peak, order, &groups))
         return -1;
-    int result = print_groups(view, &blocks, order, "call",
-                              at_peak ? "live at the high-water mark"
-                                      : "live at the end");
-    history_selection_free(&blocks);
-    return result;
+    print_groups(view, &groups, "call",
+                 at_peak ? "live at the high-water mark" : "live at the end");
+    return 0;
 }
 
 int history_report_temporaries(const struct history_view *view)
@@ -269,10 +283,14 @@ int history_report_temporaries(const struct history_view *view)
                 "MallocStackLoggingNoCompact=1 to see them)\n",
                 summary->elided_pairs, summary->elided_pairs == 1 ? "" : "s",
                 summary->elided_pairs == 1 ? "was" : "were");
-    int result = print_groups(view, &blocks, HISTORY_BY_COUNT,
-                              "temporary allocation", "temporaries");
+    struct history_groups groups;
+    bool grouped = history_group_by_stack(view->history, &blocks, HISTORY_BY_COUNT,
+                                          &groups);
     history_selection_free(&blocks);
-    return result;
+    if (!grouped)
+        return -1;
+    print_groups(view, &groups, "temporary allocation", "temporaries");
+    return 0;
 }
 
 /* ---- the call tree ---- */
@@ -328,16 +346,11 @@ static int print_tree(const struct history_view *view,
 int history_report_call_tree(const struct history_view *view, bool at_peak,
                              bool inverted)
 {
-    struct history_selection blocks = {0};
     struct history_groups groups;
     struct history_tree tree;
-    if (!live_blocks(view, at_peak, &blocks))
+    if (!group_live_blocks(view, at_peak, HISTORY_BY_SIZE, &groups))
         return -1;
-    bool ok = history_group_by_stack(view->history, &blocks, HISTORY_BY_SIZE, &groups);
-    history_selection_free(&blocks);
-    if (!ok)
-        return -1;
-    ok = history_tree_build(view->reader, &groups, inverted, &tree);
+    bool ok = history_tree_build(view->reader, &groups, inverted, &tree);
     history_groups_free(&groups);
     if (!ok)
         return -1;

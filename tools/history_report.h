@@ -7,6 +7,7 @@
 #define MALLOCDEBUG_HISTORY_REPORT_H
 
 #include "history.h"
+#include "log_live_blocks.h"
 #include "log_reader.h"
 #include "stack_names.h"
 
@@ -15,7 +16,10 @@
 
 struct history_view {
     FILE *out;
+    /* NULL for the views of the end (groups and call tree, not at the
+     * peak), which then read only the live blocks. */
     struct history *history;
+    const struct log_live_blocks *live_at_end;
     const struct log_reader *reader;
     struct stack_names *names;
     bool json;

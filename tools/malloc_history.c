@@ -190,6 +190,27 @@ static int run_view(const struct command *command, const struct history_view *vi
     return -1;
 }
 
+/* The groups and the call tree of the end need only the blocks live
+ * then, which a pass that keeps no history finds in a fraction of the
+ * time and memory. */
+static bool needs_history(const struct command *command)
+{
+    bool view_of_end = command->view == VIEW_BY_SIZE ||
+                       command->view == VIEW_BY_COUNT ||
+                       command->view == VIEW_CALL_TREE;
+    return !view_of_end || command->high_water_mark;
+}
+
+/* Replays what the view needs: the history, or the live blocks. */
+static bool replay(const struct command *command, const struct log_reader *reader,
+                   struct history **history, struct log_live_blocks *live,
+                   char *message, size_t message_size)
+{
+    if (needs_history(command))
+        return (*history = history_replay(reader, message, message_size)) != NULL;
+    return log_live_blocks_find(reader, live, message, message_size) == 0;
+}
+
 int main(int argc, char **argv)
 {
     struct command command = {0};
@@ -203,17 +224,20 @@ int main(int argc, char **argv)
     }
     int status = 2;
     struct history *history = NULL;
+    struct log_live_blocks live = {0};
+    bool replayed = false;
     struct symbols *symbols = NULL;
     struct stack_names *names = NULL;
     progress_begin("malloc_history");
     progress_note("replaying the log", 0, 0);
     if (has_events(reader))
-        history = history_replay(reader, message, sizeof(message));
+        replayed = replay(&command, reader, &history, &live, message, sizeof(message));
     progress_end();
-    if (history) {
+    if (replayed) {
         symbols = symbols_open_log(reader, message, sizeof(message));
         names = stack_names_open(reader, symbols);
-        struct history_view view = {stdout, history, reader, names, command.json};
+        struct history_view view = {stdout, history, &live, reader, names,
+                                    command.json};
         status = names && run_view(&command, &view) == 0 ? 0 : 2;
         if (status)
             fprintf(stderr, "malloc_history: out of memory\n");
@@ -225,6 +249,7 @@ int main(int argc, char **argv)
         symbols_close(symbols);
     if (history)
         history_free(history);
+    log_live_blocks_free(&live);
     log_reader_close(reader);
     return status;
 }

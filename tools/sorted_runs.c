@@ -1,12 +1,17 @@
 /*
- * Sorting an array of a few ascending runs.  The usual shape is one long
- * run (a zone's regions) and a few elements out of place (its large
- * blocks): those are taken out, sorted, and merged back from the end,
- * moving the long run once, in place.  Anything else gets a natural merge
- * sort: neighbouring runs merged pairwise until one is left.
+ * Sorting an array of a few ascending runs.  The usual shapes:
+ *  - one long run (a zone's regions) and a few elements out of place
+ *    (its large blocks): those are taken out, sorted, and merged back
+ *    from the end, moving the long run once, in place;
+ *  - runs that do not interleave (blocks listed region by region, or
+ *    allocated region after region, the regions in any order): the runs
+ *    are sorted by their first address and each is copied once.
+ * Anything else gets a natural merge sort: neighbouring runs merged
+ * pairwise until one is left.
  */
 #include "config.h"
 #include "sorted_runs.h"
+#include "big_array.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -124,13 +129,74 @@ static bool sort_few_out_of_place(char *array, size_t count, size_t size)
     return true;
 }
 
+struct run {
+    size_t start, end;
+    uint64_t first, last; /* addresses */
+};
+
+static int by_first_address(const void *a, const void *b)
+{
+    const struct run *x = a, *y = b;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+/* The runs, when there are at most `most`; NULL otherwise (or when
+ * memory ran out). */
+static struct run *list_runs(const char *array, size_t count, size_t size,
+                             size_t most, size_t *run_count)
+{
+    struct run *runs = malloc(most * sizeof(*runs));
+    *run_count = 0;
+    for (size_t at = 0; runs && at < count;) {
+        if (*run_count == most) {
+            free(runs);
+            return NULL;
+        }
+        size_t end = run_end(array, size, count, at);
+        runs[(*run_count)++] = (struct run){at, end, address_at(array, size, at),
+                                            address_at(array, size, end - 1)};
+        at = end;
+    }
+    return runs;
+}
+
+/* Sorts when the runs are few and do not interleave: 1 when sorted, 0
+ * when not of that shape, -1 when out of memory. */
+static int sort_disjoint_runs(char *array, size_t count, size_t size)
+{
+    size_t run_count;
+    struct run *runs = list_runs(array, count, size, count / 64 + 2, &run_count);
+    if (runs == NULL)
+        return 0;
+    qsort(runs, run_count, sizeof(*runs), by_first_address);
+    bool disjoint = true;
+    for (size_t i = 1; i < run_count && disjoint; i++)
+        disjoint = runs[i - 1].last <= runs[i].first;
+    char *sorted = disjoint ? big_array_alloc(count * size) : NULL;
+    if (sorted != NULL) {
+        size_t placed = 0;
+        for (size_t i = 0; i < run_count; i++) {
+            size_t length = runs[i].end - runs[i].start;
+            memcpy(sorted + placed * size, array + runs[i].start * size, length * size);
+            placed += length;
+        }
+        memcpy(array, sorted, count * size);
+        big_array_free(sorted, count * size);
+    }
+    free(runs);
+    return !disjoint ? 0 : sorted != NULL ? 1 : -1;
+}
+
 int sort_by_address(void *array, size_t count, size_t size)
 {
     if (count < 2 || run_end(array, size, count, 0) == count)
         return 0;
     if (sort_few_out_of_place(array, count, size))
         return 0;
-    char *other = malloc(count * size);
+    int placed = sort_disjoint_runs(array, count, size);
+    if (placed != 0)
+        return placed == 1 ? 0 : -1;
+    char *other = big_array_alloc(count * size);
     if (!other)
         return -1;
     char *from = array, *to = other;
@@ -144,6 +210,6 @@ int sort_by_address(void *array, size_t count, size_t size)
     }
     if (from != array)
         memcpy(array, from, count * size);
-    free(other);
+    big_array_free(other, count * size);
     return 0;
 }
