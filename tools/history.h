@@ -1,6 +1,6 @@
 /*
- * The history of a stack log in full (or malloc, or vm) mode, as the
- * heap and malloc_history reports use it: the log's events replayed once
+ * The history of a stack log in full (or malloc, or vm) mode, as
+ * malloc_history's reports use it: the log's events replayed once
  * into a compact model, and the questions asked of it (which events
  * touched an address, which blocks were live when, grouped by stack or
  * folded into a call tree, which allocations were freed right away).
@@ -41,7 +41,9 @@
  * temporaries view only finds the pairs that survived (see
  * history_temporaries).
  *
- * A history is not safe to use from two threads at once.
+ * A history is not safe to use from two threads at once.  What needs
+ * only the blocks live at the end finds them without a history
+ * (log_live_blocks.h).
  */
 #ifndef MALLOCDEBUG_HISTORY_H
 #define MALLOCDEBUG_HISTORY_H
