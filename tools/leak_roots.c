@@ -3,6 +3,7 @@
  * program's own memory, cut into the ranges that remain.
  */
 #include "config.h"
+#include "cached_stacks.h"
 #include "leak_roots.h"
 #include "own_mappings.h"
 #include "process_maps.h"
@@ -168,6 +169,29 @@ static bool add_thread_roots(struct leak_roots *roots, size_t *capacity,
     return true;
 }
 
+/* The stacks glibc keeps after their threads ended hold only what those
+ * threads left (cached_stacks.h): not roots.  Each one's pointer to its
+ * TLS vector is: glibc still owns that block, and frees it when it
+ * reuses or unmaps the stack. */
+static bool exclude_cached_stacks(struct leak_roots *roots, size_t *capacity,
+                                  struct intervals *excluded,
+                                  const struct target *target,
+                                  const struct process_maps *maps)
+{
+    struct cached_stacks cached;
+    bool ok = cached_stacks_find(&cached, target, maps);
+    for (size_t i = 0; ok && i < cached.count; i++) {
+        const struct cached_stack *stack = &cached.list[i];
+        struct leak_root root = {.kind = LEAK_ROOT_CACHED_STACK_DTV,
+                                 .start = stack->dtv_slot,
+                                 .end = stack->dtv_slot + sizeof(uint64_t)};
+        ok = intervals_add(excluded, stack->start, stack->end) &&
+             add_root(roots, capacity, &root);
+    }
+    cached_stacks_free(&cached);
+    return ok;
+}
+
 static void name_root(struct leak_root *root, const char *path)
 {
     const char *base = strrchr(path, '/');
@@ -233,7 +257,8 @@ int leak_roots_find(struct leak_roots *roots, const struct target *target,
     size_t capacity = 0;
     bool ok = exclude_not_program(&excluded, &maps, snapshot) &&
               exclude_own_mappings(&excluded, target) &&
-              add_thread_roots(roots, &capacity, &excluded, target, &maps);
+              add_thread_roots(roots, &capacity, &excluded, target, &maps) &&
+              exclude_cached_stacks(roots, &capacity, &excluded, target, &maps);
     if (ok) {
         qsort(excluded.list, excluded.count, sizeof(*excluded.list), by_start);
         ok = add_memory_roots(roots, &capacity, &excluded, &maps);
@@ -272,6 +297,10 @@ void leak_root_describe(const struct leak_root *root, char *text, size_t size)
         break;
     case LEAK_ROOT_REGISTERS:
         snprintf(text, size, "registers of thread %d", (int)root->thread);
+        break;
+    case LEAK_ROOT_CACHED_STACK_DTV:
+        snprintf(text, size, "TLS vector of an ended thread, from %#llx",
+                 (unsigned long long)root->start);
         break;
     }
 }

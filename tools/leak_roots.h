@@ -11,8 +11,12 @@
  * - each thread's registers, general purpose and vector.
  *
  * Left out: the heap's own memory (its blocks are scanned when reached),
- * the library's own mappings and data, the stack log, and the kernel's
- * pages ([vvar], [vdso], [vsyscall]).
+ * the library's own mappings and data, the stack log, the kernel's pages
+ * ([vvar], [vdso], [vsyscall]), and the stacks glibc keeps for reuse
+ * after their threads ended (cached_stacks.h): their frames, descriptor
+ * and static TLS are a dead thread's.  Of such a stack, only the
+ * descriptor's pointer to the thread's TLS vector is a root, since glibc
+ * still owns that block.
  */
 #ifndef MALLOCDEBUG_LEAK_ROOTS_H
 #define MALLOCDEBUG_LEAK_ROOTS_H
@@ -28,11 +32,14 @@ enum leak_root_kind {
     LEAK_ROOT_ANONYMOUS,
     LEAK_ROOT_STACK,
     LEAK_ROOT_REGISTERS,
+    LEAK_ROOT_CACHED_STACK_DTV,
 };
 
 struct leak_root {
     enum leak_root_kind kind;
-    uint64_t start, end;       /* in the target; registers: 0, 0 */
+    uint64_t start, end;       /* in the target; registers: 0, 0;
+                                  a cached stack's TLS vector: the word
+                                  pointing to it */
     pid_t thread;              /* stacks and registers */
     char name[128];            /* module file name, for module data */
     /* Registers are copied here, not read from the target. */
