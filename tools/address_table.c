@@ -45,6 +45,12 @@ void address_table_release(struct address_table *table)
     table->count = 0;
 }
 
+void address_table_clear(struct address_table *table)
+{
+    memset(table->slots, 0, slot_count(table) * sizeof(*table->slots));
+    table->count = 0;
+}
+
 /* The slot holding `address`, or the empty slot that ends its search. */
 static struct address_slot *search(const struct address_table *table,
                                    uint64_t address, uint32_t hash)

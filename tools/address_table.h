@@ -41,6 +41,8 @@ bool address_table_init(struct address_table *table,
                         address_table_address_fn *address_of,
                         const void *context);
 void address_table_release(struct address_table *table);
+/* Empties the table, keeping its size. */
+void address_table_clear(struct address_table *table);
 
 /* Points `address` at `entry`; `*previous` is the entry it pointed at,
  * or ADDRESS_TABLE_NONE.  False when memory ran out (the table is then

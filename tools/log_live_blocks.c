@@ -2,9 +2,12 @@
  * The pass that finds the blocks live at a log's end (log_live_blocks.h).
  * Every allocation is appended to one array, in log order; an address
  * table maps each live address to its entry, and a free or a replacing
- * allocation marks the entry dead.  At the end the live entries are
- * packed, still in log order, which for a heap that grew is nearly
- * address order already, so the sort that follows is a few merges.
+ * allocation marks the entry dead.  When most entries are dead, the live
+ * ones are packed to the front and the table rebuilt: the array stays
+ * within about twice the live set, in memory already touched, however
+ * long the log.  At the end the live entries are packed, still in log
+ * order, which for a heap that grew is nearly address order already, so
+ * the sort that follows is a few merges.
  *
  * With millions of blocks live, each table access misses the cache: the
  * events wait a few turns in a queue while their slot is fetched, and a
@@ -26,6 +29,7 @@
 #define QUEUE 16                /* a power of two */
 #define FETCH_ENTRY (QUEUE / 2) /* turns after its slot, a free's entry */
 #define MOST_ALLOCATIONS (UINT32_MAX - 1)
+#define PACK_FROM 65536 /* entries: below, packing is not worth a pass */
 
 struct live_pass {
     struct address_table table;
@@ -60,6 +64,30 @@ static bool make_room(struct log_live_blocks *live)
     return true;
 }
 
+/* Keeps the live entries, in the order they came. */
+static void pack(struct log_live_blocks *live)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < live->count; i++)
+        if (live->blocks[i].zone != DEAD)
+            live->blocks[kept++] = live->blocks[i];
+    live->count = kept;
+}
+
+static void pack_when_mostly_dead(struct live_pass *pass)
+{
+    struct log_live_blocks *live = pass->live;
+    if (live->count < PACK_FROM || live->count < 2 * pass->table.count)
+        return;
+    pack(live);
+    address_table_clear(&pass->table);
+    for (uint32_t i = 0; i < live->count; i++) {
+        uint32_t previous;
+        if (!address_table_put(&pass->table, live->blocks[i].address, i, &previous))
+            pass->out_of_memory = true;
+    }
+}
+
 static void allocated(struct live_pass *pass, const struct log_reader_event *event)
 {
     struct log_live_blocks *live = pass->live;
@@ -67,8 +95,9 @@ static void allocated(struct live_pass *pass, const struct log_reader_event *eve
         pass->too_many = true;
         return;
     }
+    pack_when_mostly_dead(pass);
     uint32_t index = (uint32_t)live->count, previous;
-    if (!make_room(live) ||
+    if (pass->out_of_memory || !make_room(live) ||
         !address_table_put(&pass->table, event->address, index, &previous)) {
         pass->out_of_memory = true;
         return;
@@ -131,18 +160,6 @@ static void drain(struct live_pass *pass)
         replay(pass, &pass->queue[i % QUEUE]);
 }
 
-/* Keeps the live entries, in the order they came. */
-static void pack(struct log_live_blocks *live)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < live->count; i++)
-        if (live->blocks[i].zone != DEAD) {
-            live->bytes += live->blocks[i].size;
-            live->blocks[kept++] = live->blocks[i];
-        }
-    live->count = kept;
-}
-
 static int failed(struct live_pass *pass, char *message, size_t message_size,
                   uint64_t events)
 {
@@ -181,6 +198,8 @@ int log_live_blocks_find(const struct log_reader *reader,
     if (pass.out_of_memory || pass.too_many)
         return failed(&pass, message, message_size, events);
     pack(live);
+    for (size_t i = 0; i < live->count; i++)
+        live->bytes += live->blocks[i].size;
     if (sort_by_address(live->blocks, live->count, sizeof(*live->blocks)) != 0) {
         pass.out_of_memory = true;
         return failed(&pass, message, message_size, events);
