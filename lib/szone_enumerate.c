@@ -22,26 +22,10 @@
 #define BLOCK_TYPES (MALLOC_PTR_IN_USE_RANGE_TYPE | MALLOCDEBUG_STACK_ID_RANGE_TYPE)
 
 struct enumeration {
-    task_t task;
-    memory_reader_t *reader;
-    unsigned type_mask;
+    struct zone_walk common; /* what every zone's walk has */
     size_t block_head; /* canary bytes before tiny and small blocks */
     bool canaries;     /* requested sizes are the blocks' sizes */
-    struct range_batch in_use;
-    struct range_batch stack_ids;
-    struct range_batch regions;
-    struct range_batch admin;
 };
-
-/* A block in use: its range, and its stack id at the same address. */
-static void add_block(struct enumeration *walk, uintptr_t address,
-                      size_t size, uint32_t stack_id)
-{
-    if (walk->type_mask & MALLOC_PTR_IN_USE_RANGE_TYPE)
-        range_batch_add(&walk->in_use, address, size);
-    if (walk->type_mask & MALLOCDEBUG_STACK_ID_RANGE_TYPE)
-        range_batch_add(&walk->stack_ids, address, stack_id);
-}
 
 /* In debug zones the program's block starts after the head canary and,
  * with canaries, its size is the one it asked for. */
@@ -53,7 +37,7 @@ static void add_run_block(struct enumeration *walk, const struct szone_run *run,
     if (walk->canaries && requested != 0 && requested != REQUESTED_SIZE_FREED_FILL &&
         requested - 1 <= size)
         size = requested - 1;
-    add_block(walk, slot + walk->block_head, size, stack_id);
+    zone_walk_add_block(&walk->common, slot + walk->block_head, size, stack_id);
 }
 
 #define STATE_CHUNK 256
@@ -66,13 +50,12 @@ struct meta_chunk {
 };
 
 /* A row of 32-bit values, `count` of them from `first`. */
-static kern_return_t read_row_u32(struct enumeration *walk,
+static kern_return_t read_row_u32(const struct zone_walk *walk,
                                   const uint32_t *row, unsigned first,
                                   unsigned count, uint32_t *out)
 {
-    return enumerate_read_into(walk->reader, walk->task,
-                               (vm_address_t)&row[first],
-                               count * sizeof(*out), out);
+    return zone_walk_read(walk, (vm_address_t)&row[first],
+                          count * sizeof(*out), out);
 }
 
 static kern_return_t read_meta_chunk(struct enumeration *walk,
@@ -84,14 +67,14 @@ static kern_return_t read_meta_chunk(struct enumeration *walk,
      * block's size stands), no stack id. */
     memset(chunk->requested, 0, count * sizeof(chunk->requested[0]));
     memset(chunk->stack_ids, 0, count * sizeof(chunk->stack_ids[0]));
-    kern_return_t error = enumerate_read_into(walk->reader, walk->task,
-                                              (vm_address_t)&meta->state[first],
-                                              count, chunk->states);
+    kern_return_t error = zone_walk_read(&walk->common,
+                                         (vm_address_t)&meta->state[first],
+                                         count, chunk->states);
     if (!error && walk->canaries)
-        error = read_row_u32(walk, meta->requested_size, first, count,
-                             chunk->requested);
-    if (!error && (walk->type_mask & MALLOCDEBUG_STACK_ID_RANGE_TYPE))
-        error = read_row_u32(walk, meta->stack_id, first, count,
+        error = read_row_u32(&walk->common, meta->requested_size, first,
+                             count, chunk->requested);
+    if (!error && (walk->common.type_mask & MALLOCDEBUG_STACK_ID_RANGE_TYPE))
+        error = read_row_u32(&walk->common, meta->stack_id, first, count,
                              chunk->stack_ids);
     return error;
 }
@@ -130,7 +113,8 @@ static kern_return_t enumerate_region(struct enumeration *walk,
     static const size_t header_size = offsetof(struct szone_region, meta);
     struct szone_region *region;
     void *local;
-    kern_return_t error = walk->reader(walk->task, address, header_size, &local);
+    kern_return_t error = walk->common.reader(walk->common.task, address,
+                                              header_size, &local);
     if (error)
         return error;
     region = local;
@@ -138,19 +122,17 @@ static kern_return_t enumerate_region(struct enumeration *walk,
     if (region->magic != SZONE_REGION_MAGIC)
         return KERN_FAILURE;
     uintptr_t base = region->base;
-    if (walk->type_mask & MALLOC_ADMIN_REGION_RANGE_TYPE)
-        range_batch_add(&walk->admin, address, sizeof(struct szone_region));
-    if (walk->type_mask & MALLOC_PTR_REGION_RANGE_TYPE)
-        range_batch_add(&walk->regions, base, REGION_SIZE);
-    if (!(walk->type_mask & BLOCK_TYPES))
+    zone_walk_add_admin(&walk->common, address, sizeof(struct szone_region));
+    zone_walk_add_region(&walk->common, base, REGION_SIZE);
+    if (!(walk->common.type_mask & BLOCK_TYPES))
         return KERN_SUCCESS;
     for (unsigned page = 0; page < REGION_PAGE_COUNT; page++) {
         struct szone_run run;
         /* Re-read: the reader may have recycled the header's copy. */
-        error = enumerate_read_into(walk->reader, walk->task,
-                          address + offsetof(struct szone_region, runs) +
-                              page * sizeof(struct szone_run),
-                          sizeof(run), &run);
+        error = zone_walk_read(&walk->common,
+                               address + offsetof(struct szone_region, runs) +
+                                   page * sizeof(struct szone_run),
+                               sizeof(run), &run);
         if (error)
             return error;
         if (run.page_count == 0 || run.start != base + ((uintptr_t)page << RUN_PAGE_SHIFT))
@@ -171,38 +153,18 @@ static kern_return_t enumerate_large(struct enumeration *walk,
         if (n >= limit)
             return KERN_FAILURE;
         struct szone_large large;
-        kern_return_t error = enumerate_read_into(walk->reader, walk->task, address,
-                                        sizeof(large), &large);
+        kern_return_t error = zone_walk_read(&walk->common, address,
+                                             sizeof(large), &large);
         if (error)
             return error;
         size_t size = large.size;
         if (walk->canaries && large.requested && large.requested - 1 <= size)
             size = large.requested - 1;
-        add_block(walk, large.address, size, large.stack_id);
-        if (walk->type_mask & MALLOC_PTR_REGION_RANGE_TYPE)
-            range_batch_add(&walk->regions, large.address, large.size);
+        zone_walk_add_block(&walk->common, large.address, size, large.stack_id);
+        zone_walk_add_region(&walk->common, large.address, large.size);
         address = (vm_address_t)LIST_NEXT(&large, zone_link);
     }
     return KERN_SUCCESS;
-}
-
-static void enumeration_init(struct enumeration *walk, task_t task,
-                             void *context, unsigned type_mask,
-                             memory_reader_t *reader,
-                             vm_range_recorder_t *recorder)
-{
-    memset(walk, 0, offsetof(struct enumeration, in_use));
-    walk->task = task;
-    walk->reader = enumerate_reader(reader);
-    walk->type_mask = type_mask;
-    range_batch_init(&walk->in_use, task, context, recorder,
-                     MALLOC_PTR_IN_USE_RANGE_TYPE);
-    range_batch_init(&walk->stack_ids, task, context, recorder,
-                     MALLOCDEBUG_STACK_ID_RANGE_TYPE);
-    range_batch_init(&walk->regions, task, context, recorder,
-                     MALLOC_PTR_REGION_RANGE_TYPE);
-    range_batch_init(&walk->admin, task, context, recorder,
-                     MALLOC_ADMIN_REGION_RANGE_TYPE);
 }
 
 kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
@@ -212,9 +174,9 @@ kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
 {
     struct enumeration walk;
     struct szone zone;
-    enumeration_init(&walk, task, context, type_mask, reader, recorder);
-    kern_return_t error = enumerate_read_into(walk.reader, task, zone_address,
-                                    sizeof(zone), &zone);
+    zone_walk_init(&walk.common, task, context, type_mask, reader, recorder);
+    kern_return_t error = zone_walk_read(&walk.common, zone_address,
+                                         sizeof(zone), &zone);
     if (error)
         return error;
     if (zone.magic != SZONE_MAGIC)
@@ -222,8 +184,7 @@ kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
     walk.block_head = zone.block_head < TINY_QUANTUM + 1 ? zone.block_head : 0;
     walk.canaries = zone.debugging &&
                     (zone.debug.flags & SZONE_DEBUG_CANARIES) != 0;
-    if (type_mask & MALLOC_ADMIN_REGION_RANGE_TYPE)
-        range_batch_add(&walk.admin, zone_address, zone.mapping_size);
+    zone_walk_add_admin(&walk.common, zone_address, zone.mapping_size);
     for (unsigned kind = 0; kind < SZONE_KIND_COUNT && !error; kind++) {
         vm_address_t address = (vm_address_t)zone.regions[kind];
         for (unsigned n = 0; address && !error; n++)
@@ -235,14 +196,9 @@ kern_return_t szone_enumerator(task_t task, void *context, unsigned type_mask,
         error = enumerate_large(&walk, (vm_address_t)LIST_FIRST(&zone.large_blocks),
                                 zone.large_bytes);
     /* Freed large blocks kept for reuse are the zone's memory too. */
-    for (unsigned i = 0; i < zone.large_cache_count && i < LARGE_CACHE_ENTRIES &&
-                         (type_mask & MALLOC_PTR_REGION_RANGE_TYPE);
-         i++)
-        range_batch_add(&walk.regions, zone.large_cache[i].address,
-                        zone.large_cache[i].size);
-    range_batch_flush(&walk.in_use);
-    range_batch_flush(&walk.stack_ids);
-    range_batch_flush(&walk.regions);
-    range_batch_flush(&walk.admin);
+    for (unsigned i = 0; i < zone.large_cache_count && i < LARGE_CACHE_ENTRIES; i++)
+        zone_walk_add_region(&walk.common, zone.large_cache[i].address,
+                             zone.large_cache[i].size);
+    zone_walk_flush(&walk.common);
     return error;
 }

@@ -325,8 +325,11 @@ START_TEST(test_bad_inputs)
     /* A process another tracer holds. */
     ck_assert_int_eq(ptrace(PTRACE_SEIZE, target.pid, NULL, NULL), 0);
     tool_run(&run, LEAKS, pid, (char *)NULL);
-    char tracer[80];
-    snprintf(tracer, sizeof(tracer), "is being traced by process %d", (int)getpid());
+    char tracer[200];
+    snprintf(tracer, sizeof(tracer),
+             "not permitted to read process %d: it is being traced by "
+             "process %d (a debugger or strace); detach that first\n",
+             (int)target.pid, (int)getpid());
     expect_error(&run, tracer);
     /* Only a stopped tracee can be let go. */
     ck_assert_int_eq(ptrace(PTRACE_INTERRUPT, target.pid, NULL, NULL), 0);

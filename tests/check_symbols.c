@@ -241,8 +241,8 @@ START_TEST(test_open_another_users_process)
         return; /* no process of another user to try */
     char expected[MESSAGE_SIZE];
     snprintf(expected, sizeof(expected),
-             "not permitted to read the modules of process %d: it belongs to "
-             "another user (uid %u); run as that user or as root",
+             "not permitted to read process %d: it belongs to another user "
+             "(uid %u); run as that user or as root",
              (int)target, (unsigned)status.st_uid);
     assert_pid_fails(target, expected);
 }

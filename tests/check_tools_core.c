@@ -1,18 +1,27 @@
 /*
  * The tools' small mechanisms, on inputs whose answers are known:
  * sorting mostly sorted arrays (every shape, against qsort), the size
- * filters of heap -addresses, and the index from an address to its block.
+ * filters of heap -addresses, the index from an address to its block,
+ * and why the kernel refuses a process: one not dumpable, one another
+ * process traces.
  */
 #include "config.h"
 #include "heap_image.h"
 #include "size_filter.h"
 #include "sorted_runs.h"
+#include "log_reader.h"
 #include "target.h"
+#include "target_permission.h"
 
 #include <check.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct element {
@@ -164,6 +173,96 @@ START_TEST(test_read_or_zero)
 }
 END_TEST
 
+/* A child that runs `prepare` (which returns whether it worked), says
+ * so on a pipe and waits to be killed; the answer in `*prepared`. */
+static pid_t start_child(bool (*prepare)(pid_t), pid_t argument,
+                         bool *prepared)
+{
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        char answer = prepare(argument);
+        if (write(ready[1], &answer, 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    char answer = 0;
+    ck_assert_int_eq(read(ready[0], &answer, 1), 1);
+    close(ready[0]);
+    close(ready[1]);
+    *prepared = answer;
+    return child;
+}
+
+static void end_child(pid_t child)
+{
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+}
+
+static bool do_nothing(pid_t unused)
+{
+    (void)unused;
+    return true;
+}
+
+static bool become_undumpable(pid_t unused)
+{
+    (void)unused;
+    return prctl(PR_SET_DUMPABLE, 0) == 0;
+}
+
+static bool seize(pid_t target)
+{
+    return ptrace(PTRACE_SEIZE, target, NULL, NULL) == 0;
+}
+
+/* Root may read any process: as root, the test reads as nobody.  The
+ * refusal is the reader's own, and comes out as the explanation. */
+START_TEST(test_refusal_of_a_process_not_dumpable)
+{
+    if (geteuid() == 0)
+        ck_assert_int_eq(setresuid(65534, 65534, 65534), 0);
+    bool prepared;
+    pid_t child = start_child(become_undumpable, 0, &prepared);
+    char message[512], expected[512];
+    struct log_reader *reader = log_reader_open_pid(child, message, sizeof(message));
+    end_child(child);
+    ck_assert(prepared);
+    ck_assert_ptr_null(reader);
+    snprintf(expected, sizeof(expected),
+             "not permitted to read process %d: it is not dumpable (a "
+             "set-user-ID program, or it called prctl(PR_SET_DUMPABLE, 0)); "
+             "run as root (or with CAP_SYS_PTRACE)", (int)child);
+    ck_assert_str_eq(message, expected);
+}
+END_TEST
+
+/* A process that a sibling traces: tracing it again is refused. */
+START_TEST(test_refusal_names_the_tracer)
+{
+    bool prepared, seized;
+    pid_t target = start_child(do_nothing, 0, &prepared);
+    pid_t tracer = start_child(seize, target, &seized);
+    bool refused = ptrace(PTRACE_SEIZE, target, NULL, NULL) != 0;
+    char message[512], expected[512];
+    target_explain_refusal(target, message, sizeof(message));
+    end_child(tracer);
+    end_child(target);
+    if (!seized) /* Yama lets no sibling trace it */
+        return;
+    ck_assert(refused);
+    snprintf(expected, sizeof(expected),
+             "not permitted to read process %d: it is being traced by "
+             "process %d (a debugger or strace); detach that first",
+             (int)target, (int)tracer);
+    ck_assert_str_eq(message, expected);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("tools core");
@@ -174,7 +273,13 @@ int main(void)
     tcase_add_test(tc, test_block_index);
     tcase_add_test(tc, test_read_or_zero);
     suite_add_tcase(suite, tc);
+    TCase *permission = tcase_create("permission");
+    tcase_add_test(permission, test_refusal_of_a_process_not_dumpable);
+    tcase_add_test(permission, test_refusal_names_the_tracer);
+    suite_add_tcase(suite, permission);
     SRunner *runner = srunner_create(suite);
+    /* A test that gives up root must not take the others with it. */
+    srunner_set_fork_status(runner, CK_FORK);
     srunner_run_all(runner, CK_NORMAL);
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);

@@ -3,6 +3,7 @@
 #include "tool_runner.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,18 +102,26 @@ static void read_all(int fd, char *buffer, size_t size)
     close(fd);
 }
 
-void tool_run(struct tool_run *run, const char *program, ...)
+#define NOBODY 65534
+
+static bool become_nobody(void)
+{
+    return setgroups(0, NULL) == 0 && setresgid(NOBODY, NOBODY, NOBODY) == 0 &&
+           setresuid(NOBODY, NOBODY, NOBODY) == 0;
+}
+
+static void run_listed(struct tool_run *run, bool as_nobody,
+                       const char *program, va_list list)
 {
     char *args[MAX_ARGS];
-    va_list list;
-    va_start(list, program);
     collect_args(program, list, args);
-    va_end(list);
     int out = memfd_create("out", 0), err = memfd_create("err", 0);
     pid_t pid = fork();
     if (pid == 0) {
         dup2(out, 1);
         dup2(err, 2);
+        if (as_nobody && !become_nobody())
+            _exit(126);
         execv(program, args);
         _exit(127);
     }
@@ -121,6 +130,22 @@ void tool_run(struct tool_run *run, const char *program, ...)
     run->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     read_all(out, run->out, sizeof(run->out));
     read_all(err, run->err, sizeof(run->err));
+}
+
+void tool_run(struct tool_run *run, const char *program, ...)
+{
+    va_list list;
+    va_start(list, program);
+    run_listed(run, false, program, list);
+    va_end(list);
+}
+
+void tool_run_as_nobody(struct tool_run *run, const char *program, ...)
+{
+    va_list list;
+    va_start(list, program);
+    run_listed(run, true, program, list);
+    va_end(list);
 }
 
 unsigned long target_value(const char *text, const char *name)

@@ -34,6 +34,9 @@ struct tool_run {
 
 /* Runs `program args...` (NULL-terminated) to its end. */
 void tool_run(struct tool_run *run, const char *program, ...);
+/* The same as user and group nobody (65534), for a test run as root;
+ * status 126 when it cannot become nobody. */
+void tool_run_as_nobody(struct tool_run *run, const char *program, ...);
 
 /* Makes the scratch directory `path` (a mkdtemp template), runs the
  * tests of `tc` (timeout 60 s) in a suite named `name`, removes the

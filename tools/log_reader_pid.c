@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "log_reader_internal.h"
+#include "target_permission.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -107,32 +108,13 @@ static bool find_in_directory(const char *directory, pid_t pid,
     return matched;
 }
 
-static void explain_denial(pid_t pid, char *message, size_t size)
-{
-    char proc[32];
-    struct stat status;
-    snprintf(proc, sizeof(proc), "/proc/%d", (int)pid);
-    if (stat(proc, &status) == 0 && status.st_uid != geteuid())
-        tool_say(message, size,
-                 "not permitted to read process %d's memory map: it belongs "
-                 "to another user (uid %u); run as that user or as root",
-                 (int)pid, (unsigned)status.st_uid);
-    else
-        tool_say(message, size,
-                 "not permitted to read process %d's memory map: ptrace "
-                 "restrictions forbid it (see kernel.yama.ptrace_scope; the "
-                 "process may have made itself non-dumpable, or run in "
-                 "another user namespace); run as root or relax them",
-                 (int)pid);
-}
-
 static void explain_maps_error(pid_t pid, int error, char *message, size_t size)
 {
     if (error == ENOENT || error == ESRCH)
         tool_say(message, size,
                  "no process %d; pass the id of a running process", (int)pid);
     else if (error == EACCES || error == EPERM)
-        explain_denial(pid, message, size);
+        target_explain_refusal(pid, message, size);
     else
         tool_say(message, size, "cannot read /proc/%d/maps: %s", (int)pid,
                  strerror(error));

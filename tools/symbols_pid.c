@@ -6,14 +6,13 @@
 #include "config.h"
 
 #include "symbols_internal.h"
+#include "target_permission.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static char *debuginfo_path;
 
@@ -29,28 +28,6 @@ static void say_no_process(pid_t pid, char *message, size_t size)
              (int)pid);
 }
 
-/* Reading /proc/PID/maps needs the same right as reading the process's
- * memory (PTRACE_MODE_READ): the same user, and a process that did not
- * make itself undumpable.  Yama's ptrace_scope restricts attaching only,
- * so it is not the reason here. */
-static void say_denied(pid_t pid, char *message, size_t size)
-{
-    char proc[32];
-    struct stat status;
-    snprintf(proc, sizeof(proc), "/proc/%d", (int)pid);
-    if (stat(proc, &status) == 0 && status.st_uid != geteuid())
-        tool_say(message, size,
-                 "not permitted to read the modules of process %d: it "
-                 "belongs to another user (uid %u); run as that user or as "
-                 "root", (int)pid, (unsigned)status.st_uid);
-    else
-        tool_say(message, size,
-                 "not permitted to read the modules of process %d: it is not "
-                 "dumpable (a set-user-ID program, or it called "
-                 "prctl(PR_SET_DUMPABLE, 0)) or a security module forbids "
-                 "it; run as root", (int)pid);
-}
-
 /* `error` as dwfl_linux_proc_report returns it: an errno value, or -1
  * for libdwfl's own errors. */
 static void say_report_error(pid_t pid, int error, char *message, size_t size)
@@ -58,7 +35,7 @@ static void say_report_error(pid_t pid, int error, char *message, size_t size)
     if (error == ENOENT || error == ESRCH)
         say_no_process(pid, message, size);
     else if (error == EACCES || error == EPERM)
-        say_denied(pid, message, size);
+        target_explain_refusal(pid, message, size);
     else
         tool_say(message, size, "cannot read the modules of process %d: %s",
                  (int)pid, error > 0 ? strerror(error) : dwfl_errmsg(-1));

@@ -90,9 +90,6 @@ void target_read_or_zero(pid_t pid, uint64_t address, void *out, size_t size);
  * dynamic symbols (target_library.c). */
 int target_library_find(struct target *target, char *message,
                         size_t message_size);
-/* One line on why the kernel refuses this tool process `pid`: another
- * tracer, another user, or the ptrace restrictions. */
-void target_explain_refusal(pid_t pid, char *message, size_t message_size);
 /* Whether a mapped file is libmallocdebug.so. */
 bool target_is_library_path(const char *path);
 /* Whether a thread is at a point where the heap may be read: not in the

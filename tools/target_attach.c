@@ -10,6 +10,7 @@
  */
 #include "config.h"
 #include "target.h"
+#include "target_permission.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +22,6 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 /* The target a signal that ends the tool must resume. */
 static struct target *volatile stopped_target;
@@ -53,67 +53,6 @@ static void catch_ending_signals(void)
     sigemptyset(&action.sa_mask);
     for (size_t i = 0; i < sizeof(ending) / sizeof(ending[0]); i++)
         sigaction(ending[i], &action, NULL);
-}
-
-static int ptrace_scope(void)
-{
-    FILE *file = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
-    int scope = 0;
-    if (file) {
-        if (fscanf(file, "%d", &scope) != 1)
-            scope = 0;
-        fclose(file);
-    }
-    return scope;
-}
-
-/* A number from /proc/PID/status ("TracerPid:", "Uid:"), or -1. */
-static long status_field(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *file = fopen(path, "r");
-    long value = -1;
-    size_t length = strlen(field);
-    while (file && fgets(line, sizeof(line), file))
-        if (strncmp(line, field, length) == 0) {
-            value = strtol(line + length, NULL, 10);
-            break;
-        }
-    if (file)
-        fclose(file);
-    return value;
-}
-
-void target_explain_refusal(pid_t pid, char *message, size_t message_size)
-{
-    long tracer = status_field(pid, "TracerPid:");
-    if (tracer > 0 && tracer != getpid()) {
-        snprintf(message, message_size,
-                 "process %d is being traced by process %ld (a debugger or "
-                 "strace): detach it first", (int)pid, tracer);
-        return;
-    }
-    long owner = status_field(pid, "Uid:");
-    if (owner >= 0 && (uid_t)owner != geteuid() && geteuid() != 0) {
-        snprintf(message, message_size,
-                 "not permitted to read process %d: it belongs to another "
-                 "user (uid %ld); run as that user or as root", (int)pid, owner);
-        return;
-    }
-    int scope = ptrace_scope();
-    if (scope > 0)
-        snprintf(message, message_size,
-                 "not permitted to read process %d: the kernel's ptrace "
-                 "restrictions (kernel.yama.ptrace_scope = %d) allow it "
-                 "only to its parent%s; run as root, or start the program "
-                 "under leaks --atExit", (int)pid, scope,
-                 scope == 1 ? " or to root" : "");
-    else
-        snprintf(message, message_size,
-                 "not permitted to read process %d: it belongs to another "
-                 "user or is not dumpable (setuid); run as its user or as "
-                 "root", (int)pid);
 }
 
 int target_open(struct target *target, pid_t pid, char *message,

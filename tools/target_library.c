@@ -9,6 +9,7 @@
 #include "own_mappings.h"
 #include "process_maps.h"
 #include "target.h"
+#include "target_permission.h"
 
 #include <errno.h>
 #include <fcntl.h>
