@@ -756,6 +756,53 @@ START_TEST(test_inlined_call_in_printed_stacks)
 }
 END_TEST
 
+/* ---- class names past the runtimes ---- */
+
+/* Modules known by their file names only (the files are gone): a class
+ * is named after the first frame outside the C and C++ runtimes, or the
+ * first frame when there is none. */
+START_TEST(test_class_named_past_runtime_modules)
+{
+    struct log_builder *builder = log_builder_create(LOG_BUILDER_SMALL_CHUNK, 4242);
+    uint32_t libc = log_builder_module(builder, "/nonexistent/md-symbols/libc.so.6",
+                                       0x10000000, 0x10100000, 1, 0);
+    uint32_t cxx = log_builder_module(builder,
+                                      "/nonexistent/md-symbols/libstdc++.so.6",
+                                      0x20000000, 0x20100000, 1, 0);
+    /* Starts like the C library's name, but is not it. */
+    uint32_t crypto = log_builder_module(builder,
+                                         "/nonexistent/md-symbols/libcrypto.so.3",
+                                         0x30000000, 0x30100000, 1, 0);
+    uint32_t thread = log_builder_thread_node(builder, 7);
+    /* Outermost first: libcrypto calls operator new, which calls the C
+     * library; and a stack all in the runtimes. */
+    uint32_t in_crypto = log_builder_frame(builder, thread, 0x30000123, crypto);
+    uint32_t in_cxx = log_builder_frame(builder, in_crypto, 0x20000456, cxx);
+    uint32_t past_two = log_builder_frame(builder, in_cxx, 0x10000789, libc);
+    uint32_t runtime_outer = log_builder_frame(builder, thread, 0x20000abc, cxx);
+    uint32_t runtime_only = log_builder_frame(builder, runtime_outer, 0x10000def, libc);
+    char path[256];
+    struct log_reader *reader = open_built_log(builder, path, sizeof(path));
+    struct symbols *symbols = open_log_ok(reader);
+    struct stack_names *names = stack_names_open(reader, symbols);
+    ck_assert_ptr_nonnull(names);
+
+    ck_assert_str_eq(stack_names_class(names, past_two),
+                     "malloc in libcrypto.so.3 + 0x123");
+    ck_assert_str_eq(stack_names_class(names, in_crypto),
+                     "malloc in libcrypto.so.3 + 0x123");
+    ck_assert_str_eq(stack_names_class(names, runtime_only),
+                     "malloc in libc.so.6 + 0xdef");
+    ck_assert_str_eq(stack_names_class(names, 0), "non-object");
+
+    stack_names_close(names);
+    symbols_close(symbols);
+    log_reader_close(reader);
+    log_builder_destroy(builder);
+    unlink(path);
+}
+END_TEST
+
 static Suite *symbols_suite(void)
 {
     Suite *s = suite_create("symbols");
@@ -775,6 +822,7 @@ static Suite *symbols_suite(void)
     tcase_add_test(log, test_log_modules_gone_changed_and_overlapping);
     tcase_add_test(log, test_log_opens_files_of_modules_looked_up_only);
     tcase_add_test(log, test_readable_names);
+    tcase_add_test(log, test_class_named_past_runtime_modules);
     tcase_add_test(log, test_open_log_without_reader);
     suite_add_tcase(s, log);
     return s;

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include "runtime_module.h"
 #include "stack_names_internal.h"
 
 #include <inttypes.h>
@@ -42,17 +43,23 @@ void stack_names_close(struct stack_names *names)
     free(names);
 }
 
-/* The frame a class is named after: the stack's first.  False when the
- * stack has no frames. */
+/* The runtimes' allocating functions (strdup, getline, operator new)
+ * allocate for their caller: a class is named after the first frame not
+ * known to be in a runtime's module, or the first frame when all are.
+ * False when the stack has no frames. */
 static bool class_frame(struct stack_names *names, uint32_t stack,
                         struct symbols_frame *frame)
 {
-    uint64_t pc;
-    uint32_t module;
-    if (!names->reader || !stack ||
-        log_reader_stack_frames(names->reader, stack, &pc, &module, 1) != 1)
+    uint64_t pcs[MDLOG_MAX_FRAMES];
+    uint32_t modules[MDLOG_MAX_FRAMES];
+    size_t count = stack_names_read(names, stack, pcs, modules);
+    if (count == 0)
         return false;
-    stack_names_look_up(names, pc, module, frame);
+    for (size_t i = 0; i < count; i++)
+        if (!stack_names_look_up(names, pcs[i], modules[i], frame) ||
+            !frame->module || !runtime_module(frame->module))
+            return true;
+    stack_names_look_up(names, pcs[0], modules[0], frame);
     return true;
 }
 

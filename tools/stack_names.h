@@ -22,9 +22,12 @@ struct stack_names *stack_names_open(const struct log_reader *reader,
 void stack_names_close(struct stack_names *names);
 
 /* "malloc in <the function that called the allocator>", or "non-object"
- * for stack 0 or a stack that cannot be read.  When the call was inlined,
- * the function is the innermost inlined one, whose code made it.  Valid
- * until close. */
+ * for stack 0 or a stack that cannot be read.  The function is the first
+ * one outside the C and C++ runtimes (runtime_module.h), so that blocks
+ * allocated through strdup or operator new are named after the program's
+ * code; it is the stack's first when all are in the runtimes.  When the
+ * call was inlined, the function is the innermost inlined one, whose
+ * code made it.  Valid until close. */
 const char *stack_names_class(struct stack_names *names, uint32_t stack);
 
 /* How many frames the return address `pc` stands for: one, and one more
