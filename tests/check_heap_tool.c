@@ -1,8 +1,9 @@
 /*
  * heap(1) on a live process with a known heap (tests/heap_target): the
- * counts and bytes of each allocation site, the zones, the size filters
- * of -addresses, --json, a process that allocates all the time, and every
- * bad input the user can give.
+ * counts and bytes of each allocation site, classes named past the C
+ * library's strdup, the zones, the size filters of -addresses, --json, a
+ * process that allocates all the time, and every bad input the user can
+ * give.
  */
 #include "config.h"
 #include "tool_runner.h"
@@ -99,6 +100,26 @@ START_TEST(test_classes_of_a_lite_logging_process)
                   strstr(run.out, "Sizes: 3072KB[1]"), "%s", run.out);
     ck_assert(target_alive(&target));
     ck_assert_int_eq(target_finish(&target), 0);
+}
+END_TEST
+
+/* strdup's malloc call is in the C library: its copies are named after
+ * the target's function that called strdup. */
+START_TEST(test_classes_past_the_c_library)
+{
+    struct running_target target;
+    start(&target, "MallocStackLogging=lite", NULL);
+    unsigned long copy = target_value(target.output, "copy_size");
+    struct tool_run run;
+    run_heap(&run, &target, NULL, NULL);
+    ck_assert_msg(run.status == 0, "status %d: %s", run.status, run.err);
+    unsigned long count, bytes;
+    ck_assert_msg(class_row(run.out, "malloc in copy_name", &count, &bytes),
+                  "%s", run.out);
+    ck_assert_uint_eq(count, 2);
+    ck_assert_uint_eq(bytes, 2 * copy);
+    ck_assert_msg(!strstr(run.out, "strdup"), "%s", run.out);
+    target_finish(&target);
 }
 END_TEST
 
@@ -294,6 +315,7 @@ int main(void)
 {
     TCase *tc = tcase_create("heap");
     tcase_add_test(tc, test_classes_of_a_lite_logging_process);
+    tcase_add_test(tc, test_classes_past_the_c_library);
     tcase_add_test(tc, test_zones_option_counts_each_zone);
     tcase_add_test(tc, test_addresses_with_a_size_filter);
     tcase_add_test(tc, test_json_output);

@@ -2,7 +2,8 @@
  * malloc_history(1) on logs kept by tests/stacklog_probe and
  * tests/leaks_target runs whose blocks are known: the events of an
  * address (start or inside), the groups by stack in both orders, the call
- * tree both ways, the high-water mark, the temporaries, JSON, and the bad
+ * tree both ways, the high-water mark, the temporaries, JSON, the frames
+ * of code inlined into its caller (tests/inline_probe), and the bad
  * inputs.
  */
 #include "config.h"
@@ -184,6 +185,75 @@ START_TEST(test_json)
 }
 END_TEST
 
+/* The frames of tests/inline_probe's block as malloc_history writes them:
+ * the function the allocation was inlined into, at the inlined call,
+ * then the inlined function, at its malloc call.  The source path is the
+ * one the compiler recorded, found before "inline_probe.c:". */
+static void inlined_frames(const char *text, const char *out, char *caller,
+                           char *inlined, size_t size)
+{
+    const char *at = strstr(text, "allocate_through_inline  ");
+    ck_assert_msg(at != NULL, "%s", text);
+    at += strlen("allocate_through_inline  ");
+    const char *file = strstr(at, "inline_probe.c:");
+    ck_assert_ptr_nonnull(file);
+    int directory_length = (int)(file - at);
+    snprintf(caller, size, "allocate_through_inline  %.*sinline_probe.c:%lu",
+             directory_length, at, target_value(out, "call_line"));
+    snprintf(inlined, size, "inlined_allocation  %.*sinline_probe.c:%lu",
+             directory_length, at, target_value(out, "malloc_line"));
+}
+
+/* The tree line holding `frame`, and how far it is indented. */
+static const char *tree_line(const char *text, const char *frame, int *indent)
+{
+    const char *at = strstr(text, frame);
+    ck_assert_msg(at != NULL, "no \"%s\" in:\n%s", frame, text);
+    const char *start = at;
+    while (start > text && start[-1] != '\n')
+        start--;
+    *indent = (int)strspn(start, " ");
+    return at;
+}
+
+START_TEST(test_inlined_calls_are_frames)
+{
+    char out[4096], log[512];
+    record("tests/inline_probe", "run", "full", NULL, out, sizeof(out), log,
+           sizeof(log));
+    char address[32];
+    snprintf(address, sizeof(address), "%#lx", target_value(out, "block"));
+    struct tool_run run;
+    tool_run(&run, HISTORY, log, address, (char *)NULL);
+    ck_assert_msg(run.status == 0, "%s", run.err);
+    char caller[300], inlined[300], expected[700];
+    inlined_frames(run.out, out, caller, inlined, sizeof(caller));
+    snprintf(expected, sizeof(expected), "| %s | %s\n", caller, inlined);
+    ck_assert_msg(strstr(run.out, expected), "no \"%s\" in:\n%s", expected,
+                  run.out);
+
+    tool_run(&run, HISTORY, "--json", log, address, (char *)NULL);
+    snprintf(expected, sizeof(expected), "\"%s\",\"%s\"]", caller, inlined);
+    ck_assert_msg(strstr(run.out, expected), "no \"%s\" in:\n%s", expected,
+                  run.out);
+
+    /* In the call tree, a level each: the inlined function called from
+     * its caller, or inverted, its caller under it, and main under that. */
+    int outer, inner, main_indent;
+    tool_run(&run, HISTORY, log, "-callTree", (char *)NULL);
+    const char *from = tree_line(run.out, caller, &outer);
+    tree_line(from, inlined, &inner);
+    ck_assert_msg(inner == outer + 2, "%s", run.out);
+    tool_run(&run, HISTORY, log, "-callTree", "-invert", (char *)NULL);
+    from = tree_line(run.out, inlined, &inner);
+    ck_assert_msg(inner == 6, "%s", run.out); /* right under the root */
+    from = tree_line(from, caller, &outer);
+    ck_assert_msg(outer == 8, "%s", run.out);
+    tree_line(from, "bytes) main  ", &main_indent);
+    ck_assert_msg(main_indent == 10, "%s", run.out);
+}
+END_TEST
+
 static void expect_error(const struct tool_run *run, const char *words)
 {
     ck_assert_msg(run->status == 2, "status %d: %s", run->status, run->err);
@@ -235,6 +305,7 @@ int main(void)
     tcase_add_test(tc, test_call_tree_both_ways);
     tcase_add_test(tc, test_temporaries);
     tcase_add_test(tc, test_json);
+    tcase_add_test(tc, test_inlined_calls_are_frames);
     tcase_add_test(tc, test_bad_inputs);
     return tool_suite_run("malloc_history tool", tc, directory);
 }

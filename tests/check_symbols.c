@@ -7,6 +7,7 @@
 #include "config.h"
 #include "log_builder.h"
 #include "test_util.h"
+#include "../tools/stack_names.h"
 #include "../tools/symbols.h"
 #include "../tools/symbols_internal.h"
 
@@ -28,6 +29,7 @@
 
 #define MESSAGE_SIZE 512
 #define PROBE "tests/stacklog_probe"
+#define INLINE_PROBE "tests/inline_probe"
 
 /* ---- return addresses of this process ---- */
 
@@ -583,6 +585,224 @@ START_TEST(test_open_log_without_reader)
 }
 END_TEST
 
+/* ---- code inlined into its caller ---- */
+
+struct block_search {
+    uint64_t address;
+    uint32_t stack;
+};
+
+static int find_block(const struct log_reader_event *event, void *context)
+{
+    struct block_search *search = context;
+    if ((event->type & MDLOG_EVENT_KIND_MASK) != MDLOG_EVENT_ALLOC ||
+        event->address != search->address)
+        return 0;
+    search->stack = event->stack;
+    return 1;
+}
+
+struct inline_run {
+    struct probe_run run;
+    char path[512];
+    struct log_reader *reader;
+    uint32_t stack; /* of the block allocated through the inlined call */
+    unsigned long malloc_line, call_line;
+};
+
+/* inline_probe's log, kept after it exited. */
+static void run_inline_probe(struct inline_run *probe_run)
+{
+    make_directory();
+    char directory_setting[300];
+    snprintf(directory_setting, sizeof(directory_setting),
+             "MallocStackLoggingDirectory=%s", directory);
+    const char *settings[] = {"MallocStackLogging=full", directory_setting,
+                              "MallocStackLoggingDontDeleteStackLogFile=1", NULL};
+    struct probe_run *run = &probe_run->run;
+    probe(run, INLINE_PROBE, "run", settings, false);
+    ck_assert_msg(exited_cleanly(run), "%s", run->err);
+    probe_run->malloc_line = output_value(run->out, "malloc_line");
+    probe_run->call_line = output_value(run->out, "call_line");
+    ck_assert_uint_gt(probe_run->call_line, probe_run->malloc_line);
+    snprintf(probe_run->path, sizeof(probe_run->path),
+             "%s/" MDLOG_FILE_PREFIX "%lu.inline_probe" MDLOG_FILE_SUFFIX,
+             directory, output_value(run->out, "pid"));
+    char message[MESSAGE_SIZE];
+    probe_run->reader = log_reader_open(probe_run->path, message, sizeof(message));
+    ck_assert_msg(probe_run->reader != NULL, "%s", message);
+    struct block_search search = {.address = output_value(run->out, "block")};
+    ck_assert_int_eq(log_reader_for_each_event(probe_run->reader, find_block,
+                                               &search), 1);
+    ck_assert_uint_ne(search.stack, 0);
+    probe_run->stack = search.stack;
+}
+
+static void end_inline_probe(struct inline_run *probe_run)
+{
+    log_reader_close(probe_run->reader);
+    remove_directory(probe_run->path);
+}
+
+/* A function at a line of inline_probe.c, whatever the path the compiler
+ * recorded (../../tests/inline_probe.c in a VPATH build). */
+static void assert_position(const char *function, const char *file,
+                            unsigned line, const char *expected_function,
+                            unsigned long expected_line)
+{
+    ck_assert_ptr_nonnull(function);
+    ck_assert_str_eq(function, expected_function);
+    ck_assert_ptr_nonnull(file);
+    ck_assert_str_eq(last_component(file), "inline_probe.c");
+    ck_assert_uint_eq(line, expected_line);
+}
+
+START_TEST(test_inlined_call_is_a_frame_of_its_own)
+{
+    struct inline_run probe_run;
+    run_inline_probe(&probe_run);
+    struct symbols *symbols = open_log_ok(probe_run.reader);
+    uint64_t pc;
+    uint32_t module;
+    ck_assert_uint_eq(log_reader_stack_frames(probe_run.reader, probe_run.stack,
+                                              &pc, &module, 1), 1);
+    struct symbols_frame frame;
+    ck_assert(symbols_lookup(symbols, pc, module, &frame));
+    /* Innermost first: the inlined function at its malloc call, then the
+     * function it was inlined into, at the inlined call. */
+    ck_assert_uint_eq(frame.inlined_count, 1);
+    assert_position(frame.inlined[0].function, frame.inlined[0].file,
+                    frame.inlined[0].line, "inlined_allocation",
+                    probe_run.malloc_line);
+    assert_position(frame.function, frame.file, frame.line,
+                    "allocate_through_inline", probe_run.call_line);
+    ck_assert_str_eq(frame.module, "inline_probe");
+
+    /* Again, from the cache: the same calls. */
+    struct symbols_frame again;
+    ck_assert(symbols_lookup(symbols, pc, module, &again));
+    ck_assert_ptr_eq(again.inlined, frame.inlined);
+    ck_assert_uint_eq(again.inlined_count, 1);
+    ck_assert_uint_eq(again.line, frame.line);
+
+    symbols_close(symbols);
+    end_inline_probe(&probe_run);
+}
+END_TEST
+
+/* The line of `text` that holds `words`, up to its end. */
+static const char *line_with(const char *text, const char *words, char *line,
+                             size_t size)
+{
+    const char *found = strstr(text, words);
+    ck_assert_msg(found != NULL, "no \"%s\" in:\n%s", words, text);
+    const char *start = found;
+    while (start > text && start[-1] != '\n')
+        start--;
+    size_t length = strcspn(start, "\n");
+    ck_assert_uint_lt(length, size);
+    memcpy(line, start, length);
+    line[length] = '\0';
+    return start + length;
+}
+
+static void assert_line_ends_at(const char *line, unsigned long source_line)
+{
+    char end[64];
+    snprintf(end, sizeof(end), "inline_probe.c:%lu", source_line);
+    size_t length = strlen(line), end_length = strlen(end);
+    ck_assert_msg(length > end_length &&
+                  strcmp(line + length - end_length, end) == 0 &&
+                  (line[length - end_length - 1] == '/' ||
+                   line[length - end_length - 1] == ' '),
+                  "\"%s\" does not end with %s", line, end);
+}
+
+/* As leaks prints a stack and names its class: the inlined call is a
+ * line, and a frame number, of its own. */
+START_TEST(test_inlined_call_in_printed_stacks)
+{
+    struct inline_run probe_run;
+    run_inline_probe(&probe_run);
+    struct symbols *symbols = open_log_ok(probe_run.reader);
+    struct stack_names *names = stack_names_open(probe_run.reader, symbols);
+    ck_assert_ptr_nonnull(names);
+    char *text = NULL;
+    size_t text_size = 0;
+    FILE *out = open_memstream(&text, &text_size);
+    ck_assert_ptr_nonnull(out);
+    stack_names_print_frames(names, out, probe_run.stack, true);
+    fclose(out);
+
+    char caller[512], inlined[512];
+    const char *after = line_with(text, " allocate_through_inline + ", caller,
+                                  sizeof(caller));
+    ck_assert_int_eq(after[0], '\n');
+    line_with(after + 1, "", inlined, sizeof(inlined));
+    ck_assert_msg(strncmp(caller, "1   inline_probe ", 17) == 0, "%s", text);
+    assert_line_ends_at(caller, probe_run.call_line);
+    ck_assert_msg(strncmp(inlined, "0   inline_probe ", 17) == 0, "%s", text);
+    ck_assert_msg(strstr(inlined, " inlined_allocation [inlined]  "), "%s", text);
+    assert_line_ends_at(inlined, probe_run.malloc_line);
+
+    ck_assert_str_eq(stack_names_class(names, probe_run.stack),
+                     "malloc in inlined_allocation");
+    ck_assert(stack_names_has_function(names, probe_run.stack,
+                                       "inlined_allocation"));
+    free(text);
+    stack_names_close(names);
+    symbols_close(symbols);
+    end_inline_probe(&probe_run);
+}
+END_TEST
+
+/* ---- class names past the runtimes ---- */
+
+/* Modules known by their file names only (the files are gone): a class
+ * is named after the first frame outside the C and C++ runtimes, or the
+ * first frame when there is none. */
+START_TEST(test_class_named_past_runtime_modules)
+{
+    struct log_builder *builder = log_builder_create(LOG_BUILDER_SMALL_CHUNK, 4242);
+    uint32_t libc = log_builder_module(builder, "/nonexistent/md-symbols/libc.so.6",
+                                       0x10000000, 0x10100000, 1, 0);
+    uint32_t cxx = log_builder_module(builder,
+                                      "/nonexistent/md-symbols/libstdc++.so.6",
+                                      0x20000000, 0x20100000, 1, 0);
+    /* Starts like the C library's name, but is not it. */
+    uint32_t crypto = log_builder_module(builder,
+                                         "/nonexistent/md-symbols/libcrypto.so.3",
+                                         0x30000000, 0x30100000, 1, 0);
+    uint32_t thread = log_builder_thread_node(builder, 7);
+    /* Outermost first: libcrypto calls operator new, which calls the C
+     * library; and a stack all in the runtimes. */
+    uint32_t in_crypto = log_builder_frame(builder, thread, 0x30000123, crypto);
+    uint32_t in_cxx = log_builder_frame(builder, in_crypto, 0x20000456, cxx);
+    uint32_t past_two = log_builder_frame(builder, in_cxx, 0x10000789, libc);
+    uint32_t runtime_outer = log_builder_frame(builder, thread, 0x20000abc, cxx);
+    uint32_t runtime_only = log_builder_frame(builder, runtime_outer, 0x10000def, libc);
+    char path[256];
+    struct log_reader *reader = open_built_log(builder, path, sizeof(path));
+    struct symbols *symbols = open_log_ok(reader);
+    struct stack_names *names = stack_names_open(reader, symbols);
+    ck_assert_ptr_nonnull(names);
+
+    ck_assert_str_eq(stack_names_class(names, past_two),
+                     "malloc in libcrypto.so.3 + 0x123");
+    ck_assert_str_eq(stack_names_class(names, in_crypto),
+                     "malloc in libcrypto.so.3 + 0x123");
+    ck_assert_str_eq(stack_names_class(names, runtime_only),
+                     "malloc in libc.so.6 + 0xdef");
+    ck_assert_str_eq(stack_names_class(names, 0), "non-object");
+
+    stack_names_close(names);
+    symbols_close(symbols);
+    log_reader_close(reader);
+    log_builder_destroy(builder);
+    unlink(path);
+}
+END_TEST
+
 static Suite *symbols_suite(void)
 {
     Suite *s = suite_create("symbols");
@@ -597,9 +817,12 @@ static Suite *symbols_suite(void)
     TCase *log = tcase_create("log");
     tcase_set_timeout(log, 30);
     tcase_add_test(log, test_log_of_an_exited_probe);
+    tcase_add_test(log, test_inlined_call_is_a_frame_of_its_own);
+    tcase_add_test(log, test_inlined_call_in_printed_stacks);
     tcase_add_test(log, test_log_modules_gone_changed_and_overlapping);
     tcase_add_test(log, test_log_opens_files_of_modules_looked_up_only);
     tcase_add_test(log, test_readable_names);
+    tcase_add_test(log, test_class_named_past_runtime_modules);
     tcase_add_test(log, test_open_log_without_reader);
     suite_add_tcase(s, log);
     return s;

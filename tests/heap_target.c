@@ -1,9 +1,10 @@
 /*
  * A process with a known heap for the tools' tests.  It allocates from
- * three sites and into a zone of its own, prints "pid N", the sizes the
- * zones gave and the addresses of the 5000-byte blocks, then "ready", and
- * waits: each line on stdin is answered "alive", and end of input ends
- * it.  With argument "churn", a thread allocates and frees all along, so
+ * three sites, copies its name twice with strdup (whose malloc call is
+ * the C library's) and allocates into a zone of its own, prints "pid N",
+ * the sizes the zones gave and the addresses of the 5000-byte blocks,
+ * then "ready", and waits: each line on stdin is answered "alive", and
+ * end of input ends it.  With argument "churn", a thread allocates and frees all along, so
  * a tool must find a moment when no thread is inside the allocator.
  */
 #include <malloc/malloc.h>
@@ -17,6 +18,7 @@
 #define HUNDREDS 10
 #define FIVE_THOUSANDS 3
 #define ZONE_BLOCKS 4
+#define COPIES 2
 
 static void *kept[64];
 static unsigned kept_count;
@@ -40,6 +42,13 @@ __attribute__((noinline)) static void *allocate_large(void)
     void *block = calloc(1, 3 << 20);
     __asm__ volatile("" ::: "memory");
     return block;
+}
+
+__attribute__((noinline)) static char *copy_name(const char *name)
+{
+    char *copy = strdup(name);
+    __asm__ volatile("" ::: "memory");
+    return copy;
 }
 
 static volatile int stop_churning;
@@ -70,6 +79,9 @@ int main(int argc, char **argv)
     }
     printf("five_thousand_size %zu\n", malloc_size(kept[HUNDREDS]));
     kept[kept_count++] = allocate_large();
+    for (int i = 0; i < COPIES; i++)
+        kept[kept_count++] = copy_name(argv[0]);
+    printf("copy_size %zu\n", malloc_size(kept[kept_count - 1]));
     malloc_zone_t *zone = malloc_create_zone(0, 0);
     malloc_set_zone_name(zone, "ProbeZone");
     for (int i = 0; i < ZONE_BLOCKS; i++)

@@ -18,41 +18,29 @@
 
 /* ---- stacks ---- */
 
-/* The frames of `stack` as text, outermost first; returns how many. */
-static size_t frame_texts(const struct history_view *view, uint32_t stack,
-                          char (*texts)[512])
+static void print_frame(const char *text, size_t index, void *out)
 {
-    uint64_t pcs[MDLOG_MAX_FRAMES];
-    uint32_t modules[MDLOG_MAX_FRAMES];
-    size_t count = stack ? log_reader_stack_frames(view->reader, stack, pcs,
-                                                   modules, MDLOG_MAX_FRAMES)
-                         : 0;
-    for (size_t i = 0; i < count; i++)
-        stack_names_frame(view->names, pcs[count - 1 - i], modules[count - 1 - i],
-                          true, texts[i], sizeof(texts[i]));
-    return count;
+    (void)index;
+    fprintf(out, " | %s", text);
 }
-
-static char frame_buffer[MDLOG_MAX_FRAMES][512];
 
 static void print_frames(const struct history_view *view, uint32_t stack)
 {
-    size_t count = frame_texts(view, stack, frame_buffer);
-    if (!count)
+    if (!stack_names_each_frame(view->names, stack, true, print_frame, view->out))
         fprintf(view->out, " (no stack)");
-    for (size_t i = 0; i < count; i++)
-        fprintf(view->out, " | %s", frame_buffer[i]);
+}
+
+static void json_frame(const char *text, size_t index, void *out)
+{
+    if (index)
+        fputc(',', out);
+    json_write_string(out, text);
 }
 
 static void json_frames(const struct history_view *view, uint32_t stack)
 {
-    size_t count = frame_texts(view, stack, frame_buffer);
     fprintf(view->out, "\"stack\":[");
-    for (size_t i = 0; i < count; i++) {
-        json_write_string(view->out, frame_buffer[i]);
-        if (i + 1 < count)
-            fputc(',', view->out);
-    }
+    stack_names_each_frame(view->names, stack, true, json_frame, view->out);
     fprintf(view->out, "]");
 }
 
@@ -295,46 +283,72 @@ int history_report_temporaries(const struct history_view *view)
 
 /* ---- the call tree ---- */
 
-static void print_tree_node(const struct history_view *view,
-                            const struct history_tree_node *node, bool first)
+static void print_tree_line(const struct history_view *view,
+                            const struct history_tree_node *node,
+                            uint32_t depth, const char *frame, bool first)
 {
-    char frame[512] = "ROOT";
-    if (node->depth)
-        stack_names_frame(view->names, node->pc, node->module, true, frame,
-                          sizeof(frame));
     if (view->json) {
         fprintf(view->out, "%s{\"depth\":%" PRIu32 ",\"count\":%" PRIu64
                            ",\"bytes\":%" PRIu64 ",\"frame\":",
-                first ? "" : ",", node->depth, node->count, node->bytes);
+                first ? "" : ",", depth, node->count, node->bytes);
         json_write_string(view->out, frame);
         fprintf(view->out, "}");
         return;
     }
     fprintf(view->out, "%*s%s%" PRIu64 " (%" PRIu64 " bytes) %s\n",
-            2 * (int)node->depth + 4, "", node->depth ? "+ " : "", node->count,
+            2 * (int)depth + 4, "", depth ? "+ " : "", node->count,
             node->bytes, frame);
 }
 
+/* A node's frames, a line each, each a level deeper than the one before:
+ * the function, then the calls inlined into it, or innermost first in
+ * the inverted tree.  Returns how many lines. */
+static uint32_t print_tree_node(const struct history_view *view,
+                                const struct history_tree_node *node,
+                                bool inverted, uint32_t depth, bool *first)
+{
+    if (!node->depth) {
+        print_tree_line(view, node, 0, "ROOT", *first);
+        *first = false;
+        return 1;
+    }
+    unsigned frames = stack_names_frames_at(view->names, node->pc, node->module);
+    for (unsigned i = 0; i < frames; i++) {
+        char frame[512];
+        stack_names_frame(view->names, node->pc, node->module,
+                          inverted ? frames - 1 - i : i, true, frame,
+                          sizeof(frame));
+        print_tree_line(view, node, depth + i, frame, *first);
+        *first = false;
+    }
+    return frames;
+}
+
+struct tree_place {
+    uint32_t node;
+    uint32_t depth; /* as printed: inlined calls add levels */
+};
+
 /* Depth first, children in the tree's order, without recursion. */
 static int print_tree(const struct history_view *view,
-                      const struct history_tree *tree)
+                      const struct history_tree *tree, bool inverted)
 {
-    uint32_t *stack = malloc((tree->count + 1) * sizeof(*stack));
+    struct tree_place *stack = malloc((tree->count + 1) * sizeof(*stack));
     if (!stack)
         return -1;
     size_t depth = 0;
     bool first = true;
-    stack[depth++] = 0;
+    stack[depth++] = (struct tree_place){0, 0};
     while (depth) {
-        uint32_t at = stack[--depth];
-        print_tree_node(view, &tree->nodes[at], first);
-        first = false;
+        struct tree_place at = stack[--depth];
+        uint32_t below = at.depth + print_tree_node(view, &tree->nodes[at.node],
+                                                    inverted, at.depth, &first);
         size_t from = depth;
-        for (uint32_t child = tree->nodes[at].first_child; child != HISTORY_NONE;
-             child = tree->nodes[child].next_sibling)
-            stack[depth++] = child;
+        for (uint32_t child = tree->nodes[at.node].first_child;
+             child != HISTORY_NONE; child = tree->nodes[child].next_sibling)
+            stack[depth++] = (struct tree_place){child, below};
         for (size_t i = from, j = depth; i + 1 < j; i++, j--) {
-            uint32_t swap = stack[i];
+            struct tree_place swap = stack[i];
             stack[i] = stack[j - 1];
             stack[j - 1] = swap;
         }
@@ -361,7 +375,7 @@ int history_report_call_tree(const struct history_view *view, bool at_peak,
         fprintf(view->out, "Call graph (%s, %s):\n",
                 at_peak ? "live at the high-water mark" : "live at the end",
                 inverted ? "inverted: allocating frames first" : "callers first");
-    int result = print_tree(view, &tree);
+    int result = print_tree(view, &tree, inverted);
     fprintf(view->out, view->json ? "]}\n" : "\n");
     history_tree_free(&tree);
     return result;

@@ -225,21 +225,19 @@ static void print_trees(const struct report *report, bool *shown)
     free(position);
 }
 
+static void print_call_frame(const char *text, size_t index, void *out)
+{
+    fprintf(out, "%s %s", index ? " |" : "", text);
+}
+
 static void print_call_stack_line(const struct report *report, uint32_t stack)
 {
     if (report->options->no_stacks || !stack || !report->process->log)
         return;
-    uint64_t pcs[MDLOG_MAX_FRAMES];
-    uint32_t modules[MDLOG_MAX_FRAMES];
-    size_t count = log_reader_stack_frames(report->process->log, stack, pcs,
-                                           modules, MDLOG_MAX_FRAMES);
     fprintf(report->out, "\tCall stack:");
-    for (size_t i = count; i-- > 0;) {
-        char frame[512];
-        stack_names_frame(report->process->names, pcs[i], modules[i],
-                          !report->options->no_sources, frame, sizeof(frame));
-        fprintf(report->out, "%s %s", i + 1 == count ? "" : " |", frame);
-    }
+    stack_names_each_frame(report->process->names, stack,
+                           !report->options->no_sources, print_call_frame,
+                           report->out);
     fprintf(report->out, "\n");
 }
 

@@ -16,6 +16,7 @@ void symbols_close(struct symbols *symbols)
         return;
     symbols_cache_free(symbols);
     symbols_names_free(symbols);
+    symbols_inlined_free(symbols);
     symbols_log_close(symbols);
     if (symbols->process != NULL)
         dwfl_end(symbols->process);

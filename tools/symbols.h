@@ -34,6 +34,14 @@ void symbols_close(struct symbols *symbols);
  * always for a table opened on a pid). */
 #define SYMBOLS_ANY_MODULE UINT32_MAX
 
+/* A call the compiler inlined: the function called, and where in it the
+ * code at the frame's pc comes from. */
+struct symbols_inlined {
+    const char *function; /* demangled; NULL when unknown */
+    const char *file;     /* as symbols_frame's; NULL when unknown */
+    unsigned line;        /* 0 when unknown */
+};
+
 struct symbols_frame {
     uint64_t pc;
     const char *function;     /* demangled, without a symbol version;
@@ -49,6 +57,15 @@ struct symbols_frame {
                                  names it (absolute, or relative to where
                                  it was compiled); NULL when unknown */
     unsigned line;            /* 0 when unknown */
+    /* When the code at pc was inlined into `function`: the inlined calls,
+     * innermost first.  inlined[0] is the function the code is from, at
+     * the line of the call before pc; each next one is the function the
+     * one before was inlined into, at that inlined call; `file` and
+     * `line` above are then the outermost inlined call, in `function`.
+     * Debuggers show each of them as a frame of its own.  NULL and 0 when
+     * the code is `function`'s own. */
+    const struct symbols_inlined *inlined;
+    unsigned inlined_count;
 };
 
 /* Describes the return address `pc`, found in the log's module `module`

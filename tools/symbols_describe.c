@@ -3,9 +3,10 @@
  * address.  The call that a return address follows ends at pc - 1, and
  * that is the address described: pc itself may already be the next
  * function (after a call to a function that never returns) or the next
- * source line.  Symbols and DWARF are read by libdwfl on first use, so
- * a module's debug information is loaded only when one of its frames is
- * looked up.
+ * source line.  Code inlined there gives a frame for each inlined call
+ * (symbols_inlined.c).  Symbols and DWARF are read by libdwfl on first
+ * use, so a module's debug information is loaded only when one of its
+ * frames is looked up.
  */
 #include "config.h"
 
@@ -52,4 +53,5 @@ void symbols_describe(struct symbols *symbols, Dwfl_Module *module,
     uint64_t call = pc - 1;
     describe_function(symbols, module, call, frame);
     describe_line(module, call, frame);
+    symbols_describe_inlined(symbols, module, call, frame);
 }

@@ -37,6 +37,7 @@ struct symbols_log_module {
 
 struct symbols_cached_frame;
 struct symbols_name;
+struct symbols_inlined_chain;
 
 struct symbols {
     /* Opened on a process: its modules, in one Dwfl. */
@@ -48,6 +49,7 @@ struct symbols {
 
     struct symbols_cached_frame *cache;
     struct symbols_name *names; /* readable names, by raw name */
+    struct symbols_inlined_chain *inlined_chains; /* frames point into them */
 };
 
 /* symbols_pid.c: the module holding pc in the process. */
@@ -66,6 +68,15 @@ void symbols_describe(struct symbols *symbols, Dwfl_Module *module,
                       uint64_t pc, struct symbols_frame *frame);
 /* The last component of a path (all of it when it has no '/'). */
 const char *symbols_basename(const char *path);
+
+/* symbols_inlined.c: the calls inlined at `call` (a return address less
+ * one) into the function holding it; sets frame->inlined and moves the
+ * frame's file and line, which are the innermost call's, to the
+ * outermost inlined call.  Leaves the frame as it is when nothing is
+ * inlined there or the module has no debug information. */
+void symbols_describe_inlined(struct symbols *symbols, Dwfl_Module *module,
+                              uint64_t call, struct symbols_frame *frame);
+void symbols_inlined_free(struct symbols *symbols);
 
 /* symbols_names.c: the readable form of a symbol name (demangled,
  * without a version), `name` itself when it is already readable.  Valid
