@@ -23,13 +23,21 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+/* 64-bit words of the vector state past xmm0-15 (target_registers.c). */
+#define TARGET_EXTENDED_WORDS 232
+
 /* A stopped thread: its id and registers. */
 struct target_thread {
     pid_t tid;
     bool stopped;
     int pending_signal; /* a signal it was about to take, given back */
     struct user_regs_struct registers;
-    struct user_fpregs_struct vector_registers;
+    struct user_fpregs_struct vector_registers; /* x87, xmm0-15 */
+    /* ymm0-15's upper halves, the AVX-512 mask registers k0-7, zmm0-15's
+     * upper halves and zmm16-31, in that order; zero where the processor
+     * lacks them, they are in their initial state, or the kernel does not
+     * give them. */
+    uint64_t extended_registers[TARGET_EXTENDED_WORDS];
 };
 
 struct target {
@@ -95,6 +103,9 @@ int target_library_find(struct target *target, char *message,
 void target_explain_refusal(pid_t pid, char *message, size_t message_size);
 /* Whether a mapped file is libmallocdebug.so. */
 bool target_is_library_path(const char *path);
+/* Reads a stopped thread's registers, all of them the processor has
+ * (target_registers.c); false when the thread is gone. */
+bool target_read_registers(struct target_thread *thread);
 /* Whether a thread is at a point where the heap may be read: not in the
  * library's code, and no zone lock held (target_safe_point.c). */
 bool target_at_safe_point(const struct target *target);

@@ -196,10 +196,7 @@ static bool wait_for_stop(struct target_thread *thread)
         bool interrupted = (status >> 16) == PTRACE_EVENT_STOP;
         if (!interrupted)
             thread->pending_signal = signo;
-        return ptrace(PTRACE_GETREGS, thread->tid, NULL,
-                      &thread->registers) == 0 &&
-               ptrace(PTRACE_GETFPREGS, thread->tid, NULL,
-                      &thread->vector_registers) == 0;
+        return target_read_registers(thread);
     }
 }
 
@@ -388,8 +385,7 @@ int target_adopt_exiting(struct target *target, pid_t tid, char *message,
     struct target_thread *thread = &target->threads[0];
     thread->tid = tid;
     thread->stopped = true;
-    if (ptrace(PTRACE_GETREGS, tid, NULL, &thread->registers) != 0 ||
-        ptrace(PTRACE_GETFPREGS, tid, NULL, &thread->vector_registers) != 0) {
+    if (!target_read_registers(thread)) {
         snprintf(message, message_size,
                  "cannot read the registers of process %d at its exit: %s",
                  (int)tid, strerror(errno));
