@@ -8,7 +8,9 @@
  * when the moment does not come, target_stop gives up with a message.
  * Every thread is resumed by target_resume, by target_close, and by the
  * signals that end a tool (SIGINT, SIGTERM, SIGHUP, SIGQUIT); when the
- * tool dies otherwise, the kernel resumes them.
+ * tool dies otherwise, the kernel resumes them.  A process stopped by job
+ * control (SIGSTOP, Ctrl-Z) is never set running: it is read if it
+ * stopped at a safe moment, refused otherwise, and stays stopped.
  *
  * Functions returning int give 0 on success, or -1 with one line in
  * `message` naming the problem and what to do.
@@ -30,6 +32,7 @@
 struct target_thread {
     pid_t tid;
     bool stopped;
+    bool job_stopped; /* its process is stopped by job control (SIGSTOP) */
     int pending_signal; /* a signal it was about to take, given back */
     struct user_regs_struct registers;
     struct user_fpregs_struct vector_registers; /* x87, xmm0-15 */
