@@ -2,8 +2,9 @@
  * heap(1) on a live process with a known heap (tests/heap_target): the
  * counts and bytes of each allocation site, classes named past the C
  * library's strdup, the zones, the size filters of -addresses, --json, a
- * process that allocates all the time, and every bad input the user can
- * give.
+ * process that allocates all the time, one stopped by job control, one
+ * whose main thread ends while it is being stopped, and every bad input
+ * the user can give.
  */
 #include "config.h"
 #include "tool_runner.h"
@@ -224,6 +225,116 @@ START_TEST(test_a_process_that_allocates_all_the_time)
 }
 END_TEST
 
+static void expect_error(const struct tool_run *run, const char *words)
+{
+    ck_assert_msg(run->status == 2, "status %d, stderr: %s", run->status,
+                  run->err);
+    ck_assert_msg(strncmp(run->err, "heap: ", 6) == 0 && strstr(run->err, words),
+                  "expected \"%s\" in: %s", words, run->err);
+}
+
+/* The state letter of process `pid` in /proc/PID/stat ('T' when
+ * stopped by job control), '?' when it cannot be read. */
+static char process_state(pid_t pid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *file = fopen(path, "r");
+    char state = '?';
+    if (file && fgets(line, sizeof(line), file)) {
+        const char *close = strrchr(line, ')');
+        if (close && close[1] == ' ')
+            state = close[2];
+    }
+    if (file)
+        fclose(file);
+    return state;
+}
+
+/* Waits up to a second for the process to reach `state`. */
+static bool reaches_state(pid_t pid, char state)
+{
+    for (int i = 0; i < 100; i++) {
+        if (process_state(pid) == state)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+/* Stops the target as Ctrl-Z would, and asks it a question it can
+ * answer only when it runs. */
+static void stop_and_ask(struct running_target *target)
+{
+    ck_assert_int_eq(kill(target->pid, SIGSTOP), 0);
+    ck_assert(reaches_state(target->pid, 'T'));
+    ck_assert_int_eq(write(target->to_target, "?\n", 2), 2);
+}
+
+/* After the tool: still stopped, the question unanswered; continued, it
+ * answers. */
+static void expect_still_stopped(struct running_target *target)
+{
+    ck_assert_msg(reaches_state(target->pid, 'T'), "state %c",
+                  process_state(target->pid));
+    ck_assert_msg(!target_answers_within(target, 200, "alive\n"),
+                  "the stopped process ran");
+    ck_assert_int_eq(process_state(target->pid), 'T');
+    ck_assert_int_eq(kill(target->pid, SIGCONT), 0);
+    ck_assert(target_answers_within(target, 5000, "alive\n"));
+}
+
+/* A process stopped by job control is read where it stopped, or refused
+ * when it stopped inside the allocator; either way it stays stopped. */
+START_TEST(test_a_stopped_process_stays_stopped)
+{
+    struct running_target target;
+    start(&target, "MallocStackLogging=lite", NULL);
+    stop_and_ask(&target);
+    struct tool_run run;
+    run_heap(&run, &target, NULL, NULL);
+    ck_assert_msg(run.status == 0, "%s", run.err);
+    unsigned long count, bytes;
+    ck_assert(class_row(run.out, "malloc in allocate_hundreds", &count, &bytes));
+    ck_assert_uint_eq(count, 10);
+    expect_still_stopped(&target);
+    /* Its zone's locks held, as by a thread inside the allocator. */
+    ck_assert(target_ask(&target, "lock\n", "locked\n"));
+    stop_and_ask(&target);
+    run_heap(&run, &target, NULL, NULL);
+    expect_error(&run, "is stopped (job control) with a thread inside the allocator");
+    char advice[64];
+    snprintf(advice, sizeof(advice), "continue it with kill -CONT %d", (int)target.pid);
+    ck_assert_msg(strstr(run.err, advice), "%s", run.err);
+    expect_still_stopped(&target);
+    ck_assert(target_ask(&target, "unlock\n", "unlocked\n"));
+    run_heap(&run, &target, NULL, NULL);
+    ck_assert_msg(run.status == 0, "%s", run.err);
+    ck_assert_int_eq(target_finish(&target), 0);
+}
+END_TEST
+
+/* The main thread ends (pthread_exit) while heap keeps stopping the
+ * threads, waiting for a zone lock to be let go: heap must not wait for
+ * it forever (timeout(1) would end it with status 124). */
+START_TEST(test_main_thread_ending_while_stopping)
+{
+    struct running_target target;
+    start(&target, "MallocStackLogging=lite", "churn");
+    ck_assert(target_ask(&target, "lock\n", "locked\n"));
+    ck_assert(target_ask(&target, "leave 300\n", "leaving\n"));
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", (int)target.pid);
+    struct tool_run run;
+    tool_run(&run, "timeout", "30", HEAP, pid, (char *)NULL);
+    kill(target.pid, SIGKILL);
+    waitpid(target.pid, NULL, 0);
+    close(target.to_target);
+    close(target.from_target);
+    expect_error(&run, "the main thread of process");
+}
+END_TEST
+
 /* A full-mode log kept by tests/leaks_target, read after it exited. */
 START_TEST(test_log_of_an_exited_process)
 {
@@ -261,14 +372,6 @@ START_TEST(test_log_of_an_exited_process)
     }
 }
 END_TEST
-
-static void expect_error(const struct tool_run *run, const char *words)
-{
-    ck_assert_msg(run->status == 2, "status %d, stderr: %s", run->status,
-                  run->err);
-    ck_assert_msg(strncmp(run->err, "heap: ", 6) == 0 && strstr(run->err, words),
-                  "expected \"%s\" in: %s", words, run->err);
-}
 
 START_TEST(test_bad_inputs)
 {
@@ -321,6 +424,8 @@ int main(void)
     tcase_add_test(tc, test_json_output);
     tcase_add_test(tc, test_without_stack_logging_blocks_are_non_objects);
     tcase_add_test(tc, test_a_process_that_allocates_all_the_time);
+    tcase_add_test(tc, test_a_stopped_process_stays_stopped);
+    tcase_add_test(tc, test_main_thread_ending_while_stopping);
     tcase_add_test(tc, test_log_of_an_exited_process);
     tcase_add_test(tc, test_bad_inputs);
     return tool_suite_run("heap tool", tc, directory);

@@ -2,8 +2,8 @@
  * leaks(1) on tests/leaks_target, whose leaks and roots are known: the
  * count and bytes, each leaked block and no kept one, the tree and the
  * cycle, stacks with the right function and line, every option, the
- * root each kept block is reached from (-traceTree), --atExit, and the
- * bad inputs.
+ * root each kept block is reached from (-traceTree), blocks kept only in
+ * vector registers, --atExit, and the bad inputs.
  */
 #include "config.h"
 #include "tool_runner.h"
@@ -262,6 +262,55 @@ START_TEST(test_trace_tree_names_each_root)
 }
 END_TEST
 
+/* The blocks the target keeps only in vector registers, from its
+ * "kept_in_register REGISTER ADDRESS" lines. */
+static unsigned read_kept_in_registers(const char *output, unsigned long *kept,
+                                       unsigned capacity)
+{
+    unsigned count = 0;
+    for (const char *line = strstr(output, "kept_in_register "); line && count < capacity;
+         line = strstr(line + 1, "kept_in_register ")) {
+        char name[16];
+        if (sscanf(line, "kept_in_register %15s %lx", name, &kept[count]) == 2)
+            count++;
+    }
+    return count;
+}
+
+/* A pointer kept only in the upper half of a ymm register (and, with
+ * AVX-512, in a mask register, a zmm register's upper half and zmm24)
+ * keeps its block. */
+START_TEST(test_vector_registers_are_roots)
+{
+    if (!__builtin_cpu_supports("avx2")) {
+        fprintf(stderr, "no AVX2: vector registers not tested\n");
+        return;
+    }
+    struct running_target target;
+    struct expected expected;
+    start(&target, &expected);
+    unsigned long kept[8];
+    unsigned count = read_kept_in_registers(target.output, kept, 8);
+    bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    ck_assert_uint_eq(count, avx512 ? 4 : 1);
+    struct tool_run run;
+    run_leaks(&run, &target, NULL, NULL);
+    ck_assert_msg(run.status == 1, "status %d: %s", run.status, run.err);
+    for (unsigned i = 0; i < count; i++) {
+        ck_assert_msg(!mentions(run.out, kept[i]),
+                      "block %#lx, kept in a register, reported as a leak", kept[i]);
+        char address[32];
+        snprintf(address, sizeof(address), "%#lx", kept[i] + 8);
+        run_leaks(&run, &target, "-traceTree", address);
+        ck_assert_msg(run.status == 0, "%s: %d %s", address, run.status, run.err);
+        ck_assert_msg(strstr(run.out, "\n  registers of thread "), "%s", run.out);
+        snprintf(address, sizeof(address), "%#lx [", kept[i]);
+        ck_assert_msg(strstr(run.out, address), "%s", run.out);
+    }
+    target_finish(&target);
+}
+END_TEST
+
 START_TEST(test_at_exit)
 {
     struct tool_run run;
@@ -354,6 +403,7 @@ int main(void)
     tcase_add_test(tc, test_report_options);
     tcase_add_test(tc, test_exclude);
     tcase_add_test(tc, test_trace_tree_names_each_root);
+    tcase_add_test(tc, test_vector_registers_are_roots);
     tcase_add_test(tc, test_at_exit);
     tcase_add_test(tc, test_bad_inputs);
     return tool_suite_run("leaks tool", tc, directory);

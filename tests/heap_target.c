@@ -6,6 +6,12 @@
  * then "ready", and waits: each line on stdin is answered "alive", and
  * end of input ends it.  With argument "churn", a thread allocates and frees all along, so
  * a tool must find a moment when no thread is inside the allocator.
+ *
+ * Lines that ask for more: "lock" takes every lock of its own zone (as
+ * if a thread stood inside the allocator) and answers "locked"; "unlock"
+ * lets them go and answers "unlocked"; "leave MS" answers "leaving", and
+ * the main thread ends MS milliseconds later (pthread_exit), leaving the
+ * process to its other threads.
  */
 #include <malloc/malloc.h>
 #include <pthread.h>
@@ -92,8 +98,21 @@ int main(int argc, char **argv)
         return 1;
     printf("ready\n");
     char line[64];
-    while (fgets(line, sizeof(line), stdin))
-        printf("alive\n");
+    while (fgets(line, sizeof(line), stdin)) {
+        if (strcmp(line, "lock\n") == 0) {
+            zone->introspect->force_lock(zone);
+            printf("locked\n");
+        } else if (strcmp(line, "unlock\n") == 0) {
+            zone->introspect->force_unlock(zone);
+            printf("unlocked\n");
+        } else if (strncmp(line, "leave ", 6) == 0) {
+            printf("leaving\n");
+            usleep((useconds_t)atoi(line + 6) * 1000);
+            pthread_exit(NULL);
+        } else {
+            printf("alive\n");
+        }
+    }
     stop_churning = 1;
     if (churning)
         pthread_join(thread, NULL);

@@ -4,7 +4,9 @@
  * Kept alive, each only through one kind of root: a global, a pointer
  * into the middle of a block (from a global), another thread's stack,
  * that thread's thread-local storage, the registers of a spinning thread,
- * an anonymous mapping and, when $LEAKS_TARGET_PLUGIN names the module
+ * the vector registers of another (when the processor has AVX2: the
+ * upper half of a ymm register; with AVX-512 also a mask register, the
+ * upper half of a zmm register and one of zmm16-31), an anonymous mapping and, when $LEAKS_TARGET_PLUGIN names the module
  * built from tests/leaks_plugin.c, that module's global (it is loaded
  * with dlopen).  Leaked: a list of three blocks (one ROOT LEAK tree), two
  * blocks pointing at each other (a ROOT CYCLE), a block whose only
@@ -13,8 +15,9 @@
  * joined (its stack kept mapped in glibc's cache), and a block of a zone
  * of the program's own.
  *
- * Prints "pid N", "kept ADDRESS" and "leak KIND ADDRESS SIZE" lines, the
- * line the list is allocated on, then "ready"; ends at end of input.
+ * Prints "pid N", "kept ADDRESS", "kept_in_register REGISTER ADDRESS" and
+ * "leak KIND ADDRESS SIZE" lines, the line the list is allocated on, then
+ * "ready"; ends at end of input.
  * With argument "exit" it does not wait: it prints "ready" and returns,
  * for leaks --atExit.
  */
@@ -108,6 +111,92 @@ static void *spinning_thread(void *unused)
                      :
                      : "r"(hidden), "r"((uintptr_t)HIDING_KEY), "m"(stop_spinning)
                      : "r12", "memory");
+    return NULL;
+}
+
+/* Each block's address, hidden, to be shown only in a register. */
+static uintptr_t hidden_block(const char *register_name)
+{
+    void *block = malloc(112);
+    printf("kept_in_register %s %p\n", register_name, block);
+    return (uintptr_t)block ^ HIDING_KEY;
+}
+
+/* Keeps a block's address only in ymm8's upper half (its lower half
+ * zero), spinning. */
+__attribute__((target("avx2"))) static void spin_holding_ymm(void)
+{
+    uintptr_t hidden = hidden_block("ymm8");
+    pthread_barrier_wait(&started);
+    __asm__ volatile("mov %0, %%rax\n\t"
+                     "xor %1, %%rax\n\t"
+                     "vmovq %%rax, %%xmm9\n\t"
+                     "vpxor %%xmm8, %%xmm8, %%xmm8\n\t"
+                     "vinserti128 $1, %%xmm9, %%ymm8, %%ymm8\n\t"
+                     "vpxor %%xmm9, %%xmm9, %%xmm9\n\t"
+                     "xor %%rax, %%rax\n"
+                     "1:\n\t"
+                     "pause\n\t"
+                     "cmpl $0, %2\n\t"
+                     "je 1b\n\t"
+                     "vpxor %%xmm8, %%xmm8, %%xmm8"
+                     :
+                     : "m"(hidden), "r"((uintptr_t)HIDING_KEY), "m"(stop_spinning)
+                     : "rax", "xmm8", "xmm9", "memory");
+}
+
+/* As above, and three more blocks: one in mask register k1, one in bits
+ * 256-319 of zmm10 (the rest zero), one in zmm24. */
+__attribute__((target("avx2,avx512f,avx512bw"))) static void spin_holding_zmm(void)
+{
+    uintptr_t hidden[4] = {hidden_block("ymm8"), hidden_block("k1"),
+                           hidden_block("zmm10"), hidden_block("zmm24")};
+    pthread_barrier_wait(&started);
+    __asm__ volatile("mov %0, %%rax\n\t"
+                     "xor %4, %%rax\n\t"
+                     "vmovq %%rax, %%xmm9\n\t"
+                     "vpxor %%xmm8, %%xmm8, %%xmm8\n\t"
+                     "vinserti128 $1, %%xmm9, %%ymm8, %%ymm8\n\t"
+                     "mov %1, %%rax\n\t"
+                     "xor %4, %%rax\n\t"
+                     "kmovq %%rax, %%k1\n\t"
+                     "mov %2, %%rax\n\t"
+                     "xor %4, %%rax\n\t"
+                     "vmovq %%rax, %%xmm9\n\t"
+                     "vpxor %%xmm10, %%xmm10, %%xmm10\n\t"
+                     "vinserti64x4 $1, %%ymm9, %%zmm10, %%zmm10\n\t"
+                     "mov %3, %%rax\n\t"
+                     "xor %4, %%rax\n\t"
+                     "vmovq %%rax, %%xmm24\n\t"
+                     "vpxor %%xmm9, %%xmm9, %%xmm9\n\t"
+                     "xor %%rax, %%rax\n"
+                     "1:\n\t"
+                     "pause\n\t"
+                     "cmpl $0, %5\n\t"
+                     "je 1b\n\t"
+                     "vpxor %%xmm8, %%xmm8, %%xmm8\n\t"
+                     "vpxord %%xmm24, %%xmm24, %%xmm24\n\t"
+                     "vpxor %%xmm10, %%xmm10, %%xmm10\n\t"
+                     "kxorq %%k1, %%k1, %%k1"
+                     :
+                     : "m"(hidden[0]), "m"(hidden[1]), "m"(hidden[2]),
+                       "m"(hidden[3]), "r"((uintptr_t)HIDING_KEY),
+                       "m"(stop_spinning)
+                     : "rax", "xmm8", "xmm9", "xmm10", "xmm24", "k1", "memory");
+}
+
+static bool has_avx512(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+}
+
+static void *vector_thread(void *unused)
+{
+    (void)unused;
+    if (has_avx512())
+        spin_holding_zmm();
+    else
+        spin_holding_ymm();
     return NULL;
 }
 
@@ -208,12 +297,15 @@ int main(int argc, char **argv)
     malloc_zone_t *zone = malloc_create_zone(0, 0);
     malloc_set_zone_name(zone, "LeakZone");
     report_leak("zone", malloc_zone_malloc(zone, 64));
-    pthread_t threads[2];
-    pthread_barrier_init(&started, NULL, at_exit ? 1 : 3);
+    pthread_t threads[3];
+    bool vector = !at_exit && __builtin_cpu_supports("avx2");
+    pthread_barrier_init(&started, NULL, at_exit ? 1 : 3 + vector);
     if (!at_exit) {
         pthread_create(&threads[0], NULL, holding_thread, NULL);
         pthread_create(&threads[1], NULL, spinning_thread, NULL);
     }
+    if (vector)
+        pthread_create(&threads[2], NULL, vector_thread, NULL);
     pthread_barrier_wait(&started);
     run_cached_thread();
     scrub_stack();
@@ -226,5 +318,7 @@ int main(int argc, char **argv)
     stop_spinning = 1;
     pthread_join(threads[0], NULL);
     pthread_join(threads[1], NULL);
+    if (vector)
+        pthread_join(threads[2], NULL);
     return 0;
 }

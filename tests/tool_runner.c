@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,12 +78,28 @@ bool target_start(struct running_target *target, const char *const *environment,
     return false;
 }
 
+bool target_ask(struct running_target *target, const char *line,
+                const char *answer)
+{
+    char reply[256];
+    return write(target->to_target, line, strlen(line)) == (ssize_t)strlen(line) &&
+           read_line(target->from_target, reply, sizeof(reply)) &&
+           strcmp(reply, answer) == 0;
+}
+
 bool target_alive(struct running_target *target)
 {
-    char line[64];
-    return write(target->to_target, "?\n", 2) == 2 &&
-           read_line(target->from_target, line, sizeof(line)) &&
-           strcmp(line, "alive\n") == 0;
+    return target_ask(target, "?\n", "alive\n");
+}
+
+bool target_answers_within(struct running_target *target, int timeout_ms,
+                           const char *answer)
+{
+    struct pollfd ready = {.fd = target->from_target, .events = POLLIN};
+    char reply[256];
+    return poll(&ready, 1, timeout_ms) == 1 &&
+           read_line(target->from_target, reply, sizeof(reply)) &&
+           strcmp(reply, answer) == 0;
 }
 
 int target_finish(struct running_target *target)
@@ -122,7 +139,7 @@ static void run_listed(struct tool_run *run, bool as_nobody,
         dup2(err, 2);
         if (as_nobody && !become_nobody())
             _exit(126);
-        execv(program, args);
+        execvp(program, args);
         _exit(127);
     }
     int status;

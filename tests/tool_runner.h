@@ -23,6 +23,13 @@ bool target_start(struct running_target *target, const char *const *environment,
                   const char *program, ...);
 /* Asks the target to answer, to prove it runs: true when it does. */
 bool target_alive(struct running_target *target);
+/* Sends `line` and reads one line back: true when it is `answer`. */
+bool target_ask(struct running_target *target, const char *line,
+                const char *answer);
+/* Whether the target prints a line within `timeout_ms` milliseconds, and
+ * that line is `answer`. */
+bool target_answers_within(struct running_target *target, int timeout_ms,
+                           const char *answer);
 /* Ends the target (end of input) and returns its exit status, -1 for a
  * signal. */
 int target_finish(struct running_target *target);
@@ -32,7 +39,8 @@ struct tool_run {
     char out[65536], err[4096];
 };
 
-/* Runs `program args...` (NULL-terminated) to its end. */
+/* Runs `program args...` (NULL-terminated; a program without a slash is
+ * looked for in PATH) to its end. */
 void tool_run(struct tool_run *run, const char *program, ...);
 /* The same as user and group nobody (65534), for a test run as root;
  * status 126 when it cannot become nobody. */

@@ -120,16 +120,22 @@ static bool exclude_not_program(struct intervals *excluded,
     return ok;
 }
 
-static void copy_registers(struct leak_root *root,
+/* Every word of the thread's registers; false when out of memory. */
+static bool copy_registers(struct leak_root *root,
                            const struct target_thread *thread)
 {
-    const uint64_t *general = (const uint64_t *)&thread->registers;
-    unsigned count = sizeof(thread->registers) / sizeof(uint64_t);
-    for (unsigned i = 0; i < count; i++)
-        root->words[root->word_count++] = general[i];
-    const uint64_t *vector = (const uint64_t *)thread->vector_registers.xmm_space;
-    for (unsigned i = 0; i < 32 && root->word_count < 64; i++)
-        root->words[root->word_count++] = vector[i];
+    const size_t general = sizeof(thread->registers),
+                 vector = sizeof(thread->vector_registers),
+                 extended = sizeof(thread->extended_registers);
+    root->words = malloc(general + vector + extended);
+    if (!root->words)
+        return false;
+    unsigned char *out = (unsigned char *)root->words;
+    memcpy(out, &thread->registers, general);
+    memcpy(out + general, &thread->vector_registers, vector);
+    memcpy(out + general + vector, thread->extended_registers, extended);
+    root->word_count = (unsigned)((general + vector + extended) / sizeof(uint64_t));
+    return true;
 }
 
 /* Each thread's registers, and its stack from the stack pointer up; the
@@ -153,9 +159,12 @@ static bool add_thread_roots(struct leak_roots *roots, size_t *capacity,
             continue;
         }
         struct leak_root root = {.kind = LEAK_ROOT_REGISTERS, .thread = thread->tid};
-        copy_registers(&root, thread);
-        if (!add_root(roots, capacity, &root))
+        if (!copy_registers(&root, thread))
             return false;
+        if (!add_root(roots, capacity, &root)) {
+            free(root.words);
+            return false;
+        }
         if (!stack)
             continue;
         root = (struct leak_root){.kind = LEAK_ROOT_STACK, .thread = thread->tid,
@@ -277,6 +286,8 @@ int leak_roots_find(struct leak_roots *roots, const struct target *target,
 
 void leak_roots_free(struct leak_roots *roots)
 {
+    for (size_t i = 0; i < roots->count; i++)
+        free(roots->roots[i].words);
     free(roots->roots);
     memset(roots, 0, sizeof(*roots));
 }

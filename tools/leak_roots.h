@@ -8,7 +8,9 @@
  * - each thread's stack from its stack pointer (less the 128-byte red
  *   zone below it) up, which also covers the thread's TLS and
  *   descriptor, kept at the top of a thread's stack;
- * - each thread's registers, general purpose and vector.
+ * - each thread's registers: general purpose, and the whole vector
+ *   state the processor has (xmm, ymm and zmm, AVX-512's mask registers;
+ *   target_registers.c).
  *
  * Left out: the heap's own memory (its blocks are scanned when reached),
  * the library's own mappings and data, the stack log, the kernel's pages
@@ -42,8 +44,8 @@ struct leak_root {
                                   pointing to it */
     pid_t thread;              /* stacks and registers */
     char name[128];            /* module file name, for module data */
-    /* Registers are copied here, not read from the target. */
-    uint64_t words[64];
+    /* Registers are copied here (allocated), not read from the target. */
+    uint64_t *words;
     unsigned word_count;
 };
 

@@ -8,7 +8,9 @@
  * when the moment does not come, target_stop gives up with a message.
  * Every thread is resumed by target_resume, by target_close, and by the
  * signals that end a tool (SIGINT, SIGTERM, SIGHUP, SIGQUIT); when the
- * tool dies otherwise, the kernel resumes them.
+ * tool dies otherwise, the kernel resumes them.  A process stopped by job
+ * control (SIGSTOP, Ctrl-Z) is never set running: it is read if it
+ * stopped at a safe moment, refused otherwise, and stays stopped.
  *
  * Functions returning int give 0 on success, or -1 with one line in
  * `message` naming the problem and what to do.
@@ -23,13 +25,22 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+/* 64-bit words of the vector state past xmm0-15 (target_registers.c). */
+#define TARGET_EXTENDED_WORDS 232
+
 /* A stopped thread: its id and registers. */
 struct target_thread {
     pid_t tid;
     bool stopped;
+    bool job_stopped; /* its process is stopped by job control (SIGSTOP) */
     int pending_signal; /* a signal it was about to take, given back */
     struct user_regs_struct registers;
-    struct user_fpregs_struct vector_registers;
+    struct user_fpregs_struct vector_registers; /* x87, xmm0-15 */
+    /* ymm0-15's upper halves, the AVX-512 mask registers k0-7, zmm0-15's
+     * upper halves and zmm16-31, in that order; zero where the processor
+     * lacks them, they are in their initial state, or the kernel does not
+     * give them. */
+    uint64_t extended_registers[TARGET_EXTENDED_WORDS];
 };
 
 struct target {
@@ -92,6 +103,9 @@ int target_library_find(struct target *target, char *message,
                         size_t message_size);
 /* Whether a mapped file is libmallocdebug.so. */
 bool target_is_library_path(const char *path);
+/* Reads a stopped thread's registers, all of them the processor has
+ * (target_registers.c); false when the thread is gone. */
+bool target_read_registers(struct target_thread *thread);
 /* Whether a thread is at a point where the heap may be read: not in the
  * library's code, and no zone lock held (target_safe_point.c). */
 bool target_at_safe_point(const struct target *target);

@@ -7,6 +7,11 @@
  * or a zone lock is held, all resume for a moment and are stopped again.
  * A signal a thread was about to take while stopped is handed back when
  * it resumes.
+ *
+ * A process stopped by job control reports each thread's stop as a
+ * group-stop, and detaching leaves such a thread stopped; resuming it for
+ * another try would set the process running, so a stopped process is
+ * taken as it is, or refused when it stopped inside the allocator.
  */
 #include "config.h"
 #include "target.h"
@@ -55,6 +60,60 @@ static void catch_ending_signals(void)
         sigaction(ending[i], &action, NULL);
 }
 
+/* A number from /proc/PID/status ("Threads:"), or -1. */
+static long status_field(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *file = fopen(path, "r");
+    long value = -1;
+    size_t length = strlen(field);
+    while (file && fgets(line, sizeof(line), file))
+        if (strncmp(line, field, length) == 0) {
+            value = strtol(line + length, NULL, 10);
+            break;
+        }
+    if (file)
+        fclose(file);
+    return value;
+}
+
+/* Whether thread `tid` is gone or exiting (a zombie, or dead). */
+static bool thread_exiting(pid_t pid, pid_t tid)
+{
+    char path[96], state = 'X';
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return true;
+    /* The state follows the command name, which is in parentheses and
+     * may hold spaces or parentheses itself. */
+    char line[512];
+    if (fgets(line, sizeof(line), file)) {
+        const char *close = strrchr(line, ')');
+        if (close && close[1] == ' ')
+            state = close[2];
+    }
+    fclose(file);
+    return state == 'Z' || state == 'X';
+}
+
+/* The kernel gives a process's memory and mappings through its main
+ * thread: once that has ended with other threads running on, nothing of
+ * the process can be read. */
+static bool main_thread_ended(pid_t pid)
+{
+    return thread_exiting(pid, pid) && status_field(pid, "Threads:") > 1;
+}
+
+static void say_main_thread_ended(pid_t pid, char *message, size_t message_size)
+{
+    snprintf(message, message_size,
+             "the main thread of process %d has ended (pthread_exit) while "
+             "its other threads run on: the kernel no longer gives its memory "
+             "by its process id, so it cannot be examined", (int)pid);
+}
+
 int target_open(struct target *target, pid_t pid, char *message,
                 size_t message_size)
 {
@@ -62,6 +121,10 @@ int target_open(struct target *target, pid_t pid, char *message,
     target->pid = pid;
     if (kill(pid, 0) != 0 && errno == ESRCH) {
         snprintf(message, message_size, "no process %d", (int)pid);
+        return -1;
+    }
+    if (main_thread_ended(pid)) {
+        say_main_thread_ended(pid, message, message_size);
         return -1;
     }
     if (!target_process_name(pid, target->name, sizeof(target->name)))
@@ -117,54 +180,53 @@ static struct target_thread *find_thread(struct target *target, pid_t tid)
     return NULL;
 }
 
-/* Waits until `thread` stops; false when it is gone. */
-static bool wait_for_stop(struct target_thread *thread)
+/* Whether `status` is a group-stop: with PTRACE_SEIZE, a stop event
+ * carrying a stop signal rather than SIGTRAP. */
+static bool is_group_stop(int status)
 {
-    for (;;) {
-        int status;
-        if (waitpid(thread->tid, &status, __WALL) < 0) {
-            if (errno == EINTR)
-                continue;
+    int signo = WSTOPSIG(status);
+    return (status >> 16) == PTRACE_EVENT_STOP &&
+           (signo == SIGSTOP || signo == SIGTSTP || signo == SIGTTIN ||
+            signo == SIGTTOU);
+}
+
+/* Waits until `thread` stops; false when it is gone.  waitpid is asked
+ * without blocking: a thread-group leader that has exited is a zombie
+ * that waitpid does not report while other threads live, and those are
+ * being stopped here, so a blocking wait on it would never return. */
+static bool wait_for_stop(const struct target *target,
+                          struct target_thread *thread)
+{
+    int status;
+    for (unsigned pause_us = 10;; pause_us = pause_us < 1000 ? pause_us * 2 : pause_us) {
+        pid_t found = waitpid(thread->tid, &status, __WALL | WNOHANG);
+        if (found < 0 && errno == EINTR)
+            continue;
+        if (found < 0)
+            return false;
+        if (found > 0)
+            break;
+        if (thread_exiting(target->pid, thread->tid)) {
+            /* Reaps it, unless it leads the group. */
+            waitpid(thread->tid, &status, __WALL | WNOHANG);
             return false;
         }
-        if (!WIFSTOPPED(status))
-            return false; /* it exited */
-        /* Seized without options, every stop but the interrupt's is a
-         * signal the thread was about to take, SIGTRAP included. */
-        int signo = WSTOPSIG(status);
-        bool interrupted = (status >> 16) == PTRACE_EVENT_STOP;
-        if (!interrupted)
-            thread->pending_signal = signo;
-        return ptrace(PTRACE_GETREGS, thread->tid, NULL,
-                      &thread->registers) == 0 &&
-               ptrace(PTRACE_GETFPREGS, thread->tid, NULL,
-                      &thread->vector_registers) == 0;
+        nanosleep(&(struct timespec){0, (long)pause_us * 1000}, NULL);
     }
+    if (!WIFSTOPPED(status))
+        return false; /* it exited */
+    /* Seized without options, every stop but the interrupt's and the
+     * group-stop's is a signal the thread was about to take, SIGTRAP
+     * included. */
+    thread->job_stopped = is_group_stop(status);
+    if ((status >> 16) != PTRACE_EVENT_STOP)
+        thread->pending_signal = WSTOPSIG(status);
+    return target_read_registers(thread);
 }
 
 static void forget_thread(struct target *target, size_t index)
 {
     target->threads[index] = target->threads[--target->thread_count];
-}
-
-/* Whether thread `tid` is gone or exiting (a zombie, or dead). */
-static bool thread_exiting(pid_t pid, pid_t tid)
-{
-    char path[96], state = 'X';
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-    FILE *file = fopen(path, "r");
-    if (!file)
-        return true;
-    /* The state follows the command name, which is in parentheses and
-     * may hold spaces or parentheses itself. */
-    char line[512];
-    if (fgets(line, sizeof(line), file)) {
-        const char *close = strrchr(line, ')');
-        if (close && close[1] == ' ')
-            state = close[2];
-    }
-    fclose(file);
-    return state == 'Z' || state == 'X';
 }
 
 /* Seizes the threads not seized yet; returns how many were new, or -1
@@ -216,7 +278,7 @@ static void stop_all(struct target *target)
             ptrace(PTRACE_INTERRUPT, target->threads[i].tid, NULL, NULL);
     for (size_t i = 0; i < target->thread_count;) {
         struct target_thread *thread = &target->threads[i];
-        if (thread->stopped || wait_for_stop(thread)) {
+        if (thread->stopped || wait_for_stop(target, thread)) {
             thread->stopped = true;
             i++;
         } else {
@@ -257,6 +319,16 @@ static int stop_every_thread(struct target *target)
     }
 }
 
+/* Whether the process is stopped by job control: it would not leave the
+ * allocator before it is continued, and this tool must not continue it. */
+static bool job_stopped(const struct target *target)
+{
+    for (size_t i = 0; i < target->thread_count; i++)
+        if (target->threads[i].job_stopped)
+            return true;
+    return false;
+}
+
 int target_stop(struct target *target, unsigned timeout_ms, char *message,
                 size_t message_size)
 {
@@ -283,8 +355,22 @@ int target_stop(struct target *target, unsigned timeout_ms, char *message,
                      (int)target->pid);
             return -1;
         }
+        if (!find_thread(target, target->pid)) {
+            target_resume(target);
+            say_main_thread_ended(target->pid, message, message_size);
+            return -1;
+        }
         if (target_at_safe_point(target))
             return 0;
+        if (job_stopped(target)) {
+            target_resume(target);
+            snprintf(message, message_size,
+                     "process %d is stopped (job control) with a thread "
+                     "inside the allocator, where it cannot be read: continue "
+                     "it with kill -CONT %d and try again",
+                     (int)target->pid, (int)target->pid);
+            return -1;
+        }
         if (elapsed_ms(&start) > (long)timeout_ms)
             break;
         continue_all(target);
@@ -327,8 +413,7 @@ int target_adopt_exiting(struct target *target, pid_t tid, char *message,
     struct target_thread *thread = &target->threads[0];
     thread->tid = tid;
     thread->stopped = true;
-    if (ptrace(PTRACE_GETREGS, tid, NULL, &thread->registers) != 0 ||
-        ptrace(PTRACE_GETFPREGS, tid, NULL, &thread->vector_registers) != 0) {
+    if (!target_read_registers(thread)) {
         snprintf(message, message_size,
                  "cannot read the registers of process %d at its exit: %s",
                  (int)tid, strerror(errno));
