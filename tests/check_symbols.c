@@ -316,7 +316,10 @@ static int find_site_frame(const struct log_reader_event *event, void *context)
     return 0;
 }
 
-START_TEST(test_log_of_an_exited_probe)
+/* Runs `program scenario` in full mode to its end, its log kept in the
+ * test's directory. */
+static void run_keeping_log(struct probe_run *run, const char *program,
+                            const char *scenario)
 {
     make_directory();
     char directory_setting[300];
@@ -324,9 +327,14 @@ START_TEST(test_log_of_an_exited_probe)
              "MallocStackLoggingDirectory=%s", directory);
     const char *settings[] = {"MallocStackLogging=full", directory_setting,
                               "MallocStackLoggingDontDeleteStackLogFile=1", NULL};
+    probe(run, program, scenario, settings, false);
+    ck_assert_msg(exited_cleanly(run), "%s", run->err);
+}
+
+START_TEST(test_log_of_an_exited_probe)
+{
     struct probe_run run;
-    probe(&run, PROBE, "sites", settings, false);
-    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    run_keeping_log(&run, PROBE, "sites");
     unsigned long pid = output_value(run.out, "pid");
     unsigned long site_a = output_value(run.out, "site_a");
 
@@ -613,15 +621,8 @@ struct inline_run {
 /* inline_probe's log, kept after it exited. */
 static void run_inline_probe(struct inline_run *probe_run)
 {
-    make_directory();
-    char directory_setting[300];
-    snprintf(directory_setting, sizeof(directory_setting),
-             "MallocStackLoggingDirectory=%s", directory);
-    const char *settings[] = {"MallocStackLogging=full", directory_setting,
-                              "MallocStackLoggingDontDeleteStackLogFile=1", NULL};
     struct probe_run *run = &probe_run->run;
-    probe(run, INLINE_PROBE, "run", settings, false);
-    ck_assert_msg(exited_cleanly(run), "%s", run->err);
+    run_keeping_log(run, INLINE_PROBE, "run");
     probe_run->malloc_line = output_value(run->out, "malloc_line");
     probe_run->call_line = output_value(run->out, "call_line");
     ck_assert_uint_gt(probe_run->call_line, probe_run->malloc_line);
