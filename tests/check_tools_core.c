@@ -62,7 +62,7 @@ START_TEST(test_sort_shapes)
     enum { COUNT = 20000 };
     static struct element array[COUNT];
     uint64_t state = 0x9e3779b97f4a7c15ULL;
-    for (int shape = 0; shape < 9; shape++) {
+    for (int shape = 0; shape < 10; shape++) {
         for (size_t i = 0; i < COUNT; i++)
             array[i] = (struct element){(i + 1) * 64, i};
         if (shape == 1) /* a few out of place, at both ends and inside */
@@ -93,6 +93,13 @@ START_TEST(test_sort_shapes)
             }
             if (shape == 8) /* one region's end reaches into another's */
                 array[3 * PER_REGION - 1].address = 1;
+        } else if (shape == 9) { /* regions mapped top down, of uneven sizes */
+            size_t placed = 0;
+            for (size_t region = 0; placed < COUNT; region++) {
+                size_t length = 1 + (region * 37) % 700;
+                for (size_t k = 0; k < length && placed < COUNT; k++, placed++)
+                    array[placed].address = (uint64_t)(1000 - region) << 24 | (k + 1) * 16;
+            }
         }
         expect_sorted_like_qsort(array, COUNT);
     }

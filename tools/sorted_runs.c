@@ -5,7 +5,10 @@
  *    from the end, moving the long run once, in place;
  *  - runs that do not interleave (blocks listed region by region, or
  *    allocated region after region, the regions in any order): the runs
- *    are sorted by their first address and each is copied once.
+ *    are sorted by their first address and each is copied once; when
+ *    they come in descending order, as regions that the kernel maps top
+ *    down do, they are put in place by reversing the array and then each
+ *    run, with no copy.
  * Anything else gets a natural merge sort: neighbouring runs merged
  * pairwise until one is left.
  */
@@ -160,6 +163,27 @@ static struct run *list_runs(const char *array, size_t count, size_t size,
     return runs;
 }
 
+static void reverse(char *array, size_t size, size_t start, size_t end)
+{
+    char swap[64];
+    for (size_t i = start, j = end; i + 1 < j; i++, j--)
+        for (size_t done = 0; done < size; done += sizeof(swap)) {
+            size_t piece = size - done < sizeof(swap) ? size - done : sizeof(swap);
+            char *a = array + i * size + done, *b = array + (j - 1) * size + done;
+            memcpy(swap, a, piece);
+            memcpy(a, b, piece);
+            memcpy(b, swap, piece);
+        }
+}
+
+static bool descending_and_apart(const struct run *runs, size_t run_count)
+{
+    for (size_t i = 1; i < run_count; i++)
+        if (runs[i].last >= runs[i - 1].first)
+            return false;
+    return true;
+}
+
 /* Sorts when the runs are few and do not interleave: 1 when sorted, 0
  * when not of that shape, -1 when out of memory. */
 static int sort_disjoint_runs(char *array, size_t count, size_t size)
@@ -168,6 +192,14 @@ static int sort_disjoint_runs(char *array, size_t count, size_t size)
     struct run *runs = list_runs(array, count, size, count / 64 + 2, &run_count);
     if (runs == NULL)
         return 0;
+    if (descending_and_apart(runs, run_count)) {
+        /* Run [start, end) lands, reversed, at [count - end, count - start). */
+        reverse(array, size, 0, count);
+        for (size_t i = 0; i < run_count; i++)
+            reverse(array, size, count - runs[i].end, count - runs[i].start);
+        free(runs);
+        return 1;
+    }
     qsort(runs, run_count, sizeof(*runs), by_first_address);
     bool disjoint = true;
     for (size_t i = 1; i < run_count && disjoint; i++)
