@@ -99,8 +99,9 @@ static inline void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
         dispatch_log(LOG_ALLOCATE | MALLOC_LOG_TYPE_DEALLOCATE, zone,
                      (uintptr_t)pointer, size, result);
     else if (MD_UNLIKELY(stacklog_malloc_enabled) && result)
-        stacklog_logger(LOG_ALLOCATE | MALLOC_LOG_TYPE_DEALLOCATE,
-                        (uintptr_t)zone, (uintptr_t)pointer, size,
+        /* No block was freed (a realloc of NULL, or lite mode, which does
+         * not look): to the stack log, an allocation of `size`. */
+        stacklog_logger(LOG_ALLOCATE, (uintptr_t)zone, size, 0,
                         (uintptr_t)result, 0);
     return dispatch_result(result);
 }

@@ -570,6 +570,26 @@ START_TEST(test_vm_events_follow_the_mode)
 }
 END_TEST
 
+/* malloc_zone_realloc(zone, NULL, n) is logged as the allocation it is,
+ * with no free half. */
+START_TEST(test_zone_realloc_of_null_is_an_allocation)
+{
+    struct probe_run run;
+    run_probe(&run, "realloc_null", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
+    struct events *events = read_events(reader);
+    const struct log_reader_event *made =
+        find_event(events, MDLOG_EVENT_ALLOC, output_value(run.out, "block"));
+    ck_assert(made != NULL);
+    ck_assert_uint_eq(made->size, 48);
+    ck_assert_uint_eq(made->type, MDLOG_EVENT_ALLOC);
+    ck_assert_ptr_null(find_event(events, MDLOG_EVENT_FREE, 0));
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
 /* ---- reaping and the directory ---- */
 
 static pid_t dead_pid(void)
@@ -685,6 +705,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_fork_while_threads_allocate);
     tcase_add_test(tc, test_threads_record_their_own_events);
     tcase_add_test(tc, test_vm_events_follow_the_mode);
+    tcase_add_test(tc, test_zone_realloc_of_null_is_an_allocation);
     tcase_add_test(tc, test_logs_of_dead_processes_are_reaped);
     tcase_add_test(tc, test_unwritable_directory_falls_back);
     tcase_add_test(tc, test_program_logger_sees_the_same_calls);

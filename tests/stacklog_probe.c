@@ -246,6 +246,14 @@ static int vm(void)
     return 0;
 }
 
+/* A zone's realloc of NULL allocates. */
+static int realloc_null(void)
+{
+    print_sites();
+    printf("block %p\n", malloc_zone_realloc(malloc_default_zone(), NULL, 48));
+    return 0;
+}
+
 static int crash(void)
 {
     print_sites();
@@ -382,7 +390,7 @@ int main(int argc, char **argv)
                      {"vm", vm},           {"crash", crash},
                      {"logger", logger},   {"callers", callers},
                      {"signals", signals}, {"fork_stress", fork_stress},
-                     {"own_stack", own_stack}};
+                     {"own_stack", own_stack}, {"realloc_null", realloc_null}};
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)

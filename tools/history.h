@@ -22,10 +22,12 @@
  *     ALLOC|REALLOC of the new one (maybe the same) with the new size,
  *     both with the realloc's stack.  The free half's order is taken
  *     before the call, so no other thread's event about either block
- *     falls between the halves.  realloc(NULL, n) is a malloc and
- *     realloc(p, 0) a free, but malloc_zone_realloc(zone, NULL, n) logs
- *     a free half of address 0, with a stale order: the replay keeps
- *     it, as freeing nothing;
+ *     falls between the halves.  realloc(NULL, n) and
+ *     malloc_zone_realloc(zone, NULL, n) are logged as a malloc, and
+ *     realloc(p, 0) as a free.  A log of an earlier build of the
+ *     library may hold, for a zone's realloc of NULL, a free half of
+ *     address 0 with a stale order: the replay keeps it, as freeing
+ *     nothing;
  *   - mmap: VM_MAP; munmap: VM_UNMAP; mremap: VM_UNMAP|REALLOC of the
  *     old range, then VM_MAP|REALLOC of the new one.
  *

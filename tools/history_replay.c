@@ -89,8 +89,9 @@ static int replay_free(struct replay *replay,
     struct history_summary *summary = &replay->history->summary;
     summary->frees++;
     uint32_t block;
-    /* free(NULL) is not logged, but a zone's realloc of NULL logs a
-     * free half of address 0: it frees nothing. */
+    /* free(NULL) is not logged, but older logs hold a free half of
+     * address 0 for a zone's realloc of NULL (history.h): it frees
+     * nothing. */
     if (event->address == 0 && (event->type & MDLOG_EVENT_REALLOC)) {
         level_moved(replay, event->order, index);
         return 0;

@@ -18,9 +18,9 @@ void history_selection_free(struct history_selection *selection)
 }
 
 /* The events before the first one after `order`.  Orders increase
- * along the array, but not strictly everywhere: the library gives the
- * free half of a zone's realloc of NULL a stale order, so a binary
- * search could land past an earlier event. */
+ * along the array, but not strictly everywhere: older logs give the free
+ * half of a zone's realloc of NULL a stale order (history.h), so a
+ * binary search could land past an earlier event. */
 static size_t events_through(const struct history_event_list *list,
                              uint64_t order)
 {
