@@ -29,12 +29,20 @@ static bool make_slots(struct address_table *table, unsigned bits)
     return true;
 }
 
-bool address_table_init(struct address_table *table,
+static bool over_three_quarters(size_t count, size_t slots)
+{
+    return count * 4 > slots * 3;
+}
+
+bool address_table_init(struct address_table *table, size_t expected,
                         address_table_address_fn *address_of,
                         const void *context)
 {
     *table = (struct address_table){.address_of = address_of, .context = context};
-    return make_slots(table, FIRST_BITS);
+    unsigned bits = FIRST_BITS;
+    while (bits < MOST_BITS && over_three_quarters(expected, (size_t)1 << bits))
+        bits++;
+    return make_slots(table, bits);
 }
 
 void address_table_release(struct address_table *table)
@@ -90,7 +98,7 @@ bool address_table_put(struct address_table *table, uint64_t address,
                        uint32_t entry, uint32_t *previous)
 {
     *previous = ADDRESS_TABLE_NONE;
-    if ((table->count + 1) * 4 > slot_count(table) * 3 && !grow(table))
+    if (over_three_quarters(table->count + 1, slot_count(table)) && !grow(table))
         return false;
     uint32_t hash = address_table_hash(address);
     struct address_slot *slot = search(table, address, hash);

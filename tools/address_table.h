@@ -36,8 +36,9 @@ struct address_table {
     const void *context;
 };
 
-/* False when memory ran out. */
-bool address_table_init(struct address_table *table,
+/* A table that holds `expected` addresses without growing.  False when
+ * memory ran out. */
+bool address_table_init(struct address_table *table, size_t expected,
                         address_table_address_fn *address_of,
                         const void *context);
 void address_table_release(struct address_table *table);

@@ -182,11 +182,17 @@ int log_live_blocks_find(const struct log_reader *reader,
     memset(live, 0, sizeof(*live));
     uint64_t events = log_reader_event_count(reader);
     struct live_pass pass = {.live = live};
+    /* Sized for the blocks the counts leave live at the end: a heap that
+     * only grew needs no table but its last, which saves building and
+     * zeroing the smaller ones; a churning log starts small. */
+    uint64_t allocations, frees;
+    log_reader_count_kinds(reader, &allocations, &frees);
+    size_t expected = allocations > frees ? (size_t)(allocations - frees) : 0;
     /* Room for every event up front: what is never used is never
      * touched, so costs no memory. */
     live->capacity = events + 1;
     live->blocks = big_array_alloc(live->capacity * sizeof(*live->blocks));
-    if (live->blocks == NULL || !address_table_init(&pass.table, block_address, live)) {
+    if (live->blocks == NULL || !address_table_init(&pass.table, expected, block_address, live)) {
         live->capacity = live->blocks ? live->capacity : 0;
         pass.out_of_memory = true;
         return failed(&pass, message, message_size, events);

@@ -118,6 +118,12 @@ int log_reader_for_each_event(const struct log_reader *reader,
 /* Events recorded in the chunks read. */
 uint64_t log_reader_event_count(const struct log_reader *reader);
 
+/* How many of those are allocations and frees (realloc halves
+ * included), counted chunk by chunk without ordering them: a quick look
+ * for sizing what a walk will build. */
+void log_reader_count_kinds(const struct log_reader *reader,
+                            uint64_t *allocations, uint64_t *frees);
+
 /* ---- modules ---- */
 
 /* One more than the highest module index recorded. */

@@ -154,6 +154,24 @@ int log_reader_for_each_event(const struct log_reader *reader,
     return stopped;
 }
 
+void log_reader_count_kinds(const struct log_reader *reader,
+                            uint64_t *allocations, uint64_t *frees)
+{
+    uint64_t capacity = log_reader_event_capacity(reader);
+    *allocations = *frees = 0;
+    for (size_t i = 0; i < reader->index.event_chunk_count; i++) {
+        const struct mdlog_chunk_header *chunk =
+            log_reader_chunk(reader, reader->index.event_chunks[i]);
+        const struct mdlog_event *records = log_reader_records(chunk);
+        uint64_t count = log_reader_count(chunk, capacity);
+        for (uint64_t j = 0; j < count; j++) {
+            unsigned kind = MDLOG_EVENT_KIND(&records[j]);
+            *allocations += kind == MDLOG_EVENT_ALLOC;
+            *frees += kind == MDLOG_EVENT_FREE;
+        }
+    }
+}
+
 uint64_t log_reader_event_count(const struct log_reader *reader)
 {
     uint64_t capacity = log_reader_event_capacity(reader);
