@@ -1071,6 +1071,10 @@ START_TEST(test_live_blocks_of_known_events)
     log_builder_event(b, T2, VM_MAP, 0x20000, 4096, s2);       /* not a block */
     struct replayed r;
     replay(b, &r);
+    uint64_t allocations, frees;
+    log_reader_count_kinds(r.reader, &allocations, &frees);
+    ck_assert_uint_eq(allocations, 5);
+    ck_assert_uint_eq(frees, 3);
     struct log_live_blocks live;
     char message[512];
     ck_assert_int_eq(log_live_blocks_find(r.reader, &live, message, sizeof(message)), 0);
