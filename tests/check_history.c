@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SMALL LOG_BUILDER_SMALL_CHUNK
@@ -1169,6 +1171,74 @@ START_TEST(test_live_blocks_against_the_history)
 }
 END_TEST
 
+/* The address space the process maps now, from /proc/self/statm. */
+static uint64_t mapped_bytes(void)
+{
+    FILE *file = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (!file || fscanf(file, "%lu", &pages) != 1)
+        pages = 0;
+    if (file)
+        fclose(file);
+    return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A long log whose blocks are freed soon after they are allocated needs
+ * memory for its few live blocks only, not for every event it holds: the
+ * pass must not ask for address space as big as the log, which a limit
+ * on it (or the kernel's overcommit check, for a log bigger than memory)
+ * refuses. */
+START_TEST(test_live_blocks_of_a_long_churning_log_fit_in_little_memory)
+{
+    enum { PAIRS = 1000000, SLOTS = 1000 };
+    struct log_builder *b = log_builder_create(LOG_BUILDER_SMALL_CHUNK * 16, 80);
+    uint32_t stack = frame(b, log_builder_thread_node(b, T1), 0x401000);
+    for (uint32_t i = 0; i < PAIRS; i++) {
+        uint64_t address = 0x7f0000000000ull + 64 * (uint64_t)(i % SLOTS);
+        log_builder_event(b, T1, ALLOC, address, 32, stack);
+        if (i + SLOTS / 2 < PAIRS) /* the last ones stay live */
+            log_builder_event(b, T1, FREE, address, 0, stack);
+    }
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char path[512];
+    snprintf(path, sizeof(path), "%s/check_history.XXXXXX", base);
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert(log_builder_write(b, path));
+    log_builder_destroy(b);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        char message[512];
+        struct log_reader *reader = log_reader_open(path, message, sizeof(message));
+        if (!reader)
+            _exit(3);
+        /* Far less than the 48 MB that a block for each event takes. */
+        uint64_t limit = mapped_bytes() + 24 * MiB;
+        struct rlimit address_space = {limit, limit};
+        if (setrlimit(RLIMIT_AS, &address_space) != 0)
+            _exit(4);
+        struct log_live_blocks live;
+        if (log_live_blocks_find(reader, &live, message, sizeof(message)) != 0) {
+            fprintf(stderr, "%s\n", message);
+            _exit(1);
+        }
+        bool right = live.count == SLOTS / 2 && live.bytes == 32 * SLOTS / 2 &&
+                     live.blocks[0].address == 0x7f0000000000ull + 64 * (SLOTS / 2);
+        _exit(right ? 0 : 2);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    unlink(path);
+    ck_assert(WIFEXITED(status));
+    ck_assert_msg(WEXITSTATUS(status) == 0,
+                  "the pass on a log of %d events, at most %d blocks live, "
+                  "exited %d under a limit on its address space",
+                  2 * PAIRS - SLOTS / 2, SLOTS / 2, WEXITSTATUS(status));
+}
+END_TEST
+
 static Suite *history_suite(void)
 {
     Suite *s = suite_create("history");
@@ -1188,6 +1258,7 @@ static Suite *history_suite(void)
     tcase_add_test(built, test_timeline_stays_bounded);
     tcase_add_test(built, test_live_blocks_of_known_events);
     tcase_add_test(built, test_live_blocks_against_the_history);
+    tcase_add_test(built, test_live_blocks_of_a_long_churning_log_fit_in_little_memory);
     suite_add_tcase(s, built);
     TCase *real = tcase_create("real logs");
     tcase_set_timeout(real, 60);

@@ -188,9 +188,12 @@ int log_live_blocks_find(const struct log_reader *reader,
     uint64_t allocations, frees;
     log_reader_count_kinds(reader, &allocations, &frees);
     size_t expected = allocations > frees ? (size_t)(allocations - frees) : 0;
-    /* Room for every event up front: what is never used is never
-     * touched, so costs no memory. */
-    live->capacity = events + 1;
+    /* Room for those blocks and for a churning log's dead entries until
+     * the first packing; make_room adds more when needed.  Room for every
+     * event would be address space as big as the log, which a limit on
+     * it, or the kernel's overcommit check for a log bigger than memory,
+     * refuses. */
+    live->capacity = (expected + PACK_FROM < events ? expected + PACK_FROM : events) + 1;
     live->blocks = big_array_alloc(live->capacity * sizeof(*live->blocks));
     if (live->blocks == NULL || !address_table_init(&pass.table, expected, block_address, live)) {
         live->capacity = live->blocks ? live->capacity : 0;
