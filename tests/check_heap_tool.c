@@ -335,6 +335,24 @@ START_TEST(test_main_thread_ending_while_stopping)
 }
 END_TEST
 
+/* A thread that no interrupt stops (waiting in vfork for a child that
+ * sleeps): heap gives up after its wait with a message, and the target
+ * runs on once the child is gone. */
+START_TEST(test_thread_that_does_not_stop)
+{
+    struct running_target target;
+    start(&target, "MallocStackLogging=lite", NULL);
+    ck_assert(target_ask(&target, "vfork 9000\n", "vforking\n"));
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", (int)target.pid);
+    struct tool_run run;
+    tool_run(&run, "timeout", "30", HEAP, pid, (char *)NULL);
+    expect_error(&run, "did not stop within 5 s");
+    ck_assert(target_ask(&target, "?\n", "alive\n"));
+    ck_assert_int_eq(target_finish(&target), 0);
+}
+END_TEST
+
 /* A full-mode log kept by tests/leaks_target, read after it exited. */
 START_TEST(test_log_of_an_exited_process)
 {
@@ -426,6 +444,7 @@ int main(void)
     tcase_add_test(tc, test_a_process_that_allocates_all_the_time);
     tcase_add_test(tc, test_a_stopped_process_stays_stopped);
     tcase_add_test(tc, test_main_thread_ending_while_stopping);
+    tcase_add_test(tc, test_thread_that_does_not_stop);
     tcase_add_test(tc, test_log_of_an_exited_process);
     tcase_add_test(tc, test_bad_inputs);
     return tool_suite_run("heap tool", tc, directory);

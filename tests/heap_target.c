@@ -11,7 +11,9 @@
  * if a thread stood inside the allocator) and answers "locked"; "unlock"
  * lets them go and answers "unlocked"; "leave MS" answers "leaving", and
  * the main thread ends MS milliseconds later (pthread_exit), leaving the
- * process to its other threads.
+ * process to its other threads; "vfork MS" answers "vforking", then the
+ * main thread waits in vfork for a child that sleeps MS milliseconds
+ * before it exits (no signal, nor a tracer's interrupt, stops it there).
  */
 #include <malloc/malloc.h>
 #include <pthread.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HUNDREDS 10
@@ -105,6 +108,15 @@ int main(int argc, char **argv)
         } else if (strcmp(line, "unlock\n") == 0) {
             zone->introspect->force_unlock(zone);
             printf("unlocked\n");
+        } else if (strncmp(line, "vfork ", 6) == 0) {
+            long ms = atol(line + 6);
+            printf("vforking\n");
+            fflush(stdout);
+            if (vfork() == 0) {
+                struct timespec pause = {ms / 1000, ms % 1000 * 1000000};
+                nanosleep(&pause, NULL);
+                _exit(0);
+            }
         } else if (strncmp(line, "leave ", 6) == 0) {
             printf("leaving\n");
             usleep((useconds_t)atoi(line + 6) * 1000);

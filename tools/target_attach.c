@@ -194,8 +194,24 @@ static bool is_group_stop(int status)
  * without blocking: a thread-group leader that has exited is a zombie
  * that waitpid does not report while other threads live, and those are
  * being stopped here, so a blocking wait on it would never return. */
-static bool wait_for_stop(const struct target *target,
-                          struct target_thread *thread)
+static long elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - since->tv_sec) * 1000 +
+           (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* How long a thread may take to stop once interrupted.  A thread
+ * waiting in the kernel where no signal reaches it (the parent of a
+ * vfork child that has not called exec yet) stops only when it leaves. */
+#define STOP_WAIT_MS 5000
+
+enum stop_result { THREAD_STOPPED, THREAD_GONE, THREAD_STUCK };
+
+static enum stop_result wait_for_stop(const struct target *target,
+                                      struct target_thread *thread,
+                                      const struct timespec *since)
 {
     int status;
     for (unsigned pause_us = 10;; pause_us = pause_us < 1000 ? pause_us * 2 : pause_us) {
@@ -203,25 +219,27 @@ static bool wait_for_stop(const struct target *target,
         if (found < 0 && errno == EINTR)
             continue;
         if (found < 0)
-            return false;
+            return THREAD_GONE;
         if (found > 0)
             break;
         if (thread_exiting(target->pid, thread->tid)) {
             /* Reaps it, unless it leads the group. */
             waitpid(thread->tid, &status, __WALL | WNOHANG);
-            return false;
+            return THREAD_GONE;
         }
+        if (elapsed_ms(since) > STOP_WAIT_MS)
+            return THREAD_STUCK;
         nanosleep(&(struct timespec){0, (long)pause_us * 1000}, NULL);
     }
     if (!WIFSTOPPED(status))
-        return false; /* it exited */
+        return THREAD_GONE; /* it exited */
     /* Seized without options, every stop but the interrupt's and the
      * group-stop's is a signal the thread was about to take, SIGTRAP
      * included. */
     thread->job_stopped = is_group_stop(status);
     if ((status >> 16) != PTRACE_EVENT_STOP)
         thread->pending_signal = WSTOPSIG(status);
-    return target_read_registers(thread);
+    return target_read_registers(thread) ? THREAD_STOPPED : THREAD_GONE;
 }
 
 static void forget_thread(struct target *target, size_t index)
@@ -270,21 +288,29 @@ static int seize_new_threads(struct target *target)
 }
 
 /* Interrupts every seized thread still running and waits until each
- * has stopped. */
-static void stop_all(struct target *target)
+ * has stopped; returns a thread that did not, or 0. */
+static pid_t stop_all(struct target *target)
 {
     for (size_t i = 0; i < target->thread_count; i++)
         if (!target->threads[i].stopped)
             ptrace(PTRACE_INTERRUPT, target->threads[i].tid, NULL, NULL);
+    struct timespec since;
+    clock_gettime(CLOCK_MONOTONIC, &since);
+    pid_t stuck = 0;
     for (size_t i = 0; i < target->thread_count;) {
         struct target_thread *thread = &target->threads[i];
-        if (thread->stopped || wait_for_stop(target, thread)) {
-            thread->stopped = true;
-            i++;
-        } else {
+        enum stop_result result =
+            thread->stopped ? THREAD_STOPPED : wait_for_stop(target, thread, &since);
+        if (result == THREAD_GONE) {
             forget_thread(target, i);
+            continue;
         }
+        thread->stopped = result == THREAD_STOPPED;
+        if (result == THREAD_STUCK)
+            stuck = thread->tid;
+        i++;
     }
+    return stuck;
 }
 
 static void continue_all(struct target *target)
@@ -298,21 +324,16 @@ static void continue_all(struct target *target)
     }
 }
 
-static long elapsed_ms(const struct timespec *since)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - since->tv_sec) * 1000 +
-           (now.tv_nsec - since->tv_nsec) / 1000000;
-}
-
 /* Seizes and stops every thread, also those started meanwhile: done
  * when a listing made while every known thread was stopped finds no new
  * one (a running thread could start one behind a listing). */
-static int stop_every_thread(struct target *target)
+static int stop_every_thread(struct target *target, pid_t *stuck)
 {
     for (;;) {
-        stop_all(target);
+        if ((*stuck = stop_all(target)) != 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
         int added = seize_new_threads(target);
         if (added <= 0)
             return added;
@@ -338,11 +359,20 @@ int target_stop(struct target *target, unsigned timeout_ms, char *message,
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (unsigned pause_us = 50;; pause_us = pause_us < 20000 ? pause_us * 2 : pause_us) {
-        if (stop_every_thread(target) != 0) {
+        pid_t stuck = 0;
+        if (stop_every_thread(target, &stuck) != 0) {
             int error = errno;
-            stop_all(target); /* only stopped threads can be let go */
+            if (!stuck)
+                stop_all(target); /* only stopped threads can be let go */
             target_resume(target);
-            if (error == EPERM)
+            if (stuck)
+                snprintf(message, message_size,
+                         "thread %d of process %d did not stop within %d s: it "
+                         "waits in the kernel where no signal reaches it (for "
+                         "example for a vfork child that has not called exec "
+                         "yet); try again when it has gone on",
+                         (int)stuck, (int)target->pid, STOP_WAIT_MS / 1000);
+            else if (error == EPERM)
                 target_explain_refusal(target->pid, message, message_size);
             else
                 snprintf(message, message_size, "cannot stop process %d: %s",
