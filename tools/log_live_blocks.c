@@ -6,8 +6,9 @@
  * ones are packed to the front and the table rebuilt: the array stays
  * within about twice the live set, in memory already touched, however
  * long the log.  At the end the live entries are packed, still in log
- * order, which for a heap that grew is nearly address order already, so
- * the sort that follows is a few merges.
+ * order: for a heap that grew, a few runs of ascending addresses (one
+ * per region), which the sort puts in place moving each entry once or
+ * twice.
  *
  * With millions of blocks live, each table access misses the cache: the
  * events wait a few turns in a queue while their slot is fetched, and a
