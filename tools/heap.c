@@ -87,7 +87,7 @@ static int open_target(const char *spec, struct live_process *process,
     progress_begin("heap");
     progress_note("reading", 0, 0);
     int result;
-    if (heap_target_is_log(spec))
+    if (target_names_a_log(spec))
         result = heap_from_log(spec, process, snapshot, message, message_size);
     else if ((result = live_process_open(process, spec, message, message_size)) == 0)
         result = live_process_snapshot(process, snapshot, message, message_size);

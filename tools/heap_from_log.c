@@ -10,14 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-bool heap_target_is_log(const char *spec)
-{
-    struct stat status;
-    return strchr(spec, '/') ||
-           (stat(spec, &status) == 0 && S_ISREG(status.st_mode));
-}
 
 static void name_process(struct live_process *process,
                          const struct mdlog_header *header)

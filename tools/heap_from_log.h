@@ -12,9 +12,6 @@
 
 #include <stdbool.h>
 
-/* Whether `spec` names a log file rather than a process. */
-bool heap_target_is_log(const char *spec);
-
 /* Opens the log at `path` into `process` (no target: pid and name come
  * from the log) and lists its live blocks into `snapshot`.  0, or -1
  * with a message. */

@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define MAX_ADDRESSES 256
 
@@ -148,8 +147,7 @@ static bool parse_command_line(struct command *command, int argc, char **argv)
 static struct log_reader *open_log(const char *target, char *message,
                                    size_t message_size)
 {
-    struct stat status;
-    if (strchr(target, '/') || (stat(target, &status) == 0 && S_ISREG(status.st_mode)))
+    if (target_names_a_log(target))
         return log_reader_open(target, message, message_size);
     pid_t pid;
     if (target_find(target, &pid, message, message_size) != 0)

@@ -60,6 +60,10 @@ struct target {
     size_t thread_count;
 };
 
+/* Whether a tool's target `spec` names a log file rather than a process:
+ * it holds a slash, or names a regular file that exists. */
+bool target_names_a_log(const char *spec);
+
 /* `spec` is a pid or a part of an executable's name that only one
  * process (other than this one) matches. */
 int target_find(const char *spec, pid_t *pid, char *message,

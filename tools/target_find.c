@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static bool is_number(const char *text)
@@ -116,4 +117,11 @@ int target_find(const char *spec, pid_t *pid, char *message,
                  "\"%s\" matches %u processes: %s; give a pid", spec,
                  match_count, matches);
     return -1;
+}
+
+bool target_names_a_log(const char *spec)
+{
+    struct stat status;
+    return strchr(spec, '/') ||
+           (stat(spec, &status) == 0 && S_ISREG(status.st_mode));
 }
