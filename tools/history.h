@@ -193,8 +193,9 @@ struct history_groups {
 };
 
 /* Blocks grouped one at a time, from any source: start, add each block,
- * then finish, which also frees the grouping.  False when memory ran
- * out (a NULL grouping, from a start that failed, finishes false). */
+ * then finish, which also frees the grouping.  An add that runs out of
+ * memory returns false, and so do the adds after it and the finish; a
+ * NULL grouping, from a start that failed, does the same. */
 struct history_grouping;
 struct history_grouping *history_grouping_start(void);
 bool history_grouping_add(struct history_grouping *grouping, uint32_t stack,

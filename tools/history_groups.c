@@ -23,6 +23,7 @@ struct history_grouping {
     struct group_entry *recent; /* blocks in a row often share a stack */
     struct entry_pool pool;
     uint64_t total_count, total_bytes;
+    bool out_of_memory; /* an add failed: finishing fails */
 };
 
 static struct group_entry *group_of(struct history_grouping *grouping, uint32_t stack)
@@ -104,9 +105,13 @@ struct history_grouping *history_grouping_start(void)
 bool history_grouping_add(struct history_grouping *grouping, uint32_t stack,
                           uint64_t size)
 {
-    struct group_entry *group = group_of(grouping, stack);
-    if (group == NULL)
+    if (grouping == NULL || grouping->out_of_memory)
         return false;
+    struct group_entry *group = group_of(grouping, stack);
+    if (group == NULL) {
+        grouping->out_of_memory = true;
+        return false;
+    }
     group->count++;
     group->bytes += size;
     grouping->total_count++;
@@ -119,7 +124,8 @@ bool history_grouping_finish(struct history_grouping *grouping,
                              struct history_groups *groups)
 {
     *groups = (struct history_groups){0};
-    bool done = grouping != NULL && list_groups(grouping, order, groups);
+    bool done = grouping != NULL && !grouping->out_of_memory &&
+                list_groups(grouping, order, groups);
     if (done) {
         groups->total_count = grouping->total_count;
         groups->total_bytes = grouping->total_bytes;
@@ -141,15 +147,12 @@ bool history_group_by_stack(const struct history *history,
 {
     struct history_grouping *grouping = history_grouping_start();
     const struct history_event *events = history->malloc_events.events;
-    bool added = grouping != NULL;
-    for (size_t i = 0; added && i < blocks->count; i++) {
+    for (size_t i = 0; i < blocks->count; i++) {
         const struct history_event *block = &events[blocks->events[i]];
-        added = history_grouping_add(grouping, block->stack, block->size);
+        if (!history_grouping_add(grouping, block->stack, block->size))
+            break;
     }
-    bool listed = history_grouping_finish(grouping, order, groups);
-    if (listed && !added)
-        history_groups_free(groups);
-    return listed && added;
+    return history_grouping_finish(grouping, order, groups);
 }
 
 void history_groups_free(struct history_groups *groups)

@@ -186,14 +186,11 @@ static bool group_live_blocks(const struct history_view *view, bool at_peak,
     if (view->history == NULL) {
         struct history_grouping *grouping = history_grouping_start();
         const struct log_live_blocks *live = view->live_at_end;
-        bool added = grouping != NULL;
-        for (size_t i = 0; added && i < live->count; i++)
-            added = history_grouping_add(grouping, live->blocks[i].stack,
-                                         live->blocks[i].size);
-        bool listed = history_grouping_finish(grouping, order, groups);
-        if (listed && !added)
-            history_groups_free(groups);
-        return listed && added;
+        for (size_t i = 0; i < live->count; i++)
+            if (!history_grouping_add(grouping, live->blocks[i].stack,
+                                      live->blocks[i].size))
+                break;
+        return history_grouping_finish(grouping, order, groups);
     }
     if (at_peak)
         note_compacted_peak(view);
