@@ -422,12 +422,7 @@ START_TEST(test_bad_inputs)
     if (getuid() == 0) {
         snprintf(pid, sizeof(pid), "%d", (int)getpid());
         tool_run_as_nobody(&run, HEAP, pid, (char *)NULL);
-        char expected[200];
-        snprintf(expected, sizeof(expected),
-                 "heap: not permitted to read process %s: it belongs to "
-                 "another user (uid 0); run as that user or as root\n", pid);
-        ck_assert_int_eq(run.status, 2);
-        ck_assert_str_eq(run.err, expected);
+        tool_expect_refused_to_nobody(&run, "heap");
     }
 }
 END_TEST

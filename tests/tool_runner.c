@@ -165,6 +165,16 @@ void tool_run_as_nobody(struct tool_run *run, const char *program, ...)
     va_end(list);
 }
 
+void tool_expect_refused_to_nobody(const struct tool_run *run, const char *tool)
+{
+    char expected[200];
+    snprintf(expected, sizeof(expected),
+             "%s: not permitted to read process %d: it belongs to another "
+             "user (uid 0); run as that user or as root\n", tool, (int)getpid());
+    ck_assert_int_eq(run->status, 2);
+    ck_assert_str_eq(run->err, expected);
+}
+
 unsigned long target_value(const char *text, const char *name)
 {
     char key[64];

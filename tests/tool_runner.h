@@ -45,6 +45,9 @@ void tool_run(struct tool_run *run, const char *program, ...);
 /* The same as user and group nobody (65534), for a test run as root;
  * status 126 when it cannot become nobody. */
 void tool_run_as_nobody(struct tool_run *run, const char *program, ...);
+/* `run` ran `tool` as nobody on this (root's) test process: it must have
+ * refused with status 2 and the exact message naming the owner. */
+void tool_expect_refused_to_nobody(const struct tool_run *run, const char *tool);
 
 /* Makes the scratch directory `path` (a mkdtemp template), runs the
  * tests of `tc` (timeout 60 s) in a suite named `name`, removes the
