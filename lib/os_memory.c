@@ -3,6 +3,7 @@
 #include "compiler.h"
 #include "own_mappings.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -155,6 +156,20 @@ void os_unmap(void *address, size_t size)
 void os_discard(void *address, size_t size)
 {
     madvise(address, size, MADV_DONTNEED);
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void os_prefault_write(void *address, size_t size)
+{
+    uintptr_t start = (uintptr_t)address & ~(OS_PAGE_SIZE - 1);
+    uintptr_t end = ((uintptr_t)address + size + OS_PAGE_SIZE - 1) &
+                    ~(OS_PAGE_SIZE - 1);
+    int saved = errno; /* a malloc that succeeds leaves errno alone */
+    madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+    errno = saved;
 }
 
 #define OS_POOL_CHUNK (64 * 1024)

@@ -46,6 +46,11 @@ void os_protect_none(void *address, size_t size);
 void os_unmap(void *address, size_t size);
 /* Gives the pages back; they read as zero when touched again. */
 void os_discard(void *address, size_t size);
+/* Faults in the pages of [address, address + size), about to be
+ * written, in one system call rather than one fault each.  Only a hint:
+ * does nothing on kernels before 5.14 or where memory cannot be
+ * populated. */
+void os_prefault_write(void *address, size_t size);
 
 /*
  * A pool of fixed-size records carved from mappings, for the library's

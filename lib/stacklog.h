@@ -75,7 +75,8 @@ struct stacklog_thread {
     /* Events: the thread's current chunk. */
     struct mdlog_chunk_header *chunk;
     struct mdlog_event *events;
-    uint32_t used, capacity;
+    /* Records written, records whose pages are faulted in, records. */
+    uint32_t used, prepared, capacity;
     uint64_t realloc_order; /* from stacklog_realloc_begin */
     /* Counts not yet added to the header. */
     uint64_t recorded, compacted, unrecorded;

@@ -5,11 +5,28 @@
  * count is stored with release, so a reader never sees half of one.
  */
 #include "config.h"
+#include "os_memory.h"
 #include "stacklog.h"
 
 uint64_t stacklog_order_next(void)
 {
     return __atomic_fetch_add(&stacklog_header->next_order, 1, __ATOMIC_RELAXED);
+}
+
+/* Pages of a chunk are faulted in this many records at a time, ahead of
+ * the writer: one system call instead of a page fault every 170 events,
+ * which cost a third of full mode's time on a malloc-bound program.  Not
+ * the whole chunk at once: a thread that records little keeps little. */
+#define EVENTS_PREPARED_AT_ONCE (64 * 1024 / sizeof(struct mdlog_event))
+
+static void events_prepare_more(struct stacklog_thread *thread)
+{
+    uint32_t more = thread->capacity - thread->prepared;
+    if (more > EVENTS_PREPARED_AT_ONCE)
+        more = EVENTS_PREPARED_AT_ONCE;
+    os_prefault_write(&thread->events[thread->prepared],
+                      more * sizeof(struct mdlog_event));
+    thread->prepared += more;
 }
 
 static bool events_next_chunk(struct stacklog_thread *thread, uint64_t order)
@@ -22,8 +39,22 @@ static bool events_next_chunk(struct stacklog_thread *thread, uint64_t order)
     thread->chunk = chunk;
     thread->events = (struct mdlog_event *)(chunk + 1);
     thread->used = 0;
+    thread->prepared = 0;
     thread->capacity = (uint32_t)MDLOG_CHUNK_RECORDS(MDLOG_CHUNK_SIZE,
                                                      struct mdlog_event);
+    return true;
+}
+
+/* Room for one more event of `order`: more of the chunk prepared, or a
+ * new chunk.  False when the log cannot grow. */
+static bool events_make_room(struct stacklog_thread *thread, uint64_t order)
+{
+    bool fits = thread->chunk && thread->used < thread->capacity &&
+                order - thread->chunk->first <= UINT32_MAX;
+    if (!fits && !events_next_chunk(thread, order))
+        return false;
+    if (thread->used == thread->prepared)
+        events_prepare_more(thread);
     return true;
 }
 
@@ -33,9 +64,9 @@ void stacklog_event_write(struct stacklog_thread *thread, unsigned type,
 {
     /* A chunk holds orders up to 2^32 past its first: a thread that
      * records little while others record much starts a new one. */
-    if (MD_UNLIKELY(thread->used == thread->capacity ||
+    if (MD_UNLIKELY(thread->used == thread->prepared ||
                     order - thread->chunk->first > UINT32_MAX) &&
-        !events_next_chunk(thread, order)) {
+        !events_make_room(thread, order)) {
         thread->unrecorded++;
         return;
     }

@@ -533,6 +533,57 @@ START_TEST(test_threads_record_their_own_events)
 }
 END_TEST
 
+struct long_history {
+    struct log_reader *reader;
+    unsigned long site_a;
+    uint64_t last_order;
+    unsigned allocations, frees, out_of_order, wrong_size;
+};
+
+static int check_long_history_event(const struct log_reader_event *event,
+                                    void *context)
+{
+    struct long_history *history = context;
+    if (event->order <= history->last_order)
+        history->out_of_order++;
+    history->last_order = event->order;
+    unsigned kind = event->type & MDLOG_EVENT_KIND_MASK;
+    if (kind == MDLOG_EVENT_FREE) {
+        history->frees++;
+    } else if (kind == MDLOG_EVENT_ALLOC &&
+               stack_has_function(history->reader, event->stack,
+                                  history->site_a)) {
+        if (event->size != 1 + history->allocations % 1000)
+            history->wrong_size++;
+        history->allocations++;
+    }
+    return 0;
+}
+
+/* 120,000 events: the thread's first chunk and the pages prepared ahead
+ * of the writer run out many times over, and nothing is lost. */
+START_TEST(test_long_history_spans_chunks)
+{
+    struct probe_run run;
+    run_probe(&run, "long_history", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    unsigned long pid = output_value(run.out, "pid");
+    struct long_history history = {.reader = open_log_of(pid),
+                                   .site_a = output_value(run.out, "site_a")};
+    ck_assert_int_eq(log_reader_for_each_event(history.reader,
+                                               check_long_history_event,
+                                               &history), 0);
+    ck_assert_uint_eq(history.allocations, 60000);
+    ck_assert_uint_ge(history.frees, 60000);
+    ck_assert_uint_eq(history.wrong_size, 0);
+    ck_assert_uint_eq(history.out_of_order, 0);
+    const struct mdlog_header *header = log_reader_header(history.reader);
+    ck_assert_uint_eq(header->unrecorded_count, 0);
+    log_reader_close(history.reader);
+    clear_directory();
+}
+END_TEST
+
 static void expect_vm_events(const char *mode, bool vm, bool malloc_events)
 {
     struct probe_run run;
@@ -704,6 +755,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_fork_gives_the_child_its_own_log);
     tcase_add_test(tc, test_fork_while_threads_allocate);
     tcase_add_test(tc, test_threads_record_their_own_events);
+    tcase_add_test(tc, test_long_history_spans_chunks);
     tcase_add_test(tc, test_vm_events_follow_the_mode);
     tcase_add_test(tc, test_zone_realloc_of_null_is_an_allocation);
     tcase_add_test(tc, test_logs_of_dead_processes_are_reaped);

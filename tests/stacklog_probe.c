@@ -254,6 +254,20 @@ static int realloc_null(void)
     return 0;
 }
 
+/* More events than one thread's log chunk holds. */
+#define LONG_HISTORY_BLOCKS 60000
+
+static int long_history(void)
+{
+    print_sites();
+    static void *blocks[LONG_HISTORY_BLOCKS];
+    for (int i = 0; i < LONG_HISTORY_BLOCKS; i++)
+        blocks[i] = site_a(1 + i % 1000);
+    for (int i = 0; i < LONG_HISTORY_BLOCKS; i++)
+        free(blocks[i]);
+    return 0;
+}
+
 static int crash(void)
 {
     print_sites();
@@ -390,11 +404,12 @@ int main(int argc, char **argv)
                      {"vm", vm},           {"crash", crash},
                      {"logger", logger},   {"callers", callers},
                      {"signals", signals}, {"fork_stress", fork_stress},
-                     {"own_stack", own_stack}, {"realloc_null", realloc_null}};
+                     {"own_stack", own_stack}, {"realloc_null", realloc_null},
+                     {"long_history", long_history}};
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|long_history\n");
     return 2;
 }
