@@ -178,6 +178,7 @@ void stacklog_force_lock(void)
 {
     if (!stacklog_header)
         return;
+    stacklog_node_index_force_lock();
     stacklog_modules_force_lock();
     stacklog_nodes_force_lock();
     stacklog_file_force_lock();
@@ -190,6 +191,7 @@ void stacklog_force_unlock(void)
     stacklog_file_force_unlock();
     stacklog_nodes_force_unlock();
     stacklog_modules_force_unlock();
+    stacklog_node_index_force_unlock();
 }
 
 void stacklog_fork_child(void)
@@ -198,6 +200,7 @@ void stacklog_fork_child(void)
         return;
     stacklog_modules_reinit_lock();
     stacklog_nodes_reinit_lock();
+    stacklog_node_index_fork_child();
     stacklog_thread_fork_child();
     if (!stacklog_file_fork_child(keep_wanted())) {
         stacklog_malloc_enabled = stacklog_vm_enabled = false;

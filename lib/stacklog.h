@@ -13,9 +13,11 @@
  * zone lock held: the malloc layer calls in after an allocation and
  * before a free.  A thread that is already inside the logger (a signal
  * handler, or libunwind allocating) records its block without a stack.
- * Locks of this layer, always taken in this order: the dynamic loader's
- * (inside dl_iterate_phdr), the module list's, the node table's, the
- * file's.
+ * Locks of this layer, always taken in this order: the node index's
+ * growth lock (its holder waits only for threads adding to the index,
+ * which hold no lock and wait for none while they add), the dynamic
+ * loader's (inside dl_iterate_phdr), the module list's, the node
+ * chunks', the file's.
  */
 #ifndef MALLOCDEBUG_STACKLOG_H
 #define MALLOCDEBUG_STACKLOG_H
@@ -72,6 +74,7 @@ struct stacklog_thread {
     struct stacklog_thread *next_live, *previous_live;
     uint32_t tid;
     uint32_t root; /* the thread's node, 0 until made */
+    uint64_t root_hash;
     /* Events: the thread's current chunk. */
     struct mdlog_chunk_header *chunk;
     struct mdlog_event *events;
@@ -92,10 +95,11 @@ struct stacklog_thread {
     uint32_t readable_generation;
     uintptr_t readable_low, readable_high;
     /* The previous stack, outermost frame first, and the node of each
-     * of its frames: the next stack shares most of it. */
+     * of its frames with its hash: the next stack shares most of it. */
     uint32_t depth;
     uintptr_t frames[MDLOG_MAX_FRAMES];
     uint32_t nodes[MDLOG_MAX_FRAMES];
+    uint64_t hashes[MDLOG_MAX_FRAMES];
     /* What unwinding writes, innermost first, library frames included. */
     void *unwound[MDLOG_MAX_FRAMES + 32];
     struct stacklog_cached_stack cache[STACK_CACHE_ENTRIES];
@@ -136,12 +140,43 @@ void stacklog_stack_cache_setup(void);
 
 /* ---- stacklog_nodes.c: the uniquing tree ---- */
 bool stacklog_nodes_setup(void);
-/* The node of frame `pc` called from `parent`, added when new; 0 when
- * the table cannot grow.  A thread's node has parent 0 and pc its id. */
-uint32_t stacklog_node(uint32_t parent, uint64_t pc);
+/* A node's hash: its caller's mixed with its return address, so the
+ * hashes of a stack's frames follow from the return addresses alone.
+ * A thread's node (parent 0, pc the thread id) starts from 0. */
+static inline uint64_t stacklog_node_hash(uint64_t parent_hash, uint64_t pc)
+{
+    uint64_t h = (pc ^ parent_hash) * 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 32);
+}
+/* The nodes of frames pcs[0..count) (outermost first), pcs[0] called
+ * from `parent` whose hash is `parent_hash`, added when new: their ids
+ * and hashes.  Returns how many were found; fewer than `count` when
+ * the log cannot grow.  A thread's node has parent 0 and pc its id. */
+unsigned stacklog_nodes_find(uint32_t parent, uint64_t parent_hash,
+                             const uintptr_t *pcs, unsigned count,
+                             uint32_t *ids, uint64_t *hashes);
+/* A node already added. */
+const struct mdlog_stack_node *stacklog_node_record(uint32_t id);
+/* A new node's record, not yet in the index: its id, 0 when the log
+ * cannot grow. */
+uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc);
 void stacklog_nodes_force_lock(void);
 void stacklog_nodes_force_unlock(void);
 void stacklog_nodes_reinit_lock(void);
+
+/* ---- stacklog_node_index.c: finding a node ---- */
+bool stacklog_node_index_setup(void);
+/* Starts fetching where the node of `hash` would be. */
+void stacklog_node_index_prefetch(uint64_t hash);
+/* The node (pc, parent) of hash `hash`, or 0 if it is not there. */
+uint32_t stacklog_node_index_find(uint64_t hash, uint32_t parent, uint64_t pc);
+/* The same, added when not there; 0 when the log cannot grow. */
+uint32_t stacklog_node_index_add(uint64_t hash, uint32_t parent, uint64_t pc);
+void stacklog_node_index_force_lock(void);
+void stacklog_node_index_force_unlock(void);
+void stacklog_node_index_fork_child(void);
 
 /* ---- stacklog_events.c: the history ---- */
 void stacklog_event_write(struct stacklog_thread *thread, unsigned type,

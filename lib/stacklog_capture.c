@@ -31,7 +31,8 @@ static bool in_library(uintptr_t pc)
 static uint32_t thread_root(struct stacklog_thread *thread)
 {
     if (MD_UNLIKELY(thread->root == 0)) {
-        thread->root = stacklog_node(0, thread->tid);
+        const uintptr_t tid = thread->tid;
+        stacklog_nodes_find(0, 0, &tid, 1, &thread->root, &thread->root_hash);
         thread->depth = 0;
     }
     return thread->root;
@@ -43,16 +44,14 @@ static uint32_t unique_new_frames(struct stacklog_thread *thread,
                                   unsigned from, unsigned count,
                                   uint32_t parent)
 {
-    for (unsigned i = from; i < count; i++) {
-        parent = stacklog_node(parent, thread->frames[i]);
-        if (!parent) {
-            thread->depth = i; /* what is known stays reusable */
-            return 0;
-        }
-        thread->nodes[i] = parent;
-    }
-    thread->depth = count;
-    return parent;
+    uint64_t parent_hash = from ? thread->hashes[from - 1] : thread->root_hash;
+    unsigned found = stacklog_nodes_find(parent, parent_hash,
+                                         &thread->frames[from], count - from,
+                                         &thread->nodes[from],
+                                         &thread->hashes[from]);
+    thread->depth = from + found; /* what is known stays reusable */
+    return found == count - from ? (count ? thread->nodes[count - 1] : parent)
+                                 : 0;
 }
 
 /* Not inlined: its frame address is where the stack cache starts. */

@@ -36,6 +36,17 @@ static struct module_entry *entries;
 static uint32_t entry_count;
 static struct mdlog_chunk_header *records_chunk;
 static uint64_t scan_generation;
+/* Bumped when a module is marked unloaded: a thread's last module found
+ * (module_hint) is good while it has not moved. */
+static uint64_t unloads;
+
+/* Most new frames are in the module of the one before: each thread
+ * remembers its last module, and finds it again without the lock. */
+static __thread struct {
+    uintptr_t start, end;
+    uint32_t index;
+    uint64_t unloads;
+} module_hint __attribute__((tls_model("initial-exec")));
 static unsigned long long loader_adds, loader_subs;
 
 bool stacklog_modules_setup(void)
@@ -176,6 +187,7 @@ static void mark_unloaded(uint64_t generation)
     for (uint32_t i = 0; i < entry_count; i++)
         if (entries[i].loaded && entries[i].seen_generation < generation) {
             entries[i].loaded = false;
+            __atomic_fetch_add(&unloads, 1, __ATOMIC_RELEASE);
             __atomic_store_n(&entries[i].record->unloaded_order,
                              stacklog_header->next_order, __ATOMIC_RELEASE);
         }
@@ -228,10 +240,22 @@ static uint32_t loaded_module_of(uintptr_t pc)
 
 uint32_t stacklog_module_of(uintptr_t pc)
 {
+    uint64_t unloaded = __atomic_load_n(&unloads, __ATOMIC_ACQUIRE);
+    if (pc - module_hint.start < module_hint.end - module_hint.start &&
+        module_hint.unloads == unloaded)
+        return module_hint.index;
     uint32_t found = loaded_module_of(pc);
     if (found == MDLOG_MODULE_UNKNOWN && loader_changed()) {
         modules_scan();
         found = loaded_module_of(pc);
+    }
+    if (found != MDLOG_MODULE_UNKNOWN) {
+        md_lock(&modules_lock);
+        module_hint.start = entries[found].start;
+        module_hint.end = entries[found].end;
+        md_unlock(&modules_lock);
+        module_hint.index = found;
+        module_hint.unloads = unloaded;
     }
     return found;
 }

@@ -584,6 +584,124 @@ START_TEST(test_long_history_spans_chunks)
 }
 END_TEST
 
+#define PATHS 4096
+#define PATH_THREADS 4
+
+struct path_stacks {
+    struct log_reader *reader;
+    unsigned long site_a;
+    uint32_t thread[PATH_THREADS];
+    unsigned count[PATH_THREADS];
+    uint32_t stack[PATH_THREADS][2 * PATHS];
+    unsigned strangers;
+};
+
+static int collect_path_stack(const struct log_reader_event *event,
+                              void *context)
+{
+    struct path_stacks *paths = context;
+    if ((event->type & MDLOG_EVENT_KIND_MASK) != MDLOG_EVENT_ALLOC ||
+        !stack_has_function(paths->reader, event->stack, paths->site_a))
+        return 0;
+    unsigned t = 0;
+    while (t < PATH_THREADS && paths->thread[t] &&
+           paths->thread[t] != event->thread)
+        t++;
+    if (t == PATH_THREADS || paths->count[t] == 2 * PATHS) {
+        paths->strangers++;
+        return 0;
+    }
+    paths->thread[t] = event->thread;
+    paths->stack[t][paths->count[t]++] = event->stack;
+    return 0;
+}
+
+static int compare_uint32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static unsigned distinct_stacks(const uint32_t *stacks, unsigned count)
+{
+    static uint32_t sorted[PATHS];
+    memcpy(sorted, stacks, count * sizeof(*sorted));
+    qsort(sorted, count, sizeof(*sorted), compare_uint32);
+    unsigned distinct = 0;
+    for (unsigned i = 0; i < count; i++)
+        distinct += i == 0 || sorted[i] != sorted[i - 1];
+    return distinct;
+}
+
+struct node_key {
+    uint64_t pc;
+    uint32_t parent, id;
+};
+
+static int compare_node_key(const void *a, const void *b)
+{
+    const struct node_key *x = a, *y = b;
+    if (x->parent != y->parent)
+        return (x->parent > y->parent) - (x->parent < y->parent);
+    if (x->pc != y->pc)
+        return (x->pc > y->pc) - (x->pc < y->pc);
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Nodes the stacks lead through that have the same caller and return
+ * address as another one. */
+static unsigned duplicate_nodes(const struct path_stacks *paths)
+{
+    enum { KEYS_MAX = PATH_THREADS * PATHS * 40 };
+    static struct node_key keys[KEYS_MAX];
+    unsigned count = 0;
+    for (unsigned t = 0; t < PATH_THREADS; t++)
+        for (unsigned i = 0; i < PATHS; i++)
+            for (uint32_t id = paths->stack[t][i]; id && count < KEYS_MAX;) {
+                const struct mdlog_stack_node *node =
+                    log_reader_node(paths->reader, id);
+                ck_assert_ptr_nonnull(node);
+                keys[count++] = (struct node_key){node->pc, node->parent, id};
+                id = node->parent;
+            }
+    ck_assert_uint_lt(count, KEYS_MAX);
+    qsort(keys, count, sizeof(*keys), compare_node_key);
+    unsigned duplicates = 0;
+    for (unsigned i = 1; i < count; i++)
+        duplicates += keys[i].parent == keys[i - 1].parent &&
+                      keys[i].pc == keys[i - 1].pc &&
+                      keys[i].id != keys[i - 1].id;
+    return duplicates;
+}
+
+/* Four threads take 4096 stacks each, twice, all at once, while the
+ * node index grows under them: every path gets one stack id, the same
+ * both times, and no node is made twice. */
+START_TEST(test_stacks_stay_unique_while_the_index_grows)
+{
+    struct probe_run run;
+    run_probe(&run, "paths", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    unsigned long pid = output_value(run.out, "pid");
+    static struct path_stacks paths;
+    memset(&paths, 0, sizeof(paths));
+    paths.reader = open_log_of(pid);
+    paths.site_a = output_value(run.out, "site_a");
+    ck_assert_int_eq(log_reader_for_each_event(paths.reader,
+                                               collect_path_stack, &paths), 0);
+    ck_assert_uint_eq(paths.strangers, 0);
+    for (unsigned t = 0; t < PATH_THREADS; t++) {
+        ck_assert_uint_eq(paths.count[t], 2 * PATHS);
+        for (unsigned path = 0; path < PATHS; path++)
+            ck_assert_uint_eq(paths.stack[t][path], paths.stack[t][PATHS + path]);
+        ck_assert_uint_eq(distinct_stacks(paths.stack[t], PATHS), PATHS);
+    }
+    ck_assert_uint_eq(duplicate_nodes(&paths), 0);
+    log_reader_close(paths.reader);
+    clear_directory();
+}
+END_TEST
+
 static void expect_vm_events(const char *mode, bool vm, bool malloc_events)
 {
     struct probe_run run;
@@ -756,6 +874,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_fork_while_threads_allocate);
     tcase_add_test(tc, test_threads_record_their_own_events);
     tcase_add_test(tc, test_long_history_spans_chunks);
+    tcase_add_test(tc, test_stacks_stay_unique_while_the_index_grows);
     tcase_add_test(tc, test_vm_events_follow_the_mode);
     tcase_add_test(tc, test_zone_realloc_of_null_is_an_allocation);
     tcase_add_test(tc, test_logs_of_dead_processes_are_reaped);

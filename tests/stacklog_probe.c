@@ -254,6 +254,65 @@ static int realloc_null(void)
     return 0;
 }
 
+/* 4 threads at once each take 2^PATH_BITS different stacks, twice: a
+ * binary tree of calls whose leaves allocate.  Their nodes outgrow the
+ * node index several times while the threads add to it. */
+#define PATH_BITS 12
+#define PATH_THREADS 4
+
+__attribute__((noinline)) static void *descend(unsigned path, unsigned depth);
+
+__attribute__((noinline)) static void *go_left(unsigned path, unsigned depth)
+{
+    void *block = descend(path, depth + 1);
+    __asm__ volatile("" ::: "memory");
+    return block;
+}
+
+__attribute__((noinline)) static void *go_right(unsigned path, unsigned depth)
+{
+    void *block = descend(path, depth + 1);
+    __asm__ volatile("nop" ::: "memory"); /* not folded into go_left */
+    return block;
+}
+
+__attribute__((noinline)) static void *descend(unsigned path, unsigned depth)
+{
+    void *block;
+    if (depth == PATH_BITS)
+        block = site_a(16);
+    else if ((path >> depth) & 1)
+        block = go_right(path, depth);
+    else
+        block = go_left(path, depth);
+    __asm__ volatile("" ::: "memory");
+    return block;
+}
+
+static void *take_paths(void *unused)
+{
+    (void)unused;
+    static __thread void *blocks[1u << PATH_BITS];
+    for (int round = 0; round < 2; round++) {
+        for (unsigned path = 0; path < 1u << PATH_BITS; path++)
+            blocks[path] = descend(path, 0);
+        for (unsigned path = 0; path < 1u << PATH_BITS; path++)
+            free(blocks[path]);
+    }
+    return NULL;
+}
+
+static int paths(void)
+{
+    print_sites();
+    pthread_t ids[PATH_THREADS];
+    for (int i = 0; i < PATH_THREADS; i++)
+        pthread_create(&ids[i], NULL, take_paths, NULL);
+    for (int i = 0; i < PATH_THREADS; i++)
+        pthread_join(ids[i], NULL);
+    return 0;
+}
+
 /* More events than one thread's log chunk holds. */
 #define LONG_HISTORY_BLOCKS 60000
 
@@ -405,11 +464,11 @@ int main(int argc, char **argv)
                      {"logger", logger},   {"callers", callers},
                      {"signals", signals}, {"fork_stress", fork_stress},
                      {"own_stack", own_stack}, {"realloc_null", realloc_null},
-                     {"long_history", long_history}};
+                     {"long_history", long_history}, {"paths", paths}};
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|long_history\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|long_history|paths\n");
     return 2;
 }

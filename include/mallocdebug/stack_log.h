@@ -133,8 +133,7 @@ struct mdlog_stack_node {
     uint64_t pc;     /* a return address; 0 while the node is written */
     uint32_t parent; /* the caller's node, 0 for a thread node */
     uint32_t module; /* index into the module list, or MDLOG_MODULE_* */
-    uint32_t next;   /* the writer's hash chain; readers ignore it */
-    uint32_t reserved;
+    uint64_t reserved; /* 0; readers ignore it */
 };
 
 /* Stack frames recorded at most. */

@@ -1,0 +1,232 @@
+/*
+ * The index of the uniquing tree: which node is (return address, caller's
+ * node).  An open-addressing table of 8-byte slots, each the 32 high bits
+ * of the node's hash and its id, probed linearly from the slot the hash's
+ * high bits give.  A slot thus holds all a bigger table needs to place
+ * it, so growing reads no node.
+ *
+ * A node's hash is its path's: the caller's hash mixed with the return
+ * address (stacklog_node_hash).  It depends on the return addresses alone,
+ * not on node ids, so the capture computes the hashes of all its new
+ * frames at once and fetches their slots together; looking each frame up
+ * after the one before costs a cache miss per frame on a big tree.
+ *
+ * Lookups take no lock and write nothing.  A slot is written once, from 0
+ * to its final value, by compare-and-swap, after the node it names is
+ * complete: a lookup that sees the slot sees the node.
+ *
+ * Adding stays lock-free but for growth.  Adders count themselves in and
+ * out of `adding`; the thread that grows the table raises `resizing`,
+ * waits for the adders to leave, copies the slots into a table twice the
+ * size, publishes it and lowers `resizing`.  An adder that finds
+ * `resizing` raised waits for the new table.  The old table's pages are
+ * given back: a lookup still reading them reads empty slots, misses, and
+ * its thread then looks again in the new table before adding anything.
+ */
+#include "config.h"
+#include "lock.h"
+#include "os_memory.h"
+#include "stacklog.h"
+
+#include <sched.h>
+#include <sys/mman.h>
+
+/* Tables start at 64 KiB and double when more than half full. */
+#define INDEX_FIRST_BITS 13
+#define INDEX_MAX_BITS 32
+/* Big tables are looked up at random: fewer TLB misses and faults on
+ * huge pages, where the system gives them. */
+#define HUGE_PAGE_SIZE (2u << 20)
+
+struct node_index {
+    uint64_t *slots;
+    uint64_t mask;    /* slot count - 1 */
+    unsigned shift;   /* 64 - log2(slot count) */
+    uint64_t grow_at; /* entries past which the table grows */
+};
+
+/* One table per size: the current one is published by pointer, and a
+ * table is never reused, so a reader's pointer stays valid. */
+static struct node_index tables[INDEX_MAX_BITS + 1];
+static struct node_index *current;
+static uint64_t entries;
+static uint32_t adding;
+static bool resizing;
+static md_lock_t grow_lock = MD_LOCK_INITIALIZER;
+
+static bool table_make(unsigned bits)
+{
+    struct node_index *table = &tables[bits];
+    uint64_t count = (uint64_t)1 << bits;
+    table->slots = os_map(count * sizeof(uint64_t));
+    if (!table->slots)
+        return false;
+    if (count * sizeof(uint64_t) >= HUGE_PAGE_SIZE)
+        madvise(table->slots, count * sizeof(uint64_t), MADV_HUGEPAGE);
+    table->mask = count - 1;
+    table->shift = 64 - bits;
+    table->grow_at = bits == INDEX_MAX_BITS ? UINT64_MAX : count / 2;
+    return true;
+}
+
+bool stacklog_node_index_setup(void)
+{
+    if (!table_make(INDEX_FIRST_BITS))
+        return false;
+    current = &tables[INDEX_FIRST_BITS];
+    return true;
+}
+
+static uint64_t slot_value(uint64_t hash, uint32_t id)
+{
+    return (hash & 0xffffffff00000000ULL) | id;
+}
+
+static bool slot_is(uint64_t slot, uint64_t hash, uint32_t parent,
+                    uint64_t pc)
+{
+    if ((slot ^ hash) >> 32)
+        return false;
+    const struct mdlog_stack_node *node = stacklog_node_record((uint32_t)slot);
+    return node->pc == pc && node->parent == parent;
+}
+
+void stacklog_node_index_prefetch(uint64_t hash)
+{
+    const struct node_index *table = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+    __builtin_prefetch(&table->slots[hash >> table->shift]);
+}
+
+/* The slot holding the node, or the empty slot where it would go; NULL
+ * when the table is full (it could not grow). */
+static uint64_t *probe(const struct node_index *table, uint64_t hash,
+                       uint32_t parent, uint64_t pc, uint64_t *seen)
+{
+    uint64_t at = hash >> table->shift;
+    for (uint64_t tried = 0; tried <= table->mask; tried++) {
+        uint64_t *slot = &table->slots[at];
+        *seen = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+        if (*seen == 0 || slot_is(*seen, hash, parent, pc))
+            return slot;
+        at = (at + 1) & table->mask;
+    }
+    return NULL;
+}
+
+uint32_t stacklog_node_index_find(uint64_t hash, uint32_t parent, uint64_t pc)
+{
+    const struct node_index *table = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+    uint64_t seen;
+    return probe(table, hash, parent, pc, &seen) ? (uint32_t)seen : 0;
+}
+
+static void adding_enter(void)
+{
+    for (;;) {
+        __atomic_fetch_add(&adding, 1, __ATOMIC_SEQ_CST);
+        if (!__atomic_load_n(&resizing, __ATOMIC_SEQ_CST))
+            return;
+        __atomic_fetch_sub(&adding, 1, __ATOMIC_RELEASE);
+        while (__atomic_load_n(&resizing, __ATOMIC_ACQUIRE))
+            sched_yield();
+    }
+}
+
+static void adding_leave(void)
+{
+    __atomic_fetch_sub(&adding, 1, __ATOMIC_RELEASE);
+}
+
+/* Into a table no one else sees yet. */
+static void table_put(struct node_index *table, uint64_t value)
+{
+    uint64_t at = value >> table->shift;
+    while (table->slots[at])
+        at = (at + 1) & table->mask;
+    table->slots[at] = value;
+}
+
+static void table_copy(struct node_index *to, const struct node_index *from)
+{
+    for (uint64_t i = 0; i <= from->mask; i++) {
+        uint64_t value = from->slots[i];
+        if (value)
+            table_put(to, value);
+    }
+}
+
+static void grow(const struct node_index *full)
+{
+    md_lock(&grow_lock);
+    struct node_index *table = current;
+    if (table != full || __atomic_load_n(&entries, __ATOMIC_RELAXED) <=
+                             __atomic_load_n(&table->grow_at, __ATOMIC_RELAXED)) {
+        md_unlock(&grow_lock);
+        return;
+    }
+    unsigned bits = (unsigned)__builtin_popcountll(table->mask) + 1;
+    if (!table_make(bits)) {
+        /* Fuller and slower, still correct. */
+        __atomic_store_n(&table->grow_at, UINT64_MAX, __ATOMIC_RELAXED);
+        md_unlock(&grow_lock);
+        return;
+    }
+    __atomic_store_n(&resizing, true, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&adding, __ATOMIC_SEQ_CST))
+        sched_yield();
+    table_copy(&tables[bits], table);
+    __atomic_store_n(&current, &tables[bits], __ATOMIC_RELEASE);
+    __atomic_store_n(&resizing, false, __ATOMIC_RELEASE);
+    os_discard(table->slots, (table->mask + 1) * sizeof(uint64_t));
+    md_unlock(&grow_lock);
+}
+
+/* The node is made first, outside the adders' count: making it may wait
+ * for the module list's lock, and the dynamic loader's, whose holder may
+ * be waiting here for a growth that waits for the adders. */
+uint32_t stacklog_node_index_add(uint64_t hash, uint32_t parent, uint64_t pc)
+{
+    uint32_t made = stacklog_node_record_new(parent, pc);
+    if (!made)
+        return 0;
+    adding_enter();
+    struct node_index *table = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+    uint32_t id = 0;
+    uint64_t seen, *slot;
+    while ((slot = probe(table, hash, parent, pc, &seen)) != NULL) {
+        if (seen) {
+            id = (uint32_t)seen; /* another thread added it first */
+            break;
+        }
+        if (__atomic_compare_exchange_n(slot, &seen, slot_value(hash, made),
+                                        false, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED)) {
+            id = made;
+            __atomic_fetch_add(&entries, 1, __ATOMIC_RELAXED);
+            break;
+        }
+        /* Another thread took the slot: probe again. */
+    }
+    adding_leave();
+    if (__atomic_load_n(&entries, __ATOMIC_RELAXED) >
+        __atomic_load_n(&table->grow_at, __ATOMIC_RELAXED))
+        grow(table);
+    return id;
+}
+
+void stacklog_node_index_force_lock(void)
+{
+    md_lock(&grow_lock);
+}
+
+void stacklog_node_index_force_unlock(void)
+{
+    md_unlock(&grow_lock);
+}
+
+/* The threads counted in `adding` are not in the child. */
+void stacklog_node_index_fork_child(void)
+{
+    md_lock_init(&grow_lock);
+    adding = 0;
+}
