@@ -207,5 +207,7 @@ void stacklog_fork_child(void)
         stacklog_free_enabled = false;
         history_malloc = history_vm = false;
         stacklog_header = NULL;
+        return;
     }
+    stacklog_nodes_forget_children();
 }

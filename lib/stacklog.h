@@ -157,14 +157,16 @@ static inline uint64_t stacklog_node_hash(uint64_t parent_hash, uint64_t pc)
 unsigned stacklog_nodes_find(uint32_t parent, uint64_t parent_hash,
                              const uintptr_t *pcs, unsigned count,
                              uint32_t *ids, uint64_t *hashes);
-/* A node already added. */
-const struct mdlog_stack_node *stacklog_node_record(uint32_t id);
+/* A node already made; only its child links change after that. */
+struct mdlog_stack_node *stacklog_node_record(uint32_t id);
 /* A new node's record, not yet in the index: its id, 0 when the log
  * cannot grow. */
 uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc);
 void stacklog_nodes_force_lock(void);
 void stacklog_nodes_force_unlock(void);
 void stacklog_nodes_reinit_lock(void);
+/* In a forked child, once it has its own copy of the log. */
+void stacklog_nodes_forget_children(void);
 
 /* ---- stacklog_node_index.c: finding a node ---- */
 bool stacklog_node_index_setup(void);
@@ -172,11 +174,21 @@ bool stacklog_node_index_setup(void);
 void stacklog_node_index_prefetch(uint64_t hash);
 /* The node (pc, parent) of hash `hash`, or 0 if it is not there. */
 uint32_t stacklog_node_index_find(uint64_t hash, uint32_t parent, uint64_t pc);
-/* The same, added when not there; 0 when the log cannot grow. */
-uint32_t stacklog_node_index_add(uint64_t hash, uint32_t parent, uint64_t pc);
+/* Adds `made`, a complete node (pc, parent) of hash `hash`, unless another
+ * thread added one first: the node the index holds.  0 when the table
+ * is full and could not grow. */
+uint32_t stacklog_node_index_add(uint64_t hash, uint32_t parent, uint64_t pc,
+                                 uint32_t made);
 void stacklog_node_index_force_lock(void);
 void stacklog_node_index_force_unlock(void);
 void stacklog_node_index_fork_child(void);
+
+/* ---- stacklog_node_children.c: a node's children, listed ---- */
+/* The child of `parent` at `pc` when it is among the listed ones; 0 if
+ * not (it may still be in the index). */
+uint32_t stacklog_node_children_find(uint32_t parent, uint64_t pc);
+/* Lists `child`, just added to the index, under its parent. */
+void stacklog_node_children_add(uint32_t parent, uint32_t child);
 
 /* ---- stacklog_events.c: the history ---- */
 void stacklog_event_write(struct stacklog_thread *thread, unsigned type,

@@ -3,7 +3,9 @@
  * node).  An open-addressing table of 8-byte slots, each the 32 high bits
  * of the node's hash and its id, probed linearly from the slot the hash's
  * high bits give.  A slot thus holds all a bigger table needs to place
- * it, so growing reads no node.
+ * it, so growing reads no node.  It is where a node is added, once;
+ * a frame found in its parent's list of children (stacklog_node_children.c)
+ * is not looked up here.
  *
  * A node's hash is its path's: the caller's hash mixed with the return
  * address (stacklog_node_hash).  It depends on the return addresses alone,
@@ -181,14 +183,9 @@ static void grow(const struct node_index *full)
     md_unlock(&grow_lock);
 }
 
-/* The node is made first, outside the adders' count: making it may wait
- * for the module list's lock, and the dynamic loader's, whose holder may
- * be waiting here for a growth that waits for the adders. */
-uint32_t stacklog_node_index_add(uint64_t hash, uint32_t parent, uint64_t pc)
+uint32_t stacklog_node_index_add(uint64_t hash, uint32_t parent, uint64_t pc,
+                                 uint32_t made)
 {
-    uint32_t made = stacklog_node_record_new(parent, pc);
-    if (!made)
-        return 0;
     adding_enter();
     struct node_index *table = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
     uint32_t id = 0;

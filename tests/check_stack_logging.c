@@ -648,8 +648,39 @@ static int compare_node_key(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-/* Nodes the stacks lead through that have the same caller and return
- * address as another one. */
+/* keys[0..count) sorted, each node once; the new count. */
+static unsigned unique_keys(struct node_key *keys, unsigned count)
+{
+    qsort(keys, count, sizeof(*keys), compare_node_key);
+    unsigned kept = 0;
+    for (unsigned i = 0; i < count; i++)
+        if (kept == 0 || keys[i].id != keys[kept - 1].id)
+            keys[kept++] = keys[i];
+    return kept;
+}
+
+/* Adds to keys[count..] the children the writer listed under each node
+ * of keys[0..count); the new count. */
+static unsigned add_listed_children(struct node_key *keys, unsigned count,
+                                    unsigned max, struct log_reader *reader)
+{
+    unsigned total = count;
+    for (unsigned i = 0; i < count; i++) {
+        const struct mdlog_stack_node *node = log_reader_node(reader, keys[i].id);
+        for (uint32_t child = node->first_child; child && total < max;) {
+            const struct mdlog_stack_node *listed = log_reader_node(reader, child);
+            ck_assert_ptr_nonnull(listed);
+            ck_assert_uint_eq(listed->parent, keys[i].id);
+            keys[total++] = (struct node_key){listed->pc, listed->parent, child};
+            child = listed->next_sibling;
+        }
+    }
+    return total;
+}
+
+/* Nodes the stacks lead through, or that the writer listed as a child of
+ * one of those, that have the same caller and return address as another
+ * one. */
 static unsigned duplicate_nodes(const struct path_stacks *paths)
 {
     enum { KEYS_MAX = PATH_THREADS * PATHS * 40 };
@@ -665,6 +696,9 @@ static unsigned duplicate_nodes(const struct path_stacks *paths)
                 id = node->parent;
             }
     ck_assert_uint_lt(count, KEYS_MAX);
+    count = add_listed_children(keys, unique_keys(keys, count), KEYS_MAX,
+                                paths->reader);
+    ck_assert_uint_lt(count, KEYS_MAX);
     qsort(keys, count, sizeof(*keys), compare_node_key);
     unsigned duplicates = 0;
     for (unsigned i = 1; i < count; i++)
@@ -674,9 +708,48 @@ static unsigned duplicate_nodes(const struct path_stacks *paths)
     return duplicates;
 }
 
+/* Where the paths of thread 0 part, from the outside in: how many
+ * different return addresses the first frame that differs has, all of
+ * them in the probe's fan_out function.  Its caller's node has that
+ * many children. */
+#define FAN_OUT_SITES 12
+
+static unsigned fan_out_sites(const struct path_stacks *paths,
+                              unsigned long fan_out)
+{
+    static uint64_t pcs[PATHS][MDLOG_MAX_FRAMES];
+    static size_t frames[PATHS];
+    for (unsigned i = 0; i < PATHS; i++)
+        frames[i] = log_reader_stack_frames(paths->reader, paths->stack[0][i],
+                                            pcs[i], NULL, MDLOG_MAX_FRAMES);
+    for (size_t outer = 1; outer <= frames[0]; outer++) {
+        uint64_t seen[FAN_OUT_SITES + 1];
+        unsigned count = 0;
+        for (unsigned i = 0; i < PATHS && count <= FAN_OUT_SITES; i++) {
+            ck_assert_uint_ge(frames[i], outer);
+            uint64_t pc = pcs[i][frames[i] - outer];
+            unsigned known = 0;
+            while (known < count && seen[known] != pc)
+                known++;
+            if (known == count)
+                seen[count++] = pc;
+        }
+        if (count == 1)
+            continue;
+        for (unsigned k = 0; k < count; k++)
+            ck_assert_msg(seen[k] > fan_out && seen[k] - fan_out < 1024,
+                          "the paths part at %#lx, outside fan_out (%#lx)",
+                          (unsigned long)seen[k], fan_out);
+        return count;
+    }
+    return 1;
+}
+
 /* Four threads take 4096 stacks each, twice, all at once, while the
  * node index grows under them: every path gets one stack id, the same
- * both times, and no node is made twice. */
+ * both times, and no node is made twice.  The paths start from 12
+ * places in one function, more children than the writer lists under a
+ * node: the others are found through the index. */
 START_TEST(test_stacks_stay_unique_while_the_index_grows)
 {
     struct probe_run run;
@@ -697,6 +770,8 @@ START_TEST(test_stacks_stay_unique_while_the_index_grows)
         ck_assert_uint_eq(distinct_stacks(paths.stack[t], PATHS), PATHS);
     }
     ck_assert_uint_eq(duplicate_nodes(&paths), 0);
+    ck_assert_uint_eq(fan_out_sites(&paths, output_value(run.out, "fan_out")),
+                      FAN_OUT_SITES);
     log_reader_close(paths.reader);
     clear_directory();
 }

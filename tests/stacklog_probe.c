@@ -289,13 +289,40 @@ __attribute__((noinline)) static void *descend(unsigned path, unsigned depth)
     return block;
 }
 
+/* The paths start from FAN_OUT_SITES places in one function: the node of
+ * its caller has more children than the writer lists under a node (8),
+ * so some are only found through the index.  The code around each call
+ * differs, so that the compiler keeps the calls apart. */
+#define FAN_OUT_SITES 12
+#define FAN_OUT(k)                                                       \
+    case k:                                                              \
+        __asm__ volatile(".rept " #k "+1\n\tnop\n\t.endr" ::: "memory"); \
+        block = descend(path, 0);                                        \
+        __asm__ volatile(".rept " #k "+1\n\tnop\n\t.endr" ::: "memory"); \
+        break;
+
+__attribute__((noinline)) static void *fan_out(unsigned path)
+{
+    void *block = NULL;
+    switch (path % FAN_OUT_SITES) {
+        FAN_OUT(0) FAN_OUT(1) FAN_OUT(2) FAN_OUT(3) FAN_OUT(4) FAN_OUT(5)
+        FAN_OUT(6) FAN_OUT(7) FAN_OUT(8) FAN_OUT(9) FAN_OUT(10) FAN_OUT(11)
+    }
+    return block;
+}
+
+/* The threads start together, so that they often make the same node at
+ * the same time. */
+static pthread_barrier_t paths_start;
+
 static void *take_paths(void *unused)
 {
     (void)unused;
     static __thread void *blocks[1u << PATH_BITS];
+    pthread_barrier_wait(&paths_start);
     for (int round = 0; round < 2; round++) {
         for (unsigned path = 0; path < 1u << PATH_BITS; path++)
-            blocks[path] = descend(path, 0);
+            blocks[path] = fan_out(path);
         for (unsigned path = 0; path < 1u << PATH_BITS; path++)
             free(blocks[path]);
     }
@@ -305,7 +332,9 @@ static void *take_paths(void *unused)
 static int paths(void)
 {
     print_sites();
+    printf("fan_out %p\n", (void *)fan_out);
     pthread_t ids[PATH_THREADS];
+    pthread_barrier_init(&paths_start, NULL, PATH_THREADS);
     for (int i = 0; i < PATH_THREADS; i++)
         pthread_create(&ids[i], NULL, take_paths, NULL);
     for (int i = 0; i < PATH_THREADS; i++)

@@ -133,7 +133,10 @@ struct mdlog_stack_node {
     uint64_t pc;     /* a return address; 0 while the node is written */
     uint32_t parent; /* the caller's node, 0 for a thread node */
     uint32_t module; /* index into the module list, or MDLOG_MODULE_* */
-    uint64_t reserved; /* 0; readers ignore it */
+    /* The writer's links to find a node's children: one child, and the
+     * next child of the same parent; 0 for none.  Readers ignore them. */
+    uint32_t first_child;
+    uint32_t next_sibling;
 };
 
 /* Stack frames recorded at most. */
