@@ -94,6 +94,12 @@ struct stacklog_thread {
      * readable_generation: the slot search reads nothing else. */
     uint32_t readable_generation;
     uintptr_t readable_low, readable_high;
+    /* Whether unwound_slot[] holds where each of unwound[1..unwound_total)
+     * sits on the stack (while the unmap generation is
+     * unwound_generation), and captures since joining it last failed. */
+    bool unwound_slots_known;
+    uint32_t unwound_total, unwound_generation;
+    uint32_t join_misses;
     /* The previous stack, outermost frame first, and the node of each
      * of its frames with its hash: the next stack shares most of it. */
     uint32_t depth;
@@ -102,6 +108,7 @@ struct stacklog_thread {
     uint64_t hashes[MDLOG_MAX_FRAMES];
     /* What unwinding writes, innermost first, library frames included. */
     void *unwound[MDLOG_MAX_FRAMES + 32];
+    uintptr_t unwound_slot[MDLOG_MAX_FRAMES + 32];
     struct stacklog_cached_stack cache[STACK_CACHE_ENTRIES];
 };
 
@@ -126,17 +133,40 @@ uint32_t stacklog_capture(struct stacklog_thread *thread);
  * capture's own) still stands on, or 0. */
 uint32_t stacklog_stack_cache_find(struct stacklog_thread *thread,
                                    uintptr_t cfa);
-/* Remembers `stack`, unwound from the frame at `cfa` into pcs[0..total)
- * (pcs[0] being the capture's own return address), when its return
- * addresses can be told apart on the stack. */
+/* Remembers `stack`, the one in thread->unwound, taken from the frame at
+ * `cfa`, when where its return addresses sit is known. */
 void stacklog_stack_cache_store(struct stacklog_thread *thread, uintptr_t cfa,
-                                void *const *pcs, unsigned total,
                                 uint32_t stack);
-/* Memory was unmapped or made unreadable: a cached stack may point into
- * it. */
-void stacklog_stack_cache_invalidate(void);
+
+/* ---- stacklog_stack_join.c: unwinding only what changed ---- */
+/* Frames the capture unwinds before joining the previous stack. */
+#define STACK_JOIN_INNER_FRAMES 8
+/* The thread's stack taken from the frame at `cfa`: `inner` holds its
+ * STACK_JOIN_INNER_FRAMES innermost frames, just unwound.  When the
+ * outermost of them sits where it sat in the previous stack
+ * (thread->unwound) and the frames outside it are unchanged, the
+ * previous stack's outer frames are joined to them in thread->unwound:
+ * the total frames.  0 when they cannot be. */
+unsigned stacklog_stack_join(struct stacklog_thread *thread, uintptr_t cfa,
+                             void *const *inner);
+/* Finds where each of thread->unwound[1..total), unwound from the frame
+ * at `cfa`, sits on the stack, for the next capture to join. */
+void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
+                                 unsigned total);
+
+/* ---- stacklog_stack_slots.c: where return addresses sit ---- */
+/* Where pcs[1..count), unwound from the capture's frame at `cfa` (pcs[0]
+ * being the capture's own pc), sit on the stack, into slots[1..count);
+ * false when they cannot be told apart. */
+bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
+                               void *const *pcs, unsigned count,
+                               uintptr_t *slots);
+/* Changes whenever memory is unmapped or made unreadable: slots found
+ * before may lie in it. */
+uint32_t stacklog_stack_slots_generation(void);
+void stacklog_stack_slots_invalidate(void);
 /* Finds the C library's code, where signal handlers return through. */
-void stacklog_stack_cache_setup(void);
+void stacklog_stack_slots_setup(void);
 
 /* ---- stacklog_nodes.c: the uniquing tree ---- */
 bool stacklog_nodes_setup(void);

@@ -5,7 +5,9 @@
  * share most of their outer frames, so the thread keeps its previous
  * stack with the node of every frame and looks up only the frames that
  * changed.  A stack taken again from the same place is found in the
- * thread's stack cache without unwinding (stacklog_stack_cache.c).
+ * thread's stack cache without unwinding (stacklog_stack_cache.c); any
+ * other has only its inner frames unwound when they lead back into the
+ * previous stack (stacklog_stack_join.c).
  */
 #include "config.h"
 #include "stacklog.h"
@@ -19,7 +21,7 @@ void stacklog_capture_setup(void)
 {
     stacklog_module_range((uintptr_t)&stacklog_capture_setup, &library_start,
                           &library_end);
-    stacklog_stack_cache_setup();
+    stacklog_stack_slots_setup();
 }
 
 static bool in_library(uintptr_t pc)
@@ -54,6 +56,30 @@ static uint32_t unique_new_frames(struct stacklog_thread *thread,
                                  : 0;
 }
 
+/* The thread's stack into thread->unwound, innermost first: its inner
+ * frames joined to the previous stack's outer ones when they can be,
+ * else all of it.  Inlined: the stack is unwound from the capture's
+ * frame, whose address is `cfa`. */
+static inline __attribute__((always_inline)) int
+unwind(struct stacklog_thread *thread, uintptr_t cfa)
+{
+    void *inner[STACK_JOIN_INNER_FRAMES];
+    int count = unw_backtrace(inner, STACK_JOIN_INNER_FRAMES);
+    if (count == STACK_JOIN_INNER_FRAMES) {
+        unsigned joined = stacklog_stack_join(thread, cfa, inner);
+        if (joined)
+            return (int)joined;
+        count = unw_backtrace(thread->unwound,
+                              (int)(sizeof(thread->unwound) /
+                                    sizeof(thread->unwound[0])));
+    } else {
+        for (int i = 0; i < count; i++)
+            thread->unwound[i] = inner[i];
+    }
+    stacklog_stack_join_prepare(thread, cfa, (unsigned)(count > 0 ? count : 0));
+    return count;
+}
+
 /* Not inlined: its frame address is where the stack cache starts. */
 __attribute__((noinline)) uint32_t
 stacklog_capture(struct stacklog_thread *thread)
@@ -66,8 +92,7 @@ stacklog_capture(struct stacklog_thread *thread)
     if (!root)
         return 0;
     void **unwound = thread->unwound;
-    int total = unw_backtrace(unwound, (int)(sizeof(thread->unwound) /
-                                             sizeof(thread->unwound[0])));
+    int total = unwind(thread, cfa);
     int inner = 0;
     while (inner < total && in_library((uintptr_t)unwound[inner]))
         inner++;
@@ -90,6 +115,6 @@ stacklog_capture(struct stacklog_thread *thread)
     else
         stack = unique_new_frames(thread, same, count,
                                   same ? thread->nodes[same - 1] : root);
-    stacklog_stack_cache_store(thread, cfa, unwound, (unsigned)total, stack);
+    stacklog_stack_cache_store(thread, cfa, stack);
     return stack;
 }

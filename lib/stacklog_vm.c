@@ -32,7 +32,7 @@ MD_EXPORT void *mmap(void *address, size_t length, int protection, int flags,
                      int fd, off_t offset)
 {
     if (flags & MAP_FIXED)
-        stacklog_stack_cache_invalidate();
+        stacklog_stack_slots_invalidate();
     void *result = os_syscall_mmap_unnamed(address, length, protection, flags,
                                            fd, offset);
     if (result != MAP_FAILED && recorded())
@@ -46,7 +46,7 @@ MD_EXPORT void *mmap64(void *address, size_t length, int protection, int flags,
 
 MD_EXPORT int munmap(void *address, size_t length)
 {
-    stacklog_stack_cache_invalidate();
+    stacklog_stack_slots_invalidate();
     if (recorded())
         stacklog_vm_event(MDLOG_EVENT_VM_UNMAP, (uintptr_t)address, length, 0);
     return os_syscall_munmap(address, length);
@@ -55,7 +55,7 @@ MD_EXPORT int munmap(void *address, size_t length)
 MD_EXPORT int mprotect(void *address, size_t length, int protection)
 {
     if (!(protection & PROT_READ))
-        stacklog_stack_cache_invalidate();
+        stacklog_stack_slots_invalidate();
     return (int)syscall(SYS_mprotect, address, length, protection);
 }
 
@@ -69,7 +69,7 @@ MD_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size,
         new_address = va_arg(arguments, void *);
         va_end(arguments);
     }
-    stacklog_stack_cache_invalidate();
+    stacklog_stack_slots_invalidate();
     bool logged = recorded();
     uint64_t order = logged ? stacklog_vm_begin() : 0;
     void *result = os_syscall_mremap(old_address, old_size, new_size, flags,

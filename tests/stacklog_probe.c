@@ -53,12 +53,24 @@ static int sites(void)
 /* Two callers with frames of the same size reach one allocating leaf at
  * the same depth, so only the return addresses on the stack tell their
  * stacks apart; a third path reaches caller_a a frame deeper, leaving
- * return addresses behind in the leaf's uninitialised scratch space. */
+ * return addresses behind in the leaf's uninitialised scratch space.
+ * The leaf reaches malloc through CHAIN_FRAMES more frames, more than
+ * the capture unwinds before it tries to join the previous stack: the
+ * paths differ only outside them. */
+#define CHAIN_FRAMES 10
+
+__attribute__((noinline)) static void *chain(size_t size, unsigned depth)
+{
+    void *block = depth ? chain(size, depth - 1) : malloc(size);
+    __asm__ volatile("" ::: "memory");
+    return block;
+}
+
 __attribute__((noinline)) static void *leaf(size_t size)
 {
     volatile char scratch[256];
     scratch[size % sizeof(scratch)] = 1;
-    void *block = malloc(size);
+    void *block = chain(size, CHAIN_FRAMES);
     __asm__ volatile("" ::: "memory");
     return block;
 }

@@ -1,0 +1,107 @@
+/*
+ * Joining the previous stack: a capture that the stack cache cannot
+ * answer unwinds only the innermost STACK_JOIN_INNER_FRAMES frames.
+ * Consecutive stacks of a thread mostly differ in a few inner frames
+ * (a recursion going one level down or up, a loop calling one function
+ * then another), while unwinding the 20 or 50 frames outside them costs
+ * most of a capture on a deep stack.
+ *
+ * The previous stack is kept with where each of its return addresses
+ * sits (stacklog_stack_slots.c).  When the outermost of the new inner
+ * frames sits in one of those slots, and that slot and every slot
+ * outside it still hold the previous return addresses, an unwinder
+ * going on from there would read exactly what it read before: the
+ * previous stack's outer frames are the new stack's.  Otherwise the
+ * whole stack is unwound.
+ */
+#include "config.h"
+#include "stacklog.h"
+
+#include <string.h>
+
+/* A thread whose stacks never join pays a slot search at each capture
+ * for nothing: after this many captures in a row without a join, only
+ * one in PREPARE_INTERVAL prepares for the next. */
+#define JOIN_MISSES_BEFORE_SPARING 64
+#define PREPARE_INTERVAL 64
+
+void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
+                                 unsigned total)
+{
+    uint32_t misses = thread->join_misses++;
+    thread->unwound_slots_known = false;
+    if (misses >= JOIN_MISSES_BEFORE_SPARING && misses % PREPARE_INTERVAL != 0)
+        return;
+    thread->unwound_total = total;
+    thread->unwound_generation = stacklog_stack_slots_generation();
+    thread->unwound_slots_known = stacklog_stack_slots_find(
+        thread, cfa, thread->unwound, total, thread->unwound_slot);
+}
+
+/* The frame of the previous stack whose slot is `slot`, or 0. */
+static unsigned previous_frame_at(const struct stacklog_thread *thread,
+                                  uintptr_t slot)
+{
+    unsigned low = 1, high = thread->unwound_total;
+    while (low < high) {
+        unsigned middle = low + (high - low) / 2;
+        if (thread->unwound_slot[middle] < slot)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low < thread->unwound_total && thread->unwound_slot[low] == slot
+               ? low
+               : 0;
+}
+
+static bool previous_frames_unchanged(const struct stacklog_thread *thread,
+                                      unsigned from)
+{
+    for (unsigned i = from; i < thread->unwound_total; i++)
+        if (*(const uintptr_t *)thread->unwound_slot[i] !=
+            (uintptr_t)thread->unwound[i])
+            return false;
+    return true;
+}
+
+/* thread->unwound becomes inner[0..count) followed by the previous
+ * stack's frames outside `joined`, with their slots. */
+static unsigned join_frames(struct stacklog_thread *thread, void *const *inner,
+                            const uintptr_t *slots, unsigned count,
+                            unsigned joined)
+{
+    unsigned outer = thread->unwound_total - joined - 1;
+    if (count + outer > sizeof(thread->unwound) / sizeof(thread->unwound[0]))
+        return 0;
+    memmove(&thread->unwound[count], &thread->unwound[joined + 1],
+            outer * sizeof(thread->unwound[0]));
+    memmove(&thread->unwound_slot[count], &thread->unwound_slot[joined + 1],
+            outer * sizeof(thread->unwound_slot[0]));
+    memcpy(thread->unwound, inner, count * sizeof(thread->unwound[0]));
+    memcpy(&thread->unwound_slot[1], &slots[1],
+           (count - 1) * sizeof(thread->unwound_slot[0]));
+    thread->unwound_total = count + outer;
+    return count + outer;
+}
+
+unsigned stacklog_stack_join(struct stacklog_thread *thread, uintptr_t cfa,
+                             void *const *inner)
+{
+    const unsigned count = STACK_JOIN_INNER_FRAMES;
+    uintptr_t slots[STACK_JOIN_INNER_FRAMES];
+    if (!thread->unwound_slots_known ||
+        thread->unwound_generation != stacklog_stack_slots_generation() ||
+        !stacklog_stack_slots_find(thread, cfa, inner, count, slots))
+        return 0;
+    /* The return address must be the same too: the unwinder's next step
+     * depends on the code it returns to. */
+    unsigned joined = previous_frame_at(thread, slots[count - 1]);
+    if (!joined || thread->unwound[joined] != inner[count - 1] ||
+        !previous_frames_unchanged(thread, joined + 1))
+        return 0;
+    unsigned total = join_frames(thread, inner, slots, count, joined);
+    if (total)
+        thread->join_misses = 0;
+    return total;
+}

@@ -1,0 +1,214 @@
+/*
+ * Where a stack's return addresses sit on the stack, found without
+ * unwinding, so that a later capture can tell, by reading those words
+ * again, that the frames are still the same (stacklog_stack_cache.c,
+ * stacklog_stack_join.c).
+ *
+ * Each return address is searched for by scanning up the stack from the
+ * slot of the one before.  A stale copy of a return address left in a
+ * caller's frame could be taken for the real slot, so a search fails
+ * when the previous return address shows up again first.  Stacks
+ * through a signal frame (whose caller's frame may be on another stack)
+ * are refused.  Unmapping memory makes every slot found before suspect:
+ * it could lie in a stack the program freed.
+ *
+ * The search must never fault.  A return address is not always on the
+ * stack above the previous one: code that switches stacks (coroutines)
+ * has unwind information leading back to another stack, and the search
+ * for such a caller runs on to the top of the current stack, where the
+ * next page may be unreadable.  So the search reads only pages it has
+ * asked the kernel about; each thread remembers the readable pages
+ * around its frames, and unmapping or protecting memory forgets them.
+ *
+ * Only x86-64, where a call leaves its return address just below the
+ * caller's frame address; elsewhere nothing is found and every stack is
+ * unwound.
+ */
+#include "config.h"
+#include "os_memory.h"
+#include "stacklog.h"
+
+#include <errno.h>
+#include <link.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Bytes of a frame the scan looks through for the next return address:
+ * a stack with a bigger frame is unwound every time. */
+#define SCAN_LIMIT 4096
+
+static uint32_t unmap_generation;
+
+void stacklog_stack_slots_invalidate(void)
+{
+    __atomic_fetch_add(&unmap_generation, 1, __ATOMIC_RELAXED);
+}
+
+uint32_t stacklog_stack_slots_generation(void)
+{
+    return __atomic_load_n(&unmap_generation, __ATOMIC_RELAXED);
+}
+
+#if defined(__x86_64__)
+
+/* The C library's code, where the stub signal handlers return through
+ * lives: the only code the search reads. */
+static uintptr_t libc_code_start, libc_code_end;
+
+static int find_code_segment(struct dl_phdr_info *info, size_t size,
+                             void *unused)
+{
+    (void)size, (void)unused;
+    const uintptr_t inside = (uintptr_t)&sigaction;
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
+        if (segment->p_type != PT_LOAD || !(segment->p_flags & PF_X))
+            continue;
+        uintptr_t start = info->dlpi_addr + segment->p_vaddr;
+        if (inside - start < segment->p_memsz) {
+            libc_code_start = start;
+            libc_code_end = start + segment->p_memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void stacklog_stack_slots_setup(void)
+{
+    dl_iterate_phdr(find_code_segment, NULL);
+}
+
+/* The kernel returns from a signal handler through a stub that calls
+ * rt_sigreturn: mov $15, %rax; syscall.  The C library provides it. */
+static bool is_sigreturn_stub(uintptr_t pc)
+{
+    static const unsigned char stub[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00,
+                                         0x00, 0x00, 0x0f, 0x05};
+    if (pc - libc_code_start >= libc_code_end - libc_code_start)
+        return false;
+    /* The code segment ends on a page boundary at the latest; a stub
+     * cannot straddle its end. */
+    if (pc + sizeof(stub) > libc_code_end)
+        return false;
+    const unsigned char *code = (const unsigned char *)pc;
+    for (unsigned i = 0; i < sizeof(stub); i++)
+        if (code[i] != stub[i])
+            return false;
+    return true;
+}
+
+/* Asks the kernel whether `page` can be read, without a signal: given an
+ * impossible `how`, rt_sigprocmask copies the new mask from the page (a
+ * fault there is EFAULT) and then refuses with EINVAL, changing nothing.
+ * Every process may make this call, even under a seccomp filter that
+ * would kill it for process_vm_readv. */
+static bool page_is_readable(uintptr_t page)
+{
+    return syscall(SYS_rt_sigprocmask, -1, (void *)page, NULL,
+                   sizeof(uint64_t)) != 0 &&
+           errno == EINVAL;
+}
+
+static uintptr_t page_of(uintptr_t address)
+{
+    return address & ~(uintptr_t)(OS_PAGE_SIZE - 1);
+}
+
+/* Starts the thread's readable pages at the page the capture's frame is
+ * on, unless they already hold it: the capture runs there, so it is
+ * readable. */
+static void readable_pages_start(struct stacklog_thread *thread,
+                                 uintptr_t cfa, uint32_t generation)
+{
+    uintptr_t page = page_of(cfa - sizeof(uintptr_t));
+    if (thread->readable_generation == generation &&
+        page - thread->readable_low <
+            thread->readable_high - thread->readable_low)
+        return;
+    thread->readable_generation = generation;
+    thread->readable_low = page;
+    thread->readable_high = page + OS_PAGE_SIZE;
+}
+
+/* Whether the word at `address`, at or above the readable pages' start,
+ * can be read: pages above the known ones are asked about in turn. */
+static bool word_is_readable(struct stacklog_thread *thread,
+                             uintptr_t address)
+{
+    while (address >= thread->readable_high) {
+        if (!page_is_readable(thread->readable_high))
+            return false;
+        thread->readable_high += OS_PAGE_SIZE;
+    }
+    return true;
+}
+
+/* The first slot above `from` that holds `value`, or 0 when `previous`
+ * (the return address found at `from`) shows up first or the frame is
+ * too big or the search reaches a page that cannot be read. */
+static uintptr_t scan_for_return_address(struct stacklog_thread *thread,
+                                         uintptr_t from, uintptr_t value,
+                                         uintptr_t previous)
+{
+    const uintptr_t last = from + SCAN_LIMIT;
+    uintptr_t at = from + sizeof(uintptr_t);
+    while (at <= last) {
+        if (!word_is_readable(thread, at))
+            return 0;
+        /* Words below readable_high need no more asking. */
+        uintptr_t end = thread->readable_high - sizeof(uintptr_t);
+        if (end > last)
+            end = last;
+        for (; at <= end; at += sizeof(uintptr_t)) {
+            uintptr_t word = *(const uintptr_t *)at;
+            if (word == value)
+                return at;
+            if (word == previous)
+                return 0;
+        }
+    }
+    return 0;
+}
+
+/* Where pcs[1..count), unwound from the frame at `cfa`, sit on the
+ * stack, into slots[1..count); false when one of them cannot be told
+ * apart or the stack goes through a signal frame. */
+bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
+                               void *const *pcs, unsigned count,
+                               uintptr_t *slots)
+{
+    for (unsigned i = 1; i < count; i++)
+        if (is_sigreturn_stub((uintptr_t)pcs[i]))
+            return false;
+    readable_pages_start(thread, cfa, stacklog_stack_slots_generation());
+    uintptr_t slot = cfa - sizeof(uintptr_t);
+    if (count < 2 || *(const uintptr_t *)slot != (uintptr_t)pcs[1])
+        return false; /* the capture was inlined: no known first slot */
+    slots[1] = slot;
+    for (unsigned i = 2; i < count; i++) {
+        slot = scan_for_return_address(thread, slot, (uintptr_t)pcs[i],
+                                       (uintptr_t)pcs[i - 1]);
+        if (!slot)
+            return false;
+        slots[i] = slot;
+    }
+    return true;
+}
+
+#else
+
+void stacklog_stack_slots_setup(void)
+{
+}
+
+bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
+                               void *const *pcs, unsigned count,
+                               uintptr_t *slots)
+{
+    (void)thread, (void)cfa, (void)pcs, (void)count, (void)slots;
+    return false;
+}
+
+#endif
