@@ -26,6 +26,12 @@ void *os_syscall_mmap_unnamed(void *address, size_t length, int protection,
 int os_syscall_munmap(void *address, size_t length);
 void *os_syscall_mremap(void *old_address, size_t old_size, size_t new_size,
                         int flags, void *new_address);
+/* Advanced by every unmapping, move or replacing of a mapping above, by
+ * the program or the library (a thread stack the program allocated and
+ * freed, for instance): memory found readable before may be gone since.
+ * Also advanced by hand when pages lose their read access. */
+uint32_t os_unmap_generation(void);
+void os_unmap_generation_advance(void);
 
 /* Zero-filled read-write pages for the library's own sparse tables, or
  * NULL, between two guard pages.  Not charged against overcommit until

@@ -9,8 +9,10 @@
  * caller's frame could be taken for the real slot, so a search fails
  * when the previous return address shows up again first.  Stacks
  * through a signal frame (whose caller's frame may be on another stack)
- * are refused.  Unmapping memory makes every slot found before suspect:
- * it could lie in a stack the program freed.
+ * are refused.  Unmapping memory, by the program or by the library (a
+ * block the program used as a stack and freed), makes every slot found
+ * before suspect: it could lie in the memory that went away
+ * (os_unmap_generation).
  *
  * The search must never fault.  A return address is not always on the
  * stack above the previous one: code that switches stacks (coroutines)
@@ -38,16 +40,14 @@
  * a stack with a bigger frame is unwound every time. */
 #define SCAN_LIMIT 4096
 
-static uint32_t unmap_generation;
-
 void stacklog_stack_slots_invalidate(void)
 {
-    __atomic_fetch_add(&unmap_generation, 1, __ATOMIC_RELAXED);
+    os_unmap_generation_advance();
 }
 
 uint32_t stacklog_stack_slots_generation(void)
 {
-    return __atomic_load_n(&unmap_generation, __ATOMIC_RELAXED);
+    return os_unmap_generation();
 }
 
 #if defined(__x86_64__)

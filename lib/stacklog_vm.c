@@ -7,11 +7,11 @@
  * recorded before the call, so that the order is right when another
  * thread is handed the same addresses at once.
  *
- * Whatever the mode, memory taken away (munmap, mremap, mmap over an
- * existing mapping, mprotect without read access) makes the threads
- * forget their cached stacks and the stack pages they know readable: one
- * of them may have stood on a stack the program just took away.  mprotect
- * is exported for that alone.
+ * Whatever the mode, memory taken away makes the threads forget their
+ * cached stacks and the stack pages they know readable: one of them may
+ * have stood on a stack the program just took away.  The system calls of
+ * os_memory.c see to that for munmap, mremap and mmap over an existing
+ * mapping; mprotect without read access is exported for that alone.
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -31,8 +31,6 @@ static bool recorded(void)
 MD_EXPORT void *mmap(void *address, size_t length, int protection, int flags,
                      int fd, off_t offset)
 {
-    if (flags & MAP_FIXED)
-        stacklog_stack_slots_invalidate();
     void *result = os_syscall_mmap_unnamed(address, length, protection, flags,
                                            fd, offset);
     if (result != MAP_FAILED && recorded())
@@ -46,7 +44,6 @@ MD_EXPORT void *mmap64(void *address, size_t length, int protection, int flags,
 
 MD_EXPORT int munmap(void *address, size_t length)
 {
-    stacklog_stack_slots_invalidate();
     if (recorded())
         stacklog_vm_event(MDLOG_EVENT_VM_UNMAP, (uintptr_t)address, length, 0);
     return os_syscall_munmap(address, length);
@@ -69,7 +66,6 @@ MD_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size,
         new_address = va_arg(arguments, void *);
         va_end(arguments);
     }
-    stacklog_stack_slots_invalidate();
     bool logged = recorded();
     uint64_t order = logged ? stacklog_vm_begin() : 0;
     void *result = os_syscall_mremap(old_address, old_size, new_size, flags,
