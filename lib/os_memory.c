@@ -31,9 +31,9 @@ static void name_mapping(void *address, size_t length)
         __atomic_store_n(&kernel_names_mappings, false, __ATOMIC_RELAXED);
 }
 
-static uint32_t unmap_generation;
+static uint64_t unmap_generation;
 
-uint32_t os_unmap_generation(void)
+uint64_t os_unmap_generation(void)
 {
     return __atomic_load_n(&unmap_generation, __ATOMIC_RELAXED);
 }

@@ -26,11 +26,16 @@ void *os_syscall_mmap_unnamed(void *address, size_t length, int protection,
 int os_syscall_munmap(void *address, size_t length);
 void *os_syscall_mremap(void *old_address, size_t old_size, size_t new_size,
                         int flags, void *new_address);
-/* Advanced by every unmapping, move or replacing of a mapping above, by
- * the program or the library (a thread stack the program allocated and
- * freed, for instance): memory found readable before may be gone since.
- * Also advanced by hand when pages lose their read access. */
-uint32_t os_unmap_generation(void);
+/* Advanced by every unmapping, move or replacing of a mapping made
+ * through the calls above: the library's own, and the program's
+ * munmap, mremap and mmap, which the library exports (a block the
+ * program used as a stack and freed, for instance).  Memory found
+ * readable before may be gone since.  Also advanced by hand when pages
+ * lose their read access.  Not seen: mappings the C library removes
+ * inside itself (the stacks of threads that ended) and raw system
+ * calls.  64 bits, so that it never comes back to a value a thread
+ * remembers. */
+uint64_t os_unmap_generation(void);
 void os_unmap_generation_advance(void);
 
 /* Zero-filled read-write pages for the library's own sparse tables, or

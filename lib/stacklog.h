@@ -86,19 +86,20 @@ struct stacklog_thread {
     /* Which cached stacks are valid: the capture's frame address when
      * each was taken, 0 for none, and the unmap generation then. */
     uintptr_t cache_key[STACK_CACHE_ENTRIES];
-    uint32_t cache_generation[STACK_CACHE_ENTRIES];
+    uint64_t cache_generation[STACK_CACHE_ENTRIES];
     /* Captures since the cache last found a stack. */
     uint32_t cache_misses;
     /* Pages [readable_low, readable_high) around the capture's frame,
      * checked readable while the unmap generation was
      * readable_generation: the slot search reads nothing else. */
-    uint32_t readable_generation;
+    uint64_t readable_generation;
     uintptr_t readable_low, readable_high;
     /* Whether unwound_slot[] holds where each of unwound[1..unwound_total)
      * sits on the stack (while the unmap generation is
      * unwound_generation), and captures since joining it last failed. */
     bool unwound_slots_known;
-    uint32_t unwound_total, unwound_generation;
+    uint32_t unwound_total;
+    uint64_t unwound_generation;
     uint32_t join_misses;
     /* The previous stack, outermost frame first, and the node of each
      * of its frames with its hash: the next stack shares most of it. */
@@ -137,6 +138,10 @@ uint32_t stacklog_stack_cache_find(struct stacklog_thread *thread,
  * `cfa`, when where its return addresses sit is known. */
 void stacklog_stack_cache_store(struct stacklog_thread *thread, uintptr_t cfa,
                                 uint32_t stack);
+/* Whether the next store will remember its stack (a thread whose stacks
+ * keep changing stores only now and then): the capture then needs the
+ * slots of the stack it unwinds. */
+bool stacklog_stack_cache_will_store(const struct stacklog_thread *thread);
 
 /* ---- stacklog_stack_join.c: unwinding only what changed ---- */
 /* Frames the capture unwinds before joining the previous stack. */
@@ -163,7 +168,7 @@ bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
                                uintptr_t *slots);
 /* Changes whenever memory is unmapped or made unreadable: slots found
  * before may lie in it. */
-uint32_t stacklog_stack_slots_generation(void);
+uint64_t stacklog_stack_slots_generation(void);
 void stacklog_stack_slots_invalidate(void);
 /* Finds the C library's code, where signal handlers return through. */
 void stacklog_stack_slots_setup(void);

@@ -45,11 +45,18 @@ uint32_t stacklog_stack_cache_find(struct stacklog_thread *thread,
     return entry->stack;
 }
 
+bool stacklog_stack_cache_will_store(const struct stacklog_thread *thread)
+{
+    uint32_t misses = thread->cache_misses;
+    return misses < MISSES_BEFORE_SPARING || misses % STORE_INTERVAL == 0;
+}
+
 void stacklog_stack_cache_store(struct stacklog_thread *thread, uintptr_t cfa,
                                 uint32_t stack)
 {
-    uint32_t misses = thread->cache_misses++;
-    if (misses >= MISSES_BEFORE_SPARING && misses % STORE_INTERVAL != 0)
+    bool wanted = stacklog_stack_cache_will_store(thread);
+    thread->cache_misses++;
+    if (!wanted)
         return;
     unsigned total = thread->unwound_total;
     if (!stack || !thread->unwound_slots_known || total < 2 ||

@@ -21,7 +21,8 @@
 
 /* A thread whose stacks never join pays a slot search at each capture
  * for nothing: after this many captures in a row without a join, only
- * one in PREPARE_INTERVAL prepares for the next. */
+ * one in PREPARE_INTERVAL prepares for the next, unless the stack cache
+ * wants the slots to remember this stack. */
 #define JOIN_MISSES_BEFORE_SPARING 64
 #define PREPARE_INTERVAL 64
 
@@ -30,7 +31,13 @@ void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
 {
     uint32_t misses = thread->join_misses++;
     thread->unwound_slots_known = false;
-    if (misses >= JOIN_MISSES_BEFORE_SPARING && misses % PREPARE_INTERVAL != 0)
+    if (misses >= JOIN_MISSES_BEFORE_SPARING &&
+        misses % PREPARE_INTERVAL != 0 &&
+        !stacklog_stack_cache_will_store(thread))
+        return;
+    /* A stack that filled the buffer may go on outside it: joined to,
+     * it would lose its outer frames to a shallower stack's length. */
+    if (total >= sizeof(thread->unwound) / sizeof(thread->unwound[0]))
         return;
     thread->unwound_total = total;
     thread->unwound_generation = stacklog_stack_slots_generation();

@@ -7,7 +7,14 @@
  * Each return address is searched for by scanning up the stack from the
  * slot of the one before.  A stale copy of a return address left in a
  * caller's frame could be taken for the real slot, so a search fails
- * when the previous return address shows up again first.  Stacks
+ * when the previous return address shows up again first.  That does not
+ * rule out a stale copy of the searched-for address alone, left below
+ * its real slot by an earlier, deeper call through the same call site.
+ * A wrong slot is then trusted, and if every slot outside it also still
+ * holds what the earlier stack left there, a capture is given the
+ * earlier stack's outer frames: callers the thread had a moment before,
+ * never a fault.  Telling the real slot apart would take the frame's
+ * unwind rule, the very work the cache and the join save.  Stacks
  * through a signal frame (whose caller's frame may be on another stack)
  * are refused.  Unmapping memory, by the program or by the library (a
  * block the program used as a stack and freed), makes every slot found
@@ -45,7 +52,7 @@ void stacklog_stack_slots_invalidate(void)
     os_unmap_generation_advance();
 }
 
-uint32_t stacklog_stack_slots_generation(void)
+uint64_t stacklog_stack_slots_generation(void)
 {
     return os_unmap_generation();
 }
@@ -120,7 +127,7 @@ static uintptr_t page_of(uintptr_t address)
  * on, unless they already hold it: the capture runs there, so it is
  * readable. */
 static void readable_pages_start(struct stacklog_thread *thread,
-                                 uintptr_t cfa, uint32_t generation)
+                                 uintptr_t cfa, uint64_t generation)
 {
     uintptr_t page = page_of(cfa - sizeof(uintptr_t));
     if (thread->readable_generation == generation &&

@@ -303,6 +303,50 @@ START_TEST(test_callers_at_the_same_depth_get_their_own_stacks)
 }
 END_TEST
 
+/* Stacks longer than a log records keep their innermost
+ * MDLOG_MAX_FRAMES frames, however the capture came by them: a block
+ * allocated on the way back up a deep recursion, right after a deeper
+ * one, gets the same full-length stack each time. */
+START_TEST(test_stacks_deeper_than_recorded_keep_their_inner_frames)
+{
+    struct probe_run run;
+    run_probe(&run, "deep", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
+    struct events *events = read_events(reader);
+    static const char *const kinds[2] = {"bottom", "returned"};
+    uint32_t stack_of[2] = {0, 0};
+    unsigned seen[2] = {0, 0};
+    for (const char *line = run.out; (line = strstr(line, "\n")) != NULL;) {
+        line++;
+        for (unsigned k = 0; k < 2; k++) {
+            size_t length = strlen(kinds[k]);
+            if (strncmp(line, kinds[k], length) != 0 || line[length] != ' ')
+                continue;
+            unsigned long address = strtoul(line + length + 1, NULL, 0);
+            const struct log_reader_event *event =
+                find_event(events, MDLOG_EVENT_ALLOC, address);
+            ck_assert_msg(event != NULL, "no event for %#lx", address);
+            uint64_t pcs[MDLOG_MAX_FRAMES];
+            size_t frames = log_reader_stack_frames(reader, event->stack, pcs,
+                                                    NULL, MDLOG_MAX_FRAMES);
+            ck_assert_msg(frames == MDLOG_MAX_FRAMES,
+                          "%s block %#lx: %zu frames, expected %d", kinds[k],
+                          address, frames, MDLOG_MAX_FRAMES);
+            if (!stack_of[k])
+                stack_of[k] = event->stack;
+            ck_assert_uint_eq(event->stack, stack_of[k]);
+            seen[k]++;
+        }
+    }
+    ck_assert_uint_eq(seen[0], 4);
+    ck_assert_uint_eq(seen[1], 4);
+    ck_assert_uint_ne(stack_of[0], stack_of[1]);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
 /* A signal handler on its own stack allocates: its stack runs through the
  * handler and the interrupted code, and the same site outside the handler
  * keeps its own stack. */
@@ -940,6 +984,7 @@ static Suite *stack_logging_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_full_mode_records_events_with_stacks);
     tcase_add_test(tc, test_callers_at_the_same_depth_get_their_own_stacks);
+    tcase_add_test(tc, test_stacks_deeper_than_recorded_keep_their_inner_frames);
     tcase_add_test(tc, test_allocation_in_a_signal_handler_on_another_stack);
     tcase_add_test(tc, test_allocation_on_a_stack_of_its_own);
     tcase_add_test(tc, test_lite_mode_keeps_stacks_without_events);

@@ -112,6 +112,37 @@ static int callers(void)
     return 0;
 }
 
+/* Stacks deeper than the capture unwinds: a block allocated
+ * DEEP_RETURN_LEVEL levels above the bottom of a DEEP_LEVELS-deep
+ * recursion, right after one allocated at the bottom.  Both stacks are
+ * longer than a log records, and the second lies inside the first. */
+#define DEEP_LEVELS 700
+#define DEEP_RETURN_LEVEL 60
+
+__attribute__((noinline)) static void *recurse(unsigned level)
+{
+    if (level == 0) {
+        printf("bottom %p\n", malloc(16));
+        return NULL;
+    }
+    void *below = recurse(level - 1);
+    __asm__ volatile("" ::: "memory");
+    if (level == DEEP_RETURN_LEVEL) {
+        void *block = malloc(16);
+        printf("returned %p\n", block);
+        return block;
+    }
+    return below;
+}
+
+static int deep(void)
+{
+    printf("pid %d\n", (int)getpid());
+    for (unsigned i = 0; i < 4; i++)
+        recurse(DEEP_LEVELS);
+    return 0;
+}
+
 /* Threads allocate and free without pause while the main thread forks:
  * each child, whatever lock a thread held at the fork, must allocate,
  * log and exit normally with a log of its own. */
@@ -505,11 +536,12 @@ int main(int argc, char **argv)
                      {"logger", logger},   {"callers", callers},
                      {"signals", signals}, {"fork_stress", fork_stress},
                      {"own_stack", own_stack}, {"realloc_null", realloc_null},
-                     {"long_history", long_history}, {"paths", paths}};
+                     {"long_history", long_history}, {"paths", paths},
+                     {"deep", deep}};
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|long_history|paths\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|long_history|paths|deep\n");
     return 2;
 }

@@ -3,7 +3,8 @@
  * and what the heap, leaks and malloc_history tools read.  This header is
  * the whole contract between the two sides; mallocdebug_stack_log(5)
  * describes it for people.  Any change to a structure or a meaning here
- * bumps MDLOG_VERSION.
+ * that a reader sees bumps MDLOG_VERSION; fields marked as the writer's
+ * alone, which readers ignore, may change meaning without it.
  *
  * A log is one file, mapped shared by the process that writes it:
  *
