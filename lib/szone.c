@@ -234,11 +234,12 @@ static size_t szone_pressure_relief(malloc_zone_t *basic, size_t goal)
 {
     struct szone *zone = szone_from_zone(basic);
     szone_thread_cache_flush_current(zone);
-    /* Released runs' pages are counted; the empty regions that then go
-     * were already holding none. */
-    size_t released = szone_release_empty_runs(zone);
+    /* The empty regions that go were already holding no memory. */
+    size_t given_back = szone_region_bytes_given_back(zone);
+    szone_release_empty_runs(zone);
     szone_region_release_empty(zone);
-    return released + szone_large_release_cache(zone);
+    return szone_region_bytes_given_back(zone) - given_back +
+           szone_large_release_cache(zone);
 }
 
 static boolean_t szone_claimed_address(malloc_zone_t *basic, void *pointer)

@@ -89,6 +89,8 @@ struct szone_region {
     struct szone_region *next;
     uintptr_t base;
     uint64_t used_pages;                      /* bit per page */
+    uint64_t dirty_pages; /* free, but resident: szone_dirty_pages.c */
+    uint16_t dirty_class[REGION_PAGE_COUNT]; /* the class that left each */
     uint8_t page_run[REGION_PAGE_COUNT];      /* page -> first page of its run */
     struct szone_run runs[REGION_PAGE_COUNT]; /* indexed by first page */
     /* Block metadata, one row per page (a run uses the row of its first
@@ -183,6 +185,9 @@ struct szone {
     struct szone_region *spare_regions;
     size_t bytes_in_runs;
     size_t peak_bytes_in_runs;
+    size_t dirty_bytes;            /* in free pages still resident */
+    size_t dirty_bytes_given_back; /* since the zone was made */
+    int64_t dirty_purge_ms;        /* when they were last given back */
 
     md_lock_t large_lock; /* this zone's large list and cache */
     LIST_HEAD(, szone_large) large_blocks;
@@ -306,9 +311,35 @@ void szone_damage_report(const struct szone_damage *damage);
 struct szone_run *szone_region_new_run(struct szone *zone, unsigned magazine,
                                        unsigned class_index);
 void szone_region_release_run(struct szone *zone, struct szone_run *run);
-/* For pressure relief: unmaps the empty regions but the last of a kind. */
-size_t szone_region_release_empty(struct szone *zone);
+/* For pressure relief: gives back every emptied run's pages and unmaps
+ * the empty regions but the last of a kind. */
+void szone_region_release_empty(struct szone *zone);
+/* Bytes of emptied runs given back to the kernel so far. */
+size_t szone_region_bytes_given_back(struct szone *zone);
 void szone_region_destroy_all(struct szone *zone);
+
+/* ---- szone_dirty_pages.c: emptied runs' pages, given back in batches ---- */
+/* Region lock held for all but the last. */
+/* `pages` of `region`, just left by a run of `class_index`, still
+ * resident. */
+void szone_dirty_pages_add(struct szone *zone, struct szone_region *region,
+                           uint64_t pages, unsigned class_index);
+/* The region's kept pages that a run of `class_index` left. */
+uint64_t szone_dirty_pages_of_class(const struct szone_region *region,
+                                    unsigned class_index);
+/* `pages` taken by a new run of `class_index`: those another class
+ * left are given back first, as the new run may never touch them. */
+void szone_dirty_pages_take(struct szone *zone, struct szone_region *region,
+                            uint64_t pages, unsigned class_index);
+/* The region is being unmapped. */
+void szone_dirty_pages_forget(struct szone *zone, struct szone_region *region);
+/* Gives every such page back to the kernel. */
+void szone_dirty_pages_purge(struct szone *zone);
+/* The heap takes fresh pages for a run: gives back the kept ones. */
+void szone_dirty_pages_before_growth(struct szone *zone);
+/* The same before a large block maps or grows, taking the region lock
+ * only when there is something to give back. */
+void szone_dirty_pages_before_large_growth(struct szone *zone);
 
 static inline struct szone_run *szone_region_run_of(struct szone_region *region,
                                                     uintptr_t address)
@@ -343,8 +374,8 @@ unsigned szone_class_take_blocks(struct szone *zone, unsigned magazine,
 void szone_class_return_blocks(struct szone *zone, unsigned class_index,
                                void *const *blocks, unsigned count);
 /* Releases every run with no block handed out, including those the
- * policy keeps; returns the bytes given back.  Takes the class locks. */
-size_t szone_release_empty_runs(struct szone *zone);
+ * policy keeps.  Takes the class locks. */
+void szone_release_empty_runs(struct szone *zone);
 
 /* ---- szone_thread_cache.c (fast paths in szone_thread_cache.h) ---- */
 void szone_thread_cache_flush_current(struct szone *zone);

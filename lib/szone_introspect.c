@@ -231,6 +231,9 @@ static boolean_t check_region(struct szone *zone, struct szone_region *region)
     if (pages_in_runs != region->used_pages)
         return check_failed(zone, "region's page bitmap disagrees with its runs",
                             region->base);
+    if (region->dirty_pages & region->used_pages)
+        return check_failed(zone, "pages of a run also kept as free pages",
+                            region->base);
     return 1;
 }
 

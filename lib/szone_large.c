@@ -162,8 +162,10 @@ void *szone_large_malloc(struct szone *zone, size_t size, size_t alignment,
         (address = szone_large_cache_take(zone, mapped, &mapped, &dirty))) {
         if (cleared)
             memset(address, 0, dirty);
-    } else if (!(address = large_map(zone, mapped, alignment))) {
-        return large_out_of_memory(mapped);
+    } else {
+        szone_dirty_pages_before_large_growth(zone);
+        if (!(address = large_map(zone, mapped, alignment)))
+            return large_out_of_memory(mapped);
     }
     struct szone_large *block = large_record_new(zone, (uintptr_t)address,
                                                  mapped);
@@ -237,6 +239,7 @@ void *szone_large_realloc(struct szone *zone, struct szone_large *block,
         return large_out_of_memory(size);
     size_t mapped = MD_ALIGN_UP(size, OS_PAGE_SIZE);
     int saved_errno = errno;
+    szone_dirty_pages_before_large_growth(zone);
     md_lock(&zone->large_lock);
     if (mapped == block->size) {
         md_unlock(&zone->large_lock);

@@ -2,13 +2,14 @@
  * Regions of the scalable zone and the pages of their runs.
  *
  * Release policy: a run whose blocks have all come back is returned to
- * its region at once, and its pages to the kernel (MADV_DONTNEED),
- * except the last run of a class when it is a single page, which stays
- * to absorb malloc/free ping-pong.  Empty regions stay mapped, holding
- * no memory, so that a program that allocates again soon does not pay
- * for a new mapping.  pressure_relief releases everything at once: empty
- * runs, kept runs included, and empty regions (unmapped, all but the
- * last of each kind).
+ * its region at once, except the last run of a class when it is a single
+ * page, which stays to absorb malloc/free ping-pong.  Its pages go back
+ * to the kernel (MADV_DONTNEED) later, in batches
+ * (szone_dirty_pages.c); a new run takes such pages first.  Empty
+ * regions stay mapped, holding no memory, so that a program that
+ * allocates again soon does not pay for a new mapping.  pressure_relief
+ * releases everything at once: empty runs, kept runs included, their
+ * pages, and empty regions (unmapped, all but the last of each kind).
  *
  * Giving pages back lazily (MADV_FREE) was measured and rejected: the
  * pages stay in the resident set until the kernel needs them, and a
@@ -25,25 +26,39 @@ static uint64_t page_mask(unsigned first, unsigned count)
     return (count >= 64 ? ~0ULL : ((1ULL << count) - 1)) << first;
 }
 
-/* The first of `count` consecutive free pages of the region, or -1. */
-static int region_find_free_pages(const struct szone_region *region,
-                                  unsigned count)
+/* The first of `count` consecutive pages of the region among
+ * `candidates`, or -1. */
+static int region_find_free_pages(uint64_t candidates, unsigned count)
 {
-    for (unsigned first = 0; first + count <= REGION_PAGE_COUNT; first++)
-        if (!(region->used_pages & page_mask(first, count)))
+    for (unsigned first = 0; first + count <= REGION_PAGE_COUNT; first++) {
+        uint64_t mask = page_mask(first, count);
+        if ((candidates & mask) == mask)
             return (int)first;
+    }
     return -1;
 }
 
-/* Region lock held. */
+/* Region lock held.  Pages still resident that the same class left
+ * first: they do not fault, and the new run touches them the way the
+ * last one did. */
 static struct szone_region *region_find_pages(struct szone *zone,
-                                              enum szone_kind kind,
+                                              unsigned class_index,
                                               unsigned count, int *first)
 {
-    for (struct szone_region *region = zone->regions[kind]; region;
-         region = region->next)
-        if ((*first = region_find_free_pages(region, count)) >= 0)
-            return region;
+    enum szone_kind kind = szone_class_kind(class_index);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            szone_dirty_pages_before_growth(zone);
+        for (struct szone_region *region = zone->regions[kind]; region;
+             region = region->next) {
+            uint64_t candidates =
+                pass == 0 ? szone_dirty_pages_of_class(region, class_index)
+                          : ~region->used_pages;
+            if (candidates &&
+                (*first = region_find_free_pages(candidates, count)) >= 0)
+                return region;
+        }
+    }
     return NULL;
 }
 
@@ -86,6 +101,7 @@ static struct szone_region *region_create(struct szone *zone,
     region->zone = zone;
     region->base = (uintptr_t)data;
     region->used_pages = 0;
+    region->dirty_pages = 0;
     if (!region_map_set(region->base, region)) {
         region_unmap_data(zone, region->base);
         region->next = zone->spare_regions;
@@ -131,12 +147,14 @@ struct szone_run *szone_region_new_run(struct szone *zone, unsigned magazine,
 
     md_lock(&zone->region_lock);
     int first = 0;
-    struct szone_region *region = region_find_pages(zone, kind, pages, &first);
+    struct szone_region *region =
+        region_find_pages(zone, class_index, pages, &first);
     if (!region && (region = region_create(zone, kind)))
         first = 0;
     if (region) {
         uint64_t mask = page_mask((unsigned)first, pages);
         region->used_pages |= mask;
+        szone_dirty_pages_take(zone, region, mask, class_index);
         run = &region->runs[first];
         run_init(run, region, (unsigned)first, pages, class_index);
         run->magazine = (uint8_t)magazine;
@@ -158,6 +176,7 @@ static void region_unlink(struct szone *zone, struct szone_region *region)
 static void region_retire(struct szone *zone, struct szone_region *region)
 {
     region_unlink(zone, region);
+    szone_dirty_pages_forget(zone, region);
     region_map_set(region->base, NULL);
     region_unmap_data(zone, region->base);
     os_discard(region, sizeof(*region));
@@ -173,7 +192,6 @@ static void run_release_pages(struct szone *zone, struct szone_run *run)
     size_t bytes = (size_t)run->page_count << RUN_PAGE_SHIFT;
     uint64_t mask = page_mask(first, run->page_count);
 
-    os_discard((void *)run->start, bytes);
     /* The next run here expects never-used blocks to read BLOCK_FREE,
      * with no requested size. */
     memset(run->meta->state, 0, run->carved);
@@ -181,6 +199,7 @@ static void run_release_pages(struct szone *zone, struct szone_run *run)
         memset(run->meta->requested_size, 0,
                run->carved * sizeof(run->meta->requested_size[0]));
     region->used_pages &= ~mask;
+    szone_dirty_pages_add(zone, region, mask, run->class_index);
     memset(run, 0, sizeof(*run));
     zone_count_run_bytes(zone, -(long)bytes);
 }
@@ -191,23 +210,28 @@ static bool region_is_last_of_kind(struct szone *zone,
     return zone->regions[region->kind] == region && region->next == NULL;
 }
 
-size_t szone_region_release_empty(struct szone *zone)
+void szone_region_release_empty(struct szone *zone)
 {
-    size_t released = 0;
     md_lock(&zone->region_lock);
+    szone_dirty_pages_purge(zone);
     for (unsigned kind = 0; kind < SZONE_KIND_COUNT; kind++) {
         struct szone_region *region = zone->regions[kind], *next;
         for (; region; region = next) {
             next = region->next;
             if (region->used_pages == 0 &&
-                !region_is_last_of_kind(zone, region)) {
+                !region_is_last_of_kind(zone, region))
                 region_retire(zone, region);
-                released += REGION_SIZE;
-            }
         }
     }
     md_unlock(&zone->region_lock);
-    return released;
+}
+
+size_t szone_region_bytes_given_back(struct szone *zone)
+{
+    md_lock(&zone->region_lock);
+    size_t given_back = zone->dirty_bytes_given_back;
+    md_unlock(&zone->region_lock);
+    return given_back;
 }
 
 void szone_region_release_run(struct szone *zone, struct szone_run *run)

@@ -142,21 +142,17 @@ void szone_class_return_blocks(struct szone *zone, unsigned class_index,
         md_unlock(&locked->lock);
 }
 
-size_t szone_release_empty_runs(struct szone *zone)
+void szone_release_empty_runs(struct szone *zone)
 {
-    size_t released = 0;
     for (unsigned i = 0; i < szone_class_total(zone); i++) {
         struct szone_class *class = &zone->classes[i];
         md_lock(&class->lock);
         struct szone_run *run = LIST_FIRST(&class->partial), *next;
         for (; run; run = next) {
             next = LIST_NEXT(run, partial_link);
-            if (run->handed_out == 0) {
-                released += (size_t)run->page_count << RUN_PAGE_SHIFT;
+            if (run->handed_out == 0)
                 class_release_run(zone, class, run);
-            }
         }
         md_unlock(&class->lock);
     }
-    return released;
 }

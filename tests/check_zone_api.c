@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PAGE 4096UL
@@ -887,6 +888,68 @@ END_TEST
 
 /* ---- pressure relief ---- */
 
+static bool page_is_resident(const void *address)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned char state = 0;
+    void *start = (void *)((uintptr_t)address & ~(uintptr_t)(page - 1));
+    ck_assert_int_eq(mincore(start, (size_t)page, &state), 0);
+    return state & 1;
+}
+
+static double seconds_now(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* Runs that empty keep their pages while the heap does not grow, so a
+ * program that frees a structure and builds it again does not fault
+ * them in again; the heap growing elsewhere gives them back first.  They
+ * are also given back when a run empties a second after they last were:
+ * the checks of what was kept hold only on a run faster than that. */
+START_TEST(test_emptied_runs_keep_their_pages_until_the_heap_grows)
+{
+    double start = seconds_now();
+    malloc_zone_t *z = malloc_create_zone(0, 0);
+    enum { BLOCKS = 40000 }; /* 2.5 MB of 64-byte blocks */
+    static void *blocks[BLOCKS];
+    for (int i = 0; i < BLOCKS; i++) {
+        blocks[i] = malloc_zone_malloc(z, 64);
+        memset(blocks[i], 0x3c, 64);
+    }
+    void *probe = blocks[BLOCKS / 2];
+    for (int i = 0; i < BLOCKS; i++)
+        malloc_zone_free(z, blocks[i]);
+    bool kept = page_is_resident(probe);
+    size_t before = resident_bytes();
+    for (int i = 0; i < BLOCKS; i++) {
+        blocks[i] = malloc_zone_malloc(z, 64);
+        memset(blocks[i], 0x3c, 64);
+    }
+    size_t after = resident_bytes();
+    for (int i = 0; i < BLOCKS; i++)
+        malloc_zone_free(z, blocks[i]);
+    bool kept_again = page_is_resident(probe);
+    if (seconds_now() - start < 0.9) {
+        ck_assert_msg(kept, "an emptied run's page went back to the kernel "
+                            "at once");
+        ck_assert_msg(after < before + MiB,
+                      "building the blocks again took %zu more bytes",
+                      after - before);
+        ck_assert(kept_again);
+    }
+    void *large = malloc_zone_malloc(z, 8 * MiB);
+    ck_assert_ptr_nonnull(large);
+    ck_assert_msg(!page_is_resident(probe),
+                  "a new large block was mapped while emptied runs kept "
+                  "their pages");
+    ck_assert_int_eq(malloc_zone_check(z), 1);
+    malloc_destroy_zone(z);
+}
+END_TEST
+
 START_TEST(test_pressure_relief_created_zone)
 {
     malloc_zone_t *z = malloc_create_zone(0, 0);
@@ -1202,6 +1265,7 @@ static Suite *zone_api_suite(void)
     tcase_add_test(tc, test_print_ptr_info);
     tcase_add_test(tc, test_zone_log);
     tcase_add_test(tc, test_pressure_relief_created_zone);
+    tcase_add_test(tc, test_emptied_runs_keep_their_pages_until_the_heap_grows);
     tcase_add_test(tc, test_pressure_relief_default_zone);
     tcase_add_test(tc, test_introspection_default_zone);
     tcase_add_test(tc, test_introspection_created_zone);
