@@ -234,12 +234,10 @@ static size_t szone_pressure_relief(malloc_zone_t *basic, size_t goal)
 {
     struct szone *zone = szone_from_zone(basic);
     szone_thread_cache_flush_current(zone);
-    /* The empty regions that go were already holding no memory. */
-    size_t given_back = szone_region_bytes_given_back(zone);
+    /* The empty regions that go hold no memory once their pages went
+     * back. */
     szone_release_empty_runs(zone);
-    szone_region_release_empty(zone);
-    return szone_region_bytes_given_back(zone) - given_back +
-           szone_large_release_cache(zone);
+    return szone_region_release_empty(zone) + szone_large_release_cache(zone);
 }
 
 static boolean_t szone_claimed_address(malloc_zone_t *basic, void *pointer)
@@ -311,6 +309,7 @@ malloc_zone_t *szone_create(bool with_thread_caches,
     zone->mapping_size = mapping_size;
     zone->has_thread_caches = with_thread_caches;
     zone->magazine_count = magazines;
+    szone_dirty_pages_setup(zone);
     zone->debug = (struct szone_debug){.flags = 0, .new_fill = -1, .freed_fill = -1};
     for (unsigned i = 0; i < szone_class_total(zone); i++)
         md_lock_init(&zone->classes[i].lock);

@@ -186,7 +186,6 @@ struct szone {
     size_t bytes_in_runs;
     size_t peak_bytes_in_runs;
     size_t dirty_bytes;            /* in free pages still resident */
-    size_t dirty_bytes_given_back; /* since the zone was made */
     int64_t dirty_purge_ms;        /* when they were last given back */
 
     md_lock_t large_lock; /* this zone's large list and cache */
@@ -312,14 +311,12 @@ struct szone_run *szone_region_new_run(struct szone *zone, unsigned magazine,
                                        unsigned class_index);
 void szone_region_release_run(struct szone *zone, struct szone_run *run);
 /* For pressure relief: gives back every emptied run's pages and unmaps
- * the empty regions but the last of a kind. */
-void szone_region_release_empty(struct szone *zone);
-/* Bytes of emptied runs given back to the kernel so far. */
-size_t szone_region_bytes_given_back(struct szone *zone);
+ * the empty regions but the last of a kind; the bytes given back. */
+size_t szone_region_release_empty(struct szone *zone);
 void szone_region_destroy_all(struct szone *zone);
 
 /* ---- szone_dirty_pages.c: emptied runs' pages, given back in batches ---- */
-/* Region lock held for all but the last. */
+/* Region lock held for all but the last two. */
 /* `pages` of `region`, just left by a run of `class_index`, still
  * resident. */
 void szone_dirty_pages_add(struct szone *zone, struct szone_region *region,
@@ -327,19 +324,20 @@ void szone_dirty_pages_add(struct szone *zone, struct szone_region *region,
 /* The region's kept pages that a run of `class_index` left. */
 uint64_t szone_dirty_pages_of_class(const struct szone_region *region,
                                     unsigned class_index);
-/* `pages` taken by a new run of `class_index`: those another class
- * left are given back first, as the new run may never touch them. */
+/* `pages` taken by a new run, or unmapped with their region. */
 void szone_dirty_pages_take(struct szone *zone, struct szone_region *region,
-                            uint64_t pages, unsigned class_index);
-/* The region is being unmapped. */
-void szone_dirty_pages_forget(struct szone *zone, struct szone_region *region);
-/* Gives every such page back to the kernel. */
-void szone_dirty_pages_purge(struct szone *zone);
+                            uint64_t pages);
+/* Gives every such page back to the kernel; the bytes given back. */
+size_t szone_dirty_pages_purge(struct szone *zone);
+/* The bytes the regions' bitmaps hold, for the heap check. */
+size_t szone_dirty_pages_count(const struct szone *zone);
 /* The heap takes fresh pages for a run: gives back the kept ones. */
 void szone_dirty_pages_before_growth(struct szone *zone);
 /* The same before a large block maps or grows, taking the region lock
  * only when there is something to give back. */
 void szone_dirty_pages_before_large_growth(struct szone *zone);
+/* A new zone: its first emptied runs are kept too. */
+void szone_dirty_pages_setup(struct szone *zone);
 
 static inline struct szone_run *szone_region_run_of(struct szone_region *region,
                                                     uintptr_t address)

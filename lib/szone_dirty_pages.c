@@ -7,14 +7,15 @@
  * allocated again: a program that builds and frees a large structure in
  * rounds spent as long in the kernel as in its own code.  So an emptied
  * run's pages only leave the run: their region counts them free, and a
- * new run of the same size class takes them first.  They are given back
- * together, a contiguous span per system call, when
+ * new run of the same size class takes them first, which touches them
+ * about as its predecessor did.  They are given back together, a
+ * contiguous span per system call, when
  *   - the heap is about to grow into fresh memory (a run on pages that
  *     were never used or were given back, a new or growing large block):
- *     what is resident then never passes what giving pages back at once
- *     would have held, so the peak resident set stays what it was;
- *   - a run of another class takes them: it may never touch most of
- *     them, where the class that left them touched them all;
+ *     what is resident then stays about what giving pages back at once
+ *     would have held, so the peak resident set stays what it was.  Only
+ *     about: a run that takes kept pages may touch more of them than the
+ *     run that left them did, and another zone's kept pages stay;
  *   - a run empties DIRTY_PAGES_KEPT_MS or more after the last time
  *     they were given back: a heap that shrank for good returns its
  *     memory, one that grows again at once finds pages that do not
@@ -31,7 +32,8 @@
 #define DIRTY_PAGES_KEPT_MS 1000
 
 /* Written under the region lock, read without it by a large
- * allocation deciding whether to take it. */
+ * allocation deciding whether to take it: a stale value only delays the
+ * purge to the next growth. */
 static size_t dirty_bytes(const struct szone *zone)
 {
     return __atomic_load_n(&zone->dirty_bytes, __ATOMIC_RELAXED);
@@ -76,17 +78,23 @@ static void region_discard(struct szone *zone, struct szone_region *region,
         pages &= count + first >= 64 ? 0 : ~0ULL << (first + count);
     }
     dirty_bytes_add(zone, -(long)bytes);
-    zone->dirty_bytes_given_back += bytes;
 }
 
-void szone_dirty_pages_purge(struct szone *zone)
+void szone_dirty_pages_setup(struct szone *zone)
 {
+    zone->dirty_purge_ms = coarse_milliseconds();
+}
+
+size_t szone_dirty_pages_purge(struct szone *zone)
+{
+    size_t purged = zone->dirty_bytes;
     zone->dirty_purge_ms = coarse_milliseconds();
     for (unsigned kind = 0; kind < SZONE_KIND_COUNT; kind++)
         for (struct szone_region *region = zone->regions[kind]; region;
              region = region->next)
             if (region->dirty_pages)
                 region_discard(zone, region, region->dirty_pages);
+    return purged;
 }
 
 void szone_dirty_pages_add(struct szone *zone, struct szone_region *region,
@@ -113,19 +121,21 @@ uint64_t szone_dirty_pages_of_class(const struct szone_region *region,
 }
 
 void szone_dirty_pages_take(struct szone *zone, struct szone_region *region,
-                            uint64_t pages, unsigned class_index)
+                            uint64_t pages)
 {
     uint64_t taken = region->dirty_pages & pages;
-    uint64_t same_class = szone_dirty_pages_of_class(region, class_index);
-    region_discard(zone, region, taken & ~same_class);
     region->dirty_pages &= ~taken;
-    dirty_bytes_add(zone, -(long)pages_bytes(taken & same_class));
+    dirty_bytes_add(zone, -(long)pages_bytes(taken));
 }
 
-void szone_dirty_pages_forget(struct szone *zone, struct szone_region *region)
+size_t szone_dirty_pages_count(const struct szone *zone)
 {
-    dirty_bytes_add(zone, -(long)pages_bytes(region->dirty_pages));
-    region->dirty_pages = 0;
+    size_t bytes = 0;
+    for (unsigned kind = 0; kind < SZONE_KIND_COUNT; kind++)
+        for (const struct szone_region *region = zone->regions[kind]; region;
+             region = region->next)
+            bytes += pages_bytes(region->dirty_pages);
+    return bytes;
 }
 
 void szone_dirty_pages_before_growth(struct szone *zone)

@@ -264,6 +264,9 @@ static boolean_t szone_check(malloc_zone_t *basic)
             ok = check_region(zone, region);
     if (ok)
         ok = check_classes(zone);
+    if (ok && szone_dirty_pages_count(zone) != zone->dirty_bytes)
+        ok = check_failed(zone, "kept page count disagrees with the regions",
+                          (uintptr_t)zone);
     size_t large_bytes = 0;
     struct szone_large *large;
     LIST_FOREACH(large, &zone->large_blocks, zone_link) {

@@ -160,6 +160,8 @@ void *szone_large_malloc(struct szone *zone, size_t size, size_t alignment,
     void *address = NULL;
     if (alignment <= OS_PAGE_SIZE && !large_has_edges(zone) &&
         (address = szone_large_cache_take(zone, mapped, &mapped, &dirty))) {
+        if (dirty < mapped) /* the cache mapped fresh pages for the rest */
+            szone_dirty_pages_before_large_growth(zone);
         if (cleared)
             memset(address, 0, dirty);
     } else {
@@ -239,7 +241,8 @@ void *szone_large_realloc(struct szone *zone, struct szone_large *block,
         return large_out_of_memory(size);
     size_t mapped = MD_ALIGN_UP(size, OS_PAGE_SIZE);
     int saved_errno = errno;
-    szone_dirty_pages_before_large_growth(zone);
+    if (mapped > block->size) /* read unlocked: only the owner resizes */
+        szone_dirty_pages_before_large_growth(zone);
     md_lock(&zone->large_lock);
     if (mapped == block->size) {
         md_unlock(&zone->large_lock);

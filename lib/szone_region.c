@@ -5,9 +5,10 @@
  * its region at once, except the last run of a class when it is a single
  * page, which stays to absorb malloc/free ping-pong.  Its pages go back
  * to the kernel (MADV_DONTNEED) later, in batches
- * (szone_dirty_pages.c); a new run takes such pages first.  Empty
- * regions stay mapped, holding no memory, so that a program that
- * allocates again soon does not pay for a new mapping.  pressure_relief
+ * (szone_dirty_pages.c); a new run of its class takes such pages first.
+ * Empty regions stay mapped, holding no memory once their pages went
+ * back, so that a program that allocates again soon does not pay for a
+ * new mapping.  pressure_relief
  * releases everything at once: empty runs, kept runs included, their
  * pages, and empty regions (unmapped, all but the last of each kind).
  *
@@ -154,7 +155,7 @@ struct szone_run *szone_region_new_run(struct szone *zone, unsigned magazine,
     if (region) {
         uint64_t mask = page_mask((unsigned)first, pages);
         region->used_pages |= mask;
-        szone_dirty_pages_take(zone, region, mask, class_index);
+        szone_dirty_pages_take(zone, region, mask);
         run = &region->runs[first];
         run_init(run, region, (unsigned)first, pages, class_index);
         run->magazine = (uint8_t)magazine;
@@ -176,7 +177,7 @@ static void region_unlink(struct szone *zone, struct szone_region *region)
 static void region_retire(struct szone *zone, struct szone_region *region)
 {
     region_unlink(zone, region);
-    szone_dirty_pages_forget(zone, region);
+    szone_dirty_pages_take(zone, region, region->dirty_pages);
     region_map_set(region->base, NULL);
     region_unmap_data(zone, region->base);
     os_discard(region, sizeof(*region));
@@ -210,10 +211,10 @@ static bool region_is_last_of_kind(struct szone *zone,
     return zone->regions[region->kind] == region && region->next == NULL;
 }
 
-void szone_region_release_empty(struct szone *zone)
+size_t szone_region_release_empty(struct szone *zone)
 {
     md_lock(&zone->region_lock);
-    szone_dirty_pages_purge(zone);
+    size_t given_back = szone_dirty_pages_purge(zone);
     for (unsigned kind = 0; kind < SZONE_KIND_COUNT; kind++) {
         struct szone_region *region = zone->regions[kind], *next;
         for (; region; region = next) {
@@ -223,13 +224,6 @@ void szone_region_release_empty(struct szone *zone)
                 region_retire(zone, region);
         }
     }
-    md_unlock(&zone->region_lock);
-}
-
-size_t szone_region_bytes_given_back(struct szone *zone)
-{
-    md_lock(&zone->region_lock);
-    size_t given_back = zone->dirty_bytes_given_back;
     md_unlock(&zone->region_lock);
     return given_back;
 }

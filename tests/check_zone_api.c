@@ -946,6 +946,24 @@ START_TEST(test_emptied_runs_keep_their_pages_until_the_heap_grows)
                   "a new large block was mapped while emptied runs kept "
                   "their pages");
     ck_assert_int_eq(malloc_zone_check(z), 1);
+
+    /* Again, and this time the heap grows in runs of another kind, in
+     * regions of their own. */
+    for (int i = 0; i < BLOCKS; i++) {
+        blocks[i] = malloc_zone_malloc(z, 64);
+        memset(blocks[i], 0x3c, 64);
+    }
+    for (int i = 0; i < BLOCKS; i++)
+        malloc_zone_free(z, blocks[i]);
+    bool kept_third = page_is_resident(probe);
+    if (seconds_now() - start < 0.9)
+        ck_assert(kept_third);
+    void *small = malloc_zone_malloc(z, 8000);
+    ck_assert_ptr_nonnull(small);
+    ck_assert_msg(!page_is_resident(probe),
+                  "a run was made on fresh pages while emptied runs kept "
+                  "their pages");
+    ck_assert_int_eq(malloc_zone_check(z), 1);
     malloc_destroy_zone(z);
 }
 END_TEST
