@@ -178,6 +178,7 @@ void stacklog_force_lock(void)
 {
     if (!stacklog_header)
         return;
+    stacklog_capture_stop_for_fork();
     stacklog_node_index_force_lock();
     stacklog_modules_force_lock();
     stacklog_nodes_force_lock();
@@ -192,12 +193,14 @@ void stacklog_force_unlock(void)
     stacklog_nodes_force_unlock();
     stacklog_modules_force_unlock();
     stacklog_node_index_force_unlock();
+    stacklog_capture_resume_after_fork();
 }
 
 void stacklog_fork_child(void)
 {
     if (!stacklog_header)
         return;
+    stacklog_capture_resume_after_fork();
     stacklog_modules_reinit_lock();
     stacklog_nodes_reinit_lock();
     stacklog_node_index_fork_child();
@@ -209,5 +212,5 @@ void stacklog_fork_child(void)
         stacklog_header = NULL;
         return;
     }
-    stacklog_nodes_forget_children();
+    stacklog_nodes_fork_child();
 }

@@ -75,6 +75,9 @@ struct stacklog_thread {
     uint32_t tid;
     uint32_t root; /* the thread's node, 0 until made */
     uint64_t root_hash;
+    /* In libunwind, which a fork must not cut short (see
+     * stacklog_capture.c). */
+    bool unwinding;
     /* Events: the thread's current chunk. */
     struct mdlog_chunk_header *chunk;
     struct mdlog_event *events;
@@ -122,12 +125,17 @@ void stacklog_thread_flush_counts(struct stacklog_thread *thread);
 void stacklog_thread_flush_all(void);
 /* After fork, in the child: the surviving thread starts over. */
 void stacklog_thread_fork_child(void);
+/* Waits until no thread is unwinding. */
+void stacklog_thread_wait_for_unwinds(void);
 
 /* ---- stacklog_capture.c: unwinding and uniquing a stack ---- */
 /* The library's code: frames in it are not the program's. */
 void stacklog_capture_setup(void);
 /* The calling thread's stack id; 0 when it cannot be taken. */
 uint32_t stacklog_capture(struct stacklog_thread *thread);
+/* Around fork: no thread is in libunwind while the process forks. */
+void stacklog_capture_stop_for_fork(void);
+void stacklog_capture_resume_after_fork(void);
 
 /* ---- stacklog_stack_cache.c: stacks taken again without unwinding ---- */
 /* The stack id of the cached stack that the frame at `cfa` (the
@@ -194,19 +202,19 @@ unsigned stacklog_nodes_find(uint32_t parent, uint64_t parent_hash,
                              uint32_t *ids, uint64_t *hashes);
 /* A node already made; only its child links change after that. */
 struct mdlog_stack_node *stacklog_node_record(uint32_t id);
-/* A new node's record, not yet in the index: its id, 0 when the log
- * cannot grow. */
+/* The same, or NULL if the chunk of `id` is not mapped. */
+struct mdlog_stack_node *stacklog_node_record_if_mapped(uint32_t id);
+/* A new node's record, neither listed nor in the index yet: its id, 0
+ * when the log cannot grow. */
 uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc);
 void stacklog_nodes_force_lock(void);
 void stacklog_nodes_force_unlock(void);
 void stacklog_nodes_reinit_lock(void);
 /* In a forked child, once it has its own copy of the log. */
-void stacklog_nodes_forget_children(void);
+void stacklog_nodes_fork_child(void);
 
 /* ---- stacklog_node_index.c: finding a node ---- */
 bool stacklog_node_index_setup(void);
-/* Starts fetching where the node of `hash` would be. */
-void stacklog_node_index_prefetch(uint64_t hash);
 /* The node (pc, parent) of hash `hash`, or 0 if it is not there. */
 uint32_t stacklog_node_index_find(uint64_t hash, uint32_t parent, uint64_t pc);
 /* Adds `made`, a complete node (pc, parent) of hash `hash`, unless another
@@ -219,11 +227,16 @@ void stacklog_node_index_force_unlock(void);
 void stacklog_node_index_fork_child(void);
 
 /* ---- stacklog_node_children.c: a node's children, listed ---- */
-/* The child of `parent` at `pc` when it is among the listed ones; 0 if
- * not (it may still be in the index). */
-uint32_t stacklog_node_children_find(uint32_t parent, uint64_t pc);
-/* Lists `child`, just added to the index, under its parent. */
-void stacklog_node_children_add(uint32_t parent, uint32_t child);
+/* The child of `parent` at `pc` when it is listed; else 0, and *room
+ * says whether the list can take another child (if not, the child may
+ * be in the index). */
+uint32_t stacklog_node_children_find(uint32_t parent, uint64_t pc, bool *room);
+/* Lists `made`, a complete new node at `pc`, under `parent`: `made`, or
+ * the node at `pc` another thread listed first; 0 if the list is full. */
+uint32_t stacklog_node_children_add(uint32_t parent, uint32_t made, uint64_t pc);
+/* In a forked child: cuts the list of `parent` where it leads to a node
+ * that is not a whole one of the child's `count`. */
+void stacklog_node_children_repair(uint32_t parent, uint64_t count);
 
 /* ---- stacklog_events.c: the history ---- */
 void stacklog_event_write(struct stacklog_thread *thread, unsigned type,

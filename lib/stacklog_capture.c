@@ -17,6 +17,40 @@
 
 static uintptr_t library_start, library_end;
 
+/* libunwind takes locks of its own (its cache of unwind tables) that no
+ * fork handler of ours can take or reset: a child forked while another
+ * thread held one would hang in its first unwind.  So a fork closes this
+ * gate and waits for the threads inside libunwind to come out; a thread
+ * that finds the gate closed takes no stack rather than wait, since it
+ * may hold the dynamic loader's lock, which an unwinding thread may be
+ * waiting for. */
+static bool fork_gate_closed;
+
+static bool unwind_enter(struct stacklog_thread *thread)
+{
+    __atomic_store_n(&thread->unwinding, true, __ATOMIC_SEQ_CST);
+    if (MD_LIKELY(!__atomic_load_n(&fork_gate_closed, __ATOMIC_SEQ_CST)))
+        return true;
+    __atomic_store_n(&thread->unwinding, false, __ATOMIC_RELEASE);
+    return false;
+}
+
+static void unwind_leave(struct stacklog_thread *thread)
+{
+    __atomic_store_n(&thread->unwinding, false, __ATOMIC_RELEASE);
+}
+
+void stacklog_capture_stop_for_fork(void)
+{
+    __atomic_store_n(&fork_gate_closed, true, __ATOMIC_SEQ_CST);
+    stacklog_thread_wait_for_unwinds();
+}
+
+void stacklog_capture_resume_after_fork(void)
+{
+    __atomic_store_n(&fork_gate_closed, false, __ATOMIC_RELEASE);
+}
+
 void stacklog_capture_setup(void)
 {
     stacklog_module_range((uintptr_t)&stacklog_capture_setup, &library_start,
@@ -89,10 +123,11 @@ stacklog_capture(struct stacklog_thread *thread)
     if (cached)
         return cached;
     uint32_t root = thread_root(thread);
-    if (!root)
+    if (!root || !unwind_enter(thread))
         return 0;
     void **unwound = thread->unwound;
     int total = unwind(thread, cfa);
+    unwind_leave(thread);
     int inner = 0;
     while (inner < total && in_library((uintptr_t)unwound[inner]))
         inner++;

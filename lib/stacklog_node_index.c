@@ -1,17 +1,14 @@
 /*
  * The index of the uniquing tree: which node is (return address, caller's
- * node).  An open-addressing table of 8-byte slots, each the 32 high bits
+ * node), for the nodes not listed under their caller's node
+ * (stacklog_node_children.c lists the first few children of each).  An open-addressing table of 8-byte slots, each the 32 high bits
  * of the node's hash and its id, probed linearly from the slot the hash's
  * high bits give.  A slot thus holds all a bigger table needs to place
- * it, so growing reads no node.  It is where a node is added, once;
- * a frame found in its parent's list of children (stacklog_node_children.c)
- * is not looked up here.
+ * it, so growing reads no node.
  *
  * A node's hash is its path's: the caller's hash mixed with the return
- * address (stacklog_node_hash).  It depends on the return addresses alone,
- * not on node ids, so the capture computes the hashes of all its new
- * frames at once and fetches their slots together; looking each frame up
- * after the one before costs a cache miss per frame on a big tree.
+ * address (stacklog_node_hash), so that the nodes of one caller spread
+ * over the table.
  *
  * Lookups take no lock and write nothing.  A slot is written once, from 0
  * to its final value, by compare-and-swap, after the node it names is
@@ -91,12 +88,6 @@ static bool slot_is(uint64_t slot, uint64_t hash, uint32_t parent,
         return false;
     const struct mdlog_stack_node *node = stacklog_node_record((uint32_t)slot);
     return node->pc == pc && node->parent == parent;
-}
-
-void stacklog_node_index_prefetch(uint64_t hash)
-{
-    const struct node_index *table = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
-    __builtin_prefetch(&table->slots[hash >> table->shift]);
 }
 
 /* The slot holding the node, or the empty slot where it would go; NULL

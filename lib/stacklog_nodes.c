@@ -1,13 +1,16 @@
 /*
  * The uniquing tree: one node per (return address, caller's node), kept
- * in the log's STACKS chunks so that tools read stacks straight from it;
- * stacklog_node_index.c finds a node.  A node's id is taken from the
- * header's node_count; its fields are written before its pc, and the
- * node is complete before the index names it, so neither a thread
+ * in the log's STACKS chunks so that tools read stacks straight from it.
+ * A node is found in its caller's list of children
+ * (stacklog_node_children.c) or, when that list is full, in the index
+ * (stacklog_node_index.c).  A node's id is taken from the header's
+ * node_count; its fields are written before its pc, and the node is
+ * complete before a list or the index names it, so neither a thread
  * looking it up nor a reader of the log sees it half-written.  Two
- * threads adding the same node at once: the index keeps one, and the
- * other stays behind, complete but never referred to.  The lock below
- * is only for mapping a new chunk.
+ * threads adding the same node at once (only threads of one id share
+ * nodes, and a thread's id is reused only after it ended): the list or
+ * the index keeps one, and the other stays behind, complete but never
+ * referred to.  The lock below is only for mapping a new chunk.
  */
 #include "config.h"
 #include "lock.h"
@@ -59,6 +62,13 @@ struct mdlog_stack_node *stacklog_node_record(uint32_t id)
     return &node_chunks[id / NODES_PER_CHUNK][id % NODES_PER_CHUNK];
 }
 
+struct mdlog_stack_node *stacklog_node_record_if_mapped(uint32_t id)
+{
+    struct mdlog_stack_node *records =
+        __atomic_load_n(&node_chunks[id / NODES_PER_CHUNK], __ATOMIC_ACQUIRE);
+    return records ? &records[id % NODES_PER_CHUNK] : NULL;
+}
+
 static void chunk_count_one(uint32_t id)
 {
     struct mdlog_chunk_header *chunk =
@@ -66,6 +76,8 @@ static void chunk_count_one(uint32_t id)
     __atomic_fetch_add(&chunk->count, 1, __ATOMIC_RELEASE);
 }
 
+/* Its links are cleared too: in a forked child, an id handed out again
+ * may hold the links of the parent's node. */
 uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc)
 {
     uint64_t taken = __atomic_fetch_add(&stacklog_header->node_count, 1,
@@ -79,67 +91,60 @@ uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc)
     node->parent = parent;
     node->module = parent ? stacklog_module_of((uintptr_t)pc)
                           : MDLOG_MODULE_THREAD;
+    node->first_child = node->next_sibling = 0;
     __atomic_store_n(&node->pc, pc, __ATOMIC_RELEASE);
     chunk_count_one(id);
     return id;
 }
 
-/* Frames ahead whose index slots are fetched while one is looked up. */
-#define PREFETCH_AHEAD 8
-
-/* The node of one frame when it is not listed under its parent: from the
- * index, or new.  The record is made before it is offered to the index,
- * outside the index's count of adders: making it may wait for the module
- * list's lock, and the dynamic loader's, whose holder may be waiting for
- * a growth of the index that waits for the adders. */
+/* The node of a frame that is not listed under its parent, whose list
+ * is full: from the index, or new.  The record is made before it is
+ * offered to the index, outside the index's count of adders: making it
+ * may wait for the module list's lock, and the dynamic loader's, whose
+ * holder may be waiting for a growth of the index that waits for the
+ * adders. */
 static uint32_t node_from_index(uint64_t hash, uint32_t parent, uint64_t pc)
 {
     uint32_t id = stacklog_node_index_find(hash, parent, pc);
     if (id)
         return id;
     uint32_t made = stacklog_node_record_new(parent, pc);
-    if (!made || !(id = stacklog_node_index_add(hash, parent, pc, made)))
-        return 0;
-    if (id == made)
-        stacklog_node_children_add(parent, made);
-    return id;
+    return made ? stacklog_node_index_add(hash, parent, pc, made) : 0;
 }
 
-/* Frames from..count, each from its parent's list or else the index,
- * whose slots for the frames ahead are fetched meanwhile. */
-static unsigned nodes_find_through_index(uint32_t parent, const uintptr_t *pcs,
-                                         unsigned from, unsigned count,
-                                         uint32_t *ids, const uint64_t *hashes)
+/* A new node under a parent whose list had room: listed there, or, if
+ * the list filled up meanwhile, offered to the index. */
+static uint32_t node_listed_new(uint64_t hash, uint32_t parent, uint64_t pc)
 {
-    for (unsigned i = from; i < count && i < from + PREFETCH_AHEAD; i++)
-        stacklog_node_index_prefetch(hashes[i]);
-    for (unsigned i = from; i < count; i++) {
-        if (i + PREFETCH_AHEAD < count)
-            stacklog_node_index_prefetch(hashes[i + PREFETCH_AHEAD]);
-        uint32_t id = i == from ? 0 : stacklog_node_children_find(parent, pcs[i]);
-        if (!id && !(id = node_from_index(hashes[i], parent, pcs[i])))
-            return i;
-        ids[i] = parent = id;
-    }
-    return count;
+    uint32_t made = stacklog_node_record_new(parent, pc);
+    if (!made)
+        return 0;
+    uint32_t id = stacklog_node_children_add(parent, made, pc);
+    if (id)
+        return id;
+    id = stacklog_node_index_find(hash, parent, pc);
+    return id ? id : stacklog_node_index_add(hash, parent, pc, made);
 }
 
 /* A stack taken again mostly goes down paths taken before: each node is
  * found in its parent's list of children, read in the order the nodes
- * were made, which is often the order they are taken again.  The index
- * is read from the first frame that is not listed on: there every path
- * sits at a random place of a table that outgrows the caches. */
+ * were made, which is often the order they are taken again.  A new
+ * stack's new frames are mostly the children of nodes just made, and
+ * are listed there. */
 unsigned stacklog_nodes_find(uint32_t parent, uint64_t parent_hash,
                              const uintptr_t *pcs, unsigned count,
                              uint32_t *ids, uint64_t *hashes)
 {
     uint64_t hash = parent_hash;
-    for (unsigned i = 0; i < count; i++)
-        hashes[i] = hash = stacklog_node_hash(hash, pcs[i]);
     for (unsigned i = 0; i < count; i++) {
-        uint32_t id = stacklog_node_children_find(parent, pcs[i]);
+        hashes[i] = hash = stacklog_node_hash(hash, pcs[i]);
+        bool room;
+        uint32_t id = stacklog_node_children_find(parent, pcs[i], &room);
         if (!id)
-            return nodes_find_through_index(parent, pcs, i, count, ids, hashes);
+            id = room ? node_listed_new(hash, parent, pcs[i])
+                      : node_from_index(hash, parent, pcs[i]);
+        if (!id)
+            return i;
         ids[i] = parent = id;
     }
     return count;
@@ -160,20 +165,40 @@ void stacklog_nodes_reinit_lock(void)
     md_lock_init(&nodes_lock);
 }
 
-/* The child's copy of the tree was taken while the parent's threads went
- * on adding to it: a list may lead to a node the child did not get, or
- * whose id the child hands out again.  So the child starts its lists
- * anew.  Its index, a copy from the moment of the fork, holds every node
- * made until then. */
-void stacklog_nodes_forget_children(void)
+/* One chunk of the child's copy: nodes from the parent's later ids
+ * cleared (the child hands those ids out again, and counts them then),
+ * the count made the nodes the child has, its lists cut where they lead
+ * astray. */
+static void fork_child_chunk(uint64_t c, uint64_t count)
 {
-    uint64_t taken = __atomic_load_n(&stacklog_header->node_count,
-                                     __ATOMIC_RELAXED);
-    uint64_t chunks = taken / NODES_PER_CHUNK + 1;
-    for (uint64_t c = 0; c < chunks && c < NODE_CHUNKS; c++)
-        for (uint32_t i = 0; node_chunks[c] && i < NODES_PER_CHUNK; i++) {
-            struct mdlog_stack_node *node = &node_chunks[c][i];
-            if (node->first_child || node->next_sibling)
-                node->first_child = node->next_sibling = 0;
+    struct mdlog_stack_node *records = node_chunks[c];
+    uint32_t written = 0;
+    for (uint32_t i = 0; i < NODES_PER_CHUNK; i++) {
+        uint64_t id = c * NODES_PER_CHUNK + i;
+        struct mdlog_stack_node *node = &records[i];
+        if (!__atomic_load_n(&node->pc, __ATOMIC_ACQUIRE))
+            continue;
+        if (id >= count) {
+            *node = (struct mdlog_stack_node){0};
+            continue;
         }
+        written++;
+        if (id)
+            stacklog_node_children_repair((uint32_t)id, count);
+    }
+    struct mdlog_chunk_header *chunk = (struct mdlog_chunk_header *)records - 1;
+    __atomic_store_n(&chunk->count, written, __ATOMIC_RELEASE);
+}
+
+/* The child's copy of the tree was taken while the parent's threads
+ * went on adding to it, after the header that counts its nodes.  Its
+ * index, a copy from the moment of the fork, names only nodes made
+ * until then, which the copy holds whole. */
+void stacklog_nodes_fork_child(void)
+{
+    uint64_t count = __atomic_load_n(&stacklog_header->node_count,
+                                     __ATOMIC_RELAXED);
+    for (uint64_t c = 0; c < NODE_CHUNKS; c++)
+        if (node_chunks[c])
+            fork_child_chunk(c, count);
 }

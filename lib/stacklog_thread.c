@@ -11,6 +11,7 @@
 #include "stacklog.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -112,6 +113,18 @@ struct stacklog_thread *stacklog_thread_current(void)
     if (thread_key_ready)
         pthread_setspecific(thread_key, thread);
     return thread;
+}
+
+/* Fork's prepare handler: threads that entered libunwind leave it; the
+ * gate in stacklog_capture.c keeps others from entering. */
+void stacklog_thread_wait_for_unwinds(void)
+{
+    md_lock(&spare_lock);
+    for (struct stacklog_thread *t = live_threads; t; t = t->next_live)
+        while (t != current_thread && /* a handler that forks */
+               __atomic_load_n(&t->unwinding, __ATOMIC_SEQ_CST))
+            sched_yield();
+    md_unlock(&spare_lock);
 }
 
 /* The other threads' states are left where they are: they belonged to

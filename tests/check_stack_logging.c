@@ -522,8 +522,41 @@ START_TEST(test_fork_gives_the_child_its_own_log)
 }
 END_TEST
 
+struct listed_children {
+    unsigned listed;  /* links followed */
+    unsigned astray;  /* links to no node of the list's parent */
+};
+
+/* The writer's lists of children in the log at `path`: each at most 8
+ * long, each link to a whole node of the log whose parent is the list's. */
+static void check_listed_children(const char *path,
+                                  struct listed_children *lists)
+{
+    char message[512];
+    struct log_reader *reader = log_reader_open(path, message, sizeof(message));
+    ck_assert_msg(reader != NULL, "%s", message);
+    uint64_t count = log_reader_header(reader)->node_count;
+    for (uint64_t id = 1; id < count && id <= UINT32_MAX; id++) {
+        const struct mdlog_stack_node *node = log_reader_node(reader, (uint32_t)id);
+        unsigned length = 0;
+        for (uint32_t child = node ? node->first_child : 0; child; length++) {
+            const struct mdlog_stack_node *listed =
+                child < count ? log_reader_node(reader, child) : NULL;
+            lists->listed++;
+            if (length == 8 || !listed || listed->parent != id) {
+                lists->astray++;
+                break;
+            }
+            child = listed->next_sibling;
+        }
+    }
+    log_reader_close(reader);
+}
+
 /* Forks while other threads allocate: no child hangs or fails (check's
- * timeout catches a hang), and each child made a log of its own. */
+ * timeout catches a hang), and each child made a log of its own.  The
+ * threads add to the tree of stacks while each child copies it: the
+ * children's lists of children lead nowhere a child did not get. */
 START_TEST(test_fork_while_threads_allocate)
 {
     struct probe_run run;
@@ -536,6 +569,18 @@ START_TEST(test_fork_while_threads_allocate)
     ck_assert_uint_eq(directory_logs(NULL, 0), 41);
     ck_assert_msg(strstr(run.err, "recording malloc stacks") != NULL, "%s",
                   run.err);
+    DIR *dir = opendir(directory);
+    ck_assert_ptr_nonnull(dir);
+    struct listed_children lists = {0};
+    char path[600];
+    for (struct dirent *entry; (entry = readdir(dir));)
+        if (entry->d_name[0] != '.') {
+            snprintf(path, sizeof(path), "%s/%s", directory, entry->d_name);
+            check_listed_children(path, &lists);
+        }
+    closedir(dir);
+    ck_assert_uint_gt(lists.listed, 41 * 1000);
+    ck_assert_uint_eq(lists.astray, 0);
     clear_directory();
 }
 END_TEST
@@ -756,7 +801,7 @@ static unsigned duplicate_nodes(const struct path_stacks *paths)
  * different return addresses the first frame that differs has, all of
  * them in the probe's fan_out function.  Its caller's node has that
  * many children. */
-#define FAN_OUT_SITES 12
+#define FAN_OUT_SITES 16
 
 static unsigned fan_out_sites(const struct path_stacks *paths,
                               unsigned long fan_out)
@@ -791,9 +836,10 @@ static unsigned fan_out_sites(const struct path_stacks *paths,
 
 /* Four threads take 4096 stacks each, twice, all at once, while the
  * node index grows under them: every path gets one stack id, the same
- * both times, and no node is made twice.  The paths start from 12
- * places in one function, more children than the writer lists under a
- * node: the others are found through the index. */
+ * both times, and no node is made twice, neither in a list nor in the
+ * index.  Each call on the paths has 16 call sites under it, more
+ * children than the writer lists under a node: the others are found
+ * through the index. */
 START_TEST(test_stacks_stay_unique_while_the_index_grows)
 {
     struct probe_run run;

@@ -145,8 +145,22 @@ static int deep(void)
 
 /* Threads allocate and free without pause while the main thread forks:
  * each child, whatever lock a thread held at the fork, must allocate,
- * log and exit normally with a log of its own. */
+ * log and exit normally with a log of its own.  One in 64 of their
+ * allocations comes from a stack never taken before, so that the threads
+ * add to the tree while a child copies it. */
 static volatile int stop_churning;
+
+#define CHURN_PATH_LEVELS 5
+
+__attribute__((noinline)) static void *fan_out(unsigned path, unsigned level,
+                                               unsigned levels);
+
+static void *churning_block(unsigned i)
+{
+    if (i % 64 == 0)
+        return fan_out(i * 2654435761u >> 12, 0, CHURN_PATH_LEVELS);
+    return i % 3 ? caller_a(16 + i % 200) : caller_b(5000);
+}
 
 static void *churning_thread(void *unused)
 {
@@ -154,7 +168,7 @@ static void *churning_thread(void *unused)
     void *kept[64] = {0};
     for (unsigned i = 0; !stop_churning; i++) {
         free(kept[i % 64]);
-        kept[i % 64] = i % 3 ? caller_a(16 + i % 200) : caller_b(5000);
+        kept[i % 64] = churning_block(i);
     }
     for (unsigned i = 0; i < 64; i++)
         free(kept[i]);
@@ -297,59 +311,41 @@ static int realloc_null(void)
     return 0;
 }
 
-/* 4 threads at once each take 2^PATH_BITS different stacks, twice: a
- * binary tree of calls whose leaves allocate.  Their nodes outgrow the
- * node index several times while the threads add to it. */
-#define PATH_BITS 12
+/* 4 threads at once each take FAN_OUT_SITES^PATH_LEVELS different
+ * stacks, twice: a tree of calls whose leaves allocate, in which each
+ * call has FAN_OUT_SITES call sites under it, more children than the
+ * writer lists under a node (8).  The others are found through the node
+ * index, which they outgrow twice while the threads add to it.  The
+ * code around each call differs, so that the compiler keeps the calls
+ * apart. */
+#define FAN_OUT_SITES 16
+#define PATH_LEVELS 3
+#define PATHS (FAN_OUT_SITES * FAN_OUT_SITES * FAN_OUT_SITES)
 #define PATH_THREADS 4
 
-__attribute__((noinline)) static void *descend(unsigned path, unsigned depth);
-
-__attribute__((noinline)) static void *go_left(unsigned path, unsigned depth)
+static inline __attribute__((always_inline)) void *
+fan_out_below(unsigned path, unsigned level, unsigned levels)
 {
-    void *block = descend(path, depth + 1);
-    __asm__ volatile("" ::: "memory");
-    return block;
+    return level + 1 == levels ? site_a(16)
+                               : fan_out(path / FAN_OUT_SITES, level + 1, levels);
 }
 
-__attribute__((noinline)) static void *go_right(unsigned path, unsigned depth)
-{
-    void *block = descend(path, depth + 1);
-    __asm__ volatile("nop" ::: "memory"); /* not folded into go_left */
-    return block;
-}
-
-__attribute__((noinline)) static void *descend(unsigned path, unsigned depth)
-{
-    void *block;
-    if (depth == PATH_BITS)
-        block = site_a(16);
-    else if ((path >> depth) & 1)
-        block = go_right(path, depth);
-    else
-        block = go_left(path, depth);
-    __asm__ volatile("" ::: "memory");
-    return block;
-}
-
-/* The paths start from FAN_OUT_SITES places in one function: the node of
- * its caller has more children than the writer lists under a node (8),
- * so some are only found through the index.  The code around each call
- * differs, so that the compiler keeps the calls apart. */
-#define FAN_OUT_SITES 12
 #define FAN_OUT(k)                                                       \
     case k:                                                              \
         __asm__ volatile(".rept " #k "+1\n\tnop\n\t.endr" ::: "memory"); \
-        block = descend(path, 0);                                        \
+        block = fan_out_below(path, level, levels);                      \
         __asm__ volatile(".rept " #k "+1\n\tnop\n\t.endr" ::: "memory"); \
         break;
 
-__attribute__((noinline)) static void *fan_out(unsigned path)
+/* The block of `path` from a tree of calls `levels` deep. */
+__attribute__((noinline)) static void *fan_out(unsigned path, unsigned level,
+                                               unsigned levels)
 {
     void *block = NULL;
     switch (path % FAN_OUT_SITES) {
         FAN_OUT(0) FAN_OUT(1) FAN_OUT(2) FAN_OUT(3) FAN_OUT(4) FAN_OUT(5)
         FAN_OUT(6) FAN_OUT(7) FAN_OUT(8) FAN_OUT(9) FAN_OUT(10) FAN_OUT(11)
+        FAN_OUT(12) FAN_OUT(13) FAN_OUT(14) FAN_OUT(15)
     }
     return block;
 }
@@ -361,12 +357,12 @@ static pthread_barrier_t paths_start;
 static void *take_paths(void *unused)
 {
     (void)unused;
-    static __thread void *blocks[1u << PATH_BITS];
+    static __thread void *blocks[PATHS];
     pthread_barrier_wait(&paths_start);
     for (int round = 0; round < 2; round++) {
-        for (unsigned path = 0; path < 1u << PATH_BITS; path++)
-            blocks[path] = fan_out(path);
-        for (unsigned path = 0; path < 1u << PATH_BITS; path++)
+        for (unsigned path = 0; path < PATHS; path++)
+            blocks[path] = fan_out(path, 0, PATH_LEVELS);
+        for (unsigned path = 0; path < PATHS; path++)
             free(blocks[path]);
     }
     return NULL;
