@@ -60,7 +60,9 @@ void stacklog_fork_child(void);
 /* ---- stacklog_thread.c: each thread's state ---- */
 /* A stack the thread took recently, with where its return addresses sit
  * on the stack (see stacklog_stack_cache.c). */
-#define STACK_CACHE_ENTRIES 8
+#define STACK_CACHE_SETS 64
+#define STACK_CACHE_WAYS 2
+#define STACK_CACHE_ENTRIES (STACK_CACHE_SETS * STACK_CACHE_WAYS)
 #define STACK_CACHE_FRAMES 48
 struct stacklog_cached_stack {
     uint32_t stack;
@@ -90,6 +92,8 @@ struct stacklog_thread {
      * each was taken, 0 for none, and the unmap generation then. */
     uintptr_t cache_key[STACK_CACHE_ENTRIES];
     uint64_t cache_generation[STACK_CACHE_ENTRIES];
+    /* The way of each set that the next stack stored there replaces. */
+    uint8_t cache_next_way[STACK_CACHE_SETS];
     /* Captures since the cache last found a stack. */
     uint32_t cache_misses;
     /* Pages [readable_low, readable_high) around the capture's frame,
