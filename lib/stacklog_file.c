@@ -306,7 +306,8 @@ void stacklog_file_force_unlock(void)
 
 /* The child's copy of one chunk, mapped where the parent's was: the
  * library's pointers into stacks and modules stay valid.  Event chunks
- * are the parent's history, and are left out. */
+ * are the parent's history, and are left out: only their header is
+ * written, and the rest of each stays a hole in the file. */
 static bool fork_copy_chunk(int fd, uint64_t index)
 {
     struct mdlog_chunk_header *chunk = (void *)log_file.chunk_map[index];
@@ -349,7 +350,11 @@ bool stacklog_file_fork_child(bool keep)
     int fd = open_in(log_file.directory, header->executable);
     close(parent_fd);
     uint64_t count = header->chunk_count;
-    bool ok = fd >= 0 && reserve(fd, 0, chunk_offset(count)) == 0 &&
+    /* The parent's length, so that every chunk keeps its offset, but
+     * memory only for what is written: a child must not take as much
+     * as a parent that logged gigabytes of events before it forked. */
+    bool ok = fd >= 0 && ftruncate(fd, chunk_offset(count)) == 0 &&
+              reserve(fd, 0, MDLOG_HEADER_SIZE) == 0 &&
               pwrite(fd, header, MDLOG_HEADER_SIZE, 0) == MDLOG_HEADER_SIZE;
     log_file.fd = fd;
     for (uint64_t i = 0; ok && i < count; i++)

@@ -553,10 +553,43 @@ static void check_listed_children(const char *path,
     log_reader_close(reader);
 }
 
+/* The memory the log at `path` takes, against what its chunks need:
+ * a chunk marked unused (a forked child's place for its parent's
+ * events) must be a hole after its header.  Returns how many unused
+ * chunks the log has. */
+static unsigned check_unused_chunks_are_holes(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    ck_assert_msg(fd >= 0, "%s", path);
+    struct mdlog_header header;
+    ck_assert_int_eq(pread(fd, &header, sizeof(header), 0), sizeof(header));
+    unsigned unused = 0;
+    for (uint64_t i = 0; i < header.chunk_count; i++) {
+        struct mdlog_chunk_header chunk;
+        off_t at = (off_t)(MDLOG_HEADER_SIZE + i * (uint64_t)MDLOG_CHUNK_SIZE);
+        ck_assert_int_eq(pread(fd, &chunk, sizeof(chunk), at), sizeof(chunk));
+        unused += chunk.kind == MDLOG_CHUNK_UNUSED;
+    }
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    close(fd);
+    /* A page or two of rounding, and one chunk that a thread reserved
+     * as the process ended, before counting it. */
+    uint64_t needed = MDLOG_HEADER_SIZE +
+                      (header.chunk_count - unused + 1) * (uint64_t)MDLOG_CHUNK_SIZE +
+                      unused * (uint64_t)65536;
+    ck_assert_msg((uint64_t)st.st_blocks * 512 <= needed,
+                  "%s takes %llu bytes for %llu chunks, %u of them unused",
+                  path, (unsigned long long)st.st_blocks * 512,
+                  (unsigned long long)header.chunk_count, unused);
+    return unused;
+}
+
 /* Forks while other threads allocate: no child hangs or fails (check's
  * timeout catches a hang), and each child made a log of its own.  The
  * threads add to the tree of stacks while each child copies it: the
- * children's lists of children lead nowhere a child did not get. */
+ * children's lists of children lead nowhere a child did not get.  A
+ * child's log takes no memory for its parent's events. */
 START_TEST(test_fork_while_threads_allocate)
 {
     struct probe_run run;
@@ -572,15 +605,19 @@ START_TEST(test_fork_while_threads_allocate)
     DIR *dir = opendir(directory);
     ck_assert_ptr_nonnull(dir);
     struct listed_children lists = {0};
+    unsigned unused = 0;
     char path[600];
     for (struct dirent *entry; (entry = readdir(dir));)
         if (entry->d_name[0] != '.') {
             snprintf(path, sizeof(path), "%s/%s", directory, entry->d_name);
             check_listed_children(path, &lists);
+            unused += check_unused_chunks_are_holes(path);
         }
     closedir(dir);
     ck_assert_uint_gt(lists.listed, 41 * 1000);
     ck_assert_uint_eq(lists.astray, 0);
+    /* Every child had its parent's event chunks to leave out. */
+    ck_assert_uint_ge(unused, 40 * 3);
     clear_directory();
 }
 END_TEST
