@@ -24,7 +24,9 @@
 # failing run is reported and makes the script exit with status 1.
 #
 # Builds nothing: run `make` and `make bench/workload bench/measure
-# bench/log_stats` first (`make bench-stacklog` does both).
+# bench/log_stats bench/first_touch` first (`make bench-stacklog` does
+# both).  When bench/first_touch is built, the report starts with what
+# fresh memory costs on the machine, which full mode's ratios depend on.
 #
 # Environment (the options override it):
 #   BENCH_REPEAT     repetitions per side (default 3)
@@ -77,6 +79,7 @@ shift $((OPTIND - 1))
 
 bench_paths
 log_stats=${BENCH_LOG_STATS:-$builddir/bench/log_stats}
+first_touch=$builddir/bench/first_touch
 bench_setup
 
 bench_names
@@ -214,6 +217,12 @@ for side in $sides; do
     fi
 done
 echo "${line%,}"
+# What fresh memory costs here: full mode writes its log into it, so
+# its ratios depend on it (see bench/README.md, "Where full mode's time
+# goes").
+if [ -x "$first_touch" ]; then
+    "$first_touch" 64 2>&1 | sed -n 's/^\/dev\/shm *\(.*\)/# fresh memory in \/dev\/shm (first_touch 64): \1/p'
+fi
 echo
 
 rows=$tmp/rows
