@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <malloc/malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,13 +163,29 @@ static void *churning_block(unsigned i)
     return i % 3 ? caller_a(16 + i % 200) : caller_b(5000);
 }
 
-static void *churning_thread(void *unused)
+/* Each fork lets every churning thread allocate this many times more,
+ * and waits until each has made CHURN_BEFORE_FORK of them: the threads
+ * are in the middle of allocating (and unwinding) when the child is
+ * forked, and the parent's log has the same size however long the forks
+ * take on a loaded machine. */
+#define CHURN_PER_FORK 20000
+#define CHURN_BEFORE_FORK 1000
+#define CHURNING_THREADS 3
+static unsigned forks_begun;
+static unsigned churned[CHURNING_THREADS];
+
+static void *churning_thread(void *number)
 {
-    (void)unused;
+    unsigned *progress = &churned[(uintptr_t)number];
     void *kept[64] = {0};
-    for (unsigned i = 0; !stop_churning; i++) {
+    for (unsigned i = 0; !stop_churning;) {
+        if (i >= __atomic_load_n(&forks_begun, __ATOMIC_RELAXED) * CHURN_PER_FORK) {
+            sched_yield();
+            continue;
+        }
         free(kept[i % 64]);
         kept[i % 64] = churning_block(i);
+        __atomic_store_n(progress, ++i, __ATOMIC_RELAXED);
     }
     for (unsigned i = 0; i < 64; i++)
         free(kept[i]);
@@ -178,12 +195,17 @@ static void *churning_thread(void *unused)
 static int fork_stress(void)
 {
     printf("pid %d\n", (int)getpid());
-    pthread_t threads[3];
-    for (int i = 0; i < 3; i++)
-        if (pthread_create(&threads[i], NULL, churning_thread, NULL))
+    pthread_t threads[CHURNING_THREADS];
+    for (uintptr_t i = 0; i < CHURNING_THREADS; i++)
+        if (pthread_create(&threads[i], NULL, churning_thread, (void *)i))
             return 1;
     int failed = 0;
-    for (int round = 0; round < 40; round++) {
+    for (unsigned round = 0; round < 40; round++) {
+        __atomic_store_n(&forks_begun, round + 1, __ATOMIC_RELAXED);
+        for (unsigned t = 0; t < CHURNING_THREADS; t++)
+            while (__atomic_load_n(&churned[t], __ATOMIC_RELAXED) <
+                   round * CHURN_PER_FORK + CHURN_BEFORE_FORK)
+                sched_yield();
         pid_t child = fork();
         if (child == 0) {
             void *blocks[100];
@@ -199,7 +221,7 @@ static int fork_stress(void)
             failed++;
     }
     stop_churning = 1;
-    for (int i = 0; i < 3; i++)
+    for (unsigned i = 0; i < CHURNING_THREADS; i++)
         pthread_join(threads[i], NULL);
     printf("children 40\nfailed %d\n", failed);
     return 0;
