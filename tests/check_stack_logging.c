@@ -566,7 +566,7 @@ static unsigned check_unused_chunks_are_holes(const char *path)
     unsigned unused = 0;
     for (uint64_t i = 0; i < header.chunk_count; i++) {
         struct mdlog_chunk_header chunk;
-        off_t at = (off_t)(MDLOG_HEADER_SIZE + i * (uint64_t)MDLOG_CHUNK_SIZE);
+        off_t at = (off_t)(header.header_size + i * (uint64_t)header.chunk_size);
         ck_assert_int_eq(pread(fd, &chunk, sizeof(chunk), at), sizeof(chunk));
         unused += chunk.kind == MDLOG_CHUNK_UNUSED;
     }
@@ -575,8 +575,8 @@ static unsigned check_unused_chunks_are_holes(const char *path)
     close(fd);
     /* A page or two of rounding, and one chunk that a thread reserved
      * as the process ended, before counting it. */
-    uint64_t needed = MDLOG_HEADER_SIZE +
-                      (header.chunk_count - unused + 1) * (uint64_t)MDLOG_CHUNK_SIZE +
+    uint64_t needed = header.header_size +
+                      (header.chunk_count - unused + 1) * (uint64_t)header.chunk_size +
                       unused * (uint64_t)65536;
     ck_assert_msg((uint64_t)st.st_blocks * 512 <= needed,
                   "%s takes %llu bytes for %llu chunks, %u of them unused",
