@@ -31,16 +31,11 @@ static void name_mapping(void *address, size_t length)
         __atomic_store_n(&kernel_names_mappings, false, __ATOMIC_RELAXED);
 }
 
-static uint64_t unmap_generation;
-
-uint64_t os_unmap_generation(void)
-{
-    return __atomic_load_n(&unmap_generation, __ATOMIC_RELAXED);
-}
+uint64_t os_unmap_generation_count;
 
 void os_unmap_generation_advance(void)
 {
-    __atomic_fetch_add(&unmap_generation, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&os_unmap_generation_count, 1, __ATOMIC_RELAXED);
 }
 
 void *os_syscall_mmap_unnamed(void *address, size_t length, int protection,

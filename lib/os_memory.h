@@ -35,7 +35,11 @@ void *os_syscall_mremap(void *old_address, size_t old_size, size_t new_size,
  * inside itself (the stacks of threads that ended) and raw system
  * calls.  64 bits, so that it never comes back to a value a thread
  * remembers. */
-uint64_t os_unmap_generation(void);
+extern uint64_t os_unmap_generation_count;
+static inline uint64_t os_unmap_generation(void)
+{
+    return __atomic_load_n(&os_unmap_generation_count, __ATOMIC_RELAXED);
+}
 void os_unmap_generation_advance(void);
 
 /* Zero-filled read-write pages for the library's own sparse tables, or

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "compiler.h"
+#include "os_memory.h"
 
 /* Malloc events are recorded: blocks get stack ids (all modes but vm). */
 extern bool stacklog_malloc_enabled;
@@ -67,8 +68,11 @@ void stacklog_fork_child(void);
 struct stacklog_cached_stack {
     uint32_t stack;
     uint32_t count;
-    uintptr_t slot[STACK_CACHE_FRAMES];
-    uintptr_t value[STACK_CACHE_FRAMES];
+    /* Side by side: a check reads both at once. */
+    struct {
+        uintptr_t slot;  /* where a return address sat on the stack */
+        uintptr_t value; /* and the return address */
+    } frame[STACK_CACHE_FRAMES];
 };
 
 struct stacklog_thread {
@@ -120,8 +124,19 @@ struct stacklog_thread {
     struct stacklog_cached_stack cache[STACK_CACHE_ENTRIES];
 };
 
-/* The calling thread's state, made on first use; NULL when out of memory. */
-struct stacklog_thread *stacklog_thread_current(void);
+extern __thread struct stacklog_thread *stacklog_current_thread
+    __attribute__((tls_model("initial-exec")));
+/* Makes the calling thread's state; NULL when out of memory or when the
+ * thread's state is gone (it is exiting). */
+struct stacklog_thread *stacklog_thread_make_current(void);
+
+/* The calling thread's state, made on first use.  Inline: every logged
+ * allocation asks. */
+static inline struct stacklog_thread *stacklog_thread_current(void)
+{
+    struct stacklog_thread *thread = stacklog_current_thread;
+    return MD_LIKELY(thread != NULL) ? thread : stacklog_thread_make_current();
+}
 void stacklog_thread_setup(void);
 /* Adds a thread's counts to the header. */
 void stacklog_thread_flush_counts(struct stacklog_thread *thread);
@@ -180,7 +195,11 @@ bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
                                uintptr_t *slots);
 /* Changes whenever memory is unmapped or made unreadable: slots found
  * before may lie in it. */
-uint64_t stacklog_stack_slots_generation(void);
+/* Inline: read at every capture. */
+static inline uint64_t stacklog_stack_slots_generation(void)
+{
+    return os_unmap_generation();
+}
 void stacklog_stack_slots_invalidate(void);
 /* Finds the C library's code, where signal handlers return through. */
 void stacklog_stack_slots_setup(void);

@@ -52,11 +52,6 @@ void stacklog_stack_slots_invalidate(void)
     os_unmap_generation_advance();
 }
 
-uint64_t stacklog_stack_slots_generation(void)
-{
-    return os_unmap_generation();
-}
-
 #if defined(__x86_64__)
 
 /* The C library's code, where the stub signal handlers return through

@@ -18,7 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static __thread struct stacklog_thread *current_thread
+__thread struct stacklog_thread *stacklog_current_thread
     __attribute__((tls_model("initial-exec")));
 static __thread bool thread_exited __attribute__((tls_model("initial-exec")));
 
@@ -66,7 +66,7 @@ void stacklog_thread_flush_all(void)
 static void thread_destroy(void *opaque)
 {
     struct stacklog_thread *thread = opaque;
-    current_thread = NULL;
+    stacklog_current_thread = NULL;
     thread_exited = true;
     md_lock(&spare_lock);
     stacklog_thread_flush_counts(thread);
@@ -104,14 +104,12 @@ static struct stacklog_thread *thread_create(void)
 
 /* NULL for a thread that allocates in TLS destructors run after ours:
  * its state is gone, and those few events are counted as unrecorded. */
-struct stacklog_thread *stacklog_thread_current(void)
+struct stacklog_thread *stacklog_thread_make_current(void)
 {
-    struct stacklog_thread *thread = current_thread;
-    if (MD_LIKELY(thread != NULL))
-        return thread;
+    struct stacklog_thread *thread;
     if (thread_exited || !(thread = thread_create()))
         return NULL;
-    current_thread = thread;
+    stacklog_current_thread = thread;
     if (thread_key_ready)
         pthread_setspecific(thread_key, thread);
     return thread;
@@ -123,7 +121,7 @@ void stacklog_thread_wait_for_unwinds(void)
 {
     md_lock(&spare_lock);
     for (struct stacklog_thread *t = live_threads; t; t = t->next_live)
-        while (t != current_thread && /* a handler that forks */
+        while (t != stacklog_current_thread && /* a handler that forks */
                __atomic_load_n(&t->unwinding, __ATOMIC_SEQ_CST))
             sched_yield();
     md_unlock(&spare_lock);
@@ -135,7 +133,7 @@ void stacklog_thread_fork_child(void)
 {
     md_lock_init(&spare_lock);
     live_threads = NULL;
-    struct stacklog_thread *thread = current_thread;
+    struct stacklog_thread *thread = stacklog_current_thread;
     if (!thread)
         return;
     /* Its chunk is the parent's; its node and stack hang off the

@@ -273,14 +273,6 @@ static void szone_destroy(malloc_zone_t *basic)
     os_unmap_table(zone, zone->mapping_size);
 }
 
-bool szone_is_szone(malloc_zone_t *zone)
-{
-    /* Compare the introspection pointer before reading past the public
-     * fields: a zone written by the program is only a malloc_zone_t. */
-    return zone && zone->introspect == &((struct szone *)zone)->introspect &&
-           ((struct szone *)zone)->magic == SZONE_MAGIC;
-}
-
 /* CPUs this process may run on; sched_getaffinity allocates nothing,
  * unlike sysconf, which reads /sys through opendir. */
 static unsigned szone_cpu_count(void)

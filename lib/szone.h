@@ -24,6 +24,7 @@
 
 #include "compiler.h"
 #include "lock.h"
+#include "os_memory.h"
 #include "region_map.h"
 #include "szone_size_class.h"
 
@@ -95,8 +96,26 @@ struct szone_region {
     struct szone_run runs[REGION_PAGE_COUNT]; /* indexed by first page */
     /* Block metadata, one row per page (a run uses the row of its first
      * page); only the touched part of a row is ever resident. */
-    struct szone_meta_row meta[REGION_PAGE_COUNT] __attribute__((aligned(4096)));
+    struct szone_meta_row meta[REGION_PAGE_COUNT]
+        __attribute__((aligned(RUN_MAX_BLOCKS)));
 };
+
+/* A row is a whole number of state arrays and starts on a multiple of
+ * one (the descriptor is a mapping of its own), so the address of a
+ * block's state byte gives its row and its index: the thread cache,
+ * which keeps only that address, needs no lookup to reach the rest. */
+_Static_assert((RUN_MAX_BLOCKS & (RUN_MAX_BLOCKS - 1)) == 0 &&
+                   RUN_MAX_BLOCKS <= OS_PAGE_SIZE &&
+                   sizeof(struct szone_meta_row) % RUN_MAX_BLOCKS == 0,
+               "a block's state address must give its metadata row");
+
+static inline uint32_t *szone_stack_id_of_state(uint8_t *state)
+{
+    uintptr_t index = (uintptr_t)state & (RUN_MAX_BLOCKS - 1);
+    struct szone_meta_row *row =
+        (struct szone_meta_row *)((uintptr_t)state - index);
+    return &row->stack_id[index];
+}
 
 /* Large blocks: one mapping each. */
 struct szone_large {
@@ -234,7 +253,15 @@ static inline struct szone *szone_from_zone(malloc_zone_t *zone)
 /* `debug` NULL: no debug behaviour. */
 malloc_zone_t *szone_create(bool with_thread_caches,
                             const struct szone_debug *debug);
-bool szone_is_szone(malloc_zone_t *zone);
+
+/* Inline: the stack logger asks for every allocation. */
+static inline bool szone_is_szone(malloc_zone_t *zone)
+{
+    /* Compare the introspection pointer before reading past the public
+     * fields: a zone written by the program is only a malloc_zone_t. */
+    return zone && zone->introspect == &((struct szone *)zone)->introspect &&
+           ((struct szone *)zone)->magic == SZONE_MAGIC;
+}
 struct szone *szone_large_owner(const void *address);
 
 /* The zone whose region holds `address`, or whose large block starts at
@@ -407,7 +434,8 @@ void szone_large_force_unlock(void);
 void szone_large_reinit_lock(void);
 
 /* ---- szone_stack_id.c ---- */
-/* Records the allocation stack of the block the program calls `pointer`. */
+/* Records the allocation stack of the block the program calls `pointer`,
+ * which the zone has just handed out. */
 void szone_set_stack_id(struct szone *zone, const void *pointer, uint32_t id);
 
 /* ---- szone_introspect.c ---- */

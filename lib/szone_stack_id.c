@@ -2,10 +2,12 @@
  * The stack id of each block, for stack logging: a row of the run's
  * metadata for tiny and small blocks, a field of the record for large
  * ones.  Written by the logger right after the block was handed out,
- * when no other thread may rightly touch the block.
+ * when no other thread may rightly touch the block; the thread cache
+ * says where, for the block it has just handed out.
  */
 #include "config.h"
 #include "szone.h"
+#include "szone_thread_cache.h"
 
 static uint32_t *stack_id_slot(struct szone *zone, const void *pointer)
 {
@@ -25,7 +27,11 @@ static uint32_t *stack_id_slot(struct szone *zone, const void *pointer)
 
 void szone_set_stack_id(struct szone *zone, const void *pointer, uint32_t id)
 {
-    uint32_t *slot = stack_id_slot(zone, pointer);
+    /* Debug zones hand out a block after its head canary. */
+    uint32_t *slot = szone_thread_cache_take_handout(
+        zone, (const char *)pointer - zone->block_head);
+    if (!slot)
+        slot = stack_id_slot(zone, pointer);
     if (slot)
         __atomic_store_n(slot, id, __ATOMIC_RELAXED);
 }

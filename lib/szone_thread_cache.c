@@ -156,6 +156,8 @@ static void *cache_refill(struct szone_thread_cache *cache,
     }
     cache->count[class_index] = (uint16_t)(got - 1);
     *states[0] = BLOCK_ALLOCATED;
+    cache->handout = blocks[0];
+    cache->handout_state = states[0];
     return blocks[0];
 }
 
@@ -171,6 +173,8 @@ static void *cache_pop_valid(struct szone_thread_cache *cache,
         struct szone_cache_slot *slot = &slots[--cache->count[class_index]];
         if (*slot->state == BLOCK_CACHED) {
             *slot->state = BLOCK_ALLOCATED;
+            cache->handout = slot->block;
+            cache->handout_state = slot->state;
             return slot->block;
         }
     }

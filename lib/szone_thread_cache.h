@@ -19,6 +19,10 @@ struct szone_thread_cache {
     LIST_ENTRY(szone_thread_cache) link; /* in the zone's live or spare list */
     struct szone *zone;
     unsigned magazine;
+    /* The block handed out last, with its state byte: the stack logger
+     * records the block's stack right after, without looking it up. */
+    void *handout;
+    uint8_t *handout_state;
     uint16_t count[SZONE_CLASS_COUNT];
     struct szone_cache_slot slots[];
 };
@@ -51,7 +55,24 @@ static inline void *szone_thread_cache_malloc(struct szone *zone,
         return szone_thread_cache_malloc_slow(zone, class_index);
     cache->count[class_index] = (uint16_t)(count - 1);
     *slot->state = BLOCK_ALLOCATED;
+    cache->handout = slot->block;
+    cache->handout_state = slot->state;
     return slot->block;
+}
+
+/* The stack id slot of `block` when it is the block the calling
+ * thread's cache of `zone` handed out last, else NULL.  The handout is
+ * forgotten either way: it is only good for the allocation just made,
+ * since a block freed since may have come back in another carving. */
+static inline uint32_t *szone_thread_cache_take_handout(struct szone *zone,
+                                                        const void *block)
+{
+    struct szone_thread_cache *cache = szone_current_cache;
+    if (!cache)
+        return NULL;
+    bool latest = cache->handout == block && cache->zone == zone;
+    cache->handout = NULL;
+    return latest ? szone_stack_id_of_state(cache->handout_state) : NULL;
 }
 
 /* Stacks a block already marked BLOCK_CACHED (see szone_claim_block).
