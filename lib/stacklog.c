@@ -7,6 +7,7 @@
 #include "options.h"
 #include "report.h"
 #include "stacklog.h"
+#include "stacklog_fast_path.h"
 #include "szone.h"
 
 #include <unistd.h>
@@ -19,7 +20,8 @@ static bool history_vm;     /* vm events go to the history */
 static bool compact;
 /* Stacks are taken once libc is up (the library's constructor). */
 static bool capture_ready;
-static __thread bool busy __attribute__((tls_model("initial-exec")));
+bool stacklog_stacks_only;
+__thread bool stacklog_busy __attribute__((tls_model("initial-exec")));
 
 /* Whether this process's log stays after it exits: always, or only for
  * the one process leaks --atExit reads (not for the children it forks). */
@@ -50,6 +52,7 @@ void stacklog_start(void)
     history_vm = mode == MDLOG_MODE_FULL || mode == MDLOG_MODE_VM;
     compact = !o->stack_logging_no_compact;
     stacklog_malloc_enabled = mode != MDLOG_MODE_VM;
+    stacklog_stacks_only = mode == MDLOG_MODE_LITE;
     stacklog_free_enabled = history_malloc;
     stacklog_vm_enabled = history_vm;
 }
@@ -58,9 +61,9 @@ void stacklog_constructor(void)
 {
     if (!stacklog_header)
         return;
-    busy = true; /* the module scan's own allocations, if any */
+    stacklog_busy = true; /* the module scan's own allocations, if any */
     stacklog_capture_setup();
-    busy = false;
+    stacklog_busy = false;
     capture_ready = true;
 }
 
@@ -72,9 +75,11 @@ __attribute__((destructor)) static void stacklog_destructor(void)
     stacklog_file_exit();
 }
 
-static uint32_t take_stack(struct stacklog_thread *thread)
+static uint32_t take_stack(struct stacklog_thread *thread,
+                           uintptr_t return_slot)
 {
-    return MD_LIKELY(capture_ready) ? stacklog_capture(thread) : 0;
+    return MD_LIKELY(capture_ready) ? stacklog_capture(thread, return_slot)
+                                    : 0;
 }
 
 /* Lite mode's record: the stack id in the zone's metadata of the block.
@@ -87,21 +92,22 @@ static void block_set_stack(malloc_zone_t *zone, uintptr_t block, uint32_t stack
         guard_zone_set_stack_id(zone, (const void *)block, stack);
 }
 
-static void log_free(struct stacklog_thread *thread, uintptr_t block)
+static void log_free(struct stacklog_thread *thread, uintptr_t block,
+                     uintptr_t return_slot)
 {
     if (!history_malloc)
         return;
     if (compact && stacklog_event_compact(thread, block))
         return;
     stacklog_event_write(thread, MDLOG_EVENT_FREE, block, 0,
-                         stacklog_order_next(), take_stack(thread));
+                         stacklog_order_next(), take_stack(thread, return_slot));
 }
 
 static void log_allocation(struct stacklog_thread *thread, uint32_t type,
                            malloc_zone_t *zone, uintptr_t arg2, uintptr_t arg3,
-                           uintptr_t result)
+                           uintptr_t result, uintptr_t return_slot)
 {
-    uint32_t stack = take_stack(thread);
+    uint32_t stack = take_stack(thread, return_slot);
     block_set_stack(zone, result, stack);
     if (!history_malloc)
         return;
@@ -129,47 +135,47 @@ static void log_unrecorded(uint32_t type, malloc_zone_t *zone, uintptr_t result)
 }
 
 void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
-                     uintptr_t arg3, uintptr_t result, uint32_t skip)
+                     uintptr_t arg3, uintptr_t result, uintptr_t return_slot)
 {
-    (void)skip;
     struct stacklog_thread *thread;
-    if (MD_UNLIKELY(busy) || !(thread = stacklog_thread_current())) {
+    if (MD_UNLIKELY(stacklog_busy) || !(thread = stacklog_thread_current())) {
         log_unrecorded(type, (malloc_zone_t *)zone, result);
         return;
     }
-    busy = true;
+    stacklog_busy = true;
     if (!(type & MALLOC_LOG_TYPE_ALLOCATE))
-        log_free(thread, arg2);
+        log_free(thread, arg2, return_slot);
     else if (result)
-        log_allocation(thread, type, (malloc_zone_t *)zone, arg2, arg3, result);
-    busy = false;
+        log_allocation(thread, type, (malloc_zone_t *)zone, arg2, arg3, result,
+                       return_slot);
+    stacklog_busy = false;
 }
 
 void stacklog_realloc_begin(void)
 {
     struct stacklog_thread *thread;
-    if (!history_malloc || busy || !(thread = stacklog_thread_current()))
+    if (!history_malloc || stacklog_busy || !(thread = stacklog_thread_current()))
         return;
     thread->realloc_order = stacklog_order_next();
 }
 
 uint64_t stacklog_vm_begin(void)
 {
-    return history_vm && !busy ? stacklog_order_next() : 0;
+    return history_vm && !stacklog_busy ? stacklog_order_next() : 0;
 }
 
 void stacklog_vm_event(unsigned type, uintptr_t address, size_t size,
-                       uint64_t order)
+                       uint64_t order, uintptr_t return_slot)
 {
     struct stacklog_thread *thread;
-    if (!history_vm || busy)
+    if (!history_vm || stacklog_busy)
         return;
-    busy = true;
+    stacklog_busy = true;
     if ((thread = stacklog_thread_current()))
         stacklog_event_write(thread, type, address, size,
                              order ? order : stacklog_order_next(),
-                             take_stack(thread));
-    busy = false;
+                             take_stack(thread, return_slot));
+    stacklog_busy = false;
 }
 
 /* Fork: the child must not find a lock of this layer held by a thread
@@ -207,7 +213,7 @@ void stacklog_fork_child(void)
     stacklog_thread_fork_child();
     if (!stacklog_file_fork_child(keep_wanted())) {
         stacklog_malloc_enabled = stacklog_vm_enabled = false;
-        stacklog_free_enabled = false;
+        stacklog_free_enabled = stacklog_stacks_only = false;
         history_malloc = history_vm = false;
         stacklog_header = NULL;
         return;

@@ -42,9 +42,20 @@ extern bool stacklog_vm_enabled;
 void stacklog_start(void);
 /* From the library's constructor: libc is up, stacks may be taken. */
 void stacklog_constructor(void);
-/* With Apple's malloc_logger arguments. */
+/* Where the return address into the program sits, expanded in an
+ * exported function the program calls (or in code always inlined into
+ * one): on x86-64, just below the function's frame address.  0 where
+ * that is not known: the stack is then always unwound. */
+#if defined(__x86_64__)
+#define STACKLOG_RETURN_SLOT() \
+    ((uintptr_t)__builtin_dwarf_cfa() - sizeof(uintptr_t))
+#else
+#define STACKLOG_RETURN_SLOT() ((uintptr_t)0)
+#endif
+/* With Apple's malloc_logger arguments, but for the last: the exported
+ * function's STACKLOG_RETURN_SLOT(), or 0. */
 void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
-                     uintptr_t arg3, uintptr_t result, uint32_t skip);
+                     uintptr_t arg3, uintptr_t result, uintptr_t return_slot);
 /* Before a realloc of a block in use: the free half's place in the
  * order is taken now, before the block can be reused by another thread. */
 void stacklog_realloc_begin(void);
@@ -53,7 +64,7 @@ uint64_t stacklog_vm_begin(void);
 /* A vm event of the program (enum mdlog_event_kind and flags), with the
  * order from stacklog_vm_begin or 0 for the next one. */
 void stacklog_vm_event(unsigned type, uintptr_t address, size_t size,
-                       uint64_t order);
+                       uint64_t order, uintptr_t return_slot);
 void stacklog_force_lock(void);
 void stacklog_force_unlock(void);
 void stacklog_fork_child(void);
@@ -150,21 +161,22 @@ void stacklog_thread_wait_for_unwinds(void);
 /* ---- stacklog_capture.c: unwinding and uniquing a stack ---- */
 /* The library's code: frames in it are not the program's. */
 void stacklog_capture_setup(void);
-/* The calling thread's stack id; 0 when it cannot be taken. */
-uint32_t stacklog_capture(struct stacklog_thread *thread);
+/* The calling thread's stack id; 0 when it cannot be taken.
+ * `return_slot`, when not 0, is where the return address into the
+ * program of the function the program called sits
+ * (STACKLOG_RETURN_SLOT): the stack cache is looked up there. */
+uint32_t stacklog_capture(struct stacklog_thread *thread,
+                          uintptr_t return_slot);
 /* Around fork: no thread is in libunwind while the process forks. */
 void stacklog_capture_stop_for_fork(void);
 void stacklog_capture_resume_after_fork(void);
 
 /* ---- stacklog_stack_cache.c: stacks taken again without unwinding ---- */
-/* The stack id of the cached stack that the frame at `cfa` (the
- * capture's own) still stands on, or 0. */
-uint32_t stacklog_stack_cache_find(struct stacklog_thread *thread,
-                                   uintptr_t cfa);
-/* Remembers `stack`, the one in thread->unwound, taken from the frame at
- * `cfa`, when where its return addresses sit is known. */
-void stacklog_stack_cache_store(struct stacklog_thread *thread, uintptr_t cfa,
-                                uint32_t stack);
+/* (The lookup is inline, in stacklog_stack_cache.h.)  Remembers `stack`,
+ * the one in thread->unwound from its frame `first` (the program's
+ * innermost) outwards, when where its return addresses sit is known. */
+void stacklog_stack_cache_store(struct stacklog_thread *thread,
+                                unsigned first, uint32_t stack);
 /* Whether the next store will remember its stack (a thread whose stacks
  * keep changing stores only now and then): the capture then needs the
  * slots of the stack it unwinds. */

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 #include "stacklog.h"
+#include "stacklog_stack_cache.h"
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -114,14 +115,14 @@ unwind(struct stacklog_thread *thread, uintptr_t cfa)
     return count;
 }
 
-/* Not inlined: its frame address is where the stack cache starts. */
+/* Not inlined: unwinding starts from its frame, at `cfa`. */
 __attribute__((noinline)) uint32_t
-stacklog_capture(struct stacklog_thread *thread)
+stacklog_capture(struct stacklog_thread *thread, uintptr_t return_slot)
 {
-    const uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
-    uint32_t cached = stacklog_stack_cache_find(thread, cfa);
-    if (cached)
+    uint32_t cached;
+    if (return_slot && (cached = stacklog_stack_cache_find(thread, return_slot)))
         return cached;
+    const uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
     uint32_t root = thread_root(thread);
     if (!root || !unwind_enter(thread))
         return 0;
@@ -150,6 +151,6 @@ stacklog_capture(struct stacklog_thread *thread)
     else
         stack = unique_new_frames(thread, same, count,
                                   same ? thread->nodes[same - 1] : root);
-    stacklog_stack_cache_store(thread, cfa, stack);
+    stacklog_stack_cache_store(thread, (unsigned)inner, stack);
     return stack;
 }

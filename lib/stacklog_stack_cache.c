@@ -24,6 +24,7 @@
  */
 #include "config.h"
 #include "stacklog.h"
+#include "stacklog_stack_cache.h"
 
 /* A thread whose stacks keep changing (deep recursion) would fill the
  * cache at each capture and never use it: after this many captures
@@ -31,71 +32,36 @@
 #define MISSES_BEFORE_SPARING 64
 #define STORE_INTERVAL 64
 
-static unsigned cache_set(uintptr_t cfa)
-{
-    return (unsigned)((cfa >> 4) ^ (cfa >> 9)) % STACK_CACHE_SETS;
-}
-
-/* The stack of `entry` if its slots still hold its return addresses,
- * else 0.  All of them are read and the differences gathered: one
- * branch instead of one per frame. */
-static uint32_t cached_stack_if_unchanged(
-    const struct stacklog_cached_stack *entry)
-{
-    uintptr_t changed = 0;
-    for (unsigned i = 0; i < entry->count; i++)
-        changed |= *(const uintptr_t *)entry->frame[i].slot ^
-                   entry->frame[i].value;
-    return changed ? 0 : entry->stack;
-}
-
-uint32_t stacklog_stack_cache_find(struct stacklog_thread *thread,
-                                   uintptr_t cfa)
-{
-    const unsigned first = cache_set(cfa) * STACK_CACHE_WAYS;
-    const uint64_t generation = stacklog_stack_slots_generation();
-    for (unsigned index = first; index < first + STACK_CACHE_WAYS; index++) {
-        if (thread->cache_key[index] != cfa ||
-            thread->cache_generation[index] != generation)
-            continue;
-        uint32_t stack = cached_stack_if_unchanged(&thread->cache[index]);
-        if (stack) {
-            thread->cache_misses = 0;
-            return stack;
-        }
-    }
-    return 0;
-}
-
 bool stacklog_stack_cache_will_store(const struct stacklog_thread *thread)
 {
     uint32_t misses = thread->cache_misses;
     return misses < MISSES_BEFORE_SPARING || misses % STORE_INTERVAL == 0;
 }
 
-void stacklog_stack_cache_store(struct stacklog_thread *thread, uintptr_t cfa,
-                                uint32_t stack)
+void stacklog_stack_cache_store(struct stacklog_thread *thread,
+                                unsigned first, uint32_t stack)
 {
     bool wanted = stacklog_stack_cache_will_store(thread);
     thread->cache_misses++;
     if (!wanted)
         return;
     unsigned total = thread->unwound_total;
-    if (!stack || !thread->unwound_slots_known || total < 2 ||
-        total - 1 > STACK_CACHE_FRAMES)
+    if (!stack || !thread->unwound_slots_known || first == 0 ||
+        first >= total || total - first > STACK_CACHE_FRAMES)
         return;
     /* The ways of a set are replaced in turn. */
-    const unsigned set = cache_set(cfa);
+    const uintptr_t return_slot = thread->unwound_slot[first];
+    const unsigned set = stacklog_stack_cache_set(return_slot);
     const unsigned way = thread->cache_next_way[set];
     thread->cache_next_way[set] = (uint8_t)((way + 1) % STACK_CACHE_WAYS);
     const unsigned index = set * STACK_CACHE_WAYS + way;
     struct stacklog_cached_stack *entry = &thread->cache[index];
-    for (unsigned i = 1; i < total; i++) {
-        entry->frame[i - 1].slot = thread->unwound_slot[i];
-        entry->frame[i - 1].value = (uintptr_t)thread->unwound[i];
+    for (unsigned i = first; i < total; i++) {
+        entry->frame[i - first].slot = thread->unwound_slot[i];
+        entry->frame[i - first].value = (uintptr_t)thread->unwound[i];
     }
-    entry->count = total - 1;
+    entry->count = total - first;
     entry->stack = stack;
     thread->cache_generation[index] = thread->unwound_generation;
-    thread->cache_key[index] = cfa;
+    thread->cache_key[index] = return_slot;
 }

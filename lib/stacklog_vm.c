@@ -34,7 +34,8 @@ MD_EXPORT void *mmap(void *address, size_t length, int protection, int flags,
     void *result = os_syscall_mmap_unnamed(address, length, protection, flags,
                                            fd, offset);
     if (result != MAP_FAILED && recorded())
-        stacklog_vm_event(MDLOG_EVENT_VM_MAP, (uintptr_t)result, length, 0);
+        stacklog_vm_event(MDLOG_EVENT_VM_MAP, (uintptr_t)result, length, 0,
+                          STACKLOG_RETURN_SLOT());
     return result;
 }
 
@@ -45,7 +46,8 @@ MD_EXPORT void *mmap64(void *address, size_t length, int protection, int flags,
 MD_EXPORT int munmap(void *address, size_t length)
 {
     if (recorded())
-        stacklog_vm_event(MDLOG_EVENT_VM_UNMAP, (uintptr_t)address, length, 0);
+        stacklog_vm_event(MDLOG_EVENT_VM_UNMAP, (uintptr_t)address, length, 0,
+                          STACKLOG_RETURN_SLOT());
     return os_syscall_munmap(address, length);
 }
 
@@ -72,9 +74,11 @@ MD_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size,
                                      new_address);
     if (logged && result != MAP_FAILED) {
         stacklog_vm_event(MDLOG_EVENT_VM_UNMAP | MDLOG_EVENT_REALLOC,
-                          (uintptr_t)old_address, old_size, order);
+                          (uintptr_t)old_address, old_size, order,
+                          STACKLOG_RETURN_SLOT());
         stacklog_vm_event(MDLOG_EVENT_VM_MAP | MDLOG_EVENT_REALLOC,
-                          (uintptr_t)result, new_size, 0);
+                          (uintptr_t)result, new_size, 0,
+                          STACKLOG_RETURN_SLOT());
     }
     return result;
 }

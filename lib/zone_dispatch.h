@@ -13,17 +13,22 @@
 
 #include "compiler.h"
 #include "malloc_debug.h"
-#include "stacklog.h"
+#include "stacklog_fast_path.h"
 
 #define LOG_ALLOCATE (MALLOC_LOG_TYPE_ALLOCATE | MALLOC_LOG_TYPE_HAS_ZONE)
 #define LOG_DEALLOCATE (MALLOC_LOG_TYPE_DEALLOCATE | MALLOC_LOG_TYPE_HAS_ZONE)
 
+/* The functions here are always inlined into the exported ones, whose
+ * return address the stack logger's cache is looked up by. */
+#define DISPATCH_INLINE static inline __attribute__((always_inline))
+
 /* The stack logger first, then the program's logger. */
-static inline void dispatch_log(uint32_t type, malloc_zone_t *zone,
-                                uintptr_t arg2, uintptr_t arg3, void *result)
+DISPATCH_INLINE void dispatch_log(uint32_t type, malloc_zone_t *zone,
+                                  uintptr_t arg2, uintptr_t arg3, void *result)
 {
     if (MD_UNLIKELY(stacklog_malloc_enabled))
-        stacklog_logger(type, (uintptr_t)zone, arg2, arg3, (uintptr_t)result, 0);
+        stacklog_record(type, zone, arg2, arg3, (uintptr_t)result,
+                        STACKLOG_RETURN_SLOT());
     malloc_logger_t *logger = malloc_logger;
     if (MD_UNLIKELY(logger != NULL))
         logger(type, (uintptr_t)zone, arg2, arg3, (uintptr_t)result, 0);
@@ -32,14 +37,14 @@ static inline void dispatch_log(uint32_t type, malloc_zone_t *zone,
 /* Frees and reallocs of a pointer that is not a block in use are errors
  * the zone reports; as on macOS, they are not logged as events.  Only a
  * logger that sees frees needs the check: lite stack logging does not. */
-static inline bool dispatch_logs_block(malloc_zone_t *zone, void *pointer)
+DISPATCH_INLINE bool dispatch_logs_block(malloc_zone_t *zone, void *pointer)
 {
     return MD_UNLIKELY(malloc_logger != NULL || stacklog_free_enabled) &&
            zone->size(zone, pointer);
 }
 
 /* A zone written by the program may fail without setting errno. */
-static inline void *dispatch_result(void *result)
+DISPATCH_INLINE void *dispatch_result(void *result)
 {
     if (MD_UNLIKELY(!result) && errno != ENOMEM && errno != EINVAL)
         errno = ENOMEM;
@@ -47,13 +52,13 @@ static inline void *dispatch_result(void *result)
 }
 
 /* With debugging options on: false when this allocation is to fail. */
-static inline bool dispatch_allowed(void)
+DISPATCH_INLINE bool dispatch_allowed(void)
 {
     return MD_LIKELY(!malloc_options.active) ||
            malloc_debug_allocation_allowed();
 }
 
-static inline void *dispatch_malloc(malloc_zone_t *zone, size_t size)
+DISPATCH_INLINE void *dispatch_malloc(malloc_zone_t *zone, size_t size)
 {
     void *result = dispatch_allowed() ? zone->malloc(zone, size)
                                       : NULL;
@@ -61,8 +66,8 @@ static inline void *dispatch_malloc(malloc_zone_t *zone, size_t size)
     return dispatch_result(result);
 }
 
-static inline void *dispatch_calloc(malloc_zone_t *zone, size_t count,
-                                    size_t size)
+DISPATCH_INLINE void *dispatch_calloc(malloc_zone_t *zone, size_t count,
+                                      size_t size)
 {
     void *result = dispatch_allowed() ? zone->calloc(zone, count, size) : NULL;
     dispatch_log(LOG_ALLOCATE | MALLOC_LOG_TYPE_CLEARED, zone, count * size,
@@ -70,7 +75,7 @@ static inline void *dispatch_calloc(malloc_zone_t *zone, size_t count,
     return dispatch_result(result);
 }
 
-static inline void *dispatch_valloc(malloc_zone_t *zone, size_t size)
+DISPATCH_INLINE void *dispatch_valloc(malloc_zone_t *zone, size_t size)
 {
     void *result = dispatch_allowed() ? zone->valloc(zone, size)
                                       : NULL;
@@ -78,8 +83,8 @@ static inline void *dispatch_valloc(malloc_zone_t *zone, size_t size)
     return dispatch_result(result);
 }
 
-static inline void *dispatch_memalign(malloc_zone_t *zone, size_t alignment,
-                                      size_t size)
+DISPATCH_INLINE void *dispatch_memalign(malloc_zone_t *zone,
+                                        size_t alignment, size_t size)
 {
     void *result = dispatch_allowed() ? zone->memalign(zone, alignment, size)
                                       : NULL;
@@ -87,8 +92,8 @@ static inline void *dispatch_memalign(malloc_zone_t *zone, size_t alignment,
     return dispatch_result(result);
 }
 
-static inline void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
-                                     size_t size)
+DISPATCH_INLINE void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
+                                       size_t size)
 {
     bool logged = dispatch_logs_block(zone, pointer);
     if (logged && stacklog_free_enabled)
@@ -101,12 +106,12 @@ static inline void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
     else if (MD_UNLIKELY(stacklog_malloc_enabled) && result)
         /* No block was freed (a realloc of NULL, or lite mode, which does
          * not look): to the stack log, an allocation of `size`. */
-        stacklog_logger(LOG_ALLOCATE, (uintptr_t)zone, size, 0,
-                        (uintptr_t)result, 0);
+        stacklog_record(LOG_ALLOCATE, zone, size, 0, (uintptr_t)result,
+                        STACKLOG_RETURN_SLOT());
     return dispatch_result(result);
 }
 
-static inline void dispatch_free(malloc_zone_t *zone, void *pointer)
+DISPATCH_INLINE void dispatch_free(malloc_zone_t *zone, void *pointer)
 {
     if (dispatch_logs_block(zone, pointer))
         dispatch_log(LOG_DEALLOCATE, zone, (uintptr_t)pointer, 0, NULL);

@@ -1,0 +1,51 @@
+/*
+ * The stack cache's lookup (stacklog_stack_cache.c), inline: the malloc
+ * layer's fast path runs it in the function the program called.
+ */
+#ifndef MALLOCDEBUG_STACKLOG_STACK_CACHE_H
+#define MALLOCDEBUG_STACKLOG_STACK_CACHE_H
+
+#include "stacklog.h"
+
+static inline unsigned stacklog_stack_cache_set(uintptr_t return_slot)
+{
+    return (unsigned)((return_slot >> 3) ^ (return_slot >> 9)) %
+           STACK_CACHE_SETS;
+}
+
+/* The stack of `entry` if its slots still hold its return addresses,
+ * else 0.  All of them are read and the differences gathered: one
+ * branch instead of one per frame. */
+static inline __attribute__((always_inline)) uint32_t
+stacklog_cached_stack_if_unchanged(const struct stacklog_cached_stack *entry)
+{
+    uintptr_t changed = 0;
+    for (unsigned i = 0; i < entry->count; i++)
+        changed |= *(const uintptr_t *)entry->frame[i].slot ^
+                   entry->frame[i].value;
+    return changed ? 0 : entry->stack;
+}
+
+/* The id of the cached stack whose innermost return address sits at
+ * `return_slot` and which the thread still stands on, or 0. */
+static inline __attribute__((always_inline)) uint32_t
+stacklog_stack_cache_find(struct stacklog_thread *thread, uintptr_t return_slot)
+{
+    const unsigned first = stacklog_stack_cache_set(return_slot) *
+                           STACK_CACHE_WAYS;
+    const uint64_t generation = stacklog_stack_slots_generation();
+    for (unsigned index = first; index < first + STACK_CACHE_WAYS; index++) {
+        if (thread->cache_key[index] != return_slot ||
+            thread->cache_generation[index] != generation)
+            continue;
+        uint32_t stack = stacklog_cached_stack_if_unchanged(&thread->cache[index]);
+        if (stack) {
+            if (MD_UNLIKELY(thread->cache_misses))
+                thread->cache_misses = 0;
+            return stack;
+        }
+    }
+    return 0;
+}
+
+#endif
