@@ -6,6 +6,7 @@
 #define MD_LIKELY(x) __builtin_expect(!!(x), 1)
 #define MD_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define MD_NOINLINE __attribute__((noinline))
+#define MD_ALWAYS_INLINE inline __attribute__((always_inline))
 #define MD_UNUSED __attribute__((unused))
 #define MD_CACHE_LINE 64
 

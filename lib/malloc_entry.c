@@ -67,7 +67,9 @@ MD_EXPORT void *reallocarray(void *pointer, size_t count, size_t size)
     return realloc(pointer, total);
 }
 
-static void *aligned_or_einval(size_t alignment, size_t size)
+/* Inlined: the stack logger looks its cache up by the exported
+ * function's return address (STACKLOG_RETURN_SLOT). */
+static MD_ALWAYS_INLINE void *aligned_or_einval(size_t alignment, size_t size)
 {
     if (!MD_IS_POWER_OF_TWO(alignment)) {
         errno = EINVAL;

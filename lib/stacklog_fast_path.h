@@ -23,7 +23,7 @@ extern __thread bool stacklog_busy __attribute__((tls_model("initial-exec")));
 /* True when `block` is the block the thread's cache of the zone has just
  * handed out (the default zone, without debug canaries) and its stack
  * was found in the stack cache and recorded. */
-static inline __attribute__((always_inline)) bool
+static MD_ALWAYS_INLINE bool
 stacklog_block_stack_fast(malloc_zone_t *zone, uintptr_t block,
                           uintptr_t return_slot)
 {
@@ -47,7 +47,7 @@ stacklog_block_stack_fast(malloc_zone_t *zone, uintptr_t block,
 
 /* The stack logger's part of a malloc_logger call; `return_slot` is the
  * exported function's STACKLOG_RETURN_SLOT(). */
-static inline __attribute__((always_inline)) void
+static MD_ALWAYS_INLINE void
 stacklog_record(uint32_t type, malloc_zone_t *zone, uintptr_t arg2,
                 uintptr_t arg3, uintptr_t result, uintptr_t return_slot)
 {

@@ -16,7 +16,7 @@ static inline unsigned stacklog_stack_cache_set(uintptr_t return_slot)
 /* The stack of `entry` if its slots still hold its return addresses,
  * else 0.  All of them are read and the differences gathered: one
  * branch instead of one per frame. */
-static inline __attribute__((always_inline)) uint32_t
+static MD_ALWAYS_INLINE uint32_t
 stacklog_cached_stack_if_unchanged(const struct stacklog_cached_stack *entry)
 {
     uintptr_t changed = 0;
@@ -28,7 +28,7 @@ stacklog_cached_stack_if_unchanged(const struct stacklog_cached_stack *entry)
 
 /* The id of the cached stack whose innermost return address sits at
  * `return_slot` and which the thread still stands on, or 0. */
-static inline __attribute__((always_inline)) uint32_t
+static MD_ALWAYS_INLINE uint32_t
 stacklog_stack_cache_find(struct stacklog_thread *thread, uintptr_t return_slot)
 {
     const unsigned first = stacklog_stack_cache_set(return_slot) *

@@ -20,7 +20,7 @@
 
 /* The functions here are always inlined into the exported ones, whose
  * return address the stack logger's cache is looked up by. */
-#define DISPATCH_INLINE static inline __attribute__((always_inline))
+#define DISPATCH_INLINE static MD_ALWAYS_INLINE
 
 /* The stack logger first, then the program's logger. */
 DISPATCH_INLINE void dispatch_log(uint32_t type, malloc_zone_t *zone,
