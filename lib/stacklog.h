@@ -185,26 +185,28 @@ bool stacklog_stack_cache_will_store(const struct stacklog_thread *thread);
 /* ---- stacklog_stack_join.c: unwinding only what changed ---- */
 /* Frames the capture unwinds before joining the previous stack. */
 #define STACK_JOIN_INNER_FRAMES 8
-/* The thread's stack taken from the frame at `cfa`: `inner` holds its
+/* The thread's stack taken from the frame at `cfa` (`return_slot` as for
+ * stacklog_capture): `inner` holds its
  * STACK_JOIN_INNER_FRAMES innermost frames, just unwound.  When the
  * outermost of them sits where it sat in the previous stack
  * (thread->unwound) and the frames outside it are unchanged, the
  * previous stack's outer frames are joined to them in thread->unwound:
  * the total frames.  0 when they cannot be. */
 unsigned stacklog_stack_join(struct stacklog_thread *thread, uintptr_t cfa,
-                             void *const *inner);
+                             uintptr_t return_slot, void *const *inner);
 /* Finds where each of thread->unwound[1..total), unwound from the frame
  * at `cfa`, sits on the stack, for the next capture to join. */
 void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
-                                 unsigned total);
+                                 uintptr_t return_slot, unsigned total);
 
 /* ---- stacklog_stack_slots.c: where return addresses sit ---- */
 /* Where pcs[1..count), unwound from the capture's frame at `cfa` (pcs[0]
  * being the capture's own pc), sit on the stack, into slots[1..count);
- * false when they cannot be told apart. */
+ * false when they cannot be told apart.  `return_slot`, when not 0, is
+ * known to hold the return address into the program (stacklog_capture). */
 bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
-                               void *const *pcs, unsigned count,
-                               uintptr_t *slots);
+                               uintptr_t return_slot, void *const *pcs,
+                               unsigned count, uintptr_t *slots);
 /* Changes whenever memory is unmapped or made unreadable: slots found
  * before may lie in it. */
 /* Inline: read at every capture. */

@@ -96,12 +96,12 @@ static uint32_t unique_new_frames(struct stacklog_thread *thread,
  * else all of it.  Inlined: the stack is unwound from the capture's
  * frame, whose address is `cfa`. */
 static inline __attribute__((always_inline)) int
-unwind(struct stacklog_thread *thread, uintptr_t cfa)
+unwind(struct stacklog_thread *thread, uintptr_t cfa, uintptr_t return_slot)
 {
     void *inner[STACK_JOIN_INNER_FRAMES];
     int count = unw_backtrace(inner, STACK_JOIN_INNER_FRAMES);
     if (count == STACK_JOIN_INNER_FRAMES) {
-        unsigned joined = stacklog_stack_join(thread, cfa, inner);
+        unsigned joined = stacklog_stack_join(thread, cfa, return_slot, inner);
         if (joined)
             return (int)joined;
         count = unw_backtrace(thread->unwound,
@@ -111,7 +111,8 @@ unwind(struct stacklog_thread *thread, uintptr_t cfa)
         for (int i = 0; i < count; i++)
             thread->unwound[i] = inner[i];
     }
-    stacklog_stack_join_prepare(thread, cfa, (unsigned)(count > 0 ? count : 0));
+    stacklog_stack_join_prepare(thread, cfa, return_slot,
+                                (unsigned)(count > 0 ? count : 0));
     return count;
 }
 
@@ -127,7 +128,7 @@ stacklog_capture(struct stacklog_thread *thread, uintptr_t return_slot)
     if (!root || !unwind_enter(thread))
         return 0;
     void **unwound = thread->unwound;
-    int total = unwind(thread, cfa);
+    int total = unwind(thread, cfa, return_slot);
     unwind_leave(thread);
     int inner = 0;
     while (inner < total && in_library((uintptr_t)unwound[inner]))

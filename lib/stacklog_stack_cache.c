@@ -7,20 +7,24 @@
  * own cache misses with each other, so a memory-bound program slows down
  * by far more than the unwinding itself takes.
  *
- * So each thread remembers its recent stacks along with where each
- * return address sat on the stack (stacklog_stack_slots.c).  When the
- * capture runs again from the same frame address and every one of those
- * slots still holds its return address, the stack is the one
- * remembered: the innermost frame is the same, each caller's return
- * address is the same value at the same place, so an unwinder starting
- * there would read exactly what it read before.  Stacks deeper than
- * STACK_CACHE_FRAMES are not remembered.
+ * So each thread remembers its recent stacks, the program's frames only,
+ * along with where each return address sat on the stack
+ * (stacklog_stack_slots.c).  A stack is looked for by where the return
+ * address into the program sits, which the exported function the
+ * program called knows without unwinding (STACKLOG_RETURN_SLOT).  When
+ * every one of the remembered slots still holds its return address, the
+ * stack is the one remembered: the innermost return address is the same,
+ * so the caller's frame is laid out as before and its own return address
+ * is where it was, and so on outwards; an unwinder would read exactly
+ * what it read before.  Stacks deeper than STACK_CACHE_FRAMES are not
+ * remembered.
  *
- * Stacks are remembered by the capture's frame address, two for each of
- * STACK_CACHE_SETS sets of addresses.  An interpreter allocates at many
- * depths, and at one depth from several call paths (its object
- * allocator called by different handlers): with 8 places, one per frame
- * address, Python found 49% of its stacks here; with 64 sets of two, 97%.
+ * The lookup is inline (stacklog_stack_cache.h): lite mode runs it in
+ * malloc itself (stacklog_fast_path.h).  Two stacks are remembered for
+ * each of STACK_CACHE_SETS sets of places.  An interpreter allocates at
+ * many depths, and at one depth from several call paths (its object
+ * allocator called by different handlers): with 8 places, one per
+ * depth, Python found 49% of its stacks here; with 64 sets of two, 97%.
  */
 #include "config.h"
 #include "stacklog.h"

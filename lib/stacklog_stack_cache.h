@@ -9,21 +9,19 @@
 
 static inline unsigned stacklog_stack_cache_set(uintptr_t return_slot)
 {
-    return (unsigned)((return_slot >> 3) ^ (return_slot >> 9)) %
-           STACK_CACHE_SETS;
+    return (unsigned)(((return_slot >> 3) * 0x9e3779b97f4a7c15ULL) >> 58);
 }
 
 /* The stack of `entry` if its slots still hold its return addresses,
- * else 0.  All of them are read and the differences gathered: one
- * branch instead of one per frame. */
+ * else 0.  The first difference ends the check: a thread recursing at
+ * many depths finds the entry of another path there, and often. */
 static MD_ALWAYS_INLINE uint32_t
 stacklog_cached_stack_if_unchanged(const struct stacklog_cached_stack *entry)
 {
-    uintptr_t changed = 0;
     for (unsigned i = 0; i < entry->count; i++)
-        changed |= *(const uintptr_t *)entry->frame[i].slot ^
-                   entry->frame[i].value;
-    return changed ? 0 : entry->stack;
+        if (*(const uintptr_t *)entry->frame[i].slot != entry->frame[i].value)
+            return 0;
+    return entry->stack;
 }
 
 /* The id of the cached stack whose innermost return address sits at

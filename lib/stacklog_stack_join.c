@@ -27,7 +27,7 @@
 #define PREPARE_INTERVAL 64
 
 void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
-                                 unsigned total)
+                                 uintptr_t return_slot, unsigned total)
 {
     uint32_t misses = thread->join_misses++;
     thread->unwound_slots_known = false;
@@ -41,8 +41,9 @@ void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
         return;
     thread->unwound_total = total;
     thread->unwound_generation = stacklog_stack_slots_generation();
-    thread->unwound_slots_known = stacklog_stack_slots_find(
-        thread, cfa, thread->unwound, total, thread->unwound_slot);
+    thread->unwound_slots_known =
+        stacklog_stack_slots_find(thread, cfa, return_slot, thread->unwound,
+                                  total, thread->unwound_slot);
 }
 
 /* The frame of the previous stack whose slot is `slot`, or 0. */
@@ -93,13 +94,14 @@ static unsigned join_frames(struct stacklog_thread *thread, void *const *inner,
 }
 
 unsigned stacklog_stack_join(struct stacklog_thread *thread, uintptr_t cfa,
-                             void *const *inner)
+                             uintptr_t return_slot, void *const *inner)
 {
     const unsigned count = STACK_JOIN_INNER_FRAMES;
     uintptr_t slots[STACK_JOIN_INNER_FRAMES];
     if (!thread->unwound_slots_known ||
         thread->unwound_generation != stacklog_stack_slots_generation() ||
-        !stacklog_stack_slots_find(thread, cfa, inner, count, slots))
+        !stacklog_stack_slots_find(thread, cfa, return_slot, inner, count,
+                                   slots))
         return 0;
     /* The return address must be the same too: the unwinder's next step
      * depends on the code it returns to. */

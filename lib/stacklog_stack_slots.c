@@ -177,9 +177,19 @@ static uintptr_t scan_for_return_address(struct stacklog_thread *thread,
 /* Where pcs[1..count), unwound from the frame at `cfa`, sit on the
  * stack, into slots[1..count); false when one of them cannot be told
  * apart or the stack goes through a signal frame. */
+/* The return address into the program, where the exported function the
+ * program called left it: the library's own frames in between are not
+ * searched, so stale copies of return addresses in them (spill slots a
+ * path did not write) cannot be taken for real ones. */
+static bool is_return_slot(uintptr_t return_slot, uintptr_t from,
+                           uintptr_t value)
+{
+    return return_slot > from && *(const uintptr_t *)return_slot == value;
+}
+
 bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
-                               void *const *pcs, unsigned count,
-                               uintptr_t *slots)
+                               uintptr_t return_slot, void *const *pcs,
+                               unsigned count, uintptr_t *slots)
 {
     for (unsigned i = 1; i < count; i++)
         if (is_sigreturn_stub((uintptr_t)pcs[i]))
@@ -190,8 +200,14 @@ bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
         return false; /* the capture was inlined: no known first slot */
     slots[1] = slot;
     for (unsigned i = 2; i < count; i++) {
-        slot = scan_for_return_address(thread, slot, (uintptr_t)pcs[i],
-                                       (uintptr_t)pcs[i - 1]);
+        const uintptr_t value = (uintptr_t)pcs[i];
+        if (is_return_slot(return_slot, slot, value)) {
+            slot = return_slot;
+            return_slot = 0; /* the innermost such frame only */
+        } else {
+            slot = scan_for_return_address(thread, slot, value,
+                                           (uintptr_t)pcs[i - 1]);
+        }
         if (!slot)
             return false;
         slots[i] = slot;
@@ -206,10 +222,11 @@ void stacklog_stack_slots_setup(void)
 }
 
 bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
-                               void *const *pcs, unsigned count,
-                               uintptr_t *slots)
+                               uintptr_t return_slot, void *const *pcs,
+                               unsigned count, uintptr_t *slots)
 {
-    (void)thread, (void)cfa, (void)pcs, (void)count, (void)slots;
+    (void)thread, (void)cfa, (void)return_slot, (void)pcs, (void)count,
+        (void)slots;
     return false;
 }
 
