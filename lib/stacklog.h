@@ -46,7 +46,7 @@ void stacklog_constructor(void);
  * exported function the program calls (or in code always inlined into
  * one): on x86-64, just below the function's frame address.  0 where
  * that is not known: the stack is then always unwound. */
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__ILP32__)
 #define STACKLOG_RETURN_SLOT() \
     ((uintptr_t)__builtin_dwarf_cfa() - sizeof(uintptr_t))
 #else
@@ -103,8 +103,9 @@ struct stacklog_thread {
     uint64_t realloc_order; /* from stacklog_realloc_begin */
     /* Counts not yet added to the header. */
     uint64_t recorded, compacted, unrecorded;
-    /* Which cached stacks are valid: the capture's frame address when
-     * each was taken, 0 for none, and the unmap generation then. */
+    /* Which cached stacks are valid: the slot of the return address into
+     * the program when each was taken, 0 for none, and the unmap
+     * generation then. */
     uintptr_t cache_key[STACK_CACHE_ENTRIES];
     uint64_t cache_generation[STACK_CACHE_ENTRIES];
     /* The way of each set that the next stack stored there replaces. */

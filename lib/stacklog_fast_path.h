@@ -30,19 +30,21 @@ stacklog_block_stack_fast(malloc_zone_t *zone, uintptr_t block,
     struct stacklog_thread *thread = stacklog_current_thread;
     if (!thread || stacklog_busy || !return_slot)
         return false;
+    /* Not marked busy: a signal handler that allocates meanwhile stores
+     * nothing into the cache, since a stack through a signal frame is
+     * never cached (one returning through the C library's restorer; a
+     * handler installed with a restorer of its own is not recognised). */
+    uint32_t stack = stacklog_stack_cache_find(thread, return_slot);
+    if (!stack)
+        return false; /* the logger takes the handout */
     /* Not a szone unless its thread cache says so: nothing is read
      * through `zone` here. */
     uint32_t *slot = szone_thread_cache_take_handout((struct szone *)zone,
                                                      (const void *)block);
     if (!slot)
         return false;
-    /* Not marked busy: a signal handler that allocates meanwhile stores
-     * nothing into the cache, since a stack through a signal frame is
-     * never cached. */
-    uint32_t stack = stacklog_stack_cache_find(thread, return_slot);
-    if (stack)
-        __atomic_store_n(slot, stack, __ATOMIC_RELAXED);
-    return stack != 0;
+    __atomic_store_n(slot, stack, __ATOMIC_RELAXED);
+    return true;
 }
 
 /* The stack logger's part of a malloc_logger call; `return_slot` is the

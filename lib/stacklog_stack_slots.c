@@ -5,7 +5,8 @@
  * stacklog_stack_join.c).
  *
  * Each return address is searched for by scanning up the stack from the
- * slot of the one before.  A stale copy of a return address left in a
+ * slot of the one before, but for the return address into the program,
+ * whose slot the exported function the program called knows.  A stale copy of a return address left in a
  * caller's frame could be taken for the real slot, so a search fails
  * when the previous return address shows up again first.  That does not
  * rule out a stale copy of the searched-for address alone, left below
@@ -174,9 +175,6 @@ static uintptr_t scan_for_return_address(struct stacklog_thread *thread,
     return 0;
 }
 
-/* Where pcs[1..count), unwound from the frame at `cfa`, sit on the
- * stack, into slots[1..count); false when one of them cannot be told
- * apart or the stack goes through a signal frame. */
 /* The return address into the program, where the exported function the
  * program called left it: the library's own frames in between are not
  * searched, so stale copies of return addresses in them (spill slots a
@@ -187,6 +185,9 @@ static bool is_return_slot(uintptr_t return_slot, uintptr_t from,
     return return_slot > from && *(const uintptr_t *)return_slot == value;
 }
 
+/* Where pcs[1..count), unwound from the frame at `cfa`, sit on the
+ * stack, into slots[1..count); false when one of them cannot be told
+ * apart or the stack goes through a signal frame. */
 bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
                                uintptr_t return_slot, void *const *pcs,
                                unsigned count, uintptr_t *slots)

@@ -83,6 +83,9 @@ static inline bool szone_thread_cache_free(unsigned class_index, void *block,
     struct szone_thread_cache *cache = szone_current_cache;
     if (MD_UNLIKELY(!cache))
         return false;
+    /* Freed, the block may come back in another carving of its run. */
+    if (MD_UNLIKELY(cache->handout == block))
+        cache->handout = NULL;
     if (MD_UNLIKELY(cache->count[class_index] ==
                     szone_cache_capacity[class_index]))
         szone_thread_cache_make_room(cache, class_index);
