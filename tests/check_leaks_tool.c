@@ -235,6 +235,9 @@ START_TEST(test_trace_tree_names_each_root)
     enum { KINDS = sizeof(kinds) / sizeof(kinds[0]) };
     static const unsigned expected_counts[KINDS] = {2, 1, 1, 2, 1};
     unsigned counts[KINDS] = {0};
+    /* Which root each block was traced to, for the message of a count
+     * that comes out wrong. */
+    char traced[4096] = "";
     for (unsigned i = 0; i < expected.kept_count; i++) {
         char address[32];
         snprintf(address, sizeof(address), "%#lx", expected.kept[i] + 8);
@@ -243,15 +246,20 @@ START_TEST(test_trace_tree_names_each_root)
         ck_assert_msg(run.status == 0, "%s: %d %s", address, run.status, run.err);
         unsigned found = 0;
         for (unsigned k = 0; k < KINDS; k++)
-            if (strstr(run.out, kinds[k]))
+            if (strstr(run.out, kinds[k])) {
                 counts[k]++, found++;
+                size_t used = strlen(traced);
+                snprintf(traced + used, sizeof(traced) - used, "%s: %s\n",
+                         address, kinds[k]);
+            }
         ck_assert_msg(found == 1, "block %s:\n%s", address, run.out);
         snprintf(address, sizeof(address), "%#lx [", expected.kept[i]);
         ck_assert_msg(strstr(run.out, address), "%s", run.out);
     }
     for (unsigned k = 0; k < KINDS; k++)
-        ck_assert_msg(counts[k] == expected_counts[k], "%s: %u, expected %u",
-                      kinds[k], counts[k], expected_counts[k]);
+        ck_assert_msg(counts[k] == expected_counts[k],
+                      "%s: %u, expected %u; blocks traced to:\n%s", kinds[k],
+                      counts[k], expected_counts[k], traced);
     char address[32];
     snprintf(address, sizeof(address), "%#lx", expected.leaked[0]);
     struct tool_run run;
