@@ -2,11 +2,10 @@
  * The stack logger's fast path, inline in the exported functions of the
  * malloc layer.  In lite mode an allocation whose stack the thread's
  * stack cache knows needs only that lookup and one store into the
- * zone's metadata.  On a program that allocates in a loop, what logging
- * costs is mostly the instructions it adds between the program's own
- * cache misses, since they keep the processor from overlapping them
- * (bench/README.md, "Instructions between the program's misses"): so
- * this part is done without a call into the logger.
+ * zone's metadata, done here without a call into the logger: the calls
+ * alone (logger, capture, cache, zone lookup) were as much work as a
+ * whole glibc malloc (bench/README.md, "The stack found in malloc
+ * itself").
  */
 #ifndef MALLOCDEBUG_STACKLOG_FAST_PATH_H
 #define MALLOCDEBUG_STACKLOG_FAST_PATH_H

@@ -6,7 +6,8 @@
  *
  * Each return address is searched for by scanning up the stack from the
  * slot of the one before, but for the return address into the program,
- * whose slot the exported function the program called knows.  A stale copy of a return address left in a
+ * whose slot the exported function the program called knows.  A stale
+ * copy of a return address left in a
  * caller's frame could be taken for the real slot, so a search fails
  * when the previous return address shows up again first.  That does not
  * rule out a stale copy of the searched-for address alone, left below

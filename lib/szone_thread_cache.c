@@ -155,10 +155,7 @@ static void *cache_refill(struct szone_thread_cache *cache,
         slots[got - 1 - i].state = states[i];
     }
     cache->count[class_index] = (uint16_t)(got - 1);
-    *states[0] = BLOCK_ALLOCATED;
-    cache->handout = blocks[0];
-    cache->handout_state = states[0];
-    return blocks[0];
+    return szone_cache_hand_out(cache, blocks[0], states[0]);
 }
 
 /* Drops cached entries whose block is no longer BLOCK_CACHED: after two
@@ -171,12 +168,8 @@ static void *cache_pop_valid(struct szone_thread_cache *cache,
     struct szone_cache_slot *slots = szone_cache_slots(cache, class_index);
     while (cache->count[class_index] > 0) {
         struct szone_cache_slot *slot = &slots[--cache->count[class_index]];
-        if (*slot->state == BLOCK_CACHED) {
-            *slot->state = BLOCK_ALLOCATED;
-            cache->handout = slot->block;
-            cache->handout_state = slot->state;
-            return slot->block;
-        }
+        if (*slot->state == BLOCK_CACHED)
+            return szone_cache_hand_out(cache, slot->block, slot->state);
     }
     return NULL;
 }

@@ -42,6 +42,16 @@ szone_cache_slots(struct szone_thread_cache *cache, unsigned class_index)
     return &cache->slots[szone_cache_offset[class_index]];
 }
 
+/* Hands `block` out of the cache, remembering it for the stack logger. */
+static inline void *szone_cache_hand_out(struct szone_thread_cache *cache,
+                                         void *block, uint8_t *state)
+{
+    *state = BLOCK_ALLOCATED;
+    cache->handout = block;
+    cache->handout_state = state;
+    return block;
+}
+
 static inline void *szone_thread_cache_malloc(struct szone *zone,
                                               unsigned class_index)
 {
@@ -54,10 +64,7 @@ static inline void *szone_thread_cache_malloc(struct szone *zone,
     if (MD_UNLIKELY(*slot->state != BLOCK_CACHED))
         return szone_thread_cache_malloc_slow(zone, class_index);
     cache->count[class_index] = (uint16_t)(count - 1);
-    *slot->state = BLOCK_ALLOCATED;
-    cache->handout = slot->block;
-    cache->handout_state = slot->state;
-    return slot->block;
+    return szone_cache_hand_out(cache, slot->block, slot->state);
 }
 
 /* The stack id slot of `block` when it is the block the calling
