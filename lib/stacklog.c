@@ -17,7 +17,7 @@ bool stacklog_vm_enabled;
 bool stacklog_free_enabled;
 static bool history_malloc; /* malloc events go to the history */
 static bool history_vm;     /* vm events go to the history */
-static bool compact;
+bool stacklog_compact;
 /* Stacks are taken once libc is up (the library's constructor). */
 static bool capture_ready;
 bool stacklog_stacks_only;
@@ -50,7 +50,7 @@ void stacklog_start(void)
     stacklog_thread_setup();
     history_malloc = mode == MDLOG_MODE_FULL || mode == MDLOG_MODE_MALLOC;
     history_vm = mode == MDLOG_MODE_FULL || mode == MDLOG_MODE_VM;
-    compact = !o->stack_logging_no_compact;
+    stacklog_compact = !o->stack_logging_no_compact;
     stacklog_malloc_enabled = mode != MDLOG_MODE_VM;
     stacklog_stacks_only = mode == MDLOG_MODE_LITE;
     stacklog_free_enabled = history_malloc;
@@ -97,7 +97,7 @@ static void log_free(struct stacklog_thread *thread, uintptr_t block,
 {
     if (!history_malloc)
         return;
-    if (compact && stacklog_event_compact(thread, block))
+    if (stacklog_compact && stacklog_event_compact(thread, block))
         return;
     stacklog_event_write(thread, MDLOG_EVENT_FREE, block, 0,
                          stacklog_order_next(), take_stack(thread, return_slot));
@@ -142,13 +142,13 @@ void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
         log_unrecorded(type, (malloc_zone_t *)zone, result);
         return;
     }
-    stacklog_busy = true;
+    stacklog_busy_enter();
     if (!(type & MALLOC_LOG_TYPE_ALLOCATE))
         log_free(thread, arg2, return_slot);
     else if (result)
         log_allocation(thread, type, (malloc_zone_t *)zone, arg2, arg3, result,
                        return_slot);
-    stacklog_busy = false;
+    stacklog_busy_leave();
 }
 
 void stacklog_realloc_begin(void)
@@ -168,14 +168,16 @@ void stacklog_vm_event(unsigned type, uintptr_t address, size_t size,
                        uint64_t order, uintptr_t return_slot)
 {
     struct stacklog_thread *thread;
+    /* Not counted as unrecorded when busy: those are mostly the logger's
+     * own (libunwind maps its memory pools), not the program's. */
     if (!history_vm || stacklog_busy)
         return;
-    stacklog_busy = true;
+    stacklog_busy_enter();
     if ((thread = stacklog_thread_current()))
         stacklog_event_write(thread, type, address, size,
                              order ? order : stacklog_order_next(),
                              take_stack(thread, return_slot));
-    stacklog_busy = false;
+    stacklog_busy_leave();
 }
 
 /* Fork: the child must not find a lock of this layer held by a thread

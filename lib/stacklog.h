@@ -276,14 +276,7 @@ uint32_t stacklog_node_children_add(uint32_t parent, uint32_t made, uint64_t pc)
  * that is not a whole one of the child's `count`. */
 void stacklog_node_children_repair(uint32_t parent, uint64_t count);
 
-/* ---- stacklog_events.c: the history ---- */
-void stacklog_event_write(struct stacklog_thread *thread, unsigned type,
-                          uintptr_t address, size_t size, uint64_t order,
-                          uint32_t stack);
-/* Takes back the thread's last event when it is the allocation of the
- * block at `address`: an allocation freed right away.  False if not. */
-bool stacklog_event_compact(struct stacklog_thread *thread, uintptr_t address);
-uint64_t stacklog_order_next(void);
+/* ---- stacklog_events.c: the history (inline, in stacklog_events.h) ---- */
 
 /* ---- stacklog_modules.c: the module list ---- */
 bool stacklog_modules_setup(void);

@@ -1,17 +1,12 @@
 /*
  * The history: every thread appends its events to EVENTS chunks of its
  * own, so recording takes no lock; only the order number is shared (one
- * atomic add in the header).  A record is written, then the chunk's
- * count is stored with release, so a reader never sees half of one.
+ * atomic add in the header).  Writing a record is inline, in
+ * stacklog_events.h; here is making room for it.
  */
 #include "config.h"
 #include "os_memory.h"
-#include "stacklog.h"
-
-uint64_t stacklog_order_next(void)
-{
-    return __atomic_fetch_add(&stacklog_header->next_order, 1, __ATOMIC_RELAXED);
-}
+#include "stacklog_events.h"
 
 /* Pages of a chunk are faulted in this many records at a time, ahead of
  * the writer: one system call instead of a page fault every 170 events,
@@ -58,42 +53,13 @@ static bool events_make_room(struct stacklog_thread *thread, uint64_t order)
     return true;
 }
 
-void stacklog_event_write(struct stacklog_thread *thread, unsigned type,
-                          uintptr_t address, size_t size, uint64_t order,
-                          uint32_t stack)
+void stacklog_event_write_slow(struct stacklog_thread *thread, unsigned type,
+                               uintptr_t address, size_t size, uint64_t order,
+                               uint32_t stack)
 {
-    /* A chunk holds orders up to 2^32 past its first: a thread that
-     * records little while others record much starts a new one. */
-    if (MD_UNLIKELY(thread->used == thread->prepared ||
-                    order - thread->chunk->first > UINT32_MAX) &&
-        !events_make_room(thread, order)) {
+    if (!events_make_room(thread, order)) {
         thread->unrecorded++;
         return;
     }
-    struct mdlog_event *event = &thread->events[thread->used];
-    event->address = address;
-    event->size_and_type = (size & (MDLOG_SIZE_LIMIT - 1)) |
-                           (uint64_t)type << MDLOG_TYPE_SHIFT;
-    event->stack = stack;
-    event->order_offset = (uint32_t)(order - thread->chunk->first);
-    thread->used++;
-    thread->recorded++;
-    __atomic_store_n(&thread->chunk->count, thread->used, __ATOMIC_RELEASE);
-}
-
-bool stacklog_event_compact(struct stacklog_thread *thread, uintptr_t address)
-{
-    if (thread->used == 0)
-        return false;
-    const struct mdlog_event *last = &thread->events[thread->used - 1];
-    unsigned type = MDLOG_EVENT_TYPE(last);
-    if (last->address != address ||
-        (type & MDLOG_EVENT_KIND_MASK) != MDLOG_EVENT_ALLOC ||
-        (type & MDLOG_EVENT_REALLOC))
-        return false;
-    thread->used--;
-    thread->recorded--;
-    thread->compacted += 2;
-    __atomic_store_n(&thread->chunk->count, thread->used, __ATOMIC_RELEASE);
-    return true;
+    stacklog_event_store(thread, type, address, size, order, stack);
 }

@@ -1,34 +1,57 @@
 /*
  * The stack logger's fast path, inline in the exported functions of the
- * malloc layer.  In lite mode an allocation whose stack the thread's
- * stack cache knows needs only that lookup and one store into the
- * zone's metadata, done here without a call into the logger: the calls
- * alone (logger, capture, cache, zone lookup) were as much work as a
- * whole glibc malloc (bench/README.md, "The stack found in malloc
- * itself").
+ * malloc layer.  An allocation whose stack the thread's stack cache
+ * knows needs only that lookup and one store into the zone's metadata,
+ * plus, in full mode, one record appended to the thread's history; a
+ * free in full mode needs the lookup and the record, or less when it
+ * takes back the allocation just made.  All of it is done here without
+ * a call into the logger: the calls alone (logger, capture, cache, zone
+ * lookup, event writer) were as much work as a whole glibc malloc
+ * (bench/README.md, "The stack found in malloc itself" and "Full mode
+ * inline").  Anything else goes to stacklog_logger.
  */
 #ifndef MALLOCDEBUG_STACKLOG_FAST_PATH_H
 #define MALLOCDEBUG_STACKLOG_FAST_PATH_H
 
 #include "stacklog.h"
+#include "stacklog_events.h"
 #include "stacklog_stack_cache.h"
 #include "szone_thread_cache.h"
 
 /* Lite mode: a block's stack id is all an allocation records. */
 extern bool stacklog_stacks_only;
+/* Full and malloc modes: an allocation freed right away leaves no
+ * events (not MallocStackLoggingNoCompact). */
+extern bool stacklog_compact;
 /* The thread is inside the logger (stacklog.c). */
 extern __thread bool stacklog_busy __attribute__((tls_model("initial-exec")));
 
+/* Marks the thread busy while it changes its history, so that a signal
+ * handler allocating meanwhile counts its event as unrecorded instead of
+ * writing into the middle of ours.  The fences keep the compiler from
+ * moving the history's stores out from between the two, or dropping the
+ * first store as dead now that no call separates them. */
+static MD_ALWAYS_INLINE void stacklog_busy_enter(void)
+{
+    stacklog_busy = true;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static MD_ALWAYS_INLINE void stacklog_busy_leave(void)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    stacklog_busy = false;
+}
+
 /* True when `block` is the block the thread's cache of the zone has just
  * handed out (the default zone, without debug canaries) and its stack
- * was found in the stack cache and recorded. */
+ * was found in the stack cache and recorded: the stack id in the
+ * block's metadata and, but in lite mode, the allocation event. */
 static MD_ALWAYS_INLINE bool
-stacklog_block_stack_fast(malloc_zone_t *zone, uintptr_t block,
-                          uintptr_t return_slot)
+stacklog_allocation_fast(struct stacklog_thread *thread, uint32_t type,
+                         malloc_zone_t *zone, uintptr_t size, uintptr_t block,
+                         uintptr_t return_slot)
 {
-    struct stacklog_thread *thread = stacklog_current_thread;
-    if (!thread || stacklog_busy || !return_slot)
-        return false;
     /* Not marked busy: a signal handler that allocates meanwhile stores
      * nothing into the cache, since a stack through a signal frame is
      * never cached (one returning through the C library's restorer; a
@@ -43,18 +66,59 @@ stacklog_block_stack_fast(malloc_zone_t *zone, uintptr_t block,
     if (!slot)
         return false;
     __atomic_store_n(slot, stack, __ATOMIC_RELAXED);
+    if (stacklog_stacks_only)
+        return true;
+    unsigned cleared = type & MALLOC_LOG_TYPE_CLEARED ? MDLOG_EVENT_CLEARED : 0;
+    stacklog_busy_enter();
+    stacklog_event_write(thread, MDLOG_EVENT_ALLOC | cleared, block, size,
+                         stacklog_order_next(), stack);
+    stacklog_busy_leave();
     return true;
 }
 
+/* True when the free of `block` is recorded: nothing to record in lite
+ * mode, the allocation taken back, or the free event written with a
+ * stack the stack cache knows. */
+static MD_ALWAYS_INLINE bool
+stacklog_free_fast(struct stacklog_thread *thread, uintptr_t block,
+                   uintptr_t return_slot)
+{
+    if (stacklog_stacks_only)
+        return true;
+    bool recorded = true;
+    stacklog_busy_enter();
+    if (!stacklog_compact || !stacklog_event_compact(thread, block)) {
+        uint32_t stack = stacklog_stack_cache_find(thread, return_slot);
+        if (stack)
+            stacklog_event_write(thread, MDLOG_EVENT_FREE, block, 0,
+                                 stacklog_order_next(), stack);
+        else
+            recorded = false;
+    }
+    stacklog_busy_leave();
+    return recorded;
+}
+
 /* The stack logger's part of a malloc_logger call; `return_slot` is the
- * exported function's STACKLOG_RETURN_SLOT(). */
+ * exported function's STACKLOG_RETURN_SLOT().  A realloc that freed a
+ * block needs two events with the order taken before it, and goes to the
+ * logger but in lite mode. */
 static MD_ALWAYS_INLINE void
 stacklog_record(uint32_t type, malloc_zone_t *zone, uintptr_t arg2,
                 uintptr_t arg3, uintptr_t result, uintptr_t return_slot)
 {
-    if (stacklog_stacks_only && (type & MALLOC_LOG_TYPE_ALLOCATE) && result &&
-        stacklog_block_stack_fast(zone, result, return_slot))
-        return;
+    struct stacklog_thread *thread = stacklog_current_thread;
+    if (MD_LIKELY(thread && !stacklog_busy && return_slot)) {
+        if (!(type & MALLOC_LOG_TYPE_ALLOCATE)) {
+            if (stacklog_free_fast(thread, arg2, return_slot))
+                return;
+        } else if (result && (stacklog_stacks_only ||
+                              !(type & MALLOC_LOG_TYPE_DEALLOCATE))) {
+            if (stacklog_allocation_fast(thread, type, zone, arg2, result,
+                                         return_slot))
+                return;
+        }
+    }
     stacklog_logger(type, (uintptr_t)zone, arg2, arg3, result, return_slot);
 }
 

@@ -22,16 +22,24 @@
  * return address the stack logger's cache is looked up by. */
 #define DISPATCH_INLINE static MD_ALWAYS_INLINE
 
-/* The stack logger first, then the program's logger. */
-DISPATCH_INLINE void dispatch_log(uint32_t type, malloc_zone_t *zone,
-                                  uintptr_t arg2, uintptr_t arg3, void *result)
+/* The stack logger first, then the program's logger.  `return_slot` is
+ * the exported function's STACKLOG_RETURN_SLOT(). */
+DISPATCH_INLINE void dispatch_log_from(uint32_t type, malloc_zone_t *zone,
+                                       uintptr_t arg2, uintptr_t arg3,
+                                       void *result, uintptr_t return_slot)
 {
     if (MD_UNLIKELY(stacklog_malloc_enabled))
         stacklog_record(type, zone, arg2, arg3, (uintptr_t)result,
-                        STACKLOG_RETURN_SLOT());
+                        return_slot);
     malloc_logger_t *logger = malloc_logger;
     if (MD_UNLIKELY(logger != NULL))
         logger(type, (uintptr_t)zone, arg2, arg3, (uintptr_t)result, 0);
+}
+
+DISPATCH_INLINE void dispatch_log(uint32_t type, malloc_zone_t *zone,
+                                  uintptr_t arg2, uintptr_t arg3, void *result)
+{
+    dispatch_log_from(type, zone, arg2, arg3, result, STACKLOG_RETURN_SLOT());
 }
 
 /* Frees and reallocs of a pointer that is not a block in use are errors
@@ -111,10 +119,16 @@ DISPATCH_INLINE void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
     return dispatch_result(result);
 }
 
+/* A free that a logger sees (zone_dispatch.c). */
+void dispatch_free_logged(malloc_zone_t *zone, void *pointer,
+                          uintptr_t return_slot);
+
 DISPATCH_INLINE void dispatch_free(malloc_zone_t *zone, void *pointer)
 {
-    if (dispatch_logs_block(zone, pointer))
-        dispatch_log(LOG_DEALLOCATE, zone, (uintptr_t)pointer, 0, NULL);
+    if (MD_UNLIKELY(malloc_logger != NULL || stacklog_free_enabled)) {
+        dispatch_free_logged(zone, pointer, STACKLOG_RETURN_SLOT());
+        return;
+    }
     if (MD_UNLIKELY(malloc_options.active))
         malloc_debug_count_free();
     zone->free(zone, pointer);

@@ -710,6 +710,88 @@ START_TEST(test_long_history_spans_chunks)
 }
 END_TEST
 
+/* What the "interrupted" probe's log holds. */
+struct interrupted_history {
+    struct log_reader *reader;
+    unsigned long site_b, free_site;
+    uint64_t last_order;
+    unsigned allocations, frees, vm_events, torn, strays, out_of_order;
+};
+
+static int check_interrupted_event(const struct log_reader_event *event,
+                                   void *context)
+{
+    struct interrupted_history *history = context;
+    if (event->order <= history->last_order)
+        history->out_of_order++;
+    history->last_order = event->order;
+    unsigned kind = event->type & MDLOG_EVENT_KIND_MASK;
+    if (kind == MDLOG_EVENT_VM_MAP || kind == MDLOG_EVENT_VM_UNMAP) {
+        history->vm_events++;
+        history->torn += event->size != 4096;
+    } else if (kind == MDLOG_EVENT_ALLOC && event->size == 40) {
+        history->allocations++;
+        history->torn += !(event->type & MDLOG_EVENT_CLEARED) ||
+                         !stack_has_function(history->reader, event->stack,
+                                             history->site_b);
+    } else if (kind == MDLOG_EVENT_FREE &&
+               stack_has_function(history->reader, event->stack,
+                                  history->free_site)) {
+        history->frees++;
+    } else {
+        history->strays++; /* the probe's own output buffer, and torn ones */
+    }
+    return 0;
+}
+
+static struct interrupted_history read_interrupted(const struct probe_run *run)
+{
+    ck_assert_msg(exited_cleanly(run), "%s", run->err);
+    struct interrupted_history history = {
+        .reader = open_log_of(output_value(run->out, "pid")),
+        .site_b = output_value(run->out, "site_b"),
+        .free_site = output_value(run->out, "free_site")};
+    ck_assert_int_eq(log_reader_for_each_event(history.reader,
+                                               check_interrupted_event,
+                                               &history), 0);
+    ck_assert_uint_eq(history.torn, 0);
+    ck_assert_uint_eq(history.out_of_order, 0);
+    ck_assert_uint_lt(history.strays, 16);
+    /* The handler's events that came while the thread was in the logger
+     * are left out (as the logger's own mappings are), not counted. */
+    unsigned long timer_calls = output_value(run->out, "timer_calls");
+    ck_assert_uint_ge(timer_calls, 300);
+    ck_assert_uint_gt(history.vm_events, 0);
+    ck_assert_uint_le(history.vm_events, 2 * timer_calls);
+    return history;
+}
+
+/* A signal handler that records events (here vm ones) while the thread is
+ * writing its own, in the inline fast path or in the logger, leaves every
+ * record whole: nothing of the loop is lost, nothing is torn, and the
+ * allocations freed right away are taken back exactly. */
+START_TEST(test_signal_handler_events_leave_the_history_whole)
+{
+    struct probe_run run;
+    run_probe(&run, "interrupted", "MallocStackLoggingNoCompact=1", NULL);
+    struct interrupted_history history = read_interrupted(&run);
+    unsigned long rounds = output_value(run.out, "rounds");
+    ck_assert_uint_eq(history.allocations, rounds);
+    ck_assert_uint_eq(history.frees, rounds);
+    log_reader_close(history.reader);
+    clear_directory();
+
+    run_probe(&run, "interrupted", "MallocStackLogging=full", NULL);
+    history = read_interrupted(&run);
+    ck_assert_uint_eq(history.allocations, history.frees);
+    ck_assert_uint_eq(2 * history.allocations +
+                          log_reader_header(history.reader)->compacted_count,
+                      2 * rounds);
+    log_reader_close(history.reader);
+    clear_directory();
+}
+END_TEST
+
 #define PATHS 4096
 #define PATH_THREADS 4
 
@@ -1077,6 +1159,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_fork_while_threads_allocate);
     tcase_add_test(tc, test_threads_record_their_own_events);
     tcase_add_test(tc, test_long_history_spans_chunks);
+    tcase_add_test(tc, test_signal_handler_events_leave_the_history_whole);
     tcase_add_test(tc, test_stacks_stay_unique_while_the_index_grows);
     tcase_add_test(tc, test_vm_events_follow_the_mode);
     tcase_add_test(tc, test_zone_realloc_of_null_is_an_allocation);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -260,6 +261,66 @@ static int signals(void)
         printf("handled %p\n", handler_block);
         printf("a %p 48\n", site_a(48));
     }
+    return 0;
+}
+
+/* A timer whose handler maps and unmaps a page interrupts a loop of
+ * callocs and frees from one site each, whose stacks the stack cache
+ * knows: a handler that writes its events while the loop's are half
+ * written must not take their place. */
+#define INTERRUPTED_ROUNDS 200000
+#define INTERRUPTED_CALLS 300
+
+static volatile sig_atomic_t timer_calls;
+
+static void mapping_handler(int signo)
+{
+    (void)signo;
+    void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page != MAP_FAILED)
+        munmap(page, 4096);
+    timer_calls++;
+}
+
+__attribute__((noinline)) static void free_site(void *block)
+{
+    free(block);
+    __asm__ volatile("" ::: "memory");
+}
+
+/* One-shot, armed again by the loop once the handler has run: a handler
+ * slower than the period (libunwind is slow through some frames, such
+ * as the dynamic linker's) must not leave the loop no time to run. */
+static bool arm_timer(void)
+{
+    struct itimerval once = {{0, 0}, {0, 50}};
+    return setitimer(ITIMER_REAL, &once, NULL) == 0;
+}
+
+static int interrupted(void)
+{
+    print_sites();
+    printf("free_site %p\n", (void *)free_site);
+    struct sigaction action = {.sa_handler = mapping_handler,
+                               .sa_flags = SA_RESTART};
+    if (sigaction(SIGALRM, &action, NULL) || !arm_timer())
+        return 1;
+    /* Enough interruptions to land in the fast path's few instructions
+     * many times over, however the machine schedules the timer. */
+    sig_atomic_t handled = 0;
+    unsigned rounds = 0;
+    while (rounds < INTERRUPTED_ROUNDS ||
+           (timer_calls < INTERRUPTED_CALLS && rounds < 50 * INTERRUPTED_ROUNDS)) {
+        free_site(site_b(40));
+        rounds++;
+        sig_atomic_t calls = timer_calls; /* before the timer can fire */
+        if (calls != handled && arm_timer())
+            handled = calls;
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("rounds %u\ntimer_calls %d\n", rounds, (int)timer_calls);
     return 0;
 }
 
@@ -555,11 +616,11 @@ int main(int argc, char **argv)
                      {"signals", signals}, {"fork_stress", fork_stress},
                      {"own_stack", own_stack}, {"realloc_null", realloc_null},
                      {"long_history", long_history}, {"paths", paths},
-                     {"deep", deep}};
+                     {"deep", deep}, {"interrupted", interrupted}};
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|long_history|paths|deep\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|long_history|paths|deep|interrupted\n");
     return 2;
 }

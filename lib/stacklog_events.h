@@ -1,0 +1,79 @@
+/*
+ * Appending an event to the thread's history (stacklog_events.c),
+ * inline: in full mode the malloc layer's fast path writes its event
+ * without a call, as lite mode's stores its stack id.
+ */
+#ifndef MALLOCDEBUG_STACKLOG_EVENTS_H
+#define MALLOCDEBUG_STACKLOG_EVENTS_H
+
+#include "stacklog.h"
+
+/* The next place in the order of all threads' events. */
+static inline uint64_t stacklog_order_next(void)
+{
+    return __atomic_fetch_add(&stacklog_header->next_order, 1,
+                              __ATOMIC_RELAXED);
+}
+
+/* Writes the record at thread->used, which is prepared, then publishes
+ * it: the chunk's count is stored with release, so a reader never sees
+ * half of one. */
+static MD_ALWAYS_INLINE void
+stacklog_event_store(struct stacklog_thread *thread, unsigned type,
+                     uintptr_t address, size_t size, uint64_t order,
+                     uint32_t stack)
+{
+    struct mdlog_event *event = &thread->events[thread->used];
+    event->address = address;
+    event->size_and_type = (size & (MDLOG_SIZE_LIMIT - 1)) |
+                           (uint64_t)type << MDLOG_TYPE_SHIFT;
+    event->stack = stack;
+    event->order_offset = (uint32_t)(order - thread->chunk->first);
+    thread->used++;
+    thread->recorded++;
+    __atomic_store_n(&thread->chunk->count, thread->used, __ATOMIC_RELEASE);
+}
+
+/* The same when the record's pages are not faulted in yet, or the event
+ * needs a new chunk (stacklog_events.c). */
+void stacklog_event_write_slow(struct stacklog_thread *thread, unsigned type,
+                               uintptr_t address, size_t size, uint64_t order,
+                               uint32_t stack);
+
+/* Appends an event (enum mdlog_event_kind and flags) to the thread's
+ * chunk; counted as unrecorded when the log cannot grow. */
+static MD_ALWAYS_INLINE void
+stacklog_event_write(struct stacklog_thread *thread, unsigned type,
+                     uintptr_t address, size_t size, uint64_t order,
+                     uint32_t stack)
+{
+    /* A chunk holds orders up to 2^32 past its first: a thread that
+     * records little while others record much starts a new one. */
+    if (MD_UNLIKELY(thread->used == thread->prepared ||
+                    order - thread->chunk->first > UINT32_MAX))
+        stacklog_event_write_slow(thread, type, address, size, order, stack);
+    else
+        stacklog_event_store(thread, type, address, size, order, stack);
+}
+
+/* Takes back the thread's last event when it is the allocation of the
+ * block at `address`: an allocation freed right away.  False if not. */
+static MD_ALWAYS_INLINE bool
+stacklog_event_compact(struct stacklog_thread *thread, uintptr_t address)
+{
+    if (thread->used == 0)
+        return false;
+    const struct mdlog_event *last = &thread->events[thread->used - 1];
+    unsigned type = MDLOG_EVENT_TYPE(last);
+    if (last->address != address ||
+        (type & MDLOG_EVENT_KIND_MASK) != MDLOG_EVENT_ALLOC ||
+        (type & MDLOG_EVENT_REALLOC))
+        return false;
+    thread->used--;
+    thread->recorded--;
+    thread->compacted += 2;
+    __atomic_store_n(&thread->chunk->count, thread->used, __ATOMIC_RELEASE);
+    return true;
+}
+
+#endif
