@@ -783,6 +783,7 @@ START_TEST(test_signal_handler_events_leave_the_history_whole)
 
     run_probe(&run, "interrupted", "MallocStackLogging=full", NULL);
     history = read_interrupted(&run);
+    rounds = output_value(run.out, "rounds");
     ck_assert_uint_eq(history.allocations, history.frees);
     ck_assert_uint_eq(2 * history.allocations +
                           log_reader_header(history.reader)->compacted_count,
