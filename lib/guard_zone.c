@@ -340,6 +340,19 @@ void guard_zone_set_stack_id(malloc_zone_t *basic, const void *pointer,
         szone_set_stack_id(szone_from_zone(zone->fallback), pointer, id);
 }
 
+uint32_t guard_zone_stack_id(malloc_zone_t *basic, const void *pointer)
+{
+    struct guard_zone *zone = guard_zone_from_zone(basic);
+    md_lock(&zone->lock);
+    struct guard_zone_block *block = guard_zone_find_live(zone,
+                                                          (uintptr_t)pointer);
+    uint32_t id = block ? block->stack_id : 0;
+    md_unlock(&zone->lock);
+    if (!block)
+        id = szone_stack_id(szone_from_zone(zone->fallback), pointer);
+    return id;
+}
+
 static size_t guard_size(malloc_zone_t *basic, const void *pointer)
 {
     struct guard_zone *zone = guard_zone_from_zone(basic);

@@ -132,6 +132,8 @@ bool guard_zone_is(malloc_zone_t *zone);
 /* Records the allocation stack of a block, guarded or from the fallback. */
 void guard_zone_set_stack_id(malloc_zone_t *zone, const void *pointer,
                              uint32_t id);
+/* The allocation stack recorded for a block in use, or 0. */
+uint32_t guard_zone_stack_id(malloc_zone_t *zone, const void *pointer);
 
 /* ---- guard_zone_table.c: block records and the hash of live blocks;
  * all with the zone lock held ---- */

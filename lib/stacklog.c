@@ -61,9 +61,9 @@ void stacklog_constructor(void)
 {
     if (!stacklog_header)
         return;
-    stacklog_busy = true; /* the module scan's own allocations, if any */
+    stacklog_busy_enter(); /* the module scan's own allocations, if any */
     stacklog_capture_setup();
-    stacklog_busy = false;
+    stacklog_busy_leave();
     capture_ready = true;
 }
 
@@ -92,12 +92,21 @@ static void block_set_stack(malloc_zone_t *zone, uintptr_t block, uint32_t stack
         guard_zone_set_stack_id(zone, (const void *)block, stack);
 }
 
-static void log_free(struct stacklog_thread *thread, uintptr_t block,
-                     uintptr_t return_slot)
+uint32_t stacklog_block_stack(malloc_zone_t *zone, uintptr_t block)
+{
+    if (szone_is_szone(zone))
+        return szone_stack_id(szone_from_zone(zone), (const void *)block);
+    if (guard_zone_is(zone))
+        return guard_zone_stack_id(zone, (const void *)block);
+    return 0;
+}
+
+static void log_free(struct stacklog_thread *thread, malloc_zone_t *zone,
+                     uintptr_t block, uintptr_t return_slot)
 {
     if (!history_malloc)
         return;
-    if (stacklog_compact && stacklog_event_compact(thread, block))
+    if (stacklog_compact && stacklog_compact_free(thread, zone, block))
         return;
     stacklog_event_write(thread, MDLOG_EVENT_FREE, block, 0,
                          stacklog_order_next(), take_stack(thread, return_slot));
@@ -138,13 +147,13 @@ void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
                      uintptr_t arg3, uintptr_t result, uintptr_t return_slot)
 {
     struct stacklog_thread *thread;
-    if (MD_UNLIKELY(stacklog_busy) || !(thread = stacklog_thread_current())) {
+    if (MD_UNLIKELY(stacklog_is_busy()) || !(thread = stacklog_thread_current())) {
         log_unrecorded(type, (malloc_zone_t *)zone, result);
         return;
     }
     stacklog_busy_enter();
     if (!(type & MALLOC_LOG_TYPE_ALLOCATE))
-        log_free(thread, arg2, return_slot);
+        log_free(thread, (malloc_zone_t *)zone, arg2, return_slot);
     else if (result)
         log_allocation(thread, type, (malloc_zone_t *)zone, arg2, arg3, result,
                        return_slot);
@@ -154,24 +163,32 @@ void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
 void stacklog_realloc_begin(void)
 {
     struct stacklog_thread *thread;
-    if (!history_malloc || stacklog_busy || !(thread = stacklog_thread_current()))
+    if (!history_malloc || stacklog_is_busy() || !(thread = stacklog_thread_current()))
         return;
     thread->realloc_order = stacklog_order_next();
 }
 
 uint64_t stacklog_vm_begin(void)
 {
-    return history_vm && !stacklog_busy ? stacklog_order_next() : 0;
+    return history_vm && !stacklog_is_busy() ? stacklog_order_next() : 0;
 }
 
 void stacklog_vm_event(unsigned type, uintptr_t address, size_t size,
                        uint64_t order, uintptr_t return_slot)
 {
     struct stacklog_thread *thread;
-    /* Not counted as unrecorded when busy: those are mostly the logger's
-     * own (libunwind maps its memory pools), not the program's. */
-    if (!history_vm || stacklog_busy)
+    if (!history_vm)
         return;
+    if (stacklog_is_busy()) {
+        /* A signal handler's mapping is counted as unrecorded; the
+         * unwinder's own (libunwind maps its memory pools) are not the
+         * program's, and go uncounted. */
+        thread = stacklog_current_thread;
+        if (thread && !__atomic_load_n(&thread->unwinding, __ATOMIC_RELAXED))
+            __atomic_fetch_add(&stacklog_header->unrecorded_count, 1,
+                               __ATOMIC_RELAXED);
+        return;
+    }
     stacklog_busy_enter();
     if ((thread = stacklog_thread_current()))
         stacklog_event_write(thread, type, address, size,

@@ -277,6 +277,9 @@ uint32_t stacklog_node_children_add(uint32_t parent, uint32_t made, uint64_t pc)
 void stacklog_node_children_repair(uint32_t parent, uint64_t count);
 
 /* ---- stacklog_events.c: the history (inline, in stacklog_events.h) ---- */
+/* The stack id the zone holds for the block in use at `block`; 0 when it
+ * holds none (a zone the program wrote itself) (stacklog.c). */
+uint32_t stacklog_block_stack(malloc_zone_t *zone, uintptr_t block);
 
 /* ---- stacklog_modules.c: the module list ---- */
 bool stacklog_modules_setup(void);

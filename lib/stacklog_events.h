@@ -56,24 +56,32 @@ stacklog_event_write(struct stacklog_thread *thread, unsigned type,
         stacklog_event_store(thread, type, address, size, order, stack);
 }
 
-/* Takes back the thread's last event when it is the allocation of the
- * block at `address`: an allocation freed right away.  False if not. */
-static MD_ALWAYS_INLINE bool
-stacklog_event_compact(struct stacklog_thread *thread, uintptr_t address)
+/* The thread's last event when it is the allocation of the block at
+ * `address`, else NULL. */
+static MD_ALWAYS_INLINE const struct mdlog_event *
+stacklog_event_last_allocation(const struct stacklog_thread *thread,
+                               uintptr_t address)
 {
     if (thread->used == 0)
-        return false;
+        return NULL;
     const struct mdlog_event *last = &thread->events[thread->used - 1];
     unsigned type = MDLOG_EVENT_TYPE(last);
     if (last->address != address ||
         (type & MDLOG_EVENT_KIND_MASK) != MDLOG_EVENT_ALLOC ||
         (type & MDLOG_EVENT_REALLOC))
-        return false;
+        return NULL;
+    return last;
+}
+
+/* Takes back the thread's last event, an allocation freed right away:
+ * neither is recorded, both are counted as compacted. */
+static MD_ALWAYS_INLINE void
+stacklog_event_take_back(struct stacklog_thread *thread)
+{
     thread->used--;
     thread->recorded--;
     thread->compacted += 2;
     __atomic_store_n(&thread->chunk->count, thread->used, __ATOMIC_RELEASE);
-    return true;
 }
 
 #endif

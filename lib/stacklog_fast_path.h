@@ -33,14 +33,21 @@ extern __thread bool stacklog_busy __attribute__((tls_model("initial-exec")));
  * first store as dead now that no call separates them. */
 static MD_ALWAYS_INLINE void stacklog_busy_enter(void)
 {
-    stacklog_busy = true;
+    __atomic_store_n(&stacklog_busy, true, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 static MD_ALWAYS_INLINE void stacklog_busy_leave(void)
 {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    stacklog_busy = false;
+    __atomic_store_n(&stacklog_busy, false, __ATOMIC_RELAXED);
+}
+
+/* Relaxed atomic: read by a signal handler that may have interrupted the
+ * thread between the two. */
+static MD_ALWAYS_INLINE bool stacklog_is_busy(void)
+{
+    return __atomic_load_n(&stacklog_busy, __ATOMIC_RELAXED);
 }
 
 /* True when `block` is the block the thread's cache of the zone has just
@@ -76,18 +83,38 @@ stacklog_allocation_fast(struct stacklog_thread *thread, uint32_t type,
     return true;
 }
 
+/* Takes back the allocation of `block` when it is the thread's last
+ * event and the block is still that allocation: another thread may have
+ * freed it and been given it again since.  The block's stack id tells:
+ * every stack starts at its thread's node, so the other thread's
+ * allocation has a stack of its own.  Not for blocks whose zone keeps no
+ * stack id, nor for allocations recorded without a stack.  The thread
+ * is busy. */
+static MD_ALWAYS_INLINE bool
+stacklog_compact_free(struct stacklog_thread *thread, malloc_zone_t *zone,
+                      uintptr_t block)
+{
+    const struct mdlog_event *last =
+        stacklog_event_last_allocation(thread, block);
+    if (MD_LIKELY(!last) || !last->stack ||
+        stacklog_block_stack(zone, block) != last->stack)
+        return false;
+    stacklog_event_take_back(thread);
+    return true;
+}
+
 /* True when the free of `block` is recorded: nothing to record in lite
  * mode, the allocation taken back, or the free event written with a
  * stack the stack cache knows. */
 static MD_ALWAYS_INLINE bool
-stacklog_free_fast(struct stacklog_thread *thread, uintptr_t block,
-                   uintptr_t return_slot)
+stacklog_free_fast(struct stacklog_thread *thread, malloc_zone_t *zone,
+                   uintptr_t block, uintptr_t return_slot)
 {
     if (stacklog_stacks_only)
         return true;
     bool recorded = true;
     stacklog_busy_enter();
-    if (!stacklog_compact || !stacklog_event_compact(thread, block)) {
+    if (!stacklog_compact || !stacklog_compact_free(thread, zone, block)) {
         uint32_t stack = stacklog_stack_cache_find(thread, return_slot);
         if (stack)
             stacklog_event_write(thread, MDLOG_EVENT_FREE, block, 0,
@@ -108,9 +135,9 @@ stacklog_record(uint32_t type, malloc_zone_t *zone, uintptr_t arg2,
                 uintptr_t arg3, uintptr_t result, uintptr_t return_slot)
 {
     struct stacklog_thread *thread = stacklog_current_thread;
-    if (MD_LIKELY(thread && !stacklog_busy && return_slot)) {
+    if (MD_LIKELY(thread && !stacklog_is_busy() && return_slot)) {
         if (!(type & MALLOC_LOG_TYPE_ALLOCATE)) {
-            if (stacklog_free_fast(thread, arg2, return_slot))
+            if (stacklog_free_fast(thread, zone, arg2, return_slot))
                 return;
         } else if (result && (stacklog_stacks_only ||
                               !(type & MALLOC_LOG_TYPE_DEALLOCATE))) {

@@ -437,6 +437,8 @@ void szone_large_reinit_lock(void);
 /* Records the allocation stack of the block the program calls `pointer`,
  * which the zone has just handed out. */
 void szone_set_stack_id(struct szone *zone, const void *pointer, uint32_t id);
+/* The allocation stack recorded for the block in use at `pointer`, or 0. */
+uint32_t szone_stack_id(struct szone *zone, const void *pointer);
 
 /* ---- szone_introspect.c ---- */
 extern const malloc_introspection_t szone_introspection;

@@ -25,6 +25,12 @@ static uint32_t *stack_id_slot(struct szone *zone, const void *pointer)
     return large && large->zone == zone ? &large->stack_id : NULL;
 }
 
+uint32_t szone_stack_id(struct szone *zone, const void *pointer)
+{
+    const uint32_t *slot = stack_id_slot(zone, pointer);
+    return slot ? __atomic_load_n(slot, __ATOMIC_RELAXED) : 0;
+}
+
 void szone_set_stack_id(struct szone *zone, const void *pointer, uint32_t id)
 {
     /* Debug zones hand out a block after its head canary. */

@@ -9,6 +9,7 @@
 #include <malloc/malloc.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,6 +325,41 @@ static int interrupted(void)
     return 0;
 }
 
+/* A block allocated by this thread, freed and allocated again by another
+ * thread, and freed here: this thread's last event is still the first
+ * allocation, which is not the block's any more. */
+static sem_t handed_over, handed_back;
+static void *handed_block;
+
+static void *allocate_again(void *unused)
+{
+    (void)unused;
+    free(malloc(40)); /* the thread's cache, which keeps what it frees */
+    sem_wait(&handed_over);
+    free(handed_block);
+    handed_block = malloc(40);
+    sem_post(&handed_back);
+    return NULL;
+}
+
+static int round_trip(void)
+{
+    print_sites();
+    pthread_t other;
+    if (sem_init(&handed_over, 0, 0) || sem_init(&handed_back, 0, 0) ||
+        pthread_create(&other, NULL, allocate_again, NULL))
+        return 1;
+    void *block = site_a(40);
+    handed_block = block;
+    sem_post(&handed_over);
+    sem_wait(&handed_back);
+    void *again = handed_block;
+    free(again);
+    pthread_join(other, NULL);
+    printf("block %p\nagain %p\n", block, again);
+    return 0;
+}
+
 static int compact(void)
 {
     print_sites();
@@ -616,11 +652,12 @@ int main(int argc, char **argv)
                      {"signals", signals}, {"fork_stress", fork_stress},
                      {"own_stack", own_stack}, {"realloc_null", realloc_null},
                      {"long_history", long_history}, {"paths", paths},
-                     {"deep", deep}, {"interrupted", interrupted}};
+                     {"deep", deep}, {"interrupted", interrupted},
+                     {"round_trip", round_trip}};
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|long_history|paths|deep|interrupted\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|long_history|paths|deep|interrupted|round_trip\n");
     return 2;
 }
