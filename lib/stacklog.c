@@ -146,13 +146,17 @@ static void log_unrecorded(uint32_t type, malloc_zone_t *zone, uintptr_t result)
 void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
                      uintptr_t arg3, uintptr_t result, uintptr_t return_slot)
 {
-    struct stacklog_thread *thread;
-    if (MD_UNLIKELY(stacklog_is_busy()) || !(thread = stacklog_thread_current())) {
+    if (MD_UNLIKELY(stacklog_is_busy())) {
         log_unrecorded(type, (malloc_zone_t *)zone, result);
         return;
     }
+    /* Busy before the thread's state is made, which takes a lock that a
+     * signal handler allocating meanwhile would wait for forever. */
     stacklog_busy_enter();
-    if (!(type & MALLOC_LOG_TYPE_ALLOCATE))
+    struct stacklog_thread *thread = stacklog_thread_current();
+    if (!thread)
+        log_unrecorded(type, (malloc_zone_t *)zone, result);
+    else if (!(type & MALLOC_LOG_TYPE_ALLOCATE))
         log_free(thread, (malloc_zone_t *)zone, arg2, return_slot);
     else if (result)
         log_allocation(thread, type, (malloc_zone_t *)zone, arg2, arg3, result,
@@ -163,9 +167,12 @@ void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
 void stacklog_realloc_begin(void)
 {
     struct stacklog_thread *thread;
-    if (!history_malloc || stacklog_is_busy() || !(thread = stacklog_thread_current()))
+    if (!history_malloc || stacklog_is_busy())
         return;
-    thread->realloc_order = stacklog_order_next();
+    stacklog_busy_enter(); /* as in stacklog_logger */
+    if ((thread = stacklog_thread_current()))
+        thread->realloc_order = stacklog_order_next();
+    stacklog_busy_leave();
 }
 
 uint64_t stacklog_vm_begin(void)
