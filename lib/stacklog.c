@@ -189,9 +189,10 @@ void stacklog_vm_event(unsigned type, uintptr_t address, size_t size,
     if (stacklog_is_busy()) {
         /* A signal handler's mapping is counted as unrecorded; the
          * unwinder's own (libunwind maps its memory pools) are not the
-         * program's, and go uncounted. */
+         * program's, and go uncounted.  A thread whose state is being
+         * made is not unwinding. */
         thread = stacklog_current_thread;
-        if (thread && !__atomic_load_n(&thread->unwinding, __ATOMIC_RELAXED))
+        if (!thread || !__atomic_load_n(&thread->unwinding, __ATOMIC_RELAXED))
             __atomic_fetch_add(&stacklog_header->unrecorded_count, 1,
                                __ATOMIC_RELAXED);
         return;
