@@ -340,30 +340,37 @@ void guard_zone_set_stack_id(malloc_zone_t *basic, const void *pointer,
         szone_set_stack_id(szone_from_zone(zone->fallback), pointer, id);
 }
 
+/* A copy of the record of the live block at `pointer`, taken under the
+ * lock; false when the block is not one of the zone's own pages (it may
+ * be its fallback's). */
+static bool guard_zone_live_copy(struct guard_zone *zone, const void *pointer,
+                                 struct guard_zone_block *copy)
+{
+    md_lock(&zone->lock);
+    const struct guard_zone_block *block =
+        guard_zone_find_live(zone, (uintptr_t)pointer);
+    if (block)
+        *copy = *block;
+    md_unlock(&zone->lock);
+    return block != NULL;
+}
+
 uint32_t guard_zone_stack_id(malloc_zone_t *basic, const void *pointer)
 {
     struct guard_zone *zone = guard_zone_from_zone(basic);
-    md_lock(&zone->lock);
-    struct guard_zone_block *block = guard_zone_find_live(zone,
-                                                          (uintptr_t)pointer);
-    uint32_t id = block ? block->stack_id : 0;
-    md_unlock(&zone->lock);
-    if (!block)
-        id = szone_stack_id(szone_from_zone(zone->fallback), pointer);
-    return id;
+    struct guard_zone_block block;
+    return guard_zone_live_copy(zone, pointer, &block)
+               ? block.stack_id
+               : szone_stack_id(szone_from_zone(zone->fallback), pointer);
 }
 
 static size_t guard_size(malloc_zone_t *basic, const void *pointer)
 {
     struct guard_zone *zone = guard_zone_from_zone(basic);
-    md_lock(&zone->lock);
-    struct guard_zone_block *block = guard_zone_find_live(zone,
-                                                          (uintptr_t)pointer);
-    size_t size = block ? block->size : 0;
-    md_unlock(&zone->lock);
-    if (size)
-        return size;
-    return zone->fallback->size(zone->fallback, pointer);
+    struct guard_zone_block block;
+    return guard_zone_live_copy(zone, pointer, &block)
+               ? block.size
+               : zone->fallback->size(zone->fallback, pointer);
 }
 
 /* Always a new block, as libgmalloc does: the old one goes to the
