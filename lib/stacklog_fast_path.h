@@ -23,7 +23,8 @@ extern bool stacklog_stacks_only;
 /* Full and malloc modes: an allocation freed right away leaves no
  * events (not MallocStackLoggingNoCompact). */
 extern bool stacklog_compact;
-/* The thread is inside the logger (stacklog.c). */
+/* The thread is inside the logger (stacklog.c) or changing its history
+ * here. */
 extern __thread bool stacklog_busy __attribute__((tls_model("initial-exec")));
 
 /* Marks the thread busy while it changes its history, so that a signal
