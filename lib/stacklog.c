@@ -132,6 +132,11 @@ static void log_allocation(struct stacklog_thread *thread, uint32_t type,
                          stacklog_order_next(), stack);
 }
 
+static void count_unrecorded(void)
+{
+    __atomic_fetch_add(&stacklog_header->unrecorded_count, 1, __ATOMIC_RELAXED);
+}
+
 /* A call made while the thread is already in the logger, or with no
  * state: the block gets no stack, and the event is counted. */
 static void log_unrecorded(uint32_t type, malloc_zone_t *zone, uintptr_t result)
@@ -139,8 +144,7 @@ static void log_unrecorded(uint32_t type, malloc_zone_t *zone, uintptr_t result)
     if ((type & MALLOC_LOG_TYPE_ALLOCATE) && result)
         block_set_stack(zone, result, 0);
     if (history_malloc)
-        __atomic_fetch_add(&stacklog_header->unrecorded_count, 1,
-                           __ATOMIC_RELAXED);
+        count_unrecorded();
 }
 
 void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
@@ -193,8 +197,7 @@ void stacklog_vm_event(unsigned type, uintptr_t address, size_t size,
          * made is not unwinding. */
         thread = stacklog_current_thread;
         if (!thread || !__atomic_load_n(&thread->unwinding, __ATOMIC_RELAXED))
-            __atomic_fetch_add(&stacklog_header->unrecorded_count, 1,
-                               __ATOMIC_RELAXED);
+            count_unrecorded();
         return;
     }
     stacklog_busy_enter();

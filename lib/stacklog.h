@@ -56,6 +56,9 @@ void stacklog_constructor(void);
  * function's STACKLOG_RETURN_SLOT(), or 0. */
 void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
                      uintptr_t arg3, uintptr_t result, uintptr_t return_slot);
+/* The stack id the zone holds for the block in use at `block`; 0 when it
+ * holds none (a zone the program wrote itself). */
+uint32_t stacklog_block_stack(malloc_zone_t *zone, uintptr_t block);
 /* Before a realloc of a block in use: the free half's place in the
  * order is taken now, before the block can be reused by another thread. */
 void stacklog_realloc_begin(void);
@@ -277,9 +280,6 @@ uint32_t stacklog_node_children_add(uint32_t parent, uint32_t made, uint64_t pc)
 void stacklog_node_children_repair(uint32_t parent, uint64_t count);
 
 /* ---- stacklog_events.c: the history (inline, in stacklog_events.h) ---- */
-/* The stack id the zone holds for the block in use at `block`; 0 when it
- * holds none (a zone the program wrote itself) (stacklog.c). */
-uint32_t stacklog_block_stack(malloc_zone_t *zone, uintptr_t block);
 
 /* ---- stacklog_modules.c: the module list ---- */
 bool stacklog_modules_setup(void);

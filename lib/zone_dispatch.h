@@ -42,13 +42,19 @@ DISPATCH_INLINE void dispatch_log(uint32_t type, malloc_zone_t *zone,
     dispatch_log_from(type, zone, arg2, arg3, result, STACKLOG_RETURN_SLOT());
 }
 
+/* A logger sees frees: the program's, or full stack logging (lite mode
+ * does not record them). */
+DISPATCH_INLINE bool dispatch_frees_logged(void)
+{
+    return MD_UNLIKELY(malloc_logger != NULL || stacklog_free_enabled);
+}
+
 /* Frees and reallocs of a pointer that is not a block in use are errors
  * the zone reports; as on macOS, they are not logged as events.  Only a
- * logger that sees frees needs the check: lite stack logging does not. */
+ * logger that sees frees needs the check. */
 DISPATCH_INLINE bool dispatch_logs_block(malloc_zone_t *zone, void *pointer)
 {
-    return MD_UNLIKELY(malloc_logger != NULL || stacklog_free_enabled) &&
-           zone->size(zone, pointer);
+    return dispatch_frees_logged() && zone->size(zone, pointer);
 }
 
 /* A zone written by the program may fail without setting errno. */
@@ -125,7 +131,7 @@ void dispatch_free_logged(malloc_zone_t *zone, void *pointer,
 
 DISPATCH_INLINE void dispatch_free(malloc_zone_t *zone, void *pointer)
 {
-    if (MD_UNLIKELY(malloc_logger != NULL || stacklog_free_enabled)) {
+    if (dispatch_frees_logged()) {
         dispatch_free_logged(zone, pointer, STACKLOG_RETURN_SLOT());
         return;
     }

@@ -705,6 +705,15 @@ START_TEST(test_threads_record_their_own_events)
 }
 END_TEST
 
+/* Counts an event whose order is not above the one before it. */
+static void count_out_of_order(uint64_t order, uint64_t *last_order,
+                               unsigned *out_of_order)
+{
+    if (order <= *last_order)
+        (*out_of_order)++;
+    *last_order = order;
+}
+
 struct long_history {
     struct log_reader *reader;
     unsigned long site_a;
@@ -716,9 +725,8 @@ static int check_long_history_event(const struct log_reader_event *event,
                                     void *context)
 {
     struct long_history *history = context;
-    if (event->order <= history->last_order)
-        history->out_of_order++;
-    history->last_order = event->order;
+    count_out_of_order(event->order, &history->last_order,
+                       &history->out_of_order);
     unsigned kind = event->type & MDLOG_EVENT_KIND_MASK;
     if (kind == MDLOG_EVENT_FREE) {
         history->frees++;
@@ -769,9 +777,8 @@ static int check_interrupted_event(const struct log_reader_event *event,
                                    void *context)
 {
     struct interrupted_history *history = context;
-    if (event->order <= history->last_order)
-        history->out_of_order++;
-    history->last_order = event->order;
+    count_out_of_order(event->order, &history->last_order,
+                       &history->out_of_order);
     unsigned kind = event->type & MDLOG_EVENT_KIND_MASK;
     if (kind == MDLOG_EVENT_VM_MAP || kind == MDLOG_EVENT_VM_UNMAP) {
         history->vm_events++;
