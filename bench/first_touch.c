@@ -5,7 +5,7 @@
  *   first_touch [MIB]
  *
  * Full stack logging writes every event into pages it has never used
- * (24 bytes an event, so 231 MiB for `workload tiny 0.25`).  On some
+ * (16 bytes an event, so 154 MiB for `workload tiny 0.25`).  On some
  * virtual machines the first write to a page costs far more than the
  * kernel's own work for it: the hypervisor takes its turn.  This program
  * writes MIB MiB (default 256) twice, in 64 KiB steps as the log's writer
@@ -13,8 +13,8 @@
  * with fallocate, then faulted in with MADV_POPULATE_WRITE) and into
  * anonymous memory (faulted in the same way).  It prints, per MiB, the
  * time the first pass spent preparing pages and writing them, the time
- * of the second pass, and what fresh memory alone adds to each 24-byte
- * event: (first pass - second pass) * 24 / 2^20.
+ * of the second pass, and what fresh memory alone adds to each event
+ * record: (first pass - second pass) * sizeof(struct mdlog_event) / 2^20.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,6 +26,8 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "mallocdebug/stack_log.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
@@ -129,10 +131,12 @@ static bool measure(struct memory *memory)
         double fresh = first.prepare + first.write, used = again.write;
         printf("%-10s first pass %6.3f ms/MiB (preparing %6.3f, writing %6.3f)"
                "   second pass %6.3f ms/MiB   first/second %5.1f"
-               "   fresh memory per 24-byte event %5.1f ns\n",
+               "   fresh memory per %zu-byte event %5.1f ns\n",
                memory->name, fresh * 1e3 / mib, first.prepare * 1e3 / mib,
                first.write * 1e3 / mib, used * 1e3 / mib, fresh / used,
-               (fresh - used) / mib * 1e9 * 24 / (1024 * 1024));
+               sizeof(struct mdlog_event),
+               (fresh - used) / mib * 1e9 * sizeof(struct mdlog_event) /
+                   (1024 * 1024));
     }
     munmap(memory->base, memory->size);
     if (memory->fd >= 0)

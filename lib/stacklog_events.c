@@ -2,14 +2,15 @@
  * The history: every thread appends its events to EVENTS chunks of its
  * own, so recording takes no lock; only the order number is shared (one
  * atomic add in the header).  Writing a record is inline, in
- * stacklog_events.h; here is making room for it.
+ * stacklog_events.h; here are making room for it and the events that
+ * take two records.
  */
 #include "config.h"
 #include "os_memory.h"
 #include "stacklog_events.h"
 
 /* Pages of a chunk are faulted in this many records at a time, ahead of
- * the writer: one system call instead of a page fault every 170 events,
+ * the writer: one system call instead of a page fault every 256 records,
  * which cost a third of full mode's time on a malloc-bound program.  Not
  * the whole chunk at once: a thread that records little keeps little. */
 #define EVENTS_PREPARED_AT_ONCE (64 * 1024 / sizeof(struct mdlog_event))
@@ -40,26 +41,67 @@ static bool events_next_chunk(struct stacklog_thread *thread, uint64_t order)
     return true;
 }
 
-/* Room for one more event of `order`: more of the chunk prepared, or a
- * new chunk.  False when the log cannot grow. */
-static bool events_make_room(struct stacklog_thread *thread, uint64_t order)
+/* Room for `records` more records of an event of `order`: more of the
+ * chunk prepared, or a new chunk.  False when the log cannot grow. */
+static bool events_make_room(struct stacklog_thread *thread, uint64_t order,
+                             uint32_t records)
 {
-    bool fits = thread->chunk && thread->used < thread->capacity &&
+    bool fits = thread->chunk && thread->capacity - thread->used >= records &&
                 order - thread->chunk->first <= UINT32_MAX;
     if (!fits && !events_next_chunk(thread, order))
         return false;
-    if (thread->used == thread->prepared)
+    while (thread->prepared - thread->used < records)
         events_prepare_more(thread);
     return true;
+}
+
+/* An event that does not fit in one record: the record says so, and the
+ * extension after it holds the address and size. */
+static void events_store_extended(struct stacklog_thread *thread,
+                                  unsigned type, uintptr_t address,
+                                  size_t size, uint64_t order, uint32_t stack)
+{
+    struct mdlog_event *event = &thread->events[thread->used];
+    event->packed = mdlog_event_pack(type, 0, MDLOG_EVENT_SIZE_EXTENDED);
+    event->stack = stack;
+    event->order_offset = (uint32_t)(order - thread->chunk->first);
+    struct mdlog_event_extension *extension = (void *)(event + 1);
+    extension->size_and_type =
+        ((uint64_t)size & (MDLOG_EXTENSION_SIZE_LIMIT - 1)) |
+        (uint64_t)MDLOG_EVENT_EXTENSION << MDLOG_EVENT_TYPE_SHIFT;
+    extension->address = address;
+    thread->used += 2;
+    thread->recorded++;
+    __atomic_store_n(&thread->chunk->count, thread->used, __ATOMIC_RELEASE);
 }
 
 void stacklog_event_write_slow(struct stacklog_thread *thread, unsigned type,
                                uintptr_t address, size_t size, uint64_t order,
                                uint32_t stack)
 {
-    if (!events_make_room(thread, order)) {
+    bool fits = mdlog_event_fits(address, size);
+    if (!events_make_room(thread, order, fits ? 1 : 2)) {
         thread->unrecorded++;
         return;
     }
-    stacklog_event_store(thread, type, address, size, order, stack);
+    if (fits)
+        stacklog_event_store(thread, type, address, size, order, stack);
+    else
+        events_store_extended(thread, type, address, size, order, stack);
+}
+
+const struct mdlog_event *
+stacklog_event_last_extended_allocation(const struct stacklog_thread *thread,
+                                        uintptr_t address)
+{
+    if (thread->used < 2)
+        return NULL;
+    const struct mdlog_event *last = &thread->events[thread->used - 2];
+    const struct mdlog_event_extension *extension = (const void *)(last + 1);
+    unsigned type = MDLOG_EVENT_TYPE(last);
+    if (extension->address != address ||
+        (type & (MDLOG_EVENT_KIND_MASK | MDLOG_EVENT_REALLOC)) !=
+            MDLOG_EVENT_ALLOC)
+        return NULL;
+    return last;
 }

@@ -15,18 +15,16 @@ static inline uint64_t stacklog_order_next(void)
                               __ATOMIC_RELAXED);
 }
 
-/* Writes the record at thread->used, which is prepared, then publishes
- * it: the chunk's count is stored with release, so a reader never sees
- * half of one. */
+/* Writes the record of an event that fits in one (mdlog_event_fits) at
+ * thread->used, which is prepared, then publishes it: the chunk's count
+ * is stored with release, so a reader never sees half of one. */
 static MD_ALWAYS_INLINE void
 stacklog_event_store(struct stacklog_thread *thread, unsigned type,
                      uintptr_t address, size_t size, uint64_t order,
                      uint32_t stack)
 {
     struct mdlog_event *event = &thread->events[thread->used];
-    event->address = address;
-    event->size_and_type = (size & (MDLOG_SIZE_LIMIT - 1)) |
-                           (uint64_t)type << MDLOG_TYPE_SHIFT;
+    event->packed = mdlog_event_pack(type, address, size);
     event->stack = stack;
     event->order_offset = (uint32_t)(order - thread->chunk->first);
     thread->used++;
@@ -34,8 +32,9 @@ stacklog_event_store(struct stacklog_thread *thread, unsigned type,
     __atomic_store_n(&thread->chunk->count, thread->used, __ATOMIC_RELEASE);
 }
 
-/* The same when the record's pages are not faulted in yet, or the event
- * needs a new chunk (stacklog_events.c). */
+/* The same for an event that needs two records, when the records' pages
+ * are not faulted in yet, or when the event needs a new chunk
+ * (stacklog_events.c). */
 void stacklog_event_write_slow(struct stacklog_thread *thread, unsigned type,
                                uintptr_t address, size_t size, uint64_t order,
                                uint32_t stack);
@@ -50,14 +49,21 @@ stacklog_event_write(struct stacklog_thread *thread, unsigned type,
     /* A chunk holds orders up to 2^32 past its first: a thread that
      * records little while others record much starts a new one. */
     if (MD_UNLIKELY(thread->used == thread->prepared ||
-                    order - thread->chunk->first > UINT32_MAX))
+                    order - thread->chunk->first > UINT32_MAX ||
+                    !mdlog_event_fits(address, size)))
         stacklog_event_write_slow(thread, type, address, size, order, stack);
     else
         stacklog_event_store(thread, type, address, size, order, stack);
 }
 
+/* The thread's last event when it is an extended allocation of the block
+ * at `address`, else NULL (stacklog_events.c). */
+const struct mdlog_event *
+stacklog_event_last_extended_allocation(const struct stacklog_thread *thread,
+                                        uintptr_t address);
+
 /* The thread's last event when it is the allocation of the block at
- * `address`, else NULL. */
+ * `address` (not a realloc's), else NULL. */
 static MD_ALWAYS_INLINE const struct mdlog_event *
 stacklog_event_last_allocation(const struct stacklog_thread *thread,
                                uintptr_t address)
@@ -65,23 +71,34 @@ stacklog_event_last_allocation(const struct stacklog_thread *thread,
     if (thread->used == 0)
         return NULL;
     const struct mdlog_event *last = &thread->events[thread->used - 1];
-    unsigned type = MDLOG_EVENT_TYPE(last);
-    if (last->address != address ||
-        (type & MDLOG_EVENT_KIND_MASK) != MDLOG_EVENT_ALLOC ||
-        (type & MDLOG_EVENT_REALLOC))
-        return NULL;
-    return last;
+    uint64_t packed = last->packed;
+    unsigned type = (unsigned)(packed >> MDLOG_EVENT_TYPE_SHIFT);
+    /* An address that does not fit never equals a record's bits. */
+    if ((packed & ((UINT64_C(1) << MDLOG_EVENT_ADDRESS_BITS) - 1)) ==
+            mdlog_event_address_bits(address) &&
+        (type & (MDLOG_EVENT_KIND_MASK | MDLOG_EVENT_REALLOC)) ==
+            MDLOG_EVENT_ALLOC)
+        return last;
+    if (MD_UNLIKELY(type == MDLOG_EVENT_EXTENSION))
+        return stacklog_event_last_extended_allocation(thread, address);
+    return NULL;
 }
 
-/* Takes back the thread's last event, an allocation freed right away:
- * neither is recorded, both are counted as compacted. */
+/* Takes back `last`, the thread's last event, an allocation freed right
+ * away: neither is recorded, both are counted as compacted. */
 static MD_ALWAYS_INLINE void
-stacklog_event_take_back(struct stacklog_thread *thread)
+stacklog_event_take_back(struct stacklog_thread *thread,
+                         const struct mdlog_event *last)
 {
-    thread->used--;
+    struct mdlog_chunk_header *chunk = thread->chunk;
+    __atomic_store_n(&chunk->taken_back, chunk->taken_back + 1,
+                     __ATOMIC_RELAXED);
+    /* Before the records are written again (see mdlog_chunk_header). */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    thread->used = (uint32_t)(last - thread->events);
     thread->recorded--;
     thread->compacted += 2;
-    __atomic_store_n(&thread->chunk->count, thread->used, __ATOMIC_RELEASE);
+    __atomic_store_n(&chunk->count, thread->used, __ATOMIC_RELEASE);
 }
 
 #endif

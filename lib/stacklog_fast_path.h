@@ -100,7 +100,7 @@ stacklog_compact_free(struct stacklog_thread *thread, malloc_zone_t *zone,
     if (MD_LIKELY(!last) || !last->stack ||
         stacklog_block_stack(zone, block) != last->stack)
         return false;
-    stacklog_event_take_back(thread);
+    stacklog_event_take_back(thread, last);
     return true;
 }
 

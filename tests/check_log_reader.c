@@ -497,9 +497,13 @@ static void bad_magic(struct log_builder *b, unsigned char *bytes)
 {
     bytes[3] ^= 0x20;
 }
-static void version_2(struct log_builder *b, unsigned char *bytes)
+static void version_1(struct log_builder *b, unsigned char *bytes)
 {
-    header_in(bytes)->version = 2;
+    header_in(bytes)->version = 1;
+}
+static void version_3(struct log_builder *b, unsigned char *bytes)
+{
+    header_in(bytes)->version = 3;
 }
 static void header_size_page(struct log_builder *b, unsigned char *bytes)
 {
@@ -577,8 +581,9 @@ static const struct header_case header_cases[] = {
     {"empty", "empty file, not a mallocdebug stack log", NULL, 0},
     {"five bytes", "not a mallocdebug stack log (bad magic)", NULL, 5},
     {"magic only", "truncated inside its header (10 bytes of 12)", NULL, 10},
-    {"version 2", "stack log version 2; this reader reads version 1; use the "
-                  "mallocdebug tools of the release that wrote it", version_2, ALL},
+    {"version 1", "stack log version 1; this reader reads version 2; use the "
+                  "mallocdebug tools of the release that wrote it", version_1, ALL},
+    {"version 3", "stack log version 3; this reader reads version 2", version_3, ALL},
     {"short header", "truncated inside its header (5000 bytes of", NULL, 5000},
     {"header size 4096", "bad header size 4096 (expected a multiple of 4096 from "
                          "8192 to 1048576)", header_size_page, ALL},
@@ -593,7 +598,7 @@ static const struct header_case header_cases[] = {
      header_size_past_end, 12000},
     {"mode", "unknown recording mode 9; the log is damaged", bad_mode, ALL},
     {"chunk kind", "chunk 1 has unknown kind 7; the log is damaged", bad_kind, ALL},
-    {"event count", "chunk 1 claims 2730 event records but holds at most 2729",
+    {"event count", "chunk 1 claims 4095 event records but holds at most 4094",
      too_many_events, ALL},
     {"node count", "chunk 0 claims 18446744073709551615 stack node records",
      too_many_nodes, ALL},
@@ -662,6 +667,16 @@ struct chunk_mix {
     uint64_t chunks;
 };
 
+/* The events in an EVENTS chunk: its records but extensions. */
+static uint64_t events_in(const struct mdlog_chunk_header *chunk)
+{
+    const struct mdlog_event *records = (const void *)(chunk + 1);
+    uint64_t events = 0;
+    for (uint64_t i = 0; i < chunk->count; i++)
+        events += MDLOG_EVENT_KIND(&records[i]) != MDLOG_EVENT_EXTENSION;
+    return events;
+}
+
 /* Stacks, then events of three threads and modules in between. */
 static struct log_builder *mixed_log(struct chunk_mix *mix)
 {
@@ -669,7 +684,9 @@ static struct log_builder *mixed_log(struct chunk_mix *mix)
     struct sample_stacks s;
     build_sample_stacks(builder, &s);
     for (unsigned i = 0; i < 3000; i++) {
-        log_builder_event(builder, T1 + i % 3, MDLOG_EVENT_ALLOC, i, 8, s.g);
+        /* Every seventh event is extended: its address is not 16-aligned. */
+        uint64_t address = 0x1000 + 16 * i + (i % 7 == 0 ? 8 : 0);
+        log_builder_event(builder, T1 + i % 3, MDLOG_EVENT_ALLOC, address, 8, s.g);
         if (i % 700 == 0)
             log_builder_end_event_chunk(builder, T1 + i % 3);
         if (i == 1500)
@@ -679,7 +696,7 @@ static struct log_builder *mixed_log(struct chunk_mix *mix)
     ck_assert_uint_le(mix->chunks, 64);
     for (uint64_t k = 0; k < mix->chunks; k++) {
         struct mdlog_chunk_header *chunk = chunk_in(builder, k);
-        mix->events_in_chunk[k] = chunk->kind == MDLOG_CHUNK_EVENTS ? chunk->count : 0;
+        mix->events_in_chunk[k] = chunk->kind == MDLOG_CHUNK_EVENTS ? events_in(chunk) : 0;
     }
     return builder;
 }
@@ -768,7 +785,8 @@ START_TEST(test_unfinished_chunks_are_skipped)
     chunk->count = 1;
     struct mdlog_event *event = (void *)(chunk + 1);
     chunk->first = 3001;
-    *event = (struct mdlog_event){.size_and_type = (uint64_t)1 << 56};
+    *event = (struct mdlog_event){
+        .packed = mdlog_event_pack(MDLOG_EVENT_ALLOC, 0x1000, 16)};
     ck_assert(log_builder_write(builder, temp_file("pending.stacklog")));
     char message[MESSAGE_SIZE];
     ck_assert_int_eq(log_reader_refresh(reader, message, sizeof(message)), 0);
@@ -864,44 +882,85 @@ START_TEST(test_counts_growing_in_place_are_seen)
 }
 END_TEST
 
+/* What a writer compacting the thread's last event does to its chunk's
+ * header while the walk reads it: taken_back goes up, then the count
+ * down, then (when `rewritten`) another event fills the same records. */
 struct compaction {
     int fd;
-    off_t count_offset;
-    uint64_t new_count;
+    off_t header_offset;
+    off_t record_offset;
+    struct mdlog_chunk_header header;
+    struct mdlog_event rewritten;
     size_t seen;
+    uint64_t last_address;
 };
+
+static void write_at(int fd, const void *bytes, size_t size, off_t offset)
+{
+    ck_assert_int_eq(pwrite(fd, bytes, size, offset), (ssize_t)size);
+}
 
 static int compact_while_reading(const struct log_reader_event *event,
                                  void *context)
 {
     struct compaction *c = context;
-    if (c->seen++ == 0)
-        ck_assert_int_eq(pwrite(c->fd, &c->new_count, sizeof(c->new_count),
-                                c->count_offset),
-                         sizeof(c->new_count));
+    if (c->seen++ == 0) {
+        struct mdlog_chunk_header *header = &c->header;
+        header->taken_back++;
+        header->count--;
+        if (c->rewritten.packed) {
+            write_at(c->fd, &c->rewritten, sizeof(c->rewritten), c->record_offset);
+            header->count++;
+        }
+        write_at(c->fd, header, sizeof(*header), c->header_offset);
+    }
+    c->last_address = event->address;
     return 0;
 }
 
-START_TEST(test_event_compacted_during_the_walk_is_dropped)
+/* Ten allocations of one thread, the last one compacted (and maybe its
+ * record rewritten) while the walk is at the first: what the walk saw. */
+static struct compaction walk_while_compacting(struct mdlog_event rewritten)
 {
     make_temp_dir();
     struct log_builder *builder = log_builder_create(SMALL, 4242);
     for (unsigned i = 0; i < 10; i++)
-        log_builder_event(builder, T1, MDLOG_EVENT_ALLOC, i, 8, 0);
+        log_builder_event(builder, T1, MDLOG_EVENT_ALLOC, 0x1000 + 16 * i, 8, 0);
     const char *path = write_log(builder, "compact.stacklog");
     struct log_reader *reader = open_ok(path);
+    off_t chunk = (off_t)log_builder_chunk_offset(builder, 0);
     struct compaction c = {
         .fd = open(path, O_WRONLY),
-        .count_offset = (off_t)(log_builder_chunk_offset(builder, 0) +
-                                offsetof(struct mdlog_chunk_header, count)),
-        .new_count = 9};
+        .header_offset = chunk,
+        .record_offset = chunk + (off_t)(sizeof(struct mdlog_chunk_header) +
+                                         9 * sizeof(struct mdlog_event)),
+        .header = *chunk_in(builder, 0),
+        .rewritten = rewritten};
     ck_assert_int_ge(c.fd, 0);
     ck_assert_int_eq(log_reader_for_each_event(reader, compact_while_reading, &c), 0);
-    ck_assert_uint_eq(c.seen, 9);
     close(c.fd);
     log_reader_close(reader);
     log_builder_destroy(builder);
     remove_temp_dir();
+    return c;
+}
+
+START_TEST(test_event_compacted_during_the_walk_is_dropped)
+{
+    struct compaction c = walk_while_compacting((struct mdlog_event){0});
+    ck_assert_uint_eq(c.seen, 9);
+    ck_assert_uint_eq(c.last_address, 0x1000 + 16 * 8);
+}
+END_TEST
+
+START_TEST(test_event_rewritten_during_the_walk_is_read_again)
+{
+    struct mdlog_event other = {
+        .packed = mdlog_event_pack(MDLOG_EVENT_ALLOC, 0x7000, 32),
+        .order_offset = 20};
+    struct compaction c = walk_while_compacting(other);
+    ck_assert_uint_eq(c.seen, 10);
+    ck_assert_uint_eq(c.last_address, 0x7000);
 }
 END_TEST
 
@@ -1328,6 +1387,7 @@ static Suite *log_reader_suite(void)
     tcase_add_test(live, test_unpublished_chunks_wait_for_the_count);
     tcase_add_test(live, test_counts_growing_in_place_are_seen);
     tcase_add_test(live, test_event_compacted_during_the_walk_is_dropped);
+    tcase_add_test(live, test_event_rewritten_during_the_walk_is_read_again);
     tcase_add_test(live, test_refresh_refuses_a_changed_layout);
     suite_add_tcase(s, live);
 

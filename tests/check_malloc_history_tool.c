@@ -155,10 +155,12 @@ START_TEST(test_temporaries)
     ck_assert_msg(run.status == 0, "%s", run.err);
     const char *group = strstr(run.out, "1 temporary allocation for 40 bytes: thread_");
     ck_assert_msg(group && strstr(group, "site_a"), "%s", run.out);
-    /* Compacted, the pair is gone and the report says so. */
+    group = strstr(run.out, "1 temporary allocation for 100000 bytes: thread_");
+    ck_assert_msg(group && strstr(group, "site_a"), "%s", run.out);
+    /* Compacted, the pairs are gone and the report says so. */
     record(PROBE, "compact", "full", NULL, out, sizeof(out), log, sizeof(log));
     tool_run(&run, HISTORY, log, "-temporaries", (char *)NULL);
-    ck_assert_msg(strstr(run.out, "the log is compacted: 1 allocate-and-free"), "%s",
+    ck_assert_msg(strstr(run.out, "the log is compacted: 2 allocate-and-free"), "%s",
                   run.out);
 }
 END_TEST

@@ -453,16 +453,19 @@ START_TEST(test_compaction_elides_temporary_allocations)
         reader = open_log_of(output_value(run.out, "pid"));
         events = read_events(reader);
         unsigned long temporary = output_value(run.out, "temporary");
+        unsigned long large = output_value(run.out, "large");
         unsigned long kept = output_value(run.out, "kept");
         unsigned long site_a = output_value(run.out, "site_a");
-        bool temporary_recorded = false;
+        unsigned temporaries_recorded = 0;
         for (unsigned i = 0; i < events->count; i++)
-            if (events->list[i].address == temporary &&
-                events->list[i].size == 40)
-                temporary_recorded = true;
-        ck_assert_msg(!temporary_recorded, "with %s", zone_settings[z]);
+            if ((events->list[i].address == temporary &&
+                 events->list[i].size == 40) ||
+                (events->list[i].address == large &&
+                 events->list[i].size == 100000))
+                temporaries_recorded++;
+        ck_assert_msg(temporaries_recorded == 0, "with %s", zone_settings[z]);
         expect_event(reader, events, MDLOG_EVENT_ALLOC, kept, site_a);
-        ck_assert_uint_ge(log_reader_header(reader)->compacted_count, 2);
+        ck_assert_uint_ge(log_reader_header(reader)->compacted_count, 4);
         log_reader_close(reader);
         clear_directory();
     }
@@ -472,9 +475,14 @@ START_TEST(test_compaction_elides_temporary_allocations)
     reader = open_log_of(output_value(run.out, "pid"));
     events = read_events(reader);
     unsigned long temporary = output_value(run.out, "temporary");
+    unsigned long large = output_value(run.out, "large");
     expect_event(reader, events, MDLOG_EVENT_ALLOC, temporary,
                  output_value(run.out, "site_a"));
     expect_event(reader, events, MDLOG_EVENT_FREE, temporary, 0);
+    ck_assert_uint_eq(expect_event(reader, events, MDLOG_EVENT_ALLOC, large,
+                                   output_value(run.out, "site_a"))->size,
+                      100000);
+    expect_event(reader, events, MDLOG_EVENT_FREE, large, 0);
     log_reader_close(reader);
     clear_directory();
 }

@@ -112,18 +112,28 @@ uint64_t log_builder_add_chunk(struct log_builder *builder, uint32_t kind,
     return chunk;
 }
 
-/* The open chunk `*open` of `kind` with room for one more record, or a
- * new one numbering its records from `first`; returns the record's slot. */
+/* The open chunk `*open` of `kind` with room for `records` more records,
+ * or a new one numbering its records from `first`; returns the first
+ * record's slot. */
+static void *next_records(struct log_builder *builder, uint64_t *open,
+                          uint32_t kind, uint32_t thread, uint64_t first,
+                          size_t record_size, unsigned records)
+{
+    uint64_t capacity =
+        (builder->chunk_size - sizeof(struct mdlog_chunk_header)) / record_size;
+    if (*open == NO_CHUNK || chunk_at(builder, *open)->count + records > capacity)
+        *open = log_builder_add_chunk(builder, kind, thread, first);
+    struct mdlog_chunk_header *chunk = chunk_at(builder, *open);
+    void *slot = (unsigned char *)(chunk + 1) + chunk->count * record_size;
+    chunk->count += records;
+    return slot;
+}
+
 static void *next_record(struct log_builder *builder, uint64_t *open,
                          uint32_t kind, uint32_t thread, uint64_t first,
                          size_t record_size)
 {
-    uint64_t capacity =
-        (builder->chunk_size - sizeof(struct mdlog_chunk_header)) / record_size;
-    if (*open == NO_CHUNK || chunk_at(builder, *open)->count == capacity)
-        *open = log_builder_add_chunk(builder, kind, thread, first);
-    struct mdlog_chunk_header *chunk = chunk_at(builder, *open);
-    return (unsigned char *)(chunk + 1) + chunk->count++ * record_size;
+    return next_records(builder, open, kind, thread, first, record_size, 1);
 }
 
 static uint32_t add_node(struct log_builder *builder,
@@ -181,15 +191,22 @@ uint64_t log_builder_event(struct log_builder *builder, uint32_t thread,
     uint64_t order = header_of(builder)->next_order++;
     /* A new chunk counts its events' orders from this one's (and moves
      * the builder's bytes). */
-    struct mdlog_event *event = next_record(builder, &open->chunk,
-                                            MDLOG_CHUNK_EVENTS, thread, order,
-                                            sizeof(*event));
+    bool fits = mdlog_event_fits(address, size);
+    struct mdlog_event *event = next_records(builder, &open->chunk,
+                                             MDLOG_CHUNK_EVENTS, thread, order,
+                                             sizeof(*event), fits ? 1 : 2);
     const struct mdlog_chunk_header *chunk = chunk_at(builder, open->chunk);
     *event = (struct mdlog_event){
-        .address = address,
-        .size_and_type = size | (uint64_t)type << MDLOG_TYPE_SHIFT,
+        .packed = fits ? mdlog_event_pack(type, address, size)
+                       : mdlog_event_pack(type, 0, MDLOG_EVENT_SIZE_EXTENDED),
         .stack = stack,
         .order_offset = (uint32_t)(order - chunk->first)};
+    if (!fits)
+        *(struct mdlog_event_extension *)(event + 1) =
+            (struct mdlog_event_extension){
+                .size_and_type = size | (uint64_t)MDLOG_EVENT_EXTENSION
+                                            << MDLOG_EVENT_TYPE_SHIFT,
+                .address = address};
     header_of(builder)->event_count++;
     return order;
 }
@@ -314,7 +331,11 @@ struct log_builder *log_builder_sample(void)
     log_builder_module(builder, "/lib/c.so", 0x500000, 0x580000, 41, 0);
     for (unsigned i = 0; i < 300; i++) {
         uint32_t thread = 101 + (uint32_t)(sample_random(&seed) % 3);
-        log_builder_event(builder, thread, 1 + i % 4, 0x10000 + 16 * i, i,
+        /* Some events need an extension record: a size or an address
+         * that one record cannot hold. */
+        uint64_t address = 0x10000 + 16 * i + (i % 25 == 24 ? 8 : 0);
+        uint64_t size = i % 10 == 9 ? (uint64_t)1 << 20 | i : i;
+        log_builder_event(builder, thread, 1 + i % 4, address, size,
                           stacks[sample_random(&seed) % stack_count]);
         if (i % 60 == 59)
             log_builder_end_event_chunk(builder, thread);

@@ -365,7 +365,10 @@ static int compact(void)
     print_sites();
     void *temporary = site_a(40);
     free(temporary);
-    printf("temporary %p\nkept %p\n", temporary, site_a(50));
+    /* Too large for one record: an extended event is taken back too. */
+    void *large = site_a(100000);
+    free(large);
+    printf("temporary %p\nlarge %p\nkept %p\n", temporary, large, site_a(50));
     return 0;
 }
 

@@ -5,9 +5,9 @@
  *
  * Each chunk's count is loaded once, when the walk enters the chunk, so
  * a live writer adding events meanwhile changes nothing in this walk.
- * The one record a writer may take back is a thread's last event (when
- * it is compacted away): that one is read twice around a second load of
- * the count, and dropped unless it stayed put.
+ * A writer may take back a thread's last events (when they are compacted
+ * away) and write others in their records: the chunk's taken_back count
+ * tells the walk when that happened while it read.
  */
 #include "config.h"
 
@@ -24,8 +24,8 @@ struct cursor {
     const struct mdlog_chunk_header *chunk;
     uint64_t slot;
     uint64_t count;
-    struct mdlog_event record;     /* the stream's next event... */
-    struct log_reader_event event; /* ...as handed out */
+    uint64_t taken_back; /* the chunk's, when its count was loaded */
+    struct log_reader_event event; /* the stream's next event */
 };
 
 static bool enter_next_chunk(struct cursor *cursor)
@@ -36,35 +36,78 @@ static bool enter_next_chunk(struct cursor *cursor)
     uint64_t number = index->event_chunks[cursor->stream->start + cursor->next_chunk];
     cursor->next_chunk++;
     cursor->chunk = log_reader_chunk(cursor->reader, number);
+    cursor->taken_back = __atomic_load_n(&cursor->chunk->taken_back,
+                                         __ATOMIC_ACQUIRE);
     cursor->count = log_reader_count(cursor->chunk,
                                      log_reader_event_capacity(cursor->reader));
     cursor->slot = 0;
     return true;
 }
 
-/* The last event of the count loaded may be compacted away, and its slot
- * reused, while it is read: keep it only if it is still counted and
- * reads the same again. */
-static bool stayed_put(const struct cursor *cursor, const struct mdlog_event *record)
+/* How many records the event at `record` takes: 1, 2 when it is extended
+ * by `extension` (NULL when the chunk's count ends first), or 0 when
+ * they are not a whole event (a damaged log). */
+static unsigned records_of_event(const struct mdlog_event *record,
+                                 const struct mdlog_event_extension *extension)
 {
-    uint64_t count = __atomic_load_n(&cursor->chunk->count, __ATOMIC_ACQUIRE);
-    struct mdlog_event again;
-    memcpy(&again, record, sizeof(again));
-    return count >= cursor->count &&
-           memcmp(&again, &cursor->record, sizeof(again)) == 0;
+    if (MDLOG_EVENT_KIND(record) == MDLOG_EVENT_EXTENSION)
+        return 0;
+    if (!MDLOG_EVENT_IS_EXTENDED(record))
+        return 1;
+    return extension && MDLOG_EXTENSION_TYPE(extension) == MDLOG_EVENT_EXTENSION
+               ? 2
+               : 0;
 }
 
-static void decode(struct cursor *cursor)
+/* Copies the event at the cursor's slot: how many records it takes, as
+ * records_of_event. */
+static unsigned copy_event(struct cursor *cursor)
 {
-    const struct mdlog_event *record = &cursor->record;
+    const struct mdlog_event *records = log_reader_records(cursor->chunk);
+    struct mdlog_event record;
+    struct mdlog_event_extension extension;
+    memcpy(&record, &records[cursor->slot], sizeof(record));
+    bool more = cursor->count - cursor->slot >= 2;
+    if (more)
+        memcpy(&extension, &records[cursor->slot + 1], sizeof(extension));
+    unsigned length = records_of_event(&record, more ? &extension : NULL);
+    if (length == 0)
+        return 0;
     cursor->event = (struct log_reader_event){
-        .order = MDLOG_EVENT_ORDER(cursor->chunk, record),
-        .address = record->address,
-        .size = MDLOG_EVENT_SIZE(record),
-        .stack = record->stack,
+        .order = MDLOG_EVENT_ORDER(cursor->chunk, &record),
+        .address = length == 2 ? extension.address : MDLOG_EVENT_ADDRESS(&record),
+        .size = length == 2 ? MDLOG_EXTENSION_SIZE(&extension)
+                            : MDLOG_EVENT_SIZE(&record),
+        .stack = record.stack,
         .thread = cursor->chunk->thread,
-        .type = MDLOG_EVENT_TYPE(record),
+        .type = MDLOG_EVENT_TYPE(&record),
     };
+    return length;
+}
+
+/* Reads the event at the cursor's slot and moves past it; false when
+ * there is none to hand out there.  If the writer took events back while
+ * they were read, the records may have been rewritten under the copy:
+ * the count is loaded again, and what it still holds read again. */
+static bool read_event(struct cursor *cursor)
+{
+    for (;;) {
+        unsigned length = copy_event(cursor);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        uint64_t taken_back = __atomic_load_n(&cursor->chunk->taken_back,
+                                              __ATOMIC_RELAXED);
+        if (taken_back == cursor->taken_back) {
+            cursor->slot += length ? length : 1;
+            return length != 0;
+        }
+        cursor->taken_back = taken_back;
+        uint64_t count = log_reader_count(
+            cursor->chunk, log_reader_event_capacity(cursor->reader));
+        if (count < cursor->count)
+            cursor->count = count;
+        if (cursor->slot >= cursor->count)
+            return false;
+    }
 }
 
 /* Moves the cursor to its stream's next event; false at the end. */
@@ -72,13 +115,8 @@ static bool advance(struct cursor *cursor)
 {
     for (;;) {
         if (cursor->slot < cursor->count) {
-            const struct mdlog_event *records = log_reader_records(cursor->chunk);
-            const struct mdlog_event *record = &records[cursor->slot++];
-            memcpy(&cursor->record, record, sizeof(cursor->record));
-            if (cursor->slot < cursor->count || stayed_put(cursor, record)) {
-                decode(cursor);
+            if (read_event(cursor))
                 return true;
-            }
             continue;
         }
         if (!enter_next_chunk(cursor))
@@ -154,30 +192,42 @@ int log_reader_for_each_event(const struct log_reader *reader,
     return stopped;
 }
 
+/* The events of a chunk as a walk finds them, and how many of them are
+ * allocations and frees. */
+static uint64_t chunk_events(const struct log_reader *reader, uint64_t number,
+                             uint64_t *allocations, uint64_t *frees)
+{
+    const struct mdlog_chunk_header *chunk = log_reader_chunk(reader, number);
+    const struct mdlog_event *records = log_reader_records(chunk);
+    uint64_t count = log_reader_count(chunk, log_reader_event_capacity(reader));
+    uint64_t events = 0;
+    for (uint64_t slot = 0; slot < count;) {
+        const void *next = slot + 1 < count ? &records[slot + 1] : NULL;
+        unsigned length = records_of_event(&records[slot], next);
+        if (length != 0) {
+            unsigned kind = MDLOG_EVENT_KIND(&records[slot]);
+            *allocations += kind == MDLOG_EVENT_ALLOC;
+            *frees += kind == MDLOG_EVENT_FREE;
+            events++;
+        }
+        slot += length ? length : 1;
+    }
+    return events;
+}
+
 void log_reader_count_kinds(const struct log_reader *reader,
                             uint64_t *allocations, uint64_t *frees)
 {
-    uint64_t capacity = log_reader_event_capacity(reader);
     *allocations = *frees = 0;
-    for (size_t i = 0; i < reader->index.event_chunk_count; i++) {
-        const struct mdlog_chunk_header *chunk =
-            log_reader_chunk(reader, reader->index.event_chunks[i]);
-        const struct mdlog_event *records = log_reader_records(chunk);
-        uint64_t count = log_reader_count(chunk, capacity);
-        for (uint64_t j = 0; j < count; j++) {
-            unsigned kind = MDLOG_EVENT_KIND(&records[j]);
-            *allocations += kind == MDLOG_EVENT_ALLOC;
-            *frees += kind == MDLOG_EVENT_FREE;
-        }
-    }
+    for (size_t i = 0; i < reader->index.event_chunk_count; i++)
+        chunk_events(reader, reader->index.event_chunks[i], allocations, frees);
 }
 
 uint64_t log_reader_event_count(const struct log_reader *reader)
 {
-    uint64_t capacity = log_reader_event_capacity(reader);
-    uint64_t total = 0;
+    uint64_t total = 0, allocations = 0, frees = 0;
     for (size_t i = 0; i < reader->index.event_chunk_count; i++)
-        total += log_reader_count(
-            log_reader_chunk(reader, reader->index.event_chunks[i]), capacity);
+        total += chunk_events(reader, reader->index.event_chunks[i],
+                              &allocations, &frees);
     return total;
 }

@@ -28,7 +28,7 @@
 
 #define MDLOG_MAGIC "MDSTKLOG"          /* 8 bytes, no terminator */
 #define MDLOG_MAGIC_SIZE 8
-#define MDLOG_VERSION 1
+#define MDLOG_VERSION 2
 #define MDLOG_HEADER_SIZE 8192u
 #define MDLOG_CHUNK_SIZE (1u << 20)
 #define MDLOG_EXECUTABLE_MAX 4096
@@ -109,12 +109,17 @@ struct mdlog_chunk_header {
      * its first module; EVENTS: the order its events' offsets count
      * from; else 0. */
     uint64_t first;
-    /* EVENTS and MODULES: the records complete at the chunk's start.
-     * An EVENTS count may also go down by one, when the thread's last
-     * event is compacted away.  STACKS: nodes written, in no particular
+    /* EVENTS and MODULES: the records complete at the chunk's start (an
+     * extended event is two records).  An EVENTS count may also go down,
+     * by the records of the thread's last event, when it is compacted
+     * away.  STACKS: nodes written, in no particular
      * order of id; a node is complete when its pc is not 0. */
     uint64_t count;
-    uint64_t reserved;
+    /* EVENTS: how many times the writer took its last event back.  It
+     * goes up before the records are written again, so a reader that
+     * finds it changed after reading records may have read them while
+     * they were rewritten.  Else 0. */
+    uint64_t taken_back;
 };
 
 /* Records of a type that fit in a chunk of `chunk_size` bytes. */
@@ -143,36 +148,95 @@ struct mdlog_stack_node {
 /* Stack frames recorded at most. */
 #define MDLOG_MAX_FRAMES 512
 
-/* An event's kind, in the low bits of its type byte, and flags above. */
+/* An event's kind, in the low bits of its type, and flags above. */
 enum mdlog_event_kind {
     MDLOG_EVENT_ALLOC = 1,    /* a block handed to the program */
     MDLOG_EVENT_FREE = 2,     /* a block given back */
     MDLOG_EVENT_VM_MAP = 3,   /* mmap, or the new range of mremap */
     MDLOG_EVENT_VM_UNMAP = 4, /* munmap, or the old range of mremap */
+    /* Not an event: the second record of an extended one. */
+    MDLOG_EVENT_EXTENSION = 7,
 };
-#define MDLOG_EVENT_KIND_MASK 0x0fu
-#define MDLOG_EVENT_CLEARED 0x10u /* calloc: the block was zeroed */
-#define MDLOG_EVENT_REALLOC 0x20u /* one half of a realloc (or mremap) */
+#define MDLOG_EVENT_KIND_MASK 0x07u
+#define MDLOG_EVENT_CLEARED 0x08u /* calloc: the block was zeroed */
+#define MDLOG_EVENT_REALLOC 0x10u /* one half of a realloc (or mremap) */
 
-/* An event of the thread that owns the chunk (mdlog_chunk_header.thread):
- * a chunk's `first` is the order its offsets count from. */
+/*
+ * An event of the thread that owns the chunk (mdlog_chunk_header.thread),
+ * in 16 bytes.  `packed` holds, from its lowest bit:
+ *
+ *     bits  0-43  the address shifted right by 4
+ *     bits 44-58  the size, or MDLOG_EVENT_SIZE_EXTENDED
+ *     bits 59-63  the type: enum mdlog_event_kind and MDLOG_EVENT_* flags
+ *
+ * An event whose address is not a multiple of 16 or not below 2^48, or
+ * whose size is MDLOG_EVENT_SIZE_EXTENDED or more, is extended: its
+ * address bits are 0, its size is MDLOG_EVENT_SIZE_EXTENDED, and the
+ * next record of the chunk is a struct mdlog_event_extension holding
+ * both in full.  A chunk's count never separates the two.
+ */
 struct mdlog_event {
+    uint64_t packed;
+    uint32_t stack;        /* stack node id, 0 when none was taken */
+    uint32_t order_offset; /* order = chunk's first + this */
+};
+
+struct mdlog_event_extension {
+    /* The size below MDLOG_EVENT_TYPE_SHIFT, MDLOG_EVENT_EXTENSION above. */
+    uint64_t size_and_type;
     uint64_t address;
-    uint64_t size_and_type; /* the size below MDLOG_TYPE_SHIFT, the type
-                               byte above */
-    uint32_t stack;         /* stack node id, 0 when none was taken */
-    uint32_t order_offset;  /* order = chunk's first + this */
 };
 
 /* Order numbers increase over the whole process: an event's order tells
  * what happened before it in any thread. */
-#define MDLOG_TYPE_SHIFT 56
-#define MDLOG_SIZE_LIMIT (UINT64_C(1) << MDLOG_TYPE_SHIFT)
-#define MDLOG_EVENT_SIZE(event) ((event)->size_and_type & (MDLOG_SIZE_LIMIT - 1))
-#define MDLOG_EVENT_TYPE(event) \
-    ((unsigned)((event)->size_and_type >> MDLOG_TYPE_SHIFT))
+#define MDLOG_EVENT_ADDRESS_SHIFT 4
+#define MDLOG_EVENT_ADDRESS_BITS 44
+#define MDLOG_EVENT_SIZE_SHIFT 44
+#define MDLOG_EVENT_SIZE_EXTENDED 0x7fffu
+#define MDLOG_EVENT_TYPE_SHIFT 59
+#define MDLOG_EXTENSION_SIZE_LIMIT (UINT64_C(1) << MDLOG_EVENT_TYPE_SHIFT)
+
+#define MDLOG_EVENT_TYPE(event) ((unsigned)((event)->packed >> MDLOG_EVENT_TYPE_SHIFT))
 #define MDLOG_EVENT_KIND(event) (MDLOG_EVENT_TYPE(event) & MDLOG_EVENT_KIND_MASK)
+#define MDLOG_EVENT_SIZE(event) \
+    ((unsigned)((event)->packed >> MDLOG_EVENT_SIZE_SHIFT) & MDLOG_EVENT_SIZE_EXTENDED)
+#define MDLOG_EVENT_IS_EXTENDED(event) \
+    (MDLOG_EVENT_SIZE(event) == MDLOG_EVENT_SIZE_EXTENDED)
+#define MDLOG_EVENT_ADDRESS(event)                                          \
+    (((event)->packed & ((UINT64_C(1) << MDLOG_EVENT_ADDRESS_BITS) - 1))   \
+     << MDLOG_EVENT_ADDRESS_SHIFT)
 #define MDLOG_EVENT_ORDER(chunk, event) ((chunk)->first + (event)->order_offset)
+#define MDLOG_EXTENSION_TYPE(extension) \
+    ((unsigned)((extension)->size_and_type >> MDLOG_EVENT_TYPE_SHIFT))
+#define MDLOG_EXTENSION_SIZE(extension) \
+    ((extension)->size_and_type & (MDLOG_EXTENSION_SIZE_LIMIT - 1))
+
+/* An address rotated right by 4 bits: below 2^44 exactly when the
+ * address is a multiple of 16 below 2^48, and then the record's address
+ * bits.  One rotation both tests and packs the address. */
+static inline uint64_t mdlog_event_address_bits(uint64_t address)
+{
+    return address >> MDLOG_EVENT_ADDRESS_SHIFT |
+           address << (64 - MDLOG_EVENT_ADDRESS_SHIFT);
+}
+
+/* Whether an event of `address` and `size` fits in one record. */
+static inline int mdlog_event_fits(uint64_t address, uint64_t size)
+{
+    return mdlog_event_address_bits(address) <
+               (UINT64_C(1) << MDLOG_EVENT_ADDRESS_BITS) &&
+           size < MDLOG_EVENT_SIZE_EXTENDED;
+}
+
+/* The packed word of an event that fits; of an extended one when given
+ * address 0 and size MDLOG_EVENT_SIZE_EXTENDED. */
+static inline uint64_t mdlog_event_pack(unsigned type, uint64_t address,
+                                        uint64_t size)
+{
+    return mdlog_event_address_bits(address) |
+           size << MDLOG_EVENT_SIZE_SHIFT |
+           (uint64_t)type << MDLOG_EVENT_TYPE_SHIFT;
+}
 
 /* A loaded module (the executable, a shared library, the vdso), recorded
  * when it is first seen, so stacks can be symbolized after the process
@@ -202,7 +266,8 @@ struct mdlog_module {
 _Static_assert(sizeof(struct mdlog_header) <= MDLOG_HEADER_SIZE, "header");
 _Static_assert(sizeof(struct mdlog_chunk_header) == 32, "chunk header");
 _Static_assert(sizeof(struct mdlog_stack_node) == 24, "stack node");
-_Static_assert(sizeof(struct mdlog_event) == 24, "event");
+_Static_assert(sizeof(struct mdlog_event) == 16, "event");
+_Static_assert(sizeof(struct mdlog_event_extension) == 16, "event extension");
 _Static_assert(sizeof(struct mdlog_module) == 1024, "module");
 
 /*
