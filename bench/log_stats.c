@@ -9,8 +9,9 @@
  *   size=<bytes> allocated=<bytes> chunks=<n> events=<n> compacted=<n>
  *   nodes=<n> mode=<name> state=<name> bytes_per_event=<x> file=<path>
  *
- * (on one line; "allocated" is what the file occupies on disk, less than
- * its size when it is sparse; bytes_per_event is size / events, "n/a"
+ * (on one line; "allocated" is what the file occupies in memory or on
+ * disk, less than its size when it is sparse, as a log is where its
+ * writer has not reached; bytes_per_event is allocated / events, "n/a"
  * without events), and with more than one file a last line with the
  * sums, "file=(total)".  Exits with 1 if a file is not a readable log
  * of this version, 2 on bad usage.  bench/stacklog.sh uses it.
@@ -56,7 +57,7 @@ static void print_line(const struct totals *t, const char *mode,
     char per_event[32] = "n/a";
     if (t->events)
         snprintf(per_event, sizeof per_event, "%.2f",
-                 (double)t->size / (double)t->events);
+                 (double)t->allocated / (double)t->events);
     printf("size=%" PRIu64 " allocated=%" PRIu64 " chunks=%" PRIu64
            " events=%" PRIu64 " compacted=%" PRIu64 " nodes=%" PRIu64
            " mode=%s state=%s bytes_per_event=%s file=%s\n",

@@ -18,8 +18,10 @@
 #              installed.
 # Each logging run gets its own MallocStackLoggingDirectory, removed after
 # the run.  The report gives, per benchmark, the median wall time of each
-# side and their ratios, the peak RSS ratios, and the size of full mode's
-# log per recorded event ("n/a" when the library wrote no log).  Every
+# side and their ratios, the peak RSS ratios, and the memory full mode's
+# log takes per recorded event ("n/a" when the library wrote no log): its
+# allocated blocks, since pages of its chunks that the writer has not
+# reached are holes in the file, which take nothing.  Every
 # side's standard output (a checksum) must be the same; a mismatch or a
 # failing run is reported and makes the script exit with status 1.
 #
@@ -111,7 +113,8 @@ mkdir "$tmp/ht" || die "cannot make $tmp/ht"
 bench_header "mallocdebug stack logging benchmark"
 echo "# heaptrack: $heaptrack_note"
 echo "# $repeat runs per side, order rotated every run; scale $scale; logs in $logroot"
-echo "# time = median wall seconds; RSS = max peak KiB; full log = its size per recorded event"
+echo "# time = median wall seconds; RSS = max peak KiB; full log = the memory the log takes"
+echo "# (its allocated blocks, as du counts them; log file = its length, holes included)"
 
 # ---- one run of one side ----------------------------------------------------
 
@@ -167,7 +170,7 @@ record_log_stats() {
     line=$(tail -1 "$tmp/log_stats")
     awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
            if (f["size"] == "") print "n/a"
-           else print f["size"], f["events"], f["compacted"], f["nodes"] }' <<<"$line" >>"$tmp/full.log"
+           else print f["allocated"], f["events"], f["compacted"], f["nodes"], f["size"] }' <<<"$line" >>"$tmp/full.log"
     [ "${BENCH_VERBOSE:-0}" = 1 ] && sed "s/^/  $name full log: /" "$tmp/log_stats" >&2
     return 0
 }
@@ -286,7 +289,8 @@ for name in $names; do
 done
 
 # rows: name, then time and RSS of glibc nolog lite full heaptrack ("-"
-# when not run), then full log size, events, compacted, nodes ("n/a").
+# when not run), then full log memory, events, compacted, nodes and file
+# length ("n/a").
 awk -v strict="${BENCH_STRICT:-0}" '
 function fmt_kib(k) { return k >= 10240 ? sprintf("%.1f MiB", k / 1024) : sprintf("%d KiB", k) }
 function fmt_bytes(b) {
@@ -300,7 +304,7 @@ $2 == "FAILED" { failed[++nfailed] = $1; next }
     n++; bench[n] = $1
     gt[n] = $2; gm[n] = $3; nt[n] = $4; nm[n] = $5; lt[n] = $6; lm[n] = $7
     ft[n] = $8; fm[n] = $9; ht[n] = $10; hm[n] = $11
-    size[n] = $12; events[n] = $13; compacted[n] = $14; nodes[n] = $15
+    size[n] = $12; events[n] = $13; compacted[n] = $14; nodes[n] = $15; length[n] = $16
     row[$1] = n
 }
 END {
@@ -326,21 +330,22 @@ END {
         printf "| %-10s | %7s | %7s | %7s | %7s | %8s | %10s | %10s | %10s | %10s | %9s | %9s | %10s | %-9s |\n",
             failed[i], "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "FAILED"
 
-    printf "\n| %-10s | %10s | %7s | %7s | %7s | %7s | %10s | %10s | %9s | %9s | %9s | %8s |\n",
-        "benchmark", "glibc RSS", "nolog x", "lite x", "full x", "htrack x", "full log", "events",
-        "compacted", "nodes", "B/event", "B/op"
-    printf "|------------|-----------:|--------:|--------:|--------:|---------:|-----------:|-----------:|----------:|----------:|----------:|---------:|\n"
+    printf "\n| %-10s | %10s | %7s | %7s | %7s | %7s | %10s | %10s | %10s | %9s | %9s | %9s | %8s |\n",
+        "benchmark", "glibc RSS", "nolog x", "lite x", "full x", "htrack x", "full log", "log file",
+        "events", "compacted", "nodes", "B/event", "B/op"
+    printf "|------------|-----------:|--------:|--------:|--------:|---------:|-----------:|-----------:|-----------:|----------:|----------:|----------:|---------:|\n"
     for (i = 1; i <= n; i++) {
         if (size[i] == "n/a") {
-            logsz = "n/a"; ev = "n/a"; cp = "n/a"; nd = "n/a"; bpe = "n/a"; bpo = "n/a"
+            logsz = "n/a"; logfile = "n/a"; ev = "n/a"; cp = "n/a"; nd = "n/a"; bpe = "n/a"; bpo = "n/a"
         } else {
-            logsz = fmt_bytes(size[i]); ev = events[i]; cp = compacted[i]; nd = nodes[i]
+            logsz = fmt_bytes(size[i]); logfile = fmt_bytes(length[i])
+            ev = events[i]; cp = compacted[i]; nd = nodes[i]
             bpe = events[i] > 0 ? sprintf("%.2f", size[i] / events[i]) : "n/a"
             bpo = events[i] + compacted[i] > 0 ? sprintf("%.2f", size[i] / (events[i] + compacted[i])) : "n/a"
         }
-        printf "| %-10s | %10s | %7s | %7s | %7s | %8s | %10s | %10s | %9s | %9s | %9s | %8s |\n",
+        printf "| %-10s | %10s | %7s | %7s | %7s | %8s | %10s | %10s | %10s | %9s | %9s | %9s | %8s |\n",
             bench[i], fmt_kib(gm[i]), ratio(nm[i], gm[i]), ratio(lm[i], gm[i]), ratio(fm[i], gm[i]),
-            ratio(hm[i], gm[i]), logsz, ev, cp, nd, bpe, bpo
+            ratio(hm[i], gm[i]), logsz, logfile, ev, cp, nd, bpe, bpo
     }
 
     # ---- targets ----

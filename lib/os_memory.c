@@ -173,14 +173,17 @@ void os_discard(void *address, size_t size)
 #define MADV_POPULATE_WRITE 23
 #endif
 
-void os_prefault_write(void *address, size_t size)
+int os_populate_write(void *address, size_t size)
 {
     uintptr_t start = (uintptr_t)address & ~(OS_PAGE_SIZE - 1);
     uintptr_t end = ((uintptr_t)address + size + OS_PAGE_SIZE - 1) &
                     ~(OS_PAGE_SIZE - 1);
     int saved = errno; /* a malloc that succeeds leaves errno alone */
-    madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+    int error = madvise((void *)start, end - start, MADV_POPULATE_WRITE) == 0
+                    ? 0
+                    : errno;
     errno = saved;
+    return error;
 }
 
 #define OS_POOL_CHUNK (64 * 1024)

@@ -62,10 +62,12 @@ void os_unmap(void *address, size_t size);
 /* Gives the pages back; they read as zero when touched again. */
 void os_discard(void *address, size_t size);
 /* Faults in the pages of [address, address + size), about to be
- * written, in one system call rather than one fault each.  Only a hint:
- * does nothing on kernels before 5.14 or where memory cannot be
- * populated. */
-void os_prefault_write(void *address, size_t size);
+ * written, in one system call rather than one fault each; in a shared
+ * file mapping, also gives the file's holes there memory.  0, or the
+ * error: EINVAL on kernels before 5.14, which cannot, and EFAULT or
+ * ENOMEM when there is no memory to give (where a store would have
+ * raised SIGBUS).  errno is left as it was. */
+int os_populate_write(void *address, size_t size);
 
 /*
  * A pool of fixed-size records carved from mappings, for the library's

@@ -101,7 +101,8 @@ struct stacklog_thread {
     /* Events: the thread's current chunk. */
     struct mdlog_chunk_header *chunk;
     struct mdlog_event *events;
-    /* Records written, records whose pages are faulted in, records. */
+    /* Records written, records whose pages have memory and are faulted
+     * in, records the chunk holds. */
     uint32_t used, prepared, capacity;
     uint64_t realloc_order; /* from stacklog_realloc_begin */
     /* Counts not yet added to the header. */
@@ -298,10 +299,19 @@ void stacklog_modules_reinit_lock(void);
 bool stacklog_file_create(unsigned mode, unsigned flags);
 extern struct mdlog_header *stacklog_header;
 /* A new chunk of `kind`, its header filled in and published; NULL when
- * the log cannot grow (said once). */
+ * the log cannot grow (said once).  Its first
+ * STACKLOG_CHUNK_BACKED_AT_START bytes have memory. */
 struct mdlog_chunk_header *stacklog_file_new_chunk(uint32_t kind,
                                                    uint32_t thread,
                                                    uint64_t first);
+#define STACKLOG_CHUNK_BACKED_AT_START OS_PAGE_SIZE
+/* Gives memory to more of `chunk`, whose first `backed` bytes (a page
+ * multiple) have it, so that at least its first `needed` do; records may
+ * be stored there without a fault that could fail.  Returns the bytes
+ * backed now, or 0 when the log cannot grow (said once).  Callers
+ * backing one chunk hold its writer's lock, or are its thread. */
+size_t stacklog_file_back(struct mdlog_chunk_header *chunk, size_t backed,
+                          size_t needed);
 /* At normal exit: marks the log EXITED, removes it unless it is kept. */
 void stacklog_file_exit(void);
 void stacklog_file_force_lock(void);

@@ -9,20 +9,21 @@
 #include "os_memory.h"
 #include "stacklog_events.h"
 
-/* Pages of a chunk are faulted in this many records at a time, ahead of
- * the writer: one system call instead of a page fault every 256 records,
- * which cost a third of full mode's time on a malloc-bound program.  Not
- * the whole chunk at once: a thread that records little keeps little. */
-#define EVENTS_PREPARED_AT_ONCE (64 * 1024 / sizeof(struct mdlog_event))
-
-static void events_prepare_more(struct stacklog_thread *thread)
+/* Memory for the thread's chunk up to `records` more records, and
+ * somewhat beyond (stacklog_file_back). */
+static bool events_prepare(struct stacklog_thread *thread, uint32_t records)
 {
-    uint32_t more = thread->capacity - thread->prepared;
-    if (more > EVENTS_PREPARED_AT_ONCE)
-        more = EVENTS_PREPARED_AT_ONCE;
-    os_prefault_write(&thread->events[thread->prepared],
-                      more * sizeof(struct mdlog_event));
-    thread->prepared += more;
+    const size_t header = sizeof(struct mdlog_chunk_header);
+    const size_t record = sizeof(struct mdlog_event);
+    size_t backed = (header + thread->prepared * record + OS_PAGE_SIZE - 1) &
+                    ~(OS_PAGE_SIZE - 1);
+    size_t needed = header + (thread->used + records) * record;
+    backed = stacklog_file_back(thread->chunk, backed, needed);
+    if (!backed)
+        return false;
+    uint32_t prepared = (uint32_t)((backed - header) / record);
+    thread->prepared = prepared < thread->capacity ? prepared : thread->capacity;
+    return true;
 }
 
 static bool events_next_chunk(struct stacklog_thread *thread, uint64_t order)
@@ -35,14 +36,15 @@ static bool events_next_chunk(struct stacklog_thread *thread, uint64_t order)
     thread->chunk = chunk;
     thread->events = (struct mdlog_event *)(chunk + 1);
     thread->used = 0;
-    thread->prepared = 0;
+    thread->prepared = (uint32_t)((STACKLOG_CHUNK_BACKED_AT_START - sizeof(*chunk)) /
+                                  sizeof(struct mdlog_event));
     thread->capacity = (uint32_t)MDLOG_CHUNK_RECORDS(MDLOG_CHUNK_SIZE,
                                                      struct mdlog_event);
     return true;
 }
 
 /* Room for `records` more records of an event of `order`: more of the
- * chunk prepared, or a new chunk.  False when the log cannot grow. */
+ * chunk given memory, or a new chunk.  False when the log cannot grow. */
 static bool events_make_room(struct stacklog_thread *thread, uint64_t order,
                              uint32_t records)
 {
@@ -50,9 +52,8 @@ static bool events_make_room(struct stacklog_thread *thread, uint64_t order,
                 order - thread->chunk->first <= UINT32_MAX;
     if (!fits && !events_next_chunk(thread, order))
         return false;
-    while (thread->prepared - thread->used < records)
-        events_prepare_more(thread);
-    return true;
+    return thread->prepared - thread->used >= records ||
+           events_prepare(thread, records);
 }
 
 /* An event that does not fit in one record: the record says so, and the

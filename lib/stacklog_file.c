@@ -1,9 +1,13 @@
 /*
- * The log file: created O_EXCL with mode 0600, grown a chunk at a time
- * with fallocate (so a full file system is an error here, never a
- * SIGBUS at a later store), each chunk mapped shared on its own.  Chunks
- * never move: the library keeps pointers into them, and a reader can map
- * the file while it grows.
+ * The log file: created O_EXCL with mode 0600, grown a chunk at a time,
+ * each chunk mapped shared on its own.  Chunks never move: the library
+ * keeps pointers into them, and a reader can map the file while it grows.
+ *
+ * A chunk's pages get memory only as its writer reaches them
+ * (stacklog_file_back): a thread, a stack table or a module list that
+ * records little takes little, where whole chunks took a megabyte each.
+ * Every page gets its memory before its first store, so a full file
+ * system is an error there, never a SIGBUS at the store.
  */
 #include "config.h"
 #include "lock.h"
@@ -56,13 +60,18 @@ static void say(const char *first, const char *second, const char *third)
 }
 
 /* fallocate where the file system has it, so that a full one says so
- * now; plain growth elsewhere. */
+ * now; elsewhere the file is made long enough (never shorter). */
 static int reserve(int fd, off_t offset, off_t length)
 {
     if (fallocate(fd, 0, offset, length) == 0)
         return 0;
     if (errno != EOPNOTSUPP && errno != ENOSYS)
         return errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return errno;
+    if (st.st_size >= offset + length)
+        return 0;
     return ftruncate(fd, offset + length) == 0 ? 0 : errno;
 }
 
@@ -258,6 +267,17 @@ static void say_full(int error)
         "): later events are counted as unrecorded");
 }
 
+/* The file covers chunk `index`, whose first page has memory (for its
+ * header): the rest of the chunk is a hole until it is backed. */
+static int grow_for_chunk(uint64_t index)
+{
+    if (index >= CHUNK_MAP_ENTRIES)
+        return EFBIG;
+    if (ftruncate(log_file.fd, chunk_offset(index + 1)) != 0)
+        return errno;
+    return reserve(log_file.fd, chunk_offset(index), STACKLOG_CHUNK_BACKED_AT_START);
+}
+
 struct mdlog_chunk_header *stacklog_file_new_chunk(uint32_t kind,
                                                    uint32_t thread,
                                                    uint64_t first)
@@ -266,9 +286,7 @@ struct mdlog_chunk_header *stacklog_file_new_chunk(uint32_t kind,
     struct mdlog_header *header = stacklog_header;
     uint64_t index = header->chunk_count;
     struct mdlog_chunk_header *chunk = NULL;
-    int error = index < CHUNK_MAP_ENTRIES
-                    ? reserve(log_file.fd, chunk_offset(index), MDLOG_CHUNK_SIZE)
-                    : EFBIG;
+    int error = grow_for_chunk(index);
     if (error == 0 && !(chunk = map_chunk(index, NULL)))
         error = errno;
     if (chunk) {
@@ -282,6 +300,53 @@ struct mdlog_chunk_header *stacklog_file_new_chunk(uint32_t kind,
     }
     md_unlock(&log_file.lock);
     return chunk;
+}
+
+/* Where the file system cannot populate a mapping: memory for the file's
+ * range under [from, to) of `chunk`, found among the chunks mapped. */
+static int back_by_fallocate(const struct mdlog_chunk_header *chunk,
+                             size_t from, size_t to)
+{
+    md_lock(&log_file.lock);
+    int error = EINVAL;
+    uint64_t count = stacklog_header->chunk_count;
+    for (uint64_t i = 0; i < count; i++)
+        if (log_file.chunk_map[i] == (const char *)chunk) {
+            error = reserve(log_file.fd, chunk_offset(i) + (off_t)from,
+                            (off_t)(to - from));
+            break;
+        }
+    md_unlock(&log_file.lock);
+    return error;
+}
+
+/* Backing a page at a time would cost a system call every few records:
+ * a chunk is backed ahead by half what it has, up to this much, which
+ * also faults the pages in (a third of full mode's time on a malloc-bound
+ * program was page faults, one every page of events). */
+#define BACK_AHEAD_MAX (64u << 10)
+
+size_t stacklog_file_back(struct mdlog_chunk_header *chunk, size_t backed,
+                          size_t needed)
+{
+    size_t ahead = backed / 2;
+    if (ahead < OS_PAGE_SIZE)
+        ahead = OS_PAGE_SIZE;
+    if (ahead > BACK_AHEAD_MAX)
+        ahead = BACK_AHEAD_MAX;
+    size_t target = needed > backed + ahead ? needed : backed + ahead;
+    target = (target + OS_PAGE_SIZE - 1) & ~(OS_PAGE_SIZE - 1);
+    if (target > MDLOG_CHUNK_SIZE)
+        target = MDLOG_CHUNK_SIZE;
+    int error = os_populate_write((char *)chunk + backed, target - backed);
+    if (error == EINVAL)
+        error = back_by_fallocate(chunk, backed, target);
+    if (error == 0)
+        return target;
+    md_lock(&log_file.lock);
+    say_full(error);
+    md_unlock(&log_file.lock);
+    return 0;
 }
 
 void stacklog_file_exit(void)
@@ -304,17 +369,36 @@ void stacklog_file_force_unlock(void)
     md_unlock(&log_file.lock);
 }
 
+/* Copies the data of the parent's file in [offset, offset + size), read
+ * from its mapping at `mapped`: the holes stay holes, and are not read
+ * (reading a hole through a shared mapping would give it memory). */
+static bool fork_copy_data(int parent_fd, int fd, const char *mapped,
+                           off_t offset, size_t size)
+{
+    off_t end = offset + (off_t)size, data = offset;
+    while ((data = lseek(parent_fd, data, SEEK_DATA)) >= 0 && data < end) {
+        off_t hole = lseek(parent_fd, data, SEEK_HOLE);
+        if (hole < 0 || hole > end)
+            hole = end;
+        size_t length = (size_t)(hole - data);
+        if (pwrite(fd, mapped + (data - offset), length, data) != (ssize_t)length)
+            return false;
+        data = hole;
+    }
+    return data >= 0 || errno == ENXIO;
+}
+
 /* The child's copy of one chunk, mapped where the parent's was: the
  * library's pointers into stacks and modules stay valid.  Event chunks
  * are the parent's history, and are left out: only their header is
  * written, and the rest of each stays a hole in the file. */
-static bool fork_copy_chunk(int fd, uint64_t index)
+static bool fork_copy_chunk(int parent_fd, int fd, uint64_t index)
 {
     struct mdlog_chunk_header *chunk = (void *)log_file.chunk_map[index];
     uint32_t kind = chunk ? chunk->kind : MDLOG_CHUNK_UNUSED;
     if (kind == MDLOG_CHUNK_STACKS || kind == MDLOG_CHUNK_MODULES) {
-        if (pwrite(fd, chunk, MDLOG_CHUNK_SIZE, chunk_offset(index)) !=
-            (ssize_t)MDLOG_CHUNK_SIZE)
+        if (!fork_copy_data(parent_fd, fd, (const char *)chunk,
+                            chunk_offset(index), MDLOG_CHUNK_SIZE))
             return false;
         return map_chunk(index, chunk) != NULL;
     }
@@ -348,7 +432,6 @@ bool stacklog_file_fork_child(bool keep)
     int parent_fd = log_file.fd;
     md_lock_init(&log_file.lock);
     int fd = open_in(log_file.directory, header->executable);
-    close(parent_fd);
     uint64_t count = header->chunk_count;
     /* The parent's length, so that every chunk keeps its offset, but
      * memory only for what is written: a child must not take as much
@@ -358,7 +441,8 @@ bool stacklog_file_fork_child(bool keep)
               pwrite(fd, header, MDLOG_HEADER_SIZE, 0) == MDLOG_HEADER_SIZE;
     log_file.fd = fd;
     for (uint64_t i = 0; ok && i < count; i++)
-        ok = fork_copy_chunk(fd, i);
+        ok = fork_copy_chunk(parent_fd, fd, i);
+    close(parent_fd);
     ok = ok && os_syscall_mmap(header, MDLOG_HEADER_SIZE, PROT_READ | PROT_WRITE,
                     MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED;
     if (!ok) {

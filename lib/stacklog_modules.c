@@ -35,6 +35,7 @@ static md_lock_t modules_lock = MD_LOCK_INITIALIZER;
 static struct module_entry *entries;
 static uint32_t entry_count;
 static struct mdlog_chunk_header *records_chunk;
+static size_t records_backed; /* its bytes with memory */
 static uint64_t scan_generation;
 /* Bumped when a module is marked unloaded: a thread's last module found
  * (module_hint) is good while it has not moved. */
@@ -101,7 +102,8 @@ static void module_facts_of(const struct dl_phdr_info *info,
     }
 }
 
-/* Lock held.  The next record's slot, a new chunk when needed. */
+/* Lock held.  The next record's slot, a new chunk when needed, with
+ * memory. */
 static struct mdlog_module *record_slot(uint32_t index)
 {
     if (!records_chunk || records_chunk->count == RECORDS_PER_CHUNK) {
@@ -110,6 +112,15 @@ static struct mdlog_module *record_slot(uint32_t index)
         if (!chunk)
             return NULL;
         records_chunk = chunk;
+        records_backed = STACKLOG_CHUNK_BACKED_AT_START;
+    }
+    size_t end = sizeof(*records_chunk) +
+                 (records_chunk->count + 1) * sizeof(struct mdlog_module);
+    if (end > records_backed) {
+        size_t backed = stacklog_file_back(records_chunk, records_backed, end);
+        if (!backed)
+            return NULL;
+        records_backed = backed;
     }
     return (struct mdlog_module *)(records_chunk + 1) + records_chunk->count;
 }

@@ -17,16 +17,21 @@
 #include "os_memory.h"
 #include "stacklog.h"
 
+#include <string.h>
+
 #define NODES_PER_CHUNK \
     MDLOG_CHUNK_RECORDS(MDLOG_CHUNK_SIZE, struct mdlog_stack_node)
 #define NODE_CHUNKS ((uint64_t)UINT32_MAX / NODES_PER_CHUNK + 1)
 static struct mdlog_stack_node **node_chunks; /* records of chunk c */
+/* The bytes of chunk c that have memory (stacklog_file_back). */
+static uint32_t *node_chunk_backed;
 static md_lock_t nodes_lock = MD_LOCK_INITIALIZER;
 
 bool stacklog_nodes_setup(void)
 {
     node_chunks = os_map(NODE_CHUNKS * sizeof(*node_chunks));
-    return node_chunks && stacklog_node_index_setup();
+    node_chunk_backed = os_map(NODE_CHUNKS * sizeof(*node_chunk_backed));
+    return node_chunks && node_chunk_backed && stacklog_node_index_setup();
 }
 
 static struct mdlog_stack_node *node_chunk_map(uint64_t c)
@@ -38,6 +43,7 @@ static struct mdlog_stack_node *node_chunk_map(uint64_t c)
             MDLOG_CHUNK_STACKS, 0, c * NODES_PER_CHUNK);
         if (chunk) {
             records = (struct mdlog_stack_node *)(chunk + 1);
+            node_chunk_backed[c] = STACKLOG_CHUNK_BACKED_AT_START;
             __atomic_store_n(&node_chunks[c], records, __ATOMIC_RELEASE);
         }
     }
@@ -45,8 +51,32 @@ static struct mdlog_stack_node *node_chunk_map(uint64_t c)
     return records;
 }
 
-/* The node slot of `id`, its chunk mapped if it was not; NULL if the log
- * cannot grow. */
+/* Memory for chunk c's first `end` bytes.  Ids are handed out in order,
+ * so its nodes are written about in order too. */
+static bool node_chunk_back(uint64_t c, size_t end)
+{
+    md_lock(&nodes_lock);
+    size_t backed = node_chunk_backed[c];
+    if (backed < end) {
+        struct mdlog_chunk_header *chunk =
+            (struct mdlog_chunk_header *)node_chunks[c] - 1;
+        size_t more = stacklog_file_back(chunk, backed, end);
+        if (more) {
+            /* In a forked child, the copy of the parent's file may hold
+             * nodes the parent made after the fork there: a reader must
+             * not take one for the child's while the child writes it. */
+            memset((char *)chunk + backed, 0, more - backed);
+            backed = more;
+            __atomic_store_n(&node_chunk_backed[c], (uint32_t)more,
+                             __ATOMIC_RELEASE);
+        }
+    }
+    md_unlock(&nodes_lock);
+    return backed >= end;
+}
+
+/* The node slot of `id`, its chunk mapped and given memory if it was
+ * not; NULL if the log cannot grow. */
 static struct mdlog_stack_node *node_slot(uint32_t id)
 {
     uint64_t c = id / NODES_PER_CHUNK;
@@ -54,7 +84,14 @@ static struct mdlog_stack_node *node_slot(uint32_t id)
         __atomic_load_n(&node_chunks[c], __ATOMIC_ACQUIRE);
     if (MD_UNLIKELY(!records) && !(records = node_chunk_map(c)))
         return NULL;
-    return &records[id % NODES_PER_CHUNK];
+    uint32_t slot = id % NODES_PER_CHUNK;
+    size_t end = sizeof(struct mdlog_chunk_header) +
+                 (slot + 1) * sizeof(struct mdlog_stack_node);
+    if (MD_UNLIKELY(end > __atomic_load_n(&node_chunk_backed[c],
+                                          __ATOMIC_ACQUIRE)) &&
+        !node_chunk_back(c, end))
+        return NULL;
+    return &records[slot];
 }
 
 struct mdlog_stack_node *stacklog_node_record(uint32_t id)
@@ -173,7 +210,18 @@ static void fork_child_chunk(uint64_t c, uint64_t count)
 {
     struct mdlog_stack_node *records = node_chunks[c];
     uint32_t written = 0;
-    for (uint32_t i = 0; i < NODES_PER_CHUNK; i++) {
+    /* The slots the chunk has memory for, and those of the nodes the child
+     * counts: a thread of the parent may have taken an id before the fork
+     * and given it memory after.  Not beyond: reading a hole of the file
+     * would give it memory. */
+    const size_t header = sizeof(struct mdlog_chunk_header);
+    uint64_t slots = (node_chunk_backed[c] - header) / sizeof(*records);
+    uint64_t counted = count > c * NODES_PER_CHUNK ? count - c * NODES_PER_CHUNK : 0;
+    if (slots < counted)
+        slots = counted;
+    if (slots > NODES_PER_CHUNK)
+        slots = NODES_PER_CHUNK;
+    for (uint32_t i = 0; i < slots; i++) {
         uint64_t id = c * NODES_PER_CHUNK + i;
         struct mdlog_stack_node *node = &records[i];
         if (!__atomic_load_n(&node->pc, __ATOMIC_ACQUIRE))
@@ -186,6 +234,13 @@ static void fork_child_chunk(uint64_t c, uint64_t count)
         if (id)
             stacklog_node_children_repair((uint32_t)id, count);
     }
+    /* What was read now has memory; what lies past it is given memory
+     * (and cleared of the parent's later nodes) when the child gets
+     * there. */
+    size_t read = (header + slots * sizeof(*records) + OS_PAGE_SIZE - 1) &
+                  ~(OS_PAGE_SIZE - 1);
+    if (read > node_chunk_backed[c])
+        node_chunk_backed[c] = (uint32_t)read;
     struct mdlog_chunk_header *chunk = (struct mdlog_chunk_header *)records - 1;
     __atomic_store_n(&chunk->count, written, __ATOMIC_RELEASE);
 }

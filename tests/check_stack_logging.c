@@ -748,6 +748,53 @@ static int check_long_history_event(const struct log_reader_event *event,
     return 0;
 }
 
+/* The bytes the records of the log at `path` need: the header, and in
+ * each chunk its header and the records it counts. */
+static uint64_t log_bytes_needed(int fd, const struct mdlog_header *header)
+{
+    uint64_t needed = header->header_size;
+    for (uint64_t i = 0; i < header->chunk_count; i++) {
+        struct mdlog_chunk_header chunk;
+        off_t at = (off_t)(header->header_size + i * (uint64_t)header->chunk_size);
+        ck_assert_int_eq(pread(fd, &chunk, sizeof(chunk), at), sizeof(chunk));
+        uint64_t record = chunk.kind == MDLOG_CHUNK_STACKS ? sizeof(struct mdlog_stack_node)
+                          : chunk.kind == MDLOG_CHUNK_EVENTS ? sizeof(struct mdlog_event)
+                          : chunk.kind == MDLOG_CHUNK_MODULES ? sizeof(struct mdlog_module)
+                                                              : 0;
+        needed += sizeof(chunk) + chunk.count * record;
+    }
+    return needed;
+}
+
+/* The log at `path` is as long as its chunks, but takes memory only for
+ * what they hold: its records, plus what the writer backs ahead of
+ * itself (up to 64 KiB a chunk) and a page or two of rounding each. */
+static void check_log_memory(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    ck_assert_msg(fd >= 0, "%s", path);
+    struct mdlog_header header;
+    ck_assert_int_eq(pread(fd, &header, sizeof(header), 0), sizeof(header));
+    uint64_t needed = log_bytes_needed(fd, &header);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    close(fd);
+    uint64_t length = header.header_size + header.chunk_count * (uint64_t)header.chunk_size;
+    ck_assert_uint_ge((uint64_t)st.st_size, length);
+    uint64_t bound = needed + header.chunk_count * (uint64_t)(72 << 10);
+    ck_assert_msg((uint64_t)st.st_blocks * 512 <= bound,
+                  "%s takes %llu bytes for %llu of records in %llu chunks",
+                  path, (unsigned long long)st.st_blocks * 512,
+                  (unsigned long long)needed, (unsigned long long)header.chunk_count);
+}
+
+static void check_log_memory_of(unsigned long pid)
+{
+    char path[512];
+    log_path_of(pid, path, sizeof(path));
+    check_log_memory(path);
+}
+
 /* 120,000 events: the thread's first chunk and the pages prepared ahead
  * of the writer run out many times over, and nothing is lost. */
 START_TEST(test_long_history_spans_chunks)
@@ -768,7 +815,25 @@ START_TEST(test_long_history_spans_chunks)
     const struct mdlog_header *header = log_reader_header(history.reader);
     ck_assert_uint_eq(header->unrecorded_count, 0);
     log_reader_close(history.reader);
+    check_log_memory_of(pid);
     clear_directory();
+}
+END_TEST
+
+/* A program that records little takes little: lite mode's stacks and
+ * modules, and full mode's few events, each in a 1 MiB chunk that is
+ * mostly a hole. */
+START_TEST(test_log_memory_follows_what_it_holds)
+{
+    static const char *const modes[] = {"MallocStackLogging=1",
+                                        "MallocStackLogging=full"};
+    for (unsigned m = 0; m < 2; m++) {
+        struct probe_run run;
+        run_probe(&run, "sites", modes[m], NULL);
+        ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+        check_log_memory_of(output_value(run.out, "pid"));
+        clear_directory();
+    }
 }
 END_TEST
 
@@ -1231,6 +1296,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_fork_while_threads_allocate);
     tcase_add_test(tc, test_threads_record_their_own_events);
     tcase_add_test(tc, test_long_history_spans_chunks);
+    tcase_add_test(tc, test_log_memory_follows_what_it_holds);
     tcase_add_test(tc, test_signal_handler_events_leave_the_history_whole);
     tcase_add_test(tc, test_stacks_stay_unique_while_the_index_grows);
     tcase_add_test(tc, test_vm_events_follow_the_mode);
