@@ -275,11 +275,11 @@ for name in $names; do
             row="$row - -"
         fi
     done
-    # Full mode's log: the median size and counts over the runs.
+    # Full mode's log: the median memory, counts and length over the runs.
     if [ -s "$tmp/full.log" ] && ! grep -q 'n/a' "$tmp/full.log"; then
-        for f in 1 2 3 4; do row="$row $(cut -d' ' -f$f "$tmp/full.log" | median)"; done
+        for f in 1 2 3 4 5; do row="$row $(cut -d' ' -f$f "$tmp/full.log" | median)"; done
     else
-        row="$row n/a n/a n/a n/a"
+        row="$row n/a n/a n/a n/a n/a"
     fi
     echo "$row" >>"$rows"
     printf '%-10s done (glibc %.3fs, lite %.3fs, full %.3fs%s)\n' "$name" \
@@ -304,7 +304,7 @@ $2 == "FAILED" { failed[++nfailed] = $1; next }
     n++; bench[n] = $1
     gt[n] = $2; gm[n] = $3; nt[n] = $4; nm[n] = $5; lt[n] = $6; lm[n] = $7
     ft[n] = $8; fm[n] = $9; ht[n] = $10; hm[n] = $11
-    size[n] = $12; events[n] = $13; compacted[n] = $14; nodes[n] = $15; length[n] = $16
+    size[n] = $12; events[n] = $13; compacted[n] = $14; nodes[n] = $15; filelen[n] = $16
     row[$1] = n
 }
 END {
@@ -338,7 +338,7 @@ END {
         if (size[i] == "n/a") {
             logsz = "n/a"; logfile = "n/a"; ev = "n/a"; cp = "n/a"; nd = "n/a"; bpe = "n/a"; bpo = "n/a"
         } else {
-            logsz = fmt_bytes(size[i]); logfile = fmt_bytes(length[i])
+            logsz = fmt_bytes(size[i]); logfile = fmt_bytes(filelen[i])
             ev = events[i]; cp = compacted[i]; nd = nodes[i]
             bpe = events[i] > 0 ? sprintf("%.2f", size[i] / events[i]) : "n/a"
             bpo = events[i] + compacted[i] > 0 ? sprintf("%.2f", size[i] / (events[i] + compacted[i])) : "n/a"

@@ -82,9 +82,8 @@ static uint32_t take_stack(struct stacklog_thread *thread,
                                     : 0;
 }
 
-/* Lite mode's record: the stack id in the zone's metadata of the block.
- * Zones the program wrote itself have no room for it. */
-static void block_set_stack(malloc_zone_t *zone, uintptr_t block, uint32_t stack)
+void stacklog_block_set_stack(malloc_zone_t *zone, uintptr_t block,
+                              uint32_t stack)
 {
     if (szone_is_szone(zone))
         szone_set_stack_id(szone_from_zone(zone), (const void *)block, stack);
@@ -117,14 +116,11 @@ static void log_allocation(struct stacklog_thread *thread, uint32_t type,
                            uintptr_t result, uintptr_t return_slot)
 {
     uint32_t stack = take_stack(thread, return_slot);
-    block_set_stack(zone, result, stack);
+    stacklog_block_set_stack(zone, result, stack);
     if (!history_malloc)
         return;
     if (type & MALLOC_LOG_TYPE_DEALLOCATE) { /* realloc(arg2, arg3) */
-        stacklog_event_write(thread, MDLOG_EVENT_FREE | MDLOG_EVENT_REALLOC,
-                             arg2, 0, thread->realloc_order, stack);
-        stacklog_event_write(thread, MDLOG_EVENT_ALLOC | MDLOG_EVENT_REALLOC,
-                             result, arg3, stacklog_order_next(), stack);
+        stacklog_realloc_events(thread, arg2, arg3, result, stack);
         return;
     }
     unsigned cleared = type & MALLOC_LOG_TYPE_CLEARED ? MDLOG_EVENT_CLEARED : 0;
@@ -142,7 +138,7 @@ static void count_unrecorded(void)
 static void log_unrecorded(uint32_t type, malloc_zone_t *zone, uintptr_t result)
 {
     if ((type & MALLOC_LOG_TYPE_ALLOCATE) && result)
-        block_set_stack(zone, result, 0);
+        stacklog_block_set_stack(zone, result, 0);
     if (history_malloc)
         count_unrecorded();
 }
@@ -168,7 +164,7 @@ void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
     stacklog_busy_leave();
 }
 
-void stacklog_realloc_begin(void)
+void stacklog_realloc_begin_slow(void)
 {
     struct stacklog_thread *thread;
     if (!history_malloc || stacklog_is_busy())

@@ -56,12 +56,13 @@ void stacklog_constructor(void);
  * function's STACKLOG_RETURN_SLOT(), or 0. */
 void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
                      uintptr_t arg3, uintptr_t result, uintptr_t return_slot);
+/* Lite mode's record: the stack id in the zone's metadata of the block.
+ * Zones the program wrote itself have no room for it. */
+void stacklog_block_set_stack(malloc_zone_t *zone, uintptr_t block,
+                              uint32_t stack);
 /* The stack id the zone holds for the block in use at `block`; 0 when it
  * holds none (a zone the program wrote itself). */
 uint32_t stacklog_block_stack(malloc_zone_t *zone, uintptr_t block);
-/* Before a realloc of a block in use: the free half's place in the
- * order is taken now, before the block can be reused by another thread. */
-void stacklog_realloc_begin(void);
 /* Before a vm call that releases memory: its place in the order, or 0. */
 uint64_t stacklog_vm_begin(void);
 /* A vm event of the program (enum mdlog_event_kind and flags), with the

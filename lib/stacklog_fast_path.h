@@ -84,6 +84,59 @@ stacklog_allocation_fast(struct stacklog_thread *thread, uint32_t type,
     return true;
 }
 
+/* The two events of a realloc that moved or resized `old` to `block`:
+ * the free with the place in the order taken before the realloc
+ * (stacklog_realloc_begin), then the allocation.  The thread is busy. */
+static MD_ALWAYS_INLINE void
+stacklog_realloc_events(struct stacklog_thread *thread, uintptr_t old,
+                        uintptr_t size, uintptr_t block, uint32_t stack)
+{
+    stacklog_event_write(thread, MDLOG_EVENT_FREE | MDLOG_EVENT_REALLOC, old,
+                         0, thread->realloc_order, stack);
+    stacklog_event_write(thread, MDLOG_EVENT_ALLOC | MDLOG_EVENT_REALLOC,
+                         block, size, stacklog_order_next(), stack);
+}
+
+/* In full and malloc modes, a realloc of `old` to `block` of `size` with
+ * a stack the stack cache knows: the stack id stored as an allocation on
+ * the fast path does when the block moved to the thread cache's handout,
+ * else (grown in place, mostly) through the zone, and the realloc's two
+ * events.  False when the stack is not known: the logger takes it. */
+static MD_ALWAYS_INLINE bool
+stacklog_realloc_fast(struct stacklog_thread *thread, malloc_zone_t *zone,
+                      uintptr_t old, uintptr_t size, uintptr_t block,
+                      uintptr_t return_slot)
+{
+    uint32_t stack = stacklog_stack_cache_find(thread, return_slot);
+    if (!stack)
+        return false;
+    uint32_t *slot = szone_thread_cache_take_handout((struct szone *)zone,
+                                                     (const void *)block);
+    if (slot)
+        __atomic_store_n(slot, stack, __ATOMIC_RELAXED);
+    else
+        stacklog_block_set_stack(zone, block, stack);
+    stacklog_busy_enter();
+    stacklog_realloc_events(thread, old, size, block, stack);
+    stacklog_busy_leave();
+    return true;
+}
+
+/* Before a realloc of a block in use, in the modes that record frees:
+ * the free half's place in the order, taken now, before the block can
+ * be reused by another thread.  Not marked busy: a signal handler's
+ * realloc meanwhile may take the thread's place in the order (a rare
+ * duplicate order, not a torn record). */
+void stacklog_realloc_begin_slow(void);
+static MD_ALWAYS_INLINE void stacklog_realloc_begin(void)
+{
+    struct stacklog_thread *thread = stacklog_current_thread;
+    if (MD_LIKELY(thread && !stacklog_is_busy()))
+        thread->realloc_order = stacklog_order_next();
+    else
+        stacklog_realloc_begin_slow();
+}
+
 /* Takes back the allocation of `block` when it is the thread's last
  * event and the block is still that allocation: another thread may have
  * freed it and been given it again since.  The block's stack id tells:
@@ -128,9 +181,7 @@ stacklog_free_fast(struct stacklog_thread *thread, malloc_zone_t *zone,
 }
 
 /* The stack logger's part of a malloc_logger call; `return_slot` is the
- * exported function's STACKLOG_RETURN_SLOT().  A realloc that freed a
- * block needs two events with the order taken before it, and goes to the
- * logger but in lite mode. */
+ * exported function's STACKLOG_RETURN_SLOT(). */
 static MD_ALWAYS_INLINE void
 stacklog_record(uint32_t type, malloc_zone_t *zone, uintptr_t arg2,
                 uintptr_t arg3, uintptr_t result, uintptr_t return_slot)
@@ -144,6 +195,10 @@ stacklog_record(uint32_t type, malloc_zone_t *zone, uintptr_t arg2,
                               !(type & MALLOC_LOG_TYPE_DEALLOCATE))) {
             if (stacklog_allocation_fast(thread, type, zone, arg2, result,
                                          return_slot))
+                return;
+        } else if (result) {
+            if (stacklog_realloc_fast(thread, zone, arg2, arg3, result,
+                                      return_slot))
                 return;
         }
     }

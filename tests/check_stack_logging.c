@@ -1179,6 +1179,49 @@ START_TEST(test_zone_realloc_of_null_is_an_allocation)
 }
 END_TEST
 
+/* Each realloc that frees a block is its two halves, the free before the
+ * allocation, both with the stack of the call, in the fast path's order
+ * as in the logger's. */
+START_TEST(test_reallocs_record_both_halves)
+{
+    struct probe_run run;
+    run_probe(&run, "reallocs", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
+    struct events *events = read_events(reader);
+    unsigned long grow = output_value(run.out, "grow");
+    uint64_t current = 0, size = 16;
+    unsigned halves = 0;
+    for (unsigned i = 0; i < events->count; i++) {
+        const struct log_reader_event *event = &events->list[i];
+        unsigned kind = event->type & MDLOG_EVENT_KIND_MASK;
+        if (!stack_has_function(reader, event->stack, grow))
+            continue;
+        if (!(event->type & MDLOG_EVENT_REALLOC)) {
+            /* realloc(NULL, 16) is an allocation. */
+            ck_assert_uint_eq(kind, MDLOG_EVENT_ALLOC);
+            ck_assert_uint_eq(event->size, 16);
+            current = event->address;
+            continue;
+        }
+        if (halves++ % 2 == 0) {
+            ck_assert_uint_eq(kind, MDLOG_EVENT_FREE);
+            ck_assert_uint_eq(event->address, current);
+        } else {
+            ck_assert_uint_eq(kind, MDLOG_EVENT_ALLOC);
+            ck_assert_uint_eq(event->size, size += 16);
+            ck_assert_uint_eq(event->stack, events->list[i - 1].stack);
+            current = event->address;
+        }
+    }
+    ck_assert_uint_eq(halves, 2 * 255);
+    ck_assert_uint_eq(size, 4096);
+    expect_event(reader, events, MDLOG_EVENT_FREE, current, 0);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
 /* ---- reaping and the directory ---- */
 
 static pid_t dead_pid(void)
@@ -1301,6 +1344,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_stacks_stay_unique_while_the_index_grows);
     tcase_add_test(tc, test_vm_events_follow_the_mode);
     tcase_add_test(tc, test_zone_realloc_of_null_is_an_allocation);
+    tcase_add_test(tc, test_reallocs_record_both_halves);
     tcase_add_test(tc, test_logs_of_dead_processes_are_reaped);
     tcase_add_test(tc, test_unwritable_directory_falls_back);
     tcase_add_test(tc, test_program_logger_sees_the_same_calls);

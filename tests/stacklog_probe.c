@@ -425,6 +425,28 @@ static int vm(void)
     return 0;
 }
 
+/* One call site grows a block 16 bytes at a time: after the first, its
+ * stack is in the thread's stack cache, and a realloc that moves records
+ * both halves on the fast path. */
+__attribute__((noinline)) static void *grow(void *block, size_t size)
+{
+    void *result = realloc(block, size);
+    __asm__ volatile("" ::: "memory");
+    return result;
+}
+
+static int reallocs(void)
+{
+    print_sites();
+    printf("grow %p\n", (void *)grow);
+    void *block = NULL;
+    for (size_t size = 16; size <= 4096; size += 16)
+        if (!(block = grow(block, size)))
+            return 1;
+    free(block);
+    return 0;
+}
+
 /* A zone's realloc of NULL allocates. */
 static int realloc_null(void)
 {
@@ -654,6 +676,7 @@ int main(int argc, char **argv)
                      {"logger", logger},   {"callers", callers},
                      {"signals", signals}, {"fork_stress", fork_stress},
                      {"own_stack", own_stack}, {"realloc_null", realloc_null},
+                     {"reallocs", reallocs},
                      {"long_history", long_history}, {"paths", paths},
                      {"deep", deep}, {"interrupted", interrupted},
                      {"round_trip", round_trip}};
@@ -661,6 +684,6 @@ int main(int argc, char **argv)
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|long_history|paths|deep|interrupted|round_trip\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|reallocs|long_history|paths|deep|interrupted|round_trip\n");
     return 2;
 }
