@@ -320,6 +320,21 @@ void stacklog_file_force_unlock(void);
 /* In a fork child: a log of its own holding the parent's stacks and
  * modules at their old addresses; false (logging stops) on failure. */
 bool stacklog_file_fork_child(bool keep);
+/* In a fork child, the bytes of the STACKS chunk whose first node is
+ * `first` that it keeps: whole pages holding the nodes below `count`,
+ * the child's node_count.  They have memory in the child's file, and
+ * the rest of the chunk is a hole: the parent's nodes made later are
+ * not the child's. */
+static inline size_t stacklog_fork_kept_stack_bytes(uint64_t first,
+                                                    uint64_t count)
+{
+    uint64_t nodes = count > first ? count - first : 0;
+    uint64_t bytes = sizeof(struct mdlog_chunk_header) +
+                     nodes * sizeof(struct mdlog_stack_node);
+    if (bytes > MDLOG_CHUNK_SIZE)
+        bytes = MDLOG_CHUNK_SIZE;
+    return (size_t)((bytes + OS_PAGE_SIZE - 1) & ~(OS_PAGE_SIZE - 1));
+}
 
 /* ---- stacklog_reap.c: logs of processes that are gone ---- */
 void stacklog_reap(const char *directory);

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -389,16 +390,26 @@ static bool fork_copy_data(int parent_fd, int fd, const char *mapped,
 }
 
 /* The child's copy of one chunk, mapped where the parent's was: the
- * library's pointers into stacks and modules stay valid.  Event chunks
- * are the parent's history, and are left out: only their header is
- * written, and the rest of each stays a hole in the file. */
-static bool fork_copy_chunk(int parent_fd, int fd, uint64_t index)
+ * library's pointers into stacks and modules stay valid.  Of a stack
+ * chunk, only the part holding the child's `nodes` is kept, with memory
+ * for all of it (the parent may give memory to the last of those nodes
+ * after the fork).  Event chunks are the parent's history, and are left
+ * out: only their header is written, and the rest of each stays a hole
+ * in the file. */
+static bool fork_copy_chunk(int parent_fd, int fd, uint64_t index,
+                            uint64_t nodes)
 {
     struct mdlog_chunk_header *chunk = (void *)log_file.chunk_map[index];
     uint32_t kind = chunk ? chunk->kind : MDLOG_CHUNK_UNUSED;
     if (kind == MDLOG_CHUNK_STACKS || kind == MDLOG_CHUNK_MODULES) {
+        size_t kept = kind == MDLOG_CHUNK_STACKS
+                          ? stacklog_fork_kept_stack_bytes(chunk->first, nodes)
+                          : MDLOG_CHUNK_SIZE;
         if (!fork_copy_data(parent_fd, fd, (const char *)chunk,
-                            chunk_offset(index), MDLOG_CHUNK_SIZE))
+                            chunk_offset(index), kept))
+            return false;
+        if (kind == MDLOG_CHUNK_STACKS &&
+            reserve(fd, chunk_offset(index), (off_t)kept) != 0)
             return false;
         return map_chunk(index, chunk) != NULL;
     }
@@ -433,15 +444,21 @@ bool stacklog_file_fork_child(bool keep)
     md_lock_init(&log_file.lock);
     int fd = open_in(log_file.directory, header->executable);
     uint64_t count = header->chunk_count;
+    /* The parent's threads go on adding nodes: the child keeps those
+     * counted now, and its header says so. */
+    uint64_t nodes = __atomic_load_n(&header->node_count, __ATOMIC_ACQUIRE);
     /* The parent's length, so that every chunk keeps its offset, but
      * memory only for what is written: a child must not take as much
      * as a parent that logged gigabytes of events before it forked. */
     bool ok = fd >= 0 && ftruncate(fd, chunk_offset(count)) == 0 &&
               reserve(fd, 0, MDLOG_HEADER_SIZE) == 0 &&
-              pwrite(fd, header, MDLOG_HEADER_SIZE, 0) == MDLOG_HEADER_SIZE;
+              pwrite(fd, header, MDLOG_HEADER_SIZE, 0) == MDLOG_HEADER_SIZE &&
+              pwrite(fd, &nodes, sizeof(nodes),
+                     offsetof(struct mdlog_header, node_count)) ==
+                  (ssize_t)sizeof(nodes);
     log_file.fd = fd;
     for (uint64_t i = 0; ok && i < count; i++)
-        ok = fork_copy_chunk(parent_fd, fd, i);
+        ok = fork_copy_chunk(parent_fd, fd, i, nodes);
     close(parent_fd);
     ok = ok && os_syscall_mmap(header, MDLOG_HEADER_SIZE, PROT_READ | PROT_WRITE,
                     MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED;

@@ -62,10 +62,6 @@ static bool node_chunk_back(uint64_t c, size_t end)
             (struct mdlog_chunk_header *)node_chunks[c] - 1;
         size_t more = stacklog_file_back(chunk, backed, end);
         if (more) {
-            /* In a forked child, the copy of the parent's file may hold
-             * nodes the parent made after the fork there: a reader must
-             * not take one for the child's while the child writes it. */
-            memset((char *)chunk + backed, 0, more - backed);
             backed = more;
             __atomic_store_n(&node_chunk_backed[c], (uint32_t)more,
                              __ATOMIC_RELEASE);
@@ -209,46 +205,35 @@ void stacklog_nodes_reinit_lock(void)
 static void fork_child_chunk(uint64_t c, uint64_t count)
 {
     struct mdlog_stack_node *records = node_chunks[c];
-    uint32_t written = 0;
-    /* The slots the chunk has memory for, and those of the nodes the child
-     * counts: a thread of the parent may have taken an id before the fork
-     * and given it memory after.  Not beyond: reading a hole of the file
-     * would give it memory. */
-    const size_t header = sizeof(struct mdlog_chunk_header);
-    uint64_t slots = (node_chunk_backed[c] - header) / sizeof(*records);
-    uint64_t counted = count > c * NODES_PER_CHUNK ? count - c * NODES_PER_CHUNK : 0;
-    if (slots < counted)
-        slots = counted;
+    struct mdlog_chunk_header *chunk = (struct mdlog_chunk_header *)records - 1;
+    uint64_t first = c * NODES_PER_CHUNK;
+    uint64_t slots = count > first ? count - first : 0;
     if (slots > NODES_PER_CHUNK)
         slots = NODES_PER_CHUNK;
+    /* The copy holds the pages of the child's nodes, with memory
+     * (stacklog_file_fork_child); past its last node, the parent's later
+     * ones are cleared. */
+    size_t kept = stacklog_fork_kept_stack_bytes(first, count);
+    size_t used = sizeof(*chunk) + slots * sizeof(*records);
+    memset((char *)chunk + used, 0, kept - used);
+    node_chunk_backed[c] = (uint32_t)kept;
+    uint32_t written = 0;
     for (uint32_t i = 0; i < slots; i++) {
-        uint64_t id = c * NODES_PER_CHUNK + i;
-        struct mdlog_stack_node *node = &records[i];
-        if (!__atomic_load_n(&node->pc, __ATOMIC_ACQUIRE))
+        uint64_t id = first + i;
+        if (!__atomic_load_n(&records[i].pc, __ATOMIC_ACQUIRE))
             continue;
-        if (id >= count) {
-            *node = (struct mdlog_stack_node){0};
-            continue;
-        }
         written++;
         if (id)
             stacklog_node_children_repair((uint32_t)id, count);
     }
-    /* What was read now has memory; what lies past it is given memory
-     * (and cleared of the parent's later nodes) when the child gets
-     * there. */
-    size_t read = (header + slots * sizeof(*records) + OS_PAGE_SIZE - 1) &
-                  ~(OS_PAGE_SIZE - 1);
-    if (read > node_chunk_backed[c])
-        node_chunk_backed[c] = (uint32_t)read;
-    struct mdlog_chunk_header *chunk = (struct mdlog_chunk_header *)records - 1;
     __atomic_store_n(&chunk->count, written, __ATOMIC_RELEASE);
 }
 
 /* The child's copy of the tree was taken while the parent's threads
- * went on adding to it, after the header that counts its nodes.  Its
- * index, a copy from the moment of the fork, names only nodes made
- * until then, which the copy holds whole. */
+ * went on adding to it, after the header that counts its nodes (written
+ * with the count taken for the copy).  Its index, a copy from the moment
+ * of the fork, names only nodes made until then, which the copy holds
+ * whole. */
 void stacklog_nodes_fork_child(void)
 {
     uint64_t count = __atomic_load_n(&stacklog_header->node_count,

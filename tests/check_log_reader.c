@@ -313,6 +313,54 @@ static int collect(const struct log_reader_event *event, void *context)
     return c->stop_after != 0 && c->count == c->stop_after ? 42 : 0;
 }
 
+/* Events around the limits of one 16-byte record, each with the records
+ * it must take: written and read back exactly. */
+START_TEST(test_events_at_the_encoding_limits)
+{
+    static const struct {
+        uint64_t address, size;
+        unsigned type, records;
+    } cases[] = {
+        {0x1000, 0, MDLOG_EVENT_ALLOC, 1},
+        {0x1000, 32766, MDLOG_EVENT_ALLOC | MDLOG_EVENT_CLEARED, 1},
+        {0x1000, 32767, MDLOG_EVENT_ALLOC, 2},
+        {0x1000, (uint64_t)1 << 40, MDLOG_EVENT_VM_MAP, 2},
+        {0x10, ((uint64_t)1 << 59) - 1, MDLOG_EVENT_VM_UNMAP | MDLOG_EVENT_REALLOC, 2},
+        {((uint64_t)1 << 48) - 16, 8, MDLOG_EVENT_FREE | MDLOG_EVENT_REALLOC, 1},
+        {(uint64_t)1 << 48, 8, MDLOG_EVENT_FREE, 2},
+        {UINT64_MAX - 15, 8, MDLOG_EVENT_ALLOC, 2},
+        {0x1001, 8, MDLOG_EVENT_ALLOC, 2},
+        {0x1008, 8, MDLOG_EVENT_FREE, 2},
+        {0x1010, 8, MDLOG_EVENT_FREE, 1},
+    };
+    enum { CASES = sizeof(cases) / sizeof(cases[0]) };
+    make_temp_dir();
+    struct log_builder *builder = log_builder_create(SMALL, 4242);
+    unsigned records = 0;
+    for (unsigned i = 0; i < CASES; i++) {
+        log_builder_event(builder, T1, cases[i].type, cases[i].address,
+                          cases[i].size, 7);
+        records += cases[i].records;
+    }
+    ck_assert_uint_eq(chunk_in(builder, 0)->count, records);
+    struct log_reader *reader = open_ok(write_log(builder, "limits.stacklog"));
+    struct log_reader_event got[CASES + 1];
+    struct collected c = {got, 0, CASES + 1, 0};
+    ck_assert_int_eq(log_reader_for_each_event(reader, collect, &c), 0);
+    ck_assert_uint_eq(c.count, CASES);
+    ck_assert_uint_eq(log_reader_event_count(reader), CASES);
+    for (unsigned i = 0; i < CASES; i++) {
+        ck_assert_uint_eq(got[i].address, cases[i].address);
+        ck_assert_uint_eq(got[i].size, cases[i].size);
+        ck_assert_uint_eq(got[i].type, cases[i].type);
+        ck_assert_uint_eq(got[i].stack, 7);
+    }
+    log_reader_close(reader);
+    log_builder_destroy(builder);
+    remove_temp_dir();
+}
+END_TEST
+
 #define MERGE_EVENTS 10000
 
 START_TEST(test_events_merge_three_threads_in_order)
@@ -890,6 +938,8 @@ struct compaction {
     off_t header_offset;
     off_t record_offset;
     struct mdlog_chunk_header header;
+    unsigned events_back;  /* events taken back, one after the other */
+    unsigned records_back; /* the records they took */
     struct mdlog_event rewritten;
     size_t seen;
     uint64_t last_address;
@@ -906,8 +956,8 @@ static int compact_while_reading(const struct log_reader_event *event,
     struct compaction *c = context;
     if (c->seen++ == 0) {
         struct mdlog_chunk_header *header = &c->header;
-        header->taken_back++;
-        header->count--;
+        header->taken_back += c->events_back;
+        header->count -= c->records_back;
         if (c->rewritten.packed) {
             write_at(c->fd, &c->rewritten, sizeof(c->rewritten), c->record_offset);
             header->count++;
@@ -918,24 +968,36 @@ static int compact_while_reading(const struct log_reader_event *event,
     return 0;
 }
 
-/* Ten allocations of one thread, the last one compacted (and maybe its
- * record rewritten) while the walk is at the first: what the walk saw. */
-static struct compaction walk_while_compacting(struct mdlog_event rewritten)
+/* Ten allocations of one thread, the last `events_back` compacted (and
+ * maybe a record rewritten after them) while the walk is at the first:
+ * what the walk saw.  With `last_extended`, the last event takes two
+ * records. */
+static struct compaction walk_while_compacting(unsigned events_back,
+                                               bool last_extended,
+                                               struct mdlog_event rewritten)
 {
     make_temp_dir();
     struct log_builder *builder = log_builder_create(SMALL, 4242);
-    for (unsigned i = 0; i < 10; i++)
-        log_builder_event(builder, T1, MDLOG_EVENT_ALLOC, 0x1000 + 16 * i, 8, 0);
+    for (unsigned i = 0; i < 10; i++) {
+        uint64_t misaligned = i == 9 && last_extended ? 8 : 0;
+        log_builder_event(builder, T1, MDLOG_EVENT_ALLOC,
+                          0x1000 + 16 * i + misaligned, 8, 0);
+    }
+    unsigned records = 10 + last_extended;
     const char *path = write_log(builder, "compact.stacklog");
     struct log_reader *reader = open_ok(path);
     off_t chunk = (off_t)log_builder_chunk_offset(builder, 0);
     struct compaction c = {
         .fd = open(path, O_WRONLY),
         .header_offset = chunk,
-        .record_offset = chunk + (off_t)(sizeof(struct mdlog_chunk_header) +
-                                         9 * sizeof(struct mdlog_event)),
         .header = *chunk_in(builder, 0),
+        .events_back = events_back,
+        .records_back = events_back + last_extended,
         .rewritten = rewritten};
+    ck_assert_uint_eq(c.header.count, records);
+    c.record_offset = chunk + (off_t)(sizeof(struct mdlog_chunk_header) +
+                                      (records - c.records_back) *
+                                          sizeof(struct mdlog_event));
     ck_assert_int_ge(c.fd, 0);
     ck_assert_int_eq(log_reader_for_each_event(reader, compact_while_reading, &c), 0);
     close(c.fd);
@@ -947,9 +1009,17 @@ static struct compaction walk_while_compacting(struct mdlog_event rewritten)
 
 START_TEST(test_event_compacted_during_the_walk_is_dropped)
 {
-    struct compaction c = walk_while_compacting((struct mdlog_event){0});
+    struct compaction c = walk_while_compacting(1, false, (struct mdlog_event){0});
     ck_assert_uint_eq(c.seen, 9);
     ck_assert_uint_eq(c.last_address, 0x1000 + 16 * 8);
+    /* An extended event: both its records go. */
+    c = walk_while_compacting(1, true, (struct mdlog_event){0});
+    ck_assert_uint_eq(c.seen, 9);
+    ck_assert_uint_eq(c.last_address, 0x1000 + 16 * 8);
+    /* Two events taken back, one after the other. */
+    c = walk_while_compacting(2, false, (struct mdlog_event){0});
+    ck_assert_uint_eq(c.seen, 8);
+    ck_assert_uint_eq(c.last_address, 0x1000 + 16 * 7);
 }
 END_TEST
 
@@ -958,7 +1028,12 @@ START_TEST(test_event_rewritten_during_the_walk_is_read_again)
     struct mdlog_event other = {
         .packed = mdlog_event_pack(MDLOG_EVENT_ALLOC, 0x7000, 32),
         .order_offset = 20};
-    struct compaction c = walk_while_compacting(other);
+    struct compaction c = walk_while_compacting(1, false, other);
+    ck_assert_uint_eq(c.seen, 10);
+    ck_assert_uint_eq(c.last_address, 0x7000);
+    /* An extended event's two records, one event written over them: the
+     * walk must not read its second record as an extension. */
+    c = walk_while_compacting(1, true, other);
     ck_assert_uint_eq(c.seen, 10);
     ck_assert_uint_eq(c.last_address, 0x7000);
 }
@@ -1366,6 +1441,7 @@ static Suite *log_reader_suite(void)
 
     TCase *events = tcase_create("events and modules");
     tcase_add_test(events, test_events_merge_three_threads_in_order);
+    tcase_add_test(events, test_events_at_the_encoding_limits);
     tcase_add_test(events, test_event_walk_stops_when_asked);
     tcase_add_test(events, test_empty_log);
     tcase_add_test(events, test_modules_by_index_and_address);

@@ -85,13 +85,19 @@ static unsigned copy_event(struct cursor *cursor)
     return length;
 }
 
+/* Reads of one event that a writer taking events back may interrupt
+ * before the walk leaves the rest of the chunk out: a thread freeing
+ * what it just allocated, in a loop, takes one back every few dozen
+ * nanoseconds. */
+#define READS_WHILE_TAKEN_BACK 8
+
 /* Reads the event at the cursor's slot and moves past it; false when
  * there is none to hand out there.  If the writer took events back while
  * they were read, the records may have been rewritten under the copy:
  * the count is loaded again, and what it still holds read again. */
 static bool read_event(struct cursor *cursor)
 {
-    for (;;) {
+    for (unsigned reads = 0;; reads++) {
         unsigned length = copy_event(cursor);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         uint64_t taken_back = __atomic_load_n(&cursor->chunk->taken_back,
@@ -99,6 +105,10 @@ static bool read_event(struct cursor *cursor)
         if (taken_back == cursor->taken_back) {
             cursor->slot += length ? length : 1;
             return length != 0;
+        }
+        if (reads == READS_WHILE_TAKEN_BACK) {
+            cursor->count = cursor->slot;
+            return false;
         }
         cursor->taken_back = taken_back;
         uint64_t count = log_reader_count(
