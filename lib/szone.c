@@ -144,15 +144,21 @@ bool szone_free_block(struct szone *zone, void *pointer,
     return true;
 }
 
-static void szone_free(malloc_zone_t *basic, void *pointer)
+void szone_free_found(struct szone *zone, void *pointer,
+                      struct szone_block *block, bool found)
+{
+    if (MD_UNLIKELY(!found || !szone_free_block(zone, pointer, block)))
+        report_pointer_error(pointer, "pointer being freed was not allocated");
+}
+
+void szone_free(malloc_zone_t *basic, void *pointer)
 {
     struct szone *zone = szone_from_zone(basic);
     struct szone_block block;
     if (!pointer)
         return;
-    if (MD_UNLIKELY(!szone_find_block(zone, pointer, &block) ||
-                    !szone_free_block(zone, pointer, &block)))
-        report_pointer_error(pointer, "pointer being freed was not allocated");
+    szone_free_found(zone, pointer, &block,
+                     szone_find_block(zone, pointer, &block));
 }
 
 static void szone_free_definite_size(malloc_zone_t *basic, void *pointer,
