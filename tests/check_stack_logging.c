@@ -112,6 +112,18 @@ static struct events *read_events(struct log_reader *reader)
     return &events;
 }
 
+/* Runs the probe's `action` in full mode, which must exit cleanly: its
+ * log, opened into *reader, and its events. */
+static struct events *full_probe_events(struct probe_run *run,
+                                        const char *action,
+                                        struct log_reader **reader)
+{
+    run_probe(run, action, "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(run), "%s", run->err);
+    *reader = open_log_of(output_value(run->out, "pid"));
+    return read_events(*reader);
+}
+
 static const struct log_reader_event *find_event(const struct events *events,
                                                  unsigned kind,
                                                  unsigned long address)
@@ -310,10 +322,8 @@ END_TEST
 START_TEST(test_stacks_deeper_than_recorded_keep_their_inner_frames)
 {
     struct probe_run run;
-    run_probe(&run, "deep", "MallocStackLogging=full", NULL);
-    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
-    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
-    struct events *events = read_events(reader);
+    struct log_reader *reader;
+    struct events *events = full_probe_events(&run, "deep", &reader);
     static const char *const kinds[2] = {"bottom", "returned"};
     uint32_t stack_of[2] = {0, 0};
     unsigned seen[2] = {0, 0};
@@ -1185,10 +1195,8 @@ END_TEST
 START_TEST(test_reallocs_record_both_halves)
 {
     struct probe_run run;
-    run_probe(&run, "reallocs", "MallocStackLogging=full", NULL);
-    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
-    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
-    struct events *events = read_events(reader);
+    struct log_reader *reader;
+    struct events *events = full_probe_events(&run, "reallocs", &reader);
     unsigned long grow = output_value(run.out, "grow");
     uint64_t current = 0, size = 16;
     unsigned halves = 0;
