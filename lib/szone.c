@@ -144,21 +144,15 @@ bool szone_free_block(struct szone *zone, void *pointer,
     return true;
 }
 
-void szone_free_found(struct szone *zone, void *pointer,
-                      struct szone_block *block, bool found)
-{
-    if (MD_UNLIKELY(!found || !szone_free_block(zone, pointer, block)))
-        report_pointer_error(pointer, "pointer being freed was not allocated");
-}
-
-void szone_free(malloc_zone_t *basic, void *pointer)
+static void szone_free(malloc_zone_t *basic, void *pointer)
 {
     struct szone *zone = szone_from_zone(basic);
     struct szone_block block;
     if (!pointer)
         return;
-    szone_free_found(zone, pointer, &block,
-                     szone_find_block(zone, pointer, &block));
+    if (MD_UNLIKELY(!szone_find_block(zone, pointer, &block) ||
+                    !szone_free_block(zone, pointer, &block)))
+        report_pointer_error(pointer, "pointer being freed was not allocated");
 }
 
 static void szone_free_definite_size(malloc_zone_t *basic, void *pointer,

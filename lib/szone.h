@@ -298,13 +298,6 @@ static inline bool szone_block_in_use(const struct szone_block *block)
 /* Frees a block found in this zone; false when it was not in use. */
 bool szone_free_block(struct szone *zone, void *pointer,
                       struct szone_block *block);
-/* A szone's free: reports `pointer` when it was not `found`
- * (szone_find_block) or not in use, else frees it. */
-void szone_free_found(struct szone *zone, void *pointer,
-                      struct szone_block *block, bool found);
-/* The free of szones without debug behaviour: a zone whose free it is
- * may be freed from in two steps, the block found first. */
-void szone_free(malloc_zone_t *zone, void *pointer);
 
 /* ---- szone_debug.c: the function table of debug zones ---- */
 void szone_debug_setup(struct szone *zone, const struct szone_debug *debug);
