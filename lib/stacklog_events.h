@@ -91,14 +91,16 @@ stacklog_event_take_back(struct stacklog_thread *thread,
                          const struct mdlog_event *last)
 {
     struct mdlog_chunk_header *chunk = thread->chunk;
-    __atomic_store_n(&chunk->taken_back, chunk->taken_back + 1,
-                     __ATOMIC_RELAXED);
-    /* Before the records are written again (see mdlog_chunk_header). */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
     thread->used = (uint32_t)(last - thread->events);
     thread->recorded--;
     thread->compacted += 2;
+    /* The count goes down before taken_back goes up, and both before the
+     * records are written again (see mdlog_chunk_header): a reader that
+     * sees the new taken_back sees the lower count. */
     __atomic_store_n(&chunk->count, thread->used, __ATOMIC_RELEASE);
+    __atomic_store_n(&chunk->taken_back, chunk->taken_back + 1,
+                     __ATOMIC_RELEASE);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 #endif

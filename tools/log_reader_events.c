@@ -23,8 +23,12 @@ struct cursor {
     size_t next_chunk; /* within the stream */
     const struct mdlog_chunk_header *chunk;
     uint64_t slot;
-    uint64_t count;
-    uint64_t taken_back; /* the chunk's, when its count was loaded */
+    uint64_t count; /* where the walk of this chunk ends */
+    /* The chunk's taken_back, and its count loaded just after: records
+     * below that count less two per event taken back since were not
+     * rewritten. */
+    uint64_t taken_back;
+    uint64_t taken_back_count;
     struct log_reader_event event; /* the stream's next event */
 };
 
@@ -40,6 +44,7 @@ static bool enter_next_chunk(struct cursor *cursor)
                                          __ATOMIC_ACQUIRE);
     cursor->count = log_reader_count(cursor->chunk,
                                      log_reader_event_capacity(cursor->reader));
+    cursor->taken_back_count = cursor->count;
     cursor->slot = 0;
     return true;
 }
@@ -91,32 +96,48 @@ static unsigned copy_event(struct cursor *cursor)
  * nanoseconds. */
 #define READS_WHILE_TAKEN_BACK 8
 
+/* Whether the `length` records at the cursor's slot were not rewritten
+ * while read, though the writer took events back `taken_back` times in
+ * all: each took back at most two records from the end, so those far
+ * enough below the count loaded with the last taken_back seen stayed. */
+static bool stayed(const struct cursor *cursor, unsigned length,
+                   uint64_t taken_back)
+{
+    uint64_t records_back = 2 * (taken_back - cursor->taken_back);
+    uint64_t end = cursor->slot + (length ? length : 1);
+    return records_back <= cursor->taken_back_count &&
+           end <= cursor->taken_back_count - records_back;
+}
+
 /* Reads the event at the cursor's slot and moves past it; false when
  * there is none to hand out there.  If the writer took events back while
- * they were read, the records may have been rewritten under the copy:
- * the count is loaded again, and what it still holds read again. */
+ * it was read, its records may have been rewritten under the copy: the
+ * count is loaded again, and what it still holds read again. */
 static bool read_event(struct cursor *cursor)
 {
     for (unsigned reads = 0;; reads++) {
         unsigned length = copy_event(cursor);
+        /* After the copy; and before the count loaded below. */
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         uint64_t taken_back = __atomic_load_n(&cursor->chunk->taken_back,
-                                              __ATOMIC_RELAXED);
-        if (taken_back == cursor->taken_back) {
+                                              __ATOMIC_ACQUIRE);
+        bool sound = taken_back == cursor->taken_back ||
+                     stayed(cursor, length, taken_back);
+        if (taken_back != cursor->taken_back) {
+            cursor->taken_back = taken_back;
+            cursor->taken_back_count = log_reader_count(
+                cursor->chunk, log_reader_event_capacity(cursor->reader));
+            if (cursor->taken_back_count < cursor->count)
+                cursor->count = cursor->taken_back_count;
+        }
+        if (sound) {
             cursor->slot += length ? length : 1;
             return length != 0;
         }
-        if (reads == READS_WHILE_TAKEN_BACK) {
+        if (cursor->slot >= cursor->count || reads == READS_WHILE_TAKEN_BACK) {
             cursor->count = cursor->slot;
             return false;
         }
-        cursor->taken_back = taken_back;
-        uint64_t count = log_reader_count(
-            cursor->chunk, log_reader_event_capacity(cursor->reader));
-        if (count < cursor->count)
-            cursor->count = count;
-        if (cursor->slot >= cursor->count)
-            return false;
     }
 }
 

@@ -116,9 +116,9 @@ struct mdlog_chunk_header {
      * order of id; a node is complete when its pc is not 0. */
     uint64_t count;
     /* EVENTS: how many times the writer took its last event back.  It
-     * goes up before the records are written again, so a reader that
-     * finds it changed after reading records may have read them while
-     * they were rewritten.  Else 0. */
+     * goes up after the count goes down and before the records are
+     * written again, so a reader that finds it changed after reading
+     * records may have read them while they were rewritten.  Else 0. */
     uint64_t taken_back;
 };
 
