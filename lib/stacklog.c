@@ -245,4 +245,5 @@ void stacklog_fork_child(void)
         return;
     }
     stacklog_nodes_fork_child();
+    stacklog_modules_fork_child();
 }

@@ -293,6 +293,8 @@ bool stacklog_module_range(uintptr_t address, uintptr_t *start, uintptr_t *end);
 void stacklog_modules_force_lock(void);
 void stacklog_modules_force_unlock(void);
 void stacklog_modules_reinit_lock(void);
+/* In a forked child, once it has its own copy of the log. */
+void stacklog_modules_fork_child(void);
 
 /* ---- stacklog_file.c: the file and its chunks ---- */
 /* Creates the log (reaping old ones first), says where it records;

@@ -443,9 +443,9 @@ bool stacklog_file_fork_child(bool keep)
     int parent_fd = log_file.fd;
     md_lock_init(&log_file.lock);
     int fd = open_in(log_file.directory, header->executable);
-    uint64_t count = header->chunk_count;
-    /* The parent's threads go on adding nodes: the child keeps those
-     * counted now, and its header says so. */
+    /* The parent's threads go on adding chunks and nodes: the child
+     * keeps those counted now, and its header says so. */
+    uint64_t count = __atomic_load_n(&header->chunk_count, __ATOMIC_ACQUIRE);
     uint64_t nodes = __atomic_load_n(&header->node_count, __ATOMIC_ACQUIRE);
     /* The parent's length, so that every chunk keeps its offset, but
      * memory only for what is written: a child must not take as much
@@ -455,7 +455,10 @@ bool stacklog_file_fork_child(bool keep)
               pwrite(fd, header, MDLOG_HEADER_SIZE, 0) == MDLOG_HEADER_SIZE &&
               pwrite(fd, &nodes, sizeof(nodes),
                      offsetof(struct mdlog_header, node_count)) ==
-                  (ssize_t)sizeof(nodes);
+                  (ssize_t)sizeof(nodes) &&
+              pwrite(fd, &count, sizeof(count),
+                     offsetof(struct mdlog_header, chunk_count)) ==
+                  (ssize_t)sizeof(count);
     log_file.fd = fd;
     for (uint64_t i = 0; ok && i < count; i++)
         ok = fork_copy_chunk(parent_fd, fd, i, nodes);

@@ -297,3 +297,13 @@ void stacklog_modules_reinit_lock(void)
 {
     md_lock_init(&modules_lock);
 }
+
+/* The child's copy of the module chunk may hold records the parent added
+ * after the fork: its count says the child's, so that the child's next
+ * module goes where its index says. */
+void stacklog_modules_fork_child(void)
+{
+    if (records_chunk)
+        __atomic_store_n(&records_chunk->count,
+                         entry_count - records_chunk->first, __ATOMIC_RELEASE);
+}
