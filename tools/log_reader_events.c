@@ -103,10 +103,10 @@ static unsigned copy_event(struct cursor *cursor)
 static bool stayed(const struct cursor *cursor, unsigned length,
                    uint64_t taken_back)
 {
-    uint64_t records_back = 2 * (taken_back - cursor->taken_back);
+    uint64_t taken = taken_back - cursor->taken_back;
     uint64_t end = cursor->slot + (length ? length : 1);
-    return records_back <= cursor->taken_back_count &&
-           end <= cursor->taken_back_count - records_back;
+    return taken <= cursor->taken_back_count / 2 &&
+           end + 2 * taken <= cursor->taken_back_count;
 }
 
 /* Reads the event at the cursor's slot and moves past it; false when
