@@ -361,6 +361,41 @@ START_TEST(test_events_at_the_encoding_limits)
 }
 END_TEST
 
+/* Records that are not part of a whole event are skipped, counted and
+ * warned of: an extended event whose extension is gone, and an extension
+ * where an event should start. */
+START_TEST(test_damaged_event_records_are_skipped_with_a_warning)
+{
+    make_temp_dir();
+    struct log_builder *builder = log_builder_create(SMALL, 4242);
+    log_builder_event(builder, T1, MDLOG_EVENT_ALLOC, 0x1000, 8, 0);
+    log_builder_event(builder, T1, MDLOG_EVENT_ALLOC, 0x1001, 8, 0); /* 2 records */
+    log_builder_event(builder, T1, MDLOG_EVENT_FREE, 0x1000, 0, 0);
+    struct mdlog_event *records = (void *)(chunk_in(builder, 0) + 1);
+    ck_assert_uint_eq(chunk_in(builder, 0)->count, 4);
+    records[2].packed = mdlog_event_pack(MDLOG_EVENT_FREE, 0x2000, 0);
+    records[3].packed = (uint64_t)MDLOG_EVENT_EXTENSION << MDLOG_EVENT_TYPE_SHIFT;
+    const char *path = write_log(builder, "damaged.stacklog");
+    struct log_reader *reader = open_ok(path);
+    struct log_reader_event got[4];
+    struct collected c = {got, 0, 4, 0};
+    ck_assert_int_eq(log_reader_for_each_event(reader, collect, &c), 0);
+    ck_assert_uint_eq(c.count, 2);
+    ck_assert_uint_eq(got[0].address, 0x1000);
+    ck_assert_uint_eq(got[1].address, 0x2000);
+    ck_assert_uint_eq(log_reader_event_count(reader), 2);
+    ck_assert_uint_eq(log_reader_damaged_records(reader), 2);
+    ck_assert_uint_eq(log_reader_warnings(reader), LOG_READER_DAMAGED_EVENTS);
+    char text[MESSAGE_SIZE], expected[MESSAGE_SIZE];
+    log_reader_warning_text(reader, text, sizeof(text));
+    snprintf(expected, sizeof(expected), "%s: 2 damaged event records skipped", path);
+    ck_assert_str_eq(text, expected);
+    log_reader_close(reader);
+    log_builder_destroy(builder);
+    remove_temp_dir();
+}
+END_TEST
+
 #define MERGE_EVENTS 10000
 
 START_TEST(test_events_merge_three_threads_in_order)
@@ -1442,6 +1477,7 @@ static Suite *log_reader_suite(void)
     TCase *events = tcase_create("events and modules");
     tcase_add_test(events, test_events_merge_three_threads_in_order);
     tcase_add_test(events, test_events_at_the_encoding_limits);
+    tcase_add_test(events, test_damaged_event_records_are_skipped_with_a_warning);
     tcase_add_test(events, test_event_walk_stops_when_asked);
     tcase_add_test(events, test_empty_log);
     tcase_add_test(events, test_modules_by_index_and_address);

@@ -10,6 +10,8 @@
 #include "tool_runner.h"
 
 #include <check.h>
+#include <fcntl.h>
+#include <mallocdebug/stack_log.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +264,33 @@ static void expect_error(const struct tool_run *run, const char *words)
     ck_assert_msg(strstr(run->err, words), "expected \"%s\" in: %s", words, run->err);
 }
 
+/* A log cut short is read as far as it goes, and the tool says so. */
+START_TEST(test_truncated_log_is_read_with_a_warning)
+{
+    char out[4096], log[512];
+    record(PROBE, "sites", "full", NULL, out, sizeof(out), log, sizeof(log));
+    int fd = open(log, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    struct mdlog_header header;
+    ck_assert_int_eq(pread(fd, &header, sizeof(header), 0), sizeof(header));
+    ck_assert_uint_ge(header.chunk_count, 2);
+    off_t cut = (off_t)(header.header_size +
+                        (header.chunk_count - 1) * (uint64_t)header.chunk_size);
+    ck_assert_int_eq(ftruncate(fd, cut), 0);
+    close(fd);
+    struct tool_run run;
+    tool_run(&run, HISTORY, log, "-allEvents", (char *)NULL);
+    ck_assert_msg(run.status == 0, "%s", run.err);
+    char line[700];
+    snprintf(line, sizeof(line),
+             "malloc_history: warning: %s: truncated: the header lists %llu "
+             "chunks, the file holds %llu; reading those\n",
+             log, (unsigned long long)header.chunk_count,
+             (unsigned long long)header.chunk_count - 1);
+    ck_assert_msg(strstr(run.err, line), "no \"%s\" in:\n%s", line, run.err);
+}
+END_TEST
+
 START_TEST(test_bad_inputs)
 {
     char out[4096], log[512];
@@ -304,6 +333,7 @@ int main(void)
     tcase_add_test(tc, test_temporaries);
     tcase_add_test(tc, test_json);
     tcase_add_test(tc, test_inlined_calls_are_frames);
+    tcase_add_test(tc, test_truncated_log_is_read_with_a_warning);
     tcase_add_test(tc, test_bad_inputs);
     return tool_suite_run("malloc_history tool", tc, directory);
 }

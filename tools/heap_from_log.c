@@ -7,6 +7,7 @@
 #include "heap_from_log.h"
 #include "log_live_blocks.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ int heap_from_log(const char *path, struct live_process *process,
     process->log = log_reader_open(path, message, message_size);
     if (!process->log)
         return -1;
+    log_reader_print_warnings(process->log, stderr, program_invocation_short_name);
     const struct mdlog_header *header = log_reader_header(process->log);
     name_process(process, header);
     if (header->mode != MDLOG_MODE_FULL && header->mode != MDLOG_MODE_MALLOC) {

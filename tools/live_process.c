@@ -1,6 +1,7 @@
 #include "config.h"
 #include "live_process.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,9 +25,12 @@ int live_process_open_pid(struct live_process *process, pid_t pid,
      * and its blocks have no stacks. */
     char ignored[256];
     process->log = log_reader_open_pid(pid, ignored, sizeof(ignored));
-    if (process->log)
+    if (process->log) {
+        log_reader_print_warnings(process->log, stderr,
+                                  program_invocation_short_name);
         process->symbols = symbols_open_log(process->log, ignored,
                                             sizeof(ignored));
+    }
     process->names = stack_names_open(process->log, process->symbols);
     if (!process->names) {
         snprintf(message, message_size, "out of memory");

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 struct log_reader;
@@ -61,12 +62,21 @@ enum log_reader_warning {
     /* Chunks whose header the writer had not finished: skipped until a
      * refresh finds them finished. */
     LOG_READER_UNFINISHED_CHUNKS = 1u << 1,
+    /* Event records that are not part of a whole event (an extension
+     * where an event should start, an extended event without its
+     * extension): skipped by walks and counts. */
+    LOG_READER_DAMAGED_EVENTS = 1u << 2,
 };
 unsigned log_reader_warnings(const struct log_reader *reader);
 /* One line describing the warnings, "" when there are none.  Returns the
  * length of the full line (as snprintf does). */
 size_t log_reader_warning_text(const struct log_reader *reader, char *buffer,
                                size_t size);
+/* "PROGRAM: warning: TEXT" on `stream` when the log holds less than it
+ * should (truncated, or damaged event records); nothing for chunks a live
+ * writer is still setting up. */
+void log_reader_print_warnings(const struct log_reader *reader, FILE *stream,
+                               const char *program);
 
 /* Chunks read (complete, published and within the file). */
 uint64_t log_reader_chunk_count(const struct log_reader *reader);
@@ -117,6 +127,8 @@ int log_reader_for_each_event(const struct log_reader *reader,
 
 /* Events recorded in the chunks read. */
 uint64_t log_reader_event_count(const struct log_reader *reader);
+/* Event records skipped as damaged (LOG_READER_DAMAGED_EVENTS). */
+uint64_t log_reader_damaged_records(const struct log_reader *reader);
 
 /* How many of those are allocations and frees (realloc halves
  * included), counted chunk by chunk without ordering them: a quick look

@@ -223,42 +223,55 @@ int log_reader_for_each_event(const struct log_reader *reader,
     return stopped;
 }
 
-/* The events of a chunk as a walk finds them, and how many of them are
- * allocations and frees. */
-static uint64_t chunk_events(const struct log_reader *reader, uint64_t number,
-                             uint64_t *allocations, uint64_t *frees)
+/* What the event chunks hold, record by record as a walk reads them. */
+struct event_tally {
+    uint64_t events, allocations, frees;
+    uint64_t damaged; /* records that are not part of a whole event */
+};
+
+static void tally_chunk(const struct log_reader *reader, uint64_t number,
+                        struct event_tally *tally)
 {
     const struct mdlog_chunk_header *chunk = log_reader_chunk(reader, number);
     const struct mdlog_event *records = log_reader_records(chunk);
     uint64_t count = log_reader_count(chunk, log_reader_event_capacity(reader));
-    uint64_t events = 0;
     for (uint64_t slot = 0; slot < count;) {
         const void *next = slot + 1 < count ? &records[slot + 1] : NULL;
         unsigned length = records_of_event(&records[slot], next);
         if (length != 0) {
             unsigned kind = MDLOG_EVENT_KIND(&records[slot]);
-            *allocations += kind == MDLOG_EVENT_ALLOC;
-            *frees += kind == MDLOG_EVENT_FREE;
-            events++;
+            tally->allocations += kind == MDLOG_EVENT_ALLOC;
+            tally->frees += kind == MDLOG_EVENT_FREE;
+            tally->events++;
+        } else {
+            tally->damaged++;
         }
         slot += length ? length : 1;
     }
-    return events;
+}
+
+static struct event_tally tally_events(const struct log_reader *reader)
+{
+    struct event_tally tally = {0};
+    for (size_t i = 0; i < reader->index.event_chunk_count; i++)
+        tally_chunk(reader, reader->index.event_chunks[i], &tally);
+    return tally;
 }
 
 void log_reader_count_kinds(const struct log_reader *reader,
                             uint64_t *allocations, uint64_t *frees)
 {
-    *allocations = *frees = 0;
-    for (size_t i = 0; i < reader->index.event_chunk_count; i++)
-        chunk_events(reader, reader->index.event_chunks[i], allocations, frees);
+    struct event_tally tally = tally_events(reader);
+    *allocations = tally.allocations;
+    *frees = tally.frees;
 }
 
 uint64_t log_reader_event_count(const struct log_reader *reader)
 {
-    uint64_t total = 0, allocations = 0, frees = 0;
-    for (size_t i = 0; i < reader->index.event_chunk_count; i++)
-        total += chunk_events(reader, reader->index.event_chunks[i],
-                              &allocations, &frees);
-    return total;
+    return tally_events(reader).events;
+}
+
+uint64_t log_reader_damaged_records(const struct log_reader *reader)
+{
+    return tally_events(reader).damaged;
 }

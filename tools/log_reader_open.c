@@ -266,17 +266,20 @@ unsigned log_reader_warnings(const struct log_reader *reader)
         warnings |= LOG_READER_TRUNCATED;
     if (reader->index.unfinished_chunks != 0)
         warnings |= LOG_READER_UNFINISHED_CHUNKS;
+    if (log_reader_damaged_records(reader) != 0)
+        warnings |= LOG_READER_DAMAGED_EVENTS;
     return warnings;
 }
 
-size_t log_reader_warning_text(const struct log_reader *reader, char *buffer,
-                               size_t size)
+/* The warnings about chunks, "" when there are none. */
+static size_t chunk_warning_text(const struct log_reader *reader,
+                                 unsigned warnings, char *buffer, size_t size)
 {
     const char *path = reader->path;
     unsigned long long listed = reader->header.chunk_count;
     unsigned long long read = reader->chunks;
     unsigned long long unfinished = reader->index.unfinished_chunks;
-    switch (log_reader_warnings(reader)) {
+    switch (warnings & (LOG_READER_TRUNCATED | LOG_READER_UNFINISHED_CHUNKS)) {
     case 0:
         return (size_t)snprintf(buffer, size, "%s", "");
     case LOG_READER_TRUNCATED:
@@ -295,4 +298,32 @@ size_t log_reader_warning_text(const struct log_reader *reader, char *buffer,
                                 "file holds %llu; reading those but %llu still "
                                 "being set up", path, listed, read, unfinished);
     }
+}
+
+size_t log_reader_warning_text(const struct log_reader *reader, char *buffer,
+                               size_t size)
+{
+    unsigned warnings = log_reader_warnings(reader);
+    size_t length = chunk_warning_text(reader, warnings, buffer, size);
+    if (!(warnings & LOG_READER_DAMAGED_EVENTS))
+        return length;
+    unsigned long long damaged = log_reader_damaged_records(reader);
+    char *end = length < size ? buffer + length : NULL;
+    size_t room = length < size ? size - length : 0;
+    return length + (size_t)snprintf(end, room,
+                                     "%s%s%llu damaged event record%s skipped",
+                                     length ? "; " : reader->path,
+                                     length ? "" : ": ", damaged,
+                                     damaged == 1 ? "" : "s");
+}
+
+void log_reader_print_warnings(const struct log_reader *reader, FILE *stream,
+                               const char *program)
+{
+    if (!(log_reader_warnings(reader) &
+          (LOG_READER_TRUNCATED | LOG_READER_DAMAGED_EVENTS)))
+        return;
+    char text[1024];
+    log_reader_warning_text(reader, text, sizeof(text));
+    fprintf(stream, "%s: warning: %s\n", program, text);
 }

@@ -147,12 +147,15 @@ static bool parse_command_line(struct command *command, int argc, char **argv)
 static struct log_reader *open_log(const char *target, char *message,
                                    size_t message_size)
 {
-    if (target_names_a_log(target))
-        return log_reader_open(target, message, message_size);
+    struct log_reader *reader = NULL;
     pid_t pid;
-    if (target_find(target, &pid, message, message_size) != 0)
-        return NULL;
-    return log_reader_open_pid(pid, message, message_size);
+    if (target_names_a_log(target))
+        reader = log_reader_open(target, message, message_size);
+    else if (target_find(target, &pid, message, message_size) == 0)
+        reader = log_reader_open_pid(pid, message, message_size);
+    if (reader)
+        log_reader_print_warnings(reader, stderr, "malloc_history");
+    return reader;
 }
 
 static bool has_events(const struct log_reader *reader)
