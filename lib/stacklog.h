@@ -335,7 +335,7 @@ static inline size_t stacklog_fork_kept_stack_bytes(uint64_t first,
                      nodes * sizeof(struct mdlog_stack_node);
     if (bytes > MDLOG_CHUNK_SIZE)
         bytes = MDLOG_CHUNK_SIZE;
-    return (size_t)((bytes + OS_PAGE_SIZE - 1) & ~(OS_PAGE_SIZE - 1));
+    return (size_t)MD_ALIGN_UP(bytes, OS_PAGE_SIZE);
 }
 
 /* ---- stacklog_reap.c: logs of processes that are gone ---- */

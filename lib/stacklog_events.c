@@ -15,8 +15,7 @@ static bool events_prepare(struct stacklog_thread *thread, uint32_t records)
 {
     const size_t header = sizeof(struct mdlog_chunk_header);
     const size_t record = sizeof(struct mdlog_event);
-    size_t backed = (header + thread->prepared * record + OS_PAGE_SIZE - 1) &
-                    ~(OS_PAGE_SIZE - 1);
+    size_t backed = MD_ALIGN_UP(header + thread->prepared * record, OS_PAGE_SIZE);
     size_t needed = header + (thread->used + records) * record;
     backed = stacklog_file_back(thread->chunk, backed, needed);
     if (!backed)
@@ -99,10 +98,8 @@ stacklog_event_last_extended_allocation(const struct stacklog_thread *thread,
         return NULL;
     const struct mdlog_event *last = &thread->events[thread->used - 2];
     const struct mdlog_event_extension *extension = (const void *)(last + 1);
-    unsigned type = MDLOG_EVENT_TYPE(last);
     if (extension->address != address ||
-        (type & (MDLOG_EVENT_KIND_MASK | MDLOG_EVENT_REALLOC)) !=
-            MDLOG_EVENT_ALLOC)
+        !stacklog_event_type_takes_back(MDLOG_EVENT_TYPE(last)))
         return NULL;
     return last;
 }

@@ -56,6 +56,14 @@ stacklog_event_write(struct stacklog_thread *thread, unsigned type,
         stacklog_event_store(thread, type, address, size, order, stack);
 }
 
+/* Whether an event of `type` is one a free may take back: an allocation,
+ * not a realloc's half. */
+static MD_ALWAYS_INLINE bool stacklog_event_type_takes_back(unsigned type)
+{
+    return (type & (MDLOG_EVENT_KIND_MASK | MDLOG_EVENT_REALLOC)) ==
+           MDLOG_EVENT_ALLOC;
+}
+
 /* The thread's last event when it is an extended allocation of the block
  * at `address`, else NULL (stacklog_events.c). */
 const struct mdlog_event *
@@ -76,8 +84,7 @@ stacklog_event_last_allocation(const struct stacklog_thread *thread,
     /* An address that does not fit never equals a record's bits. */
     if ((packed & ((UINT64_C(1) << MDLOG_EVENT_ADDRESS_BITS) - 1)) ==
             mdlog_event_address_bits(address) &&
-        (type & (MDLOG_EVENT_KIND_MASK | MDLOG_EVENT_REALLOC)) ==
-            MDLOG_EVENT_ALLOC)
+        stacklog_event_type_takes_back(type))
         return last;
     if (MD_UNLIKELY(type == MDLOG_EVENT_EXTENSION))
         return stacklog_event_last_extended_allocation(thread, address);

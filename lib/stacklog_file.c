@@ -336,7 +336,7 @@ size_t stacklog_file_back(struct mdlog_chunk_header *chunk, size_t backed,
     if (ahead > BACK_AHEAD_MAX)
         ahead = BACK_AHEAD_MAX;
     size_t target = needed > backed + ahead ? needed : backed + ahead;
-    target = (target + OS_PAGE_SIZE - 1) & ~(OS_PAGE_SIZE - 1);
+    target = MD_ALIGN_UP(target, OS_PAGE_SIZE);
     if (target > MDLOG_CHUNK_SIZE)
         target = MDLOG_CHUNK_SIZE;
     int error = os_populate_write((char *)chunk + backed, target - backed);

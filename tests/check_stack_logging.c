@@ -264,9 +264,8 @@ static unsigned function_bit(const unsigned long *sorted, unsigned count,
 START_TEST(test_callers_at_the_same_depth_get_their_own_stacks)
 {
     struct probe_run run;
-    run_probe(&run, "callers", "MallocStackLogging=full", NULL);
-    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
-    unsigned long pid = output_value(run.out, "pid");
+    struct log_reader *reader;
+    struct events *events = full_probe_events(&run, "callers", &reader);
     static const char *const names[] = {"leaf", "caller_a", "caller_b",
                                         "deeper_a", "callers"};
     enum { NAMES = sizeof(names) / sizeof(names[0]) };
@@ -280,8 +279,6 @@ START_TEST(test_callers_at_the_same_depth_get_their_own_stacks)
     /* The functions each path's stacks pass through, of these three. */
     const unsigned expected[3] = {a, b, a | d};
 
-    struct log_reader *reader = open_log_of(pid);
-    struct events *events = read_events(reader);
     uint32_t stack_of[3] = {0, 0, 0};
     unsigned checked = 0;
     for (const char *line = run.out; (line = strstr(line, "\n")) != NULL;) {
@@ -363,14 +360,11 @@ END_TEST
 START_TEST(test_allocation_in_a_signal_handler_on_another_stack)
 {
     struct probe_run run;
-    run_probe(&run, "signals", "MallocStackLogging=full", NULL);
-    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
-    unsigned long pid = output_value(run.out, "pid");
+    struct log_reader *reader;
+    struct events *events = full_probe_events(&run, "signals", &reader);
     unsigned long site_a = output_value(run.out, "site_a");
     unsigned long handler = output_value(run.out, "handler");
     unsigned long raiser = output_value(run.out, "raiser");
-    struct log_reader *reader = open_log_of(pid);
-    struct events *events = read_events(reader);
     unsigned handled = 0, outside = 0;
     for (const char *line = run.out; (line = strstr(line, "\n")) != NULL;) {
         line++;
@@ -504,13 +498,11 @@ END_TEST
 START_TEST(test_compaction_keeps_a_block_another_thread_reused)
 {
     struct probe_run run;
-    run_probe(&run, "round_trip", "MallocStackLogging=full", NULL);
-    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    struct log_reader *reader;
+    struct events *events = full_probe_events(&run, "round_trip", &reader);
     unsigned long block = output_value(run.out, "block");
     ck_assert_msg(output_value(run.out, "again") == block,
                   "the other thread was given another block: %s", run.out);
-    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
-    struct events *events = read_events(reader);
     /* From this thread's allocation of the block on: events are in order. */
     unsigned first = 0;
     while (first < events->count &&
@@ -689,12 +681,10 @@ END_TEST
 START_TEST(test_threads_record_their_own_events)
 {
     struct probe_run run;
-    run_probe(&run, "threads", "MallocStackLogging=full", NULL);
-    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    struct log_reader *reader;
+    struct events *events = full_probe_events(&run, "threads", &reader);
     unsigned long pid = output_value(run.out, "pid");
     unsigned long site_a = output_value(run.out, "site_a");
-    struct log_reader *reader = open_log_of(pid);
-    struct events *events = read_events(reader);
     uint32_t threads[8] = {0};
     unsigned thread_count = 0, allocations = 0, frees = 0;
     for (unsigned i = 0; i < events->count; i++) {
@@ -1174,10 +1164,8 @@ END_TEST
 START_TEST(test_zone_realloc_of_null_is_an_allocation)
 {
     struct probe_run run;
-    run_probe(&run, "realloc_null", "MallocStackLogging=full", NULL);
-    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
-    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
-    struct events *events = read_events(reader);
+    struct log_reader *reader;
+    struct events *events = full_probe_events(&run, "realloc_null", &reader);
     const struct log_reader_event *made =
         find_event(events, MDLOG_EVENT_ALLOC, output_value(run.out, "block"));
     ck_assert(made != NULL);
