@@ -358,11 +358,14 @@ void szone_dirty_pages_take(struct szone *zone, struct szone_region *region,
 size_t szone_dirty_pages_purge(struct szone *zone);
 /* The bytes the regions' bitmaps hold, for the heap check. */
 size_t szone_dirty_pages_count(const struct szone *zone);
-/* The heap takes fresh pages for a run: gives back the kept ones. */
-void szone_dirty_pages_before_growth(struct szone *zone);
-/* The same before a large block maps or grows, taking the region lock
- * only when there is something to give back. */
-void szone_dirty_pages_before_large_growth(struct szone *zone);
+/* The heap is about to touch `fresh_pages` pages that are not resident:
+ * gives back as many kept pages, lowest first, so that resident memory
+ * does not grow while the heap still keeps pages it does not use. */
+void szone_dirty_pages_before_growth(struct szone *zone, size_t fresh_pages);
+/* The same before a large block maps or grows by `fresh_bytes`, taking
+ * the region lock only when there is something to give back. */
+void szone_dirty_pages_before_large_growth(struct szone *zone,
+                                          size_t fresh_bytes);
 /* A new zone: its first emptied runs are kept too. */
 void szone_dirty_pages_setup(struct szone *zone);
 

@@ -7,18 +7,23 @@
  * allocated again: a program that builds and frees a large structure in
  * rounds spent as long in the kernel as in its own code.  So an emptied
  * run's pages only leave the run: their region counts them free, and a
- * new run of the same size class takes them first, which touches them
- * about as its predecessor did.  They are given back together, a
- * contiguous span per system call, when
- *   - the heap is about to grow into fresh memory (a run on pages that
- *     were never used or were given back, a new or growing large block):
- *     what is resident then stays about what giving pages back at once
- *     would have held, so the peak resident set stays what it was.  Only
- *     about: a run that takes kept pages may touch more of them than the
- *     run that left them did, and another zone's kept pages stay;
- *   - a run empties DIRTY_PAGES_KEPT_MS or more after the last time
- *     they were given back: a heap that shrank for good returns its
- *     memory, one that grows again at once finds pages that do not
+ * new run takes them before fresh pages, those its own class left
+ * first, since it touches them about as its predecessor did.  They go
+ * back to the kernel, a contiguous span per system call,
+ *   - as many as the heap is about to take fresh ones (a new run on
+ *     pages that were never used or were given back, a new or growing
+ *     large block): resident memory does not grow while the heap keeps
+ *     pages it does not use, so the peak resident set stays about what
+ *     giving pages back at once would have held.  Only about: a run
+ *     that takes kept pages may touch more of them than the run that
+ *     left them did, and another zone's kept pages stay.  Giving all of
+ *     them back at each growth, as an earlier version did, made a churn
+ *     of blocks of many sizes fault its pages in again and again: one
+ *     class's run emptied while another's grew (bench/README.md, "Small
+ *     size classes");
+ *   - all of them when a run empties DIRTY_PAGES_KEPT_MS or more after
+ *     the last time they all were: a heap that shrank for good returns
+ *     its memory, one that grows again at once finds pages that do not
  *     fault.
  * A heap that shrinks and then stays quiet keeps its pages until its
  * next emptied run or malloc_zone_pressure_relief.
@@ -138,17 +143,29 @@ size_t szone_dirty_pages_count(const struct szone *zone)
     return bytes;
 }
 
-void szone_dirty_pages_before_growth(struct szone *zone)
+void szone_dirty_pages_before_growth(struct szone *zone, size_t fresh_pages)
 {
-    if (zone->dirty_bytes)
-        szone_dirty_pages_purge(zone);
+    for (unsigned kind = 0; kind < SZONE_KIND_COUNT; kind++)
+        for (struct szone_region *region = zone->regions[kind]; region;
+             region = region->next) {
+            if (!fresh_pages || !zone->dirty_bytes)
+                return;
+            uint64_t chosen = 0;
+            for (uint64_t rest = region->dirty_pages; rest && fresh_pages;
+                 rest &= rest - 1, fresh_pages--)
+                chosen |= rest & -rest;
+            if (chosen)
+                region_discard(zone, region, chosen);
+        }
 }
 
-void szone_dirty_pages_before_large_growth(struct szone *zone)
+void szone_dirty_pages_before_large_growth(struct szone *zone,
+                                          size_t fresh_bytes)
 {
-    if (!dirty_bytes(zone))
+    if (!dirty_bytes(zone) || !fresh_bytes)
         return;
     md_lock(&zone->region_lock);
-    szone_dirty_pages_before_growth(zone);
+    szone_dirty_pages_before_growth(
+        zone, MD_ALIGN_UP(fresh_bytes, RUN_PAGE_SIZE) >> RUN_PAGE_SHIFT);
     md_unlock(&zone->region_lock);
 }

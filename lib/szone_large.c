@@ -160,12 +160,12 @@ void *szone_large_malloc(struct szone *zone, size_t size, size_t alignment,
     void *address = NULL;
     if (alignment <= OS_PAGE_SIZE && !large_has_edges(zone) &&
         (address = szone_large_cache_take(zone, mapped, &mapped, &dirty))) {
-        if (dirty < mapped) /* the cache mapped fresh pages for the rest */
-            szone_dirty_pages_before_large_growth(zone);
+        /* The cache mapped fresh pages for the rest. */
+        szone_dirty_pages_before_large_growth(zone, mapped - dirty);
         if (cleared)
             memset(address, 0, dirty);
     } else {
-        szone_dirty_pages_before_large_growth(zone);
+        szone_dirty_pages_before_large_growth(zone, mapped);
         if (!(address = large_map(zone, mapped, alignment)))
             return large_out_of_memory(mapped);
     }
@@ -242,7 +242,7 @@ void *szone_large_realloc(struct szone *zone, struct szone_large *block,
     size_t mapped = MD_ALIGN_UP(size, OS_PAGE_SIZE);
     int saved_errno = errno;
     if (mapped > block->size) /* read unlocked: only the owner resizes */
-        szone_dirty_pages_before_large_growth(zone);
+        szone_dirty_pages_before_large_growth(zone, mapped - block->size);
     md_lock(&zone->large_lock);
     if (mapped == block->size) {
         md_unlock(&zone->large_lock);

@@ -5,7 +5,8 @@
  * its region at once, except the last run of a class when it is a single
  * page, which stays to absorb malloc/free ping-pong.  Its pages go back
  * to the kernel (MADV_DONTNEED) later, in batches
- * (szone_dirty_pages.c); a new run of its class takes such pages first.
+ * (szone_dirty_pages.c); a new run takes such pages first, those of its
+ * own class before any others.
  * Empty regions stay mapped, holding no memory once their pages went
  * back, so that a program that allocates again soon does not pay for a
  * new mapping.  pressure_relief
@@ -39,28 +40,58 @@ static int region_find_free_pages(uint64_t candidates, unsigned count)
     return -1;
 }
 
-/* Region lock held.  Pages still resident that the same class left
- * first: they do not fault, and the new run touches them the way the
- * last one did. */
-static struct szone_region *region_find_pages(struct szone *zone,
-                                              unsigned class_index,
-                                              unsigned count, int *first)
+/* Among the region's spans of `count` unused pages, the one with the
+ * fewest pages that are not kept resident (*fresh): -1 when there is no
+ * span. */
+static int region_find_least_fresh_pages(const struct szone_region *region,
+                                         unsigned count, unsigned *fresh)
 {
-    enum szone_kind kind = szone_class_kind(class_index);
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1)
-            szone_dirty_pages_before_growth(zone);
-        for (struct szone_region *region = zone->regions[kind]; region;
-             region = region->next) {
-            uint64_t candidates =
-                pass == 0 ? szone_dirty_pages_of_class(region, class_index)
-                          : ~region->used_pages;
-            if (candidates &&
-                (*first = region_find_free_pages(candidates, count)) >= 0)
-                return region;
+    int best = -1;
+    for (unsigned first = 0; first + count <= REGION_PAGE_COUNT; first++) {
+        uint64_t mask = page_mask(first, count);
+        if (region->used_pages & mask)
+            continue;
+        unsigned span_fresh =
+            (unsigned)__builtin_popcountll(mask & ~region->dirty_pages);
+        if (best < 0 || span_fresh < *fresh) {
+            best = (int)first;
+            *fresh = span_fresh;
         }
     }
-    return NULL;
+    return best;
+}
+
+/* Region lock held.  Kept pages that the same class left come first:
+ * the new run touches them the way the last one did.  Otherwise the
+ * unused span that needs the fewest fresh pages, kept pages of other
+ * classes counting as resident; *fresh says how many it needs. */
+static struct szone_region *region_find_pages(struct szone *zone,
+                                              unsigned class_index,
+                                              unsigned count, int *first,
+                                              unsigned *fresh)
+{
+    enum szone_kind kind = szone_class_kind(class_index);
+    for (struct szone_region *region = zone->regions[kind]; region;
+         region = region->next) {
+        uint64_t kept = szone_dirty_pages_of_class(region, class_index);
+        if (kept && (*first = region_find_free_pages(kept, count)) >= 0) {
+            *fresh = 0;
+            return region;
+        }
+    }
+    struct szone_region *best = NULL;
+    *fresh = count;
+    for (struct szone_region *region = zone->regions[kind];
+         region && *fresh > 0; region = region->next) {
+        unsigned span_fresh = 0;
+        int span = region_find_least_fresh_pages(region, count, &span_fresh);
+        if (span >= 0 && (!best || span_fresh < *fresh)) {
+            best = region;
+            *first = span;
+            *fresh = span_fresh;
+        }
+    }
+    return best;
 }
 
 /* A region's 4 MiB of blocks, with a guard page on each side when the
@@ -148,14 +179,16 @@ struct szone_run *szone_region_new_run(struct szone *zone, unsigned magazine,
 
     md_lock(&zone->region_lock);
     int first = 0;
+    unsigned fresh = 0;
     struct szone_region *region =
-        region_find_pages(zone, class_index, pages, &first);
+        region_find_pages(zone, class_index, pages, &first, &fresh);
     if (!region && (region = region_create(zone, kind)))
         first = 0;
     if (region) {
         uint64_t mask = page_mask((unsigned)first, pages);
         region->used_pages |= mask;
         szone_dirty_pages_take(zone, region, mask);
+        szone_dirty_pages_before_growth(zone, fresh);
         run = &region->runs[first];
         run_init(run, region, (unsigned)first, pages, class_index);
         run->magazine = (uint8_t)magazine;

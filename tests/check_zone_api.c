@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -555,7 +556,9 @@ START_TEST(test_good_size_table)
         {0, 16},           {1, 16},           {16, 16},          {17, 32},
         {100, 112},        {1008, 1008},      {1009, 1024},      {1024, 1024},
         {1025, 1536},      {1536, 1536},      {1537, 2048},      {5000, 5120},
-        {130560, 130560},  {130561, 131072},  {131072, 131072},  {131073, 135168},
+        {8192, 8192},      {8193, 9216},      {9216, 9216},      {9217, 10240},
+        {16384, 16384},    {16385, 18432},    {65537, 73728},    {114688, 114688},
+        {114689, 122880},  {122881, 131072},  {131072, 131072},  {131073, 135168},
         {200000, 200704},  {1048576, 1048576}, {1048577, 1052672},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
@@ -573,11 +576,23 @@ START_TEST(test_good_size_table)
         ck_assert_uint_eq(malloc_size(p), malloc_good_size(size));
         ck_assert_uint_eq(malloc_size(q), malloc_good_size(size));
         ck_assert_uint_ge(malloc_good_size(size), size);
+        /* 512-byte steps up to 8 KiB, then eight steps per doubling. */
+        size_t waste = malloc_good_size(size) - size;
+        if (size > 1024)
+            ck_assert_msg(waste < (size <= 8 * KiB ? 512 : (size - 1) / 8 + 1),
+                          "malloc_good_size(%zu) wastes %zu bytes", size, waste);
         malloc_zone_free(z, p);
         free(q);
     }
     malloc_destroy_zone(z);
     ck_assert_uint_eq(malloc_size(NULL), 0);
+    /* Every size up to 128 KiB: classes in order, each its own good size. */
+    for (size_t size = 1, last = 0; size <= 128 * KiB; size++) {
+        size_t good = malloc_good_size(size);
+        ck_assert_msg(good >= size && good >= last && malloc_good_size(good) == good,
+                      "malloc_good_size(%zu) = %zu after %zu", size, good, last);
+        last = good;
+    }
 }
 END_TEST
 
@@ -906,9 +921,11 @@ static double seconds_now(void)
 
 /* Runs that empty keep their pages while the heap does not grow, so a
  * program that frees a structure and builds it again does not fault
- * them in again; the heap growing elsewhere gives them back first.  They
- * are also given back when a run empties a second after they last were:
- * the checks of what was kept hold only on a run faster than that. */
+ * them in again.  When the heap grows elsewhere, as many kept pages go
+ * back as it takes fresh ones: resident memory stays the same.  Kept
+ * pages also all go back when a run empties a second after they last
+ * all did: the checks of what was kept hold only on a run faster than
+ * that. */
 START_TEST(test_emptied_runs_keep_their_pages_until_the_heap_grows)
 {
     double start = seconds_now();
@@ -943,26 +960,75 @@ START_TEST(test_emptied_runs_keep_their_pages_until_the_heap_grows)
     void *large = malloc_zone_malloc(z, 8 * MiB);
     ck_assert_ptr_nonnull(large);
     ck_assert_msg(!page_is_resident(probe),
-                  "a new large block was mapped while emptied runs kept "
-                  "their pages");
+                  "a new 8 MiB large block was mapped while 2.5 MB of "
+                  "emptied runs kept their pages");
     ck_assert_int_eq(malloc_zone_check(z), 1);
 
-    /* Again, and this time the heap grows in runs of another kind, in
-     * regions of their own. */
+    /* Again, and this time the heap grows by 1 MiB of small runs, in a
+     * region of their own: 1 MiB of the 2.5 MB kept goes back, no more
+     * and no less. */
     for (int i = 0; i < BLOCKS; i++) {
         blocks[i] = malloc_zone_malloc(z, 64);
         memset(blocks[i], 0x3c, 64);
     }
     for (int i = 0; i < BLOCKS; i++)
         malloc_zone_free(z, blocks[i]);
-    bool kept_third = page_is_resident(probe);
+    before = resident_bytes();
+    enum { SMALL = 16 }; /* two runs of eight 60 KiB blocks */
+    void *small[SMALL];
+    for (int i = 0; i < SMALL; i++) {
+        small[i] = malloc_zone_malloc(z, 60000);
+        ck_assert_ptr_nonnull(small[i]);
+        memset(small[i], 0x5a, 60000);
+    }
+    after = resident_bytes();
+    if (seconds_now() - start < 0.9) {
+        long change = (long)after - (long)before;
+        ck_assert_msg(change > -(long)MiB / 2 && change < (long)MiB / 2,
+                      "growing by 1 MiB of fresh runs changed the resident "
+                      "set by %ld bytes with 2.5 MB kept", change);
+    }
+    for (int i = 0; i < SMALL; i++)
+        malloc_zone_free(z, small[i]);
+    ck_assert_int_eq(malloc_zone_check(z), 1);
+    malloc_destroy_zone(z);
+}
+END_TEST
+
+static long minor_faults(void)
+{
+    struct rusage usage;
+    ck_assert_int_eq(getrusage(RUSAGE_SELF, &usage), 0);
+    return usage.ru_minflt;
+}
+
+/* A new run of another class takes the pages an emptied run kept: the
+ * blocks of the new class are built without faulting them in. */
+START_TEST(test_new_runs_take_pages_that_other_classes_kept)
+{
+    double start = seconds_now();
+    malloc_zone_t *z = malloc_create_zone(0, 0);
+    enum { BLOCKS = 40000 }; /* 2.5 MB of 64-byte blocks, then of 48 */
+    static void *blocks[BLOCKS];
+    for (int i = 0; i < BLOCKS; i++) {
+        blocks[i] = malloc_zone_malloc(z, 64);
+        memset(blocks[i], 0x3c, 64);
+    }
+    for (int i = 0; i < BLOCKS; i++)
+        malloc_zone_free(z, blocks[i]);
+    long faults_before = minor_faults();
+    for (int i = 0; i < BLOCKS; i++) {
+        blocks[i] = malloc_zone_malloc(z, 48);
+        memset(blocks[i], 0x3c, 48);
+    }
+    long faults = minor_faults() - faults_before;
+    /* Fresh pages would fault about 470 times (1.9 MB). */
     if (seconds_now() - start < 0.9)
-        ck_assert(kept_third);
-    void *small = malloc_zone_malloc(z, 8000);
-    ck_assert_ptr_nonnull(small);
-    ck_assert_msg(!page_is_resident(probe),
-                  "a run was made on fresh pages while emptied runs kept "
-                  "their pages");
+        ck_assert_msg(faults < 150,
+                      "building 1.9 MB of 48-byte blocks on pages 64-byte "
+                      "blocks kept faulted %ld times", faults);
+    for (int i = 0; i < BLOCKS; i++)
+        malloc_zone_free(z, blocks[i]);
     ck_assert_int_eq(malloc_zone_check(z), 1);
     malloc_destroy_zone(z);
 }
@@ -1284,6 +1350,7 @@ static Suite *zone_api_suite(void)
     tcase_add_test(tc, test_zone_log);
     tcase_add_test(tc, test_pressure_relief_created_zone);
     tcase_add_test(tc, test_emptied_runs_keep_their_pages_until_the_heap_grows);
+    tcase_add_test(tc, test_new_runs_take_pages_that_other_classes_kept);
     tcase_add_test(tc, test_pressure_relief_default_zone);
     tcase_add_test(tc, test_introspection_default_zone);
     tcase_add_test(tc, test_introspection_created_zone);
