@@ -104,7 +104,6 @@ struct history_summary {
     uint64_t unknown_frees; /* frees marked HISTORY_MARK_UNKNOWN_FREE */
     uint64_t replaced;      /* allocations marked HISTORY_MARK_REPLACED */
     uint64_t temporaries;   /* allocations marked HISTORY_MARK_TEMPORARY */
-    uint64_t other_events;  /* events of no known kind, skipped */
     /* The most live bytes, at the first event that reached them; all
      * zero when no block was ever live. */
     struct history_level peak;

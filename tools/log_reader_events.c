@@ -51,11 +51,14 @@ static bool enter_next_chunk(struct cursor *cursor)
 
 /* How many records the event at `record` takes: 1, 2 when it is extended
  * by `extension` (NULL when the chunk's count ends first), or 0 when
- * they are not a whole event (a damaged log). */
+ * they are not a whole event of a kind the format knows (a damaged log:
+ * this version's writer writes no other kind, and a newer format would
+ * have a newer version). */
 static unsigned records_of_event(const struct mdlog_event *record,
                                  const struct mdlog_event_extension *extension)
 {
-    if (MDLOG_EVENT_KIND(record) == MDLOG_EVENT_EXTENSION)
+    unsigned kind = MDLOG_EVENT_KIND(record);
+    if (kind < MDLOG_EVENT_ALLOC || kind > MDLOG_EVENT_VM_UNMAP)
         return 0;
     if (!MDLOG_EVENT_IS_EXTENDED(record))
         return 1;
