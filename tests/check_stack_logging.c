@@ -12,7 +12,9 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -837,6 +839,76 @@ START_TEST(test_log_memory_follows_what_it_holds)
 }
 END_TEST
 
+/* The long history again, with tests/populate_refused.la preloaded:
+ * madvise refuses MADV_POPULATE_WRITE with `error`. */
+static void run_long_history_refused(struct probe_run *run, const char *error)
+{
+    char shim[PATH_MAX + 16], error_setting[64];
+    char *shim_path = realpath("tests/.libs/populate_refused.so", NULL);
+    ck_assert_msg(shim_path != NULL, "tests/.libs/populate_refused.so: %s",
+                  strerror(errno));
+    snprintf(shim, sizeof(shim), "LD_PRELOAD=%s", shim_path);
+    free(shim_path);
+    snprintf(error_setting, sizeof(error_setting), "MDTEST_POPULATE_ERROR=%s",
+             error);
+    const char *settings[] = {"MallocStackLogging=full", directory_setting,
+                              "MallocStackLoggingDontDeleteStackLogFile=1",
+                              shim, error_setting, NULL};
+    probe(run, PROBE, "long_history", settings, false);
+    ck_assert_msg(exited_cleanly(run), "%s", run->err);
+    ck_assert_msg(strstr(run->err, "populate_refused: refused") != NULL,
+                  "the shim was not in the way: %s", run->err);
+}
+
+/* A kernel without MADV_POPULATE_WRITE (before 5.14): chunks get their
+ * memory with fallocate instead, and nothing is lost. */
+START_TEST(test_log_grows_without_populate_write)
+{
+    struct probe_run run;
+    run_long_history_refused(&run, "EINVAL");
+    ck_assert_msg(strstr(run.err, "can't grow") == NULL, "%s", run.err);
+    unsigned long pid = output_value(run.out, "pid");
+    struct long_history history = {.reader = open_log_of(pid),
+                                   .site_a = output_value(run.out, "site_a")};
+    ck_assert_int_eq(log_reader_for_each_event(history.reader,
+                                               check_long_history_event,
+                                               &history), 0);
+    ck_assert_uint_eq(history.allocations, 60000);
+    ck_assert_uint_ge(history.frees, 60000);
+    ck_assert_uint_eq(history.wrong_size, 0);
+    ck_assert_uint_eq(log_reader_header(history.reader)->unrecorded_count, 0);
+    log_reader_close(history.reader);
+    check_log_memory_of(pid);
+    clear_directory();
+}
+END_TEST
+
+/* A file system that fills up: the library says once that the log can't
+ * grow, counts what it could not record, and the program runs on; the
+ * log holds what was recorded before. */
+START_TEST(test_full_file_system_stops_the_log_with_a_message)
+{
+    struct probe_run run;
+    run_long_history_refused(&run, "ENOSPC");
+    const char *said = strstr(run.err, "the log can't grow (No space left on device)");
+    ck_assert_msg(said != NULL, "%s", run.err);
+    ck_assert_msg(strstr(said + 1, "the log can't grow") == NULL,
+                  "said more than once: %s", run.err);
+    unsigned long pid = output_value(run.out, "pid");
+    struct long_history history = {.reader = open_log_of(pid),
+                                   .site_a = output_value(run.out, "site_a")};
+    ck_assert_int_eq(log_reader_for_each_event(history.reader,
+                                               check_long_history_event,
+                                               &history), 0);
+    const struct mdlog_header *header = log_reader_header(history.reader);
+    ck_assert_uint_gt(header->unrecorded_count, 0);
+    ck_assert_uint_lt(history.allocations, 60000);
+    ck_assert_uint_eq(history.wrong_size, 0);
+    log_reader_close(history.reader);
+    clear_directory();
+}
+END_TEST
+
 /* What the "interrupted" probe's log holds. */
 struct interrupted_history {
     struct log_reader *reader;
@@ -1336,6 +1408,8 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_threads_record_their_own_events);
     tcase_add_test(tc, test_long_history_spans_chunks);
     tcase_add_test(tc, test_log_memory_follows_what_it_holds);
+    tcase_add_test(tc, test_log_grows_without_populate_write);
+    tcase_add_test(tc, test_full_file_system_stops_the_log_with_a_message);
     tcase_add_test(tc, test_signal_handler_events_leave_the_history_whole);
     tcase_add_test(tc, test_stacks_stay_unique_while_the_index_grows);
     tcase_add_test(tc, test_vm_events_follow_the_mode);
