@@ -423,11 +423,9 @@ void *szone_large_realloc(struct szone *zone, struct szone_large *block,
                           size_t size);
 
 /* ---- szone_large_cache.c ---- */
-/* A mapping of at least `size` bytes made of cached pages, or NULL.
- * Stores its length in *mapped and, in *dirty, how many of its first
- * bytes may hold old data. */
-void *szone_large_cache_take(struct szone *zone, size_t size, size_t *mapped,
-                             size_t *dirty);
+/* A cached range of at least `size` bytes, or NULL; its pages may hold
+ * old data.  Stores its length in *mapped. */
+void *szone_large_cache_take(struct szone *zone, size_t size, size_t *mapped);
 /* Zone large lock held.  False when the mapping is not kept. */
 bool szone_large_cache_put(struct szone *zone, uintptr_t address, size_t size);
 size_t szone_large_release_cache(struct szone *zone);

@@ -156,14 +156,11 @@ void *szone_large_malloc(struct szone *zone, size_t size, size_t alignment,
     if (size > PTRDIFF_MAX - OS_PAGE_SIZE)
         return large_out_of_memory(size);
     size_t mapped = MD_ALIGN_UP(size, OS_PAGE_SIZE);
-    size_t dirty = 0;
     void *address = NULL;
     if (alignment <= OS_PAGE_SIZE && !large_has_edges(zone) &&
-        (address = szone_large_cache_take(zone, mapped, &mapped, &dirty))) {
-        /* The cache mapped fresh pages for the rest. */
-        szone_dirty_pages_before_large_growth(zone, mapped - dirty);
+        (address = szone_large_cache_take(zone, mapped, &mapped))) {
         if (cleared)
-            memset(address, 0, dirty);
+            memset(address, 0, mapped);
     } else {
         szone_dirty_pages_before_large_growth(zone, mapped);
         if (!(address = large_map(zone, mapped, alignment)))
@@ -218,8 +215,9 @@ void szone_large_free(struct szone *zone, struct szone_large *block)
         large_unmap(zone, address, size);
 }
 
-/* A block assembled from cached pieces spans several kernel mappings,
- * which mremap refuses to resize: such a block is copied instead. */
+/* A block cut from cached ranges that joined may span several kernel
+ * mappings, which mremap refuses to resize: such a block is copied
+ * instead. */
 static void *large_realloc_by_copy(struct szone *zone,
                                    struct szone_large *block, size_t size)
 {

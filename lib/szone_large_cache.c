@@ -2,22 +2,29 @@
  * The cache of freed large mappings.  A program that frees big buffers
  * and allocates others of other sizes would otherwise pay for fresh
  * pages every time: the kernel's page faults and zeroing, not the
- * system calls, are the cost.  So a new large block is assembled from
- * cached mappings: one that fits is taken whole; otherwise pieces are
- * moved side by side with mremap, which moves pages without copying or
- * faulting them, and only what is still missing is fresh memory.
+ * system calls, are the cost.  So a new large block is cut from a
+ * cached range, whose pages stay where they are: a range of one to two
+ * times the size is taken whole, a bigger one lends its head and keeps
+ * the rest.  Freed ranges that touch in the address space join into
+ * one, which the kernel's habit of placing new mappings side by side
+ * makes common: blocks freed together serve a bigger one later.
  *
- * The cache holds at most LARGE_CACHE_ENTRIES mappings and at most
+ * Moving cached pages side by side with mremap to form a block, as an
+ * earlier version did, cost more than the page faults it saved on a
+ * virtual machine: the moved pages were slow to touch again, and the
+ * moves themselves slow (bench/README.md, "Large blocks reused in
+ * place").
+ *
+ * The cache holds at most LARGE_CACHE_ENTRIES ranges and at most
  * LARGE_CACHE_LIVE_FACTOR times the zone's live large bytes (between
  * LARGE_CACHE_FLOOR_BYTES and LARGE_CACHE_MAX_BYTES); the oldest
- * mappings are unmapped first.  pressure_relief empties it.
+ * ranges are unmapped first.  pressure_relief empties it.
  */
 #include "config.h"
 #include "szone.h"
 #include "os_memory.h"
 
 #include <string.h>
-#include <sys/mman.h>
 
 /* Zone large lock held. */
 static struct szone_large_cache_entry cache_remove(struct szone *zone,
@@ -38,11 +45,34 @@ static size_t cache_budget(const struct szone *zone)
     return budget > LARGE_CACHE_MAX_BYTES ? LARGE_CACHE_MAX_BYTES : budget;
 }
 
+/* Zone large lock held.  The cached range that ends at `address` or
+ * starts at `end`, or -1. */
+static int cache_find_neighbour(const struct szone *zone, uintptr_t address,
+                                uintptr_t end)
+{
+    for (unsigned i = 0; i < zone->large_cache_count; i++) {
+        const struct szone_large_cache_entry *entry = &zone->large_cache[i];
+        if (entry->address + entry->size == address || entry->address == end)
+            return (int)i;
+    }
+    return -1;
+}
+
 bool szone_large_cache_put(struct szone *zone, uintptr_t address, size_t size)
 {
     size_t budget = cache_budget(zone);
     if (size > budget)
         return false;
+    for (int i; (i = cache_find_neighbour(zone, address, address + size)) >= 0;) {
+        struct szone_large_cache_entry neighbour = cache_remove(zone, (unsigned)i);
+        if (neighbour.address < address)
+            address = neighbour.address;
+        size += neighbour.size;
+    }
+    if (size > budget) { /* joined beyond what the cache may hold */
+        os_unmap((void *)address, size);
+        return true;
+    }
     while (zone->large_cache_count == LARGE_CACHE_ENTRIES ||
            zone->large_cache_bytes + size > budget) {
         struct szone_large_cache_entry oldest = cache_remove(zone, 0);
@@ -54,17 +84,7 @@ bool szone_large_cache_put(struct szone *zone, uintptr_t address, size_t size)
     return true;
 }
 
-static void cache_put_or_unmap(struct szone *zone, uintptr_t address,
-                               size_t size)
-{
-    md_lock(&zone->large_lock);
-    bool cached = szone_large_cache_put(zone, address, size);
-    md_unlock(&zone->large_lock);
-    if (!cached)
-        os_unmap((void *)address, size);
-}
-
-/* Zone large lock held.  The smallest mapping of `size` to twice `size`
+/* Zone large lock held.  The smallest range of `size` to twice `size`
  * bytes, or -1. */
 static int cache_find_whole_fit(const struct szone *zone, size_t size)
 {
@@ -88,71 +108,29 @@ static unsigned cache_find_largest(const struct szone *zone)
     return largest;
 }
 
-/* Moves the pieces into one new mapping of `size` bytes, fresh pages at
- * the end; what a piece has beyond the block goes back to the cache. */
-static void *cache_assemble(struct szone *zone,
-                            struct szone_large_cache_entry *pieces,
-                            unsigned count, size_t size, size_t *dirty)
+void *szone_large_cache_take(struct szone *zone, size_t size, size_t *mapped)
 {
-    char *block = os_syscall_mmap(NULL, size, PROT_NONE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    size_t filled = 0;
-    unsigned used = 0;
-    if (block == MAP_FAILED)
-        block = NULL;
-    for (; block && used < count && filled < size; used++) {
-        size_t take = pieces[used].size < size - filled ? pieces[used].size
-                                                        : size - filled;
-        if (os_syscall_mremap((void *)pieces[used].address, take, take,
-                   MREMAP_MAYMOVE | MREMAP_FIXED, block + filled) == MAP_FAILED)
-            break;
-        if (pieces[used].size > take)
-            cache_put_or_unmap(zone, pieces[used].address + take,
-                               pieces[used].size - take);
-        filled += take;
-    }
-    for (unsigned i = used; i < count; i++)
-        cache_put_or_unmap(zone, pieces[i].address, pieces[i].size);
-    if (block && filled < size &&
-        os_syscall_mmap(block + filled, size - filled, PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
-        os_unmap(block, size);
-        block = NULL;
-    }
-    *dirty = filled;
-    return block;
-}
-
-void *szone_large_cache_take(struct szone *zone, size_t size, size_t *mapped,
-                             size_t *dirty)
-{
-    struct szone_large_cache_entry pieces[LARGE_CACHE_ENTRIES];
-    unsigned count = 0;
-    size_t gathered = 0;
+    void *block = NULL;
     md_lock(&zone->large_lock);
     int whole = cache_find_whole_fit(zone, size);
     if (whole >= 0) {
-        pieces[0] = cache_remove(zone, (unsigned)whole);
-        md_unlock(&zone->large_lock);
-        *mapped = *dirty = pieces[0].size;
-        return (void *)pieces[0].address;
-    }
-    while (gathered < size && zone->large_cache_count > 0) {
-        pieces[count] = cache_remove(zone, cache_find_largest(zone));
-        gathered += pieces[count++].size;
+        struct szone_large_cache_entry entry = cache_remove(zone, (unsigned)whole);
+        block = (void *)entry.address;
+        *mapped = entry.size;
+    } else if (zone->large_cache_count > 0) {
+        /* More than twice too big, if big enough: its head is the block. */
+        struct szone_large_cache_entry *largest =
+            &zone->large_cache[cache_find_largest(zone)];
+        if (largest->size > size) {
+            block = (void *)largest->address;
+            largest->address += size;
+            largest->size -= size;
+            zone->large_cache_bytes -= size;
+            *mapped = size;
+        }
     }
     md_unlock(&zone->large_lock);
-    if (count == 0)
-        return NULL;
-    if (pieces[0].size >= size) {
-        /* One piece more than twice too big: its head is the block. */
-        cache_put_or_unmap(zone, pieces[0].address + size,
-                           pieces[0].size - size);
-        *mapped = *dirty = size;
-        return (void *)pieces[0].address;
-    }
-    *mapped = size;
-    return cache_assemble(zone, pieces, count, size, dirty);
+    return block;
 }
 
 size_t szone_large_release_cache(struct szone *zone)

@@ -1034,6 +1034,44 @@ START_TEST(test_new_runs_take_pages_that_other_classes_kept)
 }
 END_TEST
 
+/* A freed large block's pages stay where they are for the next one: a
+ * cached range lends its head, two freed ranges that touch join, and
+ * the joined range serves a block as big as both without a page fault.
+ * calloc's block from the cache reads zero. */
+START_TEST(test_large_ranges_are_reused_in_place)
+{
+    malloc_zone_t *z = malloc_create_zone(0, 0);
+    const size_t whole = 2 * MiB, part = 768 * KiB;
+    char *x = malloc_zone_malloc(z, whole);
+    ck_assert_ptr_nonnull(x);
+    memset(x, 0x11, whole);
+    malloc_zone_free(z, x);
+    char *head = malloc_zone_malloc(z, part);
+    ck_assert_ptr_eq(head, x);
+    char *rest = malloc_zone_malloc(z, part); /* the rest, 1.25 MiB, whole */
+    ck_assert_ptr_eq(rest, x + part);
+    ck_assert_uint_eq(malloc_size(rest), whole - part);
+    malloc_zone_free(z, head);
+    malloc_zone_free(z, rest);
+    long faults_before = minor_faults();
+    char *joined = malloc_zone_malloc(z, whole);
+    ck_assert_ptr_eq(joined, x);
+    memset(joined, 0x22, whole);
+    long faults = minor_faults() - faults_before;
+    ck_assert_msg(faults < 16, "reusing 2 MiB of cached pages faulted %ld times",
+                  faults);
+    malloc_zone_free(z, joined);
+    unsigned char *zeroed = malloc_zone_calloc(z, 1, whole);
+    ck_assert_ptr_eq(zeroed, x);
+    for (size_t i = 0; i < whole; i += 4093)
+        ck_assert_uint_eq(zeroed[i], 0);
+    ck_assert_uint_eq(zeroed[whole - 1], 0);
+    malloc_zone_free(z, zeroed);
+    ck_assert_int_eq(malloc_zone_check(z), 1);
+    malloc_destroy_zone(z);
+}
+END_TEST
+
 START_TEST(test_pressure_relief_created_zone)
 {
     malloc_zone_t *z = malloc_create_zone(0, 0);
@@ -1351,6 +1389,7 @@ static Suite *zone_api_suite(void)
     tcase_add_test(tc, test_pressure_relief_created_zone);
     tcase_add_test(tc, test_emptied_runs_keep_their_pages_until_the_heap_grows);
     tcase_add_test(tc, test_new_runs_take_pages_that_other_classes_kept);
+    tcase_add_test(tc, test_large_ranges_are_reused_in_place);
     tcase_add_test(tc, test_pressure_relief_default_zone);
     tcase_add_test(tc, test_introspection_default_zone);
     tcase_add_test(tc, test_introspection_created_zone);
