@@ -797,34 +797,44 @@ static void check_log_memory_of(unsigned long pid)
     check_log_memory(path);
 }
 
+/* What the "long_history" probe's log holds; its reader stays open. */
+static struct long_history read_long_history(const struct probe_run *run)
+{
+    struct long_history history = {
+        .reader = open_log_of(output_value(run->out, "pid")),
+        .site_a = output_value(run->out, "site_a")};
+    ck_assert_int_eq(log_reader_for_each_event(history.reader,
+                                               check_long_history_event,
+                                               &history), 0);
+    return history;
+}
+
+/* All of the probe's 120,000 events, in order, none unrecorded, and the
+ * log's memory following its records. */
+static void check_whole_long_history(const struct probe_run *run)
+{
+    ck_assert_msg(exited_cleanly(run), "%s", run->err);
+    struct long_history history = read_long_history(run);
+    ck_assert_uint_eq(history.allocations, 60000);
+    ck_assert_uint_ge(history.frees, 60000);
+    ck_assert_uint_eq(history.wrong_size, 0);
+    ck_assert_uint_eq(history.out_of_order, 0);
+    ck_assert_uint_eq(log_reader_header(history.reader)->unrecorded_count, 0);
+    log_reader_close(history.reader);
+    check_log_memory_of(output_value(run->out, "pid"));
+    clear_directory();
+}
+
 /* 120,000 events: the thread's first chunk and the pages prepared ahead
  * of the writer run out many times over, and nothing is lost. */
 START_TEST(test_long_history_spans_chunks)
 {
     struct probe_run run;
     run_probe(&run, "long_history", "MallocStackLogging=full", NULL);
-    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
-    unsigned long pid = output_value(run.out, "pid");
-    struct long_history history = {.reader = open_log_of(pid),
-                                   .site_a = output_value(run.out, "site_a")};
-    ck_assert_int_eq(log_reader_for_each_event(history.reader,
-                                               check_long_history_event,
-                                               &history), 0);
-    ck_assert_uint_eq(history.allocations, 60000);
-    ck_assert_uint_ge(history.frees, 60000);
-    ck_assert_uint_eq(history.wrong_size, 0);
-    ck_assert_uint_eq(history.out_of_order, 0);
-    const struct mdlog_header *header = log_reader_header(history.reader);
-    ck_assert_uint_eq(header->unrecorded_count, 0);
-    log_reader_close(history.reader);
-    check_log_memory_of(pid);
-    clear_directory();
+    check_whole_long_history(&run);
 }
 END_TEST
 
-/* A program that records little takes little: lite mode's stacks and
- * modules, and full mode's few events, each in a 1 MiB chunk that is
- * mostly a hole. */
 START_TEST(test_log_memory_follows_what_it_holds)
 {
     static const char *const modes[] = {"MallocStackLogging=1",
@@ -867,19 +877,7 @@ START_TEST(test_log_grows_without_populate_write)
     struct probe_run run;
     run_long_history_refused(&run, "EINVAL");
     ck_assert_msg(strstr(run.err, "can't grow") == NULL, "%s", run.err);
-    unsigned long pid = output_value(run.out, "pid");
-    struct long_history history = {.reader = open_log_of(pid),
-                                   .site_a = output_value(run.out, "site_a")};
-    ck_assert_int_eq(log_reader_for_each_event(history.reader,
-                                               check_long_history_event,
-                                               &history), 0);
-    ck_assert_uint_eq(history.allocations, 60000);
-    ck_assert_uint_ge(history.frees, 60000);
-    ck_assert_uint_eq(history.wrong_size, 0);
-    ck_assert_uint_eq(log_reader_header(history.reader)->unrecorded_count, 0);
-    log_reader_close(history.reader);
-    check_log_memory_of(pid);
-    clear_directory();
+    check_whole_long_history(&run);
 }
 END_TEST
 
@@ -894,14 +892,8 @@ START_TEST(test_full_file_system_stops_the_log_with_a_message)
     ck_assert_msg(said != NULL, "%s", run.err);
     ck_assert_msg(strstr(said + 1, "the log can't grow") == NULL,
                   "said more than once: %s", run.err);
-    unsigned long pid = output_value(run.out, "pid");
-    struct long_history history = {.reader = open_log_of(pid),
-                                   .site_a = output_value(run.out, "site_a")};
-    ck_assert_int_eq(log_reader_for_each_event(history.reader,
-                                               check_long_history_event,
-                                               &history), 0);
-    const struct mdlog_header *header = log_reader_header(history.reader);
-    ck_assert_uint_gt(header->unrecorded_count, 0);
+    struct long_history history = read_long_history(&run);
+    ck_assert_uint_gt(log_reader_header(history.reader)->unrecorded_count, 0);
     ck_assert_uint_lt(history.allocations, 60000);
     ck_assert_uint_eq(history.wrong_size, 0);
     log_reader_close(history.reader);
