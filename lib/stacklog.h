@@ -130,8 +130,11 @@ struct stacklog_thread {
     uint64_t unwound_generation;
     uint32_t join_misses;
     /* The previous stack, outermost frame first, and the node of each
-     * of its frames with its hash: the next stack shares most of it. */
+     * of its frames with its hash: the next stack shares most of it,
+     * unless a module was unloaded since (module_unloads), when the same
+     * addresses may be another module's. */
     uint32_t depth;
+    uint64_t module_unloads;
     uintptr_t frames[MDLOG_MAX_FRAMES];
     uint32_t nodes[MDLOG_MAX_FRAMES];
     uint64_t hashes[MDLOG_MAX_FRAMES];
@@ -247,9 +250,21 @@ unsigned stacklog_nodes_find(uint32_t parent, uint64_t parent_hash,
 struct mdlog_stack_node *stacklog_node_record(uint32_t id);
 /* The same, or NULL if the chunk of `id` is not mapped. */
 struct mdlog_stack_node *stacklog_node_record_if_mapped(uint32_t id);
+/* A frame's node is told by its pc and parent, and by its module once a
+ * module was unloaded: another may then be loaded at the same addresses.
+ * Until then frames are looked up with this for their module, which
+ * matches any. */
+#define STACKLOG_MODULE_ANY (MDLOG_MODULE_THREAD - 1)
+static inline bool stacklog_node_is(const struct mdlog_stack_node *node,
+                                    uint64_t pc, uint32_t module)
+{
+    return node->pc == pc &&
+           (module == STACKLOG_MODULE_ANY || node->module == module);
+}
 /* A new node's record, neither listed nor in the index yet: its id, 0
- * when the log cannot grow. */
-uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc);
+ * when the log cannot grow.  `module` is the frame's, or
+ * STACKLOG_MODULE_ANY to look it up. */
+uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc, uint32_t module);
 void stacklog_nodes_force_lock(void);
 void stacklog_nodes_force_unlock(void);
 void stacklog_nodes_reinit_lock(void);
@@ -258,25 +273,30 @@ void stacklog_nodes_fork_child(void);
 
 /* ---- stacklog_node_index.c: finding a node ---- */
 bool stacklog_node_index_setup(void);
-/* The node (pc, parent) of hash `hash`, or 0 if it is not there. */
-uint32_t stacklog_node_index_find(uint64_t hash, uint32_t parent, uint64_t pc);
+/* The node (pc, parent) of `module` (stacklog_node_is) of hash `hash`,
+ * or 0 if it is not there. */
+uint32_t stacklog_node_index_find(uint64_t hash, uint32_t parent, uint64_t pc,
+                                  uint32_t module);
 /* Adds `made`, a complete node (pc, parent) of hash `hash`, unless another
- * thread added one first: the node the index holds.  0 when the table
- * is full and could not grow. */
+ * thread added one of `module` first: the node the index holds.  0 when
+ * the table is full and could not grow. */
 uint32_t stacklog_node_index_add(uint64_t hash, uint32_t parent, uint64_t pc,
-                                 uint32_t made);
+                                 uint32_t module, uint32_t made);
 void stacklog_node_index_force_lock(void);
 void stacklog_node_index_force_unlock(void);
 void stacklog_node_index_fork_child(void);
 
 /* ---- stacklog_node_children.c: a node's children, listed ---- */
-/* The child of `parent` at `pc` when it is listed; else 0, and *room
- * says whether the list can take another child (if not, the child may
- * be in the index). */
-uint32_t stacklog_node_children_find(uint32_t parent, uint64_t pc, bool *room);
-/* Lists `made`, a complete new node at `pc`, under `parent`: `made`, or
- * the node at `pc` another thread listed first; 0 if the list is full. */
-uint32_t stacklog_node_children_add(uint32_t parent, uint32_t made, uint64_t pc);
+/* The child of `parent` at `pc` of `module` (stacklog_node_is) when it
+ * is listed; else 0, and *room says whether the list can take another
+ * child (if not, the child may be in the index). */
+uint32_t stacklog_node_children_find(uint32_t parent, uint64_t pc,
+                                     uint32_t module, bool *room);
+/* Lists `made`, a complete new node at `pc` of `module`, under `parent`:
+ * `made`, or the node another thread listed first; 0 if the list is
+ * full. */
+uint32_t stacklog_node_children_add(uint32_t parent, uint32_t made, uint64_t pc,
+                                    uint32_t module);
 /* In a forked child: cuts the list of `parent` where it leads to a node
  * that is not a whole one of the child's `count`. */
 void stacklog_node_children_repair(uint32_t parent, uint64_t count);
@@ -288,6 +308,8 @@ bool stacklog_modules_setup(void);
 /* The module holding `pc`, recorded when first seen, or
  * MDLOG_MODULE_UNKNOWN. */
 uint32_t stacklog_module_of(uintptr_t pc);
+/* How many modules were found unloaded so far. */
+uint64_t stacklog_modules_unloaded(void);
 /* The loaded range of the module holding `address`; false if none. */
 bool stacklog_module_range(uintptr_t address, uintptr_t *start, uintptr_t *end);
 void stacklog_modules_force_lock(void);

@@ -138,6 +138,11 @@ stacklog_capture(struct stacklog_thread *thread, uintptr_t return_slot)
         count = MDLOG_MAX_FRAMES; /* the outermost frames are dropped */
     /* Outermost first; the part equal to the previous stack is kept. */
     unsigned same = 0;
+    const uint64_t unloads = stacklog_modules_unloaded();
+    if (MD_UNLIKELY(thread->module_unloads != unloads)) {
+        thread->module_unloads = unloads;
+        thread->depth = 0;
+    }
     const unsigned previous = thread->depth;
     for (unsigned i = 0; i < count; i++) {
         uintptr_t pc = (uintptr_t)unwound[inner + count - 1 - i];

@@ -7,15 +7,24 @@
  * while it was there can still be symbolized.
  *
  * The list is scanned with dl_iterate_phdr, with none of this layer's
- * locks held (the loader's lock comes first); the scan runs again only
- * when a stack holds an address of no known module and the loader's
- * counts of loads and unloads have moved since the last scan.
+ * locks held (the loader's lock comes first); the scan runs again when a
+ * stack holds an address of no known module and the loader's counts of
+ * loads and unloads have moved since the last scan, and after each of
+ * the program's dlclose calls, exported here.  Without that scan, a
+ * module loaded where an unloaded one was would be taken for it, its
+ * frames named with the other's symbols.  Once a module is found
+ * unloaded, frames are told apart by module too (stacklog_node_is).
+ * A module the C library unloads itself, without calling dlclose (its
+ * name service modules, say), is found gone only at the next scan: one
+ * loaded at its addresses before then is taken for it.
  */
+#define _GNU_SOURCE
 #include "config.h"
 #include "lock.h"
 #include "os_memory.h"
 #include "stacklog.h"
 
+#include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
 #include <string.h>
@@ -269,6 +278,36 @@ uint32_t stacklog_module_of(uintptr_t pc)
         module_hint.unloads = unloaded;
     }
     return found;
+}
+
+uint64_t stacklog_modules_unloaded(void)
+{
+    return __atomic_load_n(&unloads, __ATOMIC_ACQUIRE);
+}
+
+/* The threads forget the stacks they cached and the frames they may
+ * join: the same return addresses may now be another module's. */
+static void after_unload(void)
+{
+    stacklog_stack_slots_invalidate();
+    if (entries)
+        modules_scan();
+}
+
+MD_EXPORT int dlclose(void *handle)
+{
+    static int (*real_dlclose)(void *);
+    int (*real)(void *) = __atomic_load_n(&real_dlclose, __ATOMIC_ACQUIRE);
+    if (!real) {
+        real = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+        if (!real)
+            return -1; /* no dlclose after this library: none to call */
+        __atomic_store_n(&real_dlclose, real, __ATOMIC_RELEASE);
+    }
+    int result = real(handle);
+    if (result == 0 && stacklog_header)
+        after_unload();
+    return result;
 }
 
 bool stacklog_module_range(uintptr_t address, uintptr_t *start, uintptr_t *end)

@@ -28,7 +28,8 @@
 
 #define CHILDREN_LISTED 8
 
-uint32_t stacklog_node_children_find(uint32_t parent, uint64_t pc, bool *room)
+uint32_t stacklog_node_children_find(uint32_t parent, uint64_t pc,
+                                     uint32_t module, bool *room)
 {
     *room = parent != 0;
     if (!parent)
@@ -37,7 +38,7 @@ uint32_t stacklog_node_children_find(uint32_t parent, uint64_t pc, bool *room)
                                      __ATOMIC_ACQUIRE);
     for (unsigned listed = 0; child; listed++) {
         struct mdlog_stack_node *node = stacklog_node_record(child);
-        if (node->pc == pc)
+        if (stacklog_node_is(node, pc, module))
             return child;
         if (listed + 1 == CHILDREN_LISTED)
             *room = false;
@@ -46,7 +47,8 @@ uint32_t stacklog_node_children_find(uint32_t parent, uint64_t pc, bool *room)
     return 0;
 }
 
-uint32_t stacklog_node_children_add(uint32_t parent, uint32_t made, uint64_t pc)
+uint32_t stacklog_node_children_add(uint32_t parent, uint32_t made, uint64_t pc,
+                                    uint32_t module)
 {
     uint32_t *link = &stacklog_node_record(parent)->first_child;
     for (unsigned listed = 0; listed < CHILDREN_LISTED; listed++) {
@@ -55,7 +57,7 @@ uint32_t stacklog_node_children_add(uint32_t parent, uint32_t made, uint64_t pc)
                                         __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
             return made;
         struct mdlog_stack_node *node = stacklog_node_record(next);
-        if (node->pc == pc)
+        if (stacklog_node_is(node, pc, module))
             return next; /* another thread listed it first */
         link = &node->next_sibling;
     }

@@ -82,35 +82,37 @@ static uint64_t slot_value(uint64_t hash, uint32_t id)
 }
 
 static bool slot_is(uint64_t slot, uint64_t hash, uint32_t parent,
-                    uint64_t pc)
+                    uint64_t pc, uint32_t module)
 {
     if ((slot ^ hash) >> 32)
         return false;
     const struct mdlog_stack_node *node = stacklog_node_record((uint32_t)slot);
-    return node->pc == pc && node->parent == parent;
+    return stacklog_node_is(node, pc, module) && node->parent == parent;
 }
 
 /* The slot holding the node, or the empty slot where it would go; NULL
  * when the table is full (it could not grow). */
 static uint64_t *probe(const struct node_index *table, uint64_t hash,
-                       uint32_t parent, uint64_t pc, uint64_t *seen)
+                       uint32_t parent, uint64_t pc, uint32_t module,
+                       uint64_t *seen)
 {
     uint64_t at = hash >> table->shift;
     for (uint64_t tried = 0; tried <= table->mask; tried++) {
         uint64_t *slot = &table->slots[at];
         *seen = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-        if (*seen == 0 || slot_is(*seen, hash, parent, pc))
+        if (*seen == 0 || slot_is(*seen, hash, parent, pc, module))
             return slot;
         at = (at + 1) & table->mask;
     }
     return NULL;
 }
 
-uint32_t stacklog_node_index_find(uint64_t hash, uint32_t parent, uint64_t pc)
+uint32_t stacklog_node_index_find(uint64_t hash, uint32_t parent, uint64_t pc,
+                                  uint32_t module)
 {
     const struct node_index *table = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
     uint64_t seen;
-    return probe(table, hash, parent, pc, &seen) ? (uint32_t)seen : 0;
+    return probe(table, hash, parent, pc, module, &seen) ? (uint32_t)seen : 0;
 }
 
 static void adding_enter(void)
@@ -175,13 +177,13 @@ static void grow(const struct node_index *full)
 }
 
 uint32_t stacklog_node_index_add(uint64_t hash, uint32_t parent, uint64_t pc,
-                                 uint32_t made)
+                                 uint32_t module, uint32_t made)
 {
     adding_enter();
     struct node_index *table = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
     uint32_t id = 0;
     uint64_t seen, *slot;
-    while ((slot = probe(table, hash, parent, pc, &seen)) != NULL) {
+    while ((slot = probe(table, hash, parent, pc, module, &seen)) != NULL) {
         if (seen) {
             id = (uint32_t)seen; /* another thread added it first */
             break;

@@ -111,7 +111,7 @@ static void chunk_count_one(uint32_t id)
 
 /* Its links are cleared too: in a forked child, an id handed out again
  * may hold the links of the parent's node. */
-uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc)
+uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc, uint32_t module)
 {
     uint64_t taken = __atomic_fetch_add(&stacklog_header->node_count, 1,
                                         __ATOMIC_RELAXED);
@@ -122,8 +122,9 @@ uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc)
     if (!node)
         return 0;
     node->parent = parent;
-    node->module = parent ? stacklog_module_of((uintptr_t)pc)
-                          : MDLOG_MODULE_THREAD;
+    node->module = !parent                       ? MDLOG_MODULE_THREAD
+                   : module != STACKLOG_MODULE_ANY ? module
+                                                   : stacklog_module_of((uintptr_t)pc);
     node->first_child = node->next_sibling = 0;
     __atomic_store_n(&node->pc, pc, __ATOMIC_RELEASE);
     chunk_count_one(id);
@@ -136,27 +137,29 @@ uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc)
  * may wait for the module list's lock, and the dynamic loader's, whose
  * holder may be waiting for a growth of the index that waits for the
  * adders. */
-static uint32_t node_from_index(uint64_t hash, uint32_t parent, uint64_t pc)
+static uint32_t node_from_index(uint64_t hash, uint32_t parent, uint64_t pc,
+                                uint32_t module)
 {
-    uint32_t id = stacklog_node_index_find(hash, parent, pc);
+    uint32_t id = stacklog_node_index_find(hash, parent, pc, module);
     if (id)
         return id;
-    uint32_t made = stacklog_node_record_new(parent, pc);
-    return made ? stacklog_node_index_add(hash, parent, pc, made) : 0;
+    uint32_t made = stacklog_node_record_new(parent, pc, module);
+    return made ? stacklog_node_index_add(hash, parent, pc, module, made) : 0;
 }
 
 /* A new node under a parent whose list had room: listed there, or, if
  * the list filled up meanwhile, offered to the index. */
-static uint32_t node_listed_new(uint64_t hash, uint32_t parent, uint64_t pc)
+static uint32_t node_listed_new(uint64_t hash, uint32_t parent, uint64_t pc,
+                                uint32_t module)
 {
-    uint32_t made = stacklog_node_record_new(parent, pc);
+    uint32_t made = stacklog_node_record_new(parent, pc, module);
     if (!made)
         return 0;
-    uint32_t id = stacklog_node_children_add(parent, made, pc);
+    uint32_t id = stacklog_node_children_add(parent, made, pc, module);
     if (id)
         return id;
-    id = stacklog_node_index_find(hash, parent, pc);
-    return id ? id : stacklog_node_index_add(hash, parent, pc, made);
+    id = stacklog_node_index_find(hash, parent, pc, module);
+    return id ? id : stacklog_node_index_add(hash, parent, pc, module, made);
 }
 
 /* A stack taken again mostly goes down paths taken before: each node is
@@ -169,13 +172,16 @@ unsigned stacklog_nodes_find(uint32_t parent, uint64_t parent_hash,
                              uint32_t *ids, uint64_t *hashes)
 {
     uint64_t hash = parent_hash;
+    const bool by_module = parent && stacklog_modules_unloaded();
     for (unsigned i = 0; i < count; i++) {
         hashes[i] = hash = stacklog_node_hash(hash, pcs[i]);
+        uint32_t module = by_module ? stacklog_module_of(pcs[i])
+                                    : STACKLOG_MODULE_ANY;
         bool room;
-        uint32_t id = stacklog_node_children_find(parent, pcs[i], &room);
+        uint32_t id = stacklog_node_children_find(parent, pcs[i], module, &room);
         if (!id)
-            id = room ? node_listed_new(hash, parent, pcs[i])
-                      : node_from_index(hash, parent, pcs[i]);
+            id = room ? node_listed_new(hash, parent, pcs[i], module)
+                      : node_from_index(hash, parent, pcs[i], module);
         if (!id)
             return i;
         ids[i] = parent = id;

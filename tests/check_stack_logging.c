@@ -901,6 +901,105 @@ START_TEST(test_full_file_system_stops_the_log_with_a_message)
 }
 END_TEST
 
+/* ---- modules ---- */
+
+static void copy_file(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY);
+    ck_assert_msg(in >= 0, "%s: %s", from, strerror(errno));
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0700);
+    ck_assert_msg(out >= 0, "%s: %s", to, strerror(errno));
+    char buffer[65536];
+    for (ssize_t got; (got = read(in, buffer, sizeof(buffer))) > 0;)
+        ck_assert_int_eq(write(out, buffer, (size_t)got), got);
+    close(in);
+    close(out);
+}
+
+/* Whether a frame of `stack` lies in a module whose path ends with
+ * `name`; *unloaded_order is then that module's. */
+static bool stack_runs_through(const struct log_reader *reader, uint32_t stack,
+                               const char *name, uint64_t *unloaded_order)
+{
+    uint64_t pcs[MDLOG_MAX_FRAMES];
+    uint32_t modules[MDLOG_MAX_FRAMES];
+    size_t count = log_reader_stack_frames(reader, stack, pcs, modules,
+                                           MDLOG_MAX_FRAMES);
+    for (size_t i = 0; i < count; i++) {
+        struct mdlog_module module;
+        if (modules[i] >= MDLOG_MODULE_THREAD ||
+            !log_reader_module(reader, modules[i], &module))
+            continue;
+        size_t length = strlen(module.path), wanted = strlen(name);
+        if (length >= wanted && strcmp(module.path + length - wanted, name) == 0) {
+            *unloaded_order = module.unloaded_order;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A module unloaded, then a copy of it loaded at the same addresses: the
+ * stack taken through each names its own module (so each is symbolized
+ * from its own file after the process is gone), and the first is marked
+ * unloaded before the second's allocation. */
+START_TEST(test_module_loaded_where_another_was_is_its_own)
+{
+    char modules_directory[128], first[256], second[256];
+    char first_setting[300], second_setting[300];
+    snprintf(modules_directory, sizeof(modules_directory), "/tmp/md-modules-%d",
+             (int)getpid());
+    ck_assert_int_eq(mkdir(modules_directory, 0700), 0);
+    snprintf(first, sizeof(first), "%s/first_plugin.so", modules_directory);
+    snprintf(second, sizeof(second), "%s/second_plugin.so", modules_directory);
+    copy_file("tests/.libs/leaks_plugin.so", first);
+    copy_file("tests/.libs/leaks_plugin.so", second);
+    snprintf(first_setting, sizeof(first_setting), "MDTEST_MODULE_FIRST=%s", first);
+    snprintf(second_setting, sizeof(second_setting), "MDTEST_MODULE_SECOND=%s",
+             second);
+    const char *settings[] = {"MallocStackLogging=full", directory_setting,
+                              "MallocStackLoggingDontDeleteStackLogFile=1",
+                              first_setting, second_setting, NULL};
+    struct probe_run run;
+    probe(&run, PROBE, "modules", settings, false);
+    unlink(first);
+    unlink(second);
+    rmdir(modules_directory);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    /* Else the loader put the copy elsewhere, and nothing is tested. */
+    ck_assert_uint_eq(output_value(run.out, "module1"),
+                      output_value(run.out, "module2"));
+    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
+    struct events *events = read_events(reader);
+    unsigned found = 0;
+    uint64_t first_unloaded = 0, second_unloaded = 0, second_order = 0;
+    for (unsigned i = 0; i < events->count; i++) {
+        const struct log_reader_event *event = &events->list[i];
+        if ((event->type & MDLOG_EVENT_KIND_MASK) != MDLOG_EVENT_ALLOC)
+            continue;
+        if (event->size == 101) {
+            found++;
+            ck_assert_msg(stack_runs_through(reader, event->stack,
+                                             "/first_plugin.so", &first_unloaded),
+                          "the first module's allocation is not through it");
+        } else if (event->size == 102) {
+            found++;
+            second_order = event->order;
+            ck_assert_msg(stack_runs_through(reader, event->stack,
+                                             "/second_plugin.so", &second_unloaded),
+                          "the second module's allocation is named by another "
+                          "module");
+        }
+    }
+    ck_assert_uint_eq(found, 2);
+    ck_assert_uint_ne(first_unloaded, 0);
+    ck_assert_uint_le(first_unloaded, second_order);
+    ck_assert_uint_ne(second_unloaded, 0);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
 /* What the "interrupted" probe's log holds. */
 struct interrupted_history {
     struct log_reader *reader;
@@ -1402,6 +1501,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_log_memory_follows_what_it_holds);
     tcase_add_test(tc, test_log_grows_without_populate_write);
     tcase_add_test(tc, test_full_file_system_stops_the_log_with_a_message);
+    tcase_add_test(tc, test_module_loaded_where_another_was_is_its_own);
     tcase_add_test(tc, test_signal_handler_events_leave_the_history_whole);
     tcase_add_test(tc, test_stacks_stay_unique_while_the_index_grows);
     tcase_add_test(tc, test_vm_events_follow_the_mode);

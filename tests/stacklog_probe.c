@@ -5,6 +5,7 @@
  * blocks it allocated.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc/malloc.h>
 #include <pthread.h>
@@ -665,6 +666,36 @@ static int own_stack(void)
 }
 #endif
 
+/* Loads the module at $MDTEST_MODULE_FIRST, allocates 101 bytes
+ * through it and unloads it, then the same with $MDTEST_MODULE_SECOND
+ * (a copy of the first, which the loader puts where the first was) and
+ * 102 bytes. */
+static int modules(void)
+{
+    printf("pid %d\n", (int)getpid());
+    static const char *const variables[] = {"MDTEST_MODULE_FIRST",
+                                            "MDTEST_MODULE_SECOND"};
+    void *blocks[2];
+    for (unsigned i = 0; i < 2; i++) {
+        const char *path = getenv(variables[i]);
+        void *module = path ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
+        if (!module) {
+            fprintf(stderr, "stacklog_probe: %s\n", path ? dlerror() : "no path");
+            return 1;
+        }
+        void *(*allocate)(size_t) =
+            (void *(*)(size_t))dlsym(module, "leaks_plugin_allocate");
+        if (!allocate)
+            return 1;
+        blocks[i] = allocate(101 + i);
+        printf("module%u %p\n", i + 1, (void *)allocate);
+        dlclose(module);
+    }
+    free(blocks[0]);
+    free(blocks[1]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -679,11 +710,11 @@ int main(int argc, char **argv)
                      {"reallocs", reallocs},
                      {"long_history", long_history}, {"paths", paths},
                      {"deep", deep}, {"interrupted", interrupted},
-                     {"round_trip", round_trip}};
+                     {"round_trip", round_trip}, {"modules", modules}};
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|reallocs|long_history|paths|deep|interrupted|round_trip\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|reallocs|long_history|paths|deep|interrupted|round_trip|modules\n");
     return 2;
 }
