@@ -210,6 +210,7 @@ void stacklog_force_lock(void)
 {
     if (!stacklog_header)
         return;
+    stacklog_modules_stop_for_fork();
     stacklog_capture_stop_for_fork();
     stacklog_node_index_force_lock();
     stacklog_modules_force_lock();
@@ -226,13 +227,21 @@ void stacklog_force_unlock(void)
     stacklog_modules_force_unlock();
     stacklog_node_index_force_unlock();
     stacklog_capture_resume_after_fork();
+    stacklog_modules_resume_after_fork();
 }
 
 void stacklog_fork_child(void)
 {
     if (!stacklog_header)
         return;
-    stacklog_capture_resume_after_fork();
+    stacklog_modules_resume_after_fork();
+    /* The loader's lock may be held by a thread the child does not have:
+     * unwinding or scanning the modules could wait for it forever. */
+    if (stacklog_modules_loader_was_busy())
+        stacklog_say("the process forked while another thread was in the "
+                     "dynamic loader: this child records no stacks", NULL, NULL);
+    else
+        stacklog_capture_resume_after_fork();
     stacklog_modules_reinit_lock();
     stacklog_nodes_reinit_lock();
     stacklog_node_index_fork_child();

@@ -308,8 +308,17 @@ bool stacklog_modules_setup(void);
 /* The module holding `pc`, recorded when first seen, or
  * MDLOG_MODULE_UNKNOWN. */
 uint32_t stacklog_module_of(uintptr_t pc);
+/* How many modules the list holds. */
+uint32_t stacklog_modules_count(void);
 /* How many modules were found unloaded so far. */
 uint64_t stacklog_modules_unloaded(void);
+/* Fork: closes the loader gate (see stacklog_modules.c) and notes
+ * whether a call into the loader was under way; opens it again. */
+void stacklog_modules_stop_for_fork(void);
+void stacklog_modules_resume_after_fork(void);
+/* In the child: whether a call into the loader was under way at the
+ * fork, so that the loader's lock may be held for good. */
+bool stacklog_modules_loader_was_busy(void);
 /* The loaded range of the module holding `address`; false if none. */
 bool stacklog_module_range(uintptr_t address, uintptr_t *start, uintptr_t *end);
 void stacklog_modules_force_lock(void);
@@ -319,6 +328,9 @@ void stacklog_modules_reinit_lock(void);
 void stacklog_modules_fork_child(void);
 
 /* ---- stacklog_file.c: the file and its chunks ---- */
+/* One line on standard error, "prog(pid) MallocStackLogging: ...", made
+ * of up to three pieces (NULL for none), without allocating. */
+void stacklog_say(const char *first, const char *second, const char *third);
 /* Creates the log (reaping old ones first), says where it records;
  * false, having said why, when it cannot. */
 bool stacklog_file_create(unsigned mode, unsigned flags);

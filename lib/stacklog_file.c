@@ -48,7 +48,7 @@ static off_t chunk_offset(uint64_t index)
     return (off_t)(MDLOG_HEADER_SIZE + index * (uint64_t)MDLOG_CHUNK_SIZE);
 }
 
-static void say(const char *first, const char *second, const char *third)
+void stacklog_say(const char *first, const char *second, const char *third)
 {
     struct report_line line;
     report_line_begin_named(&line, "MallocStackLogging");
@@ -185,7 +185,7 @@ static int open_log(const char *executable)
     if (asked[0]) {
         fd = open_in(asked, executable);
         if (fd < 0)
-            say("can't create a log in ", asked,
+            stacklog_say("can't create a log in ", asked,
                 ": not a writable directory; using " MDLOG_DEFAULT_DIRECTORY);
     }
     if (fd < 0) {
@@ -239,7 +239,7 @@ bool stacklog_file_create(unsigned mode, unsigned flags)
             unlink(log_file.path);
             close(fd);
         }
-        say("can't create a stack log (", strerror(errno),
+        stacklog_say("can't create a stack log (", strerror(errno),
             "); stacks are not recorded");
         return false;
     }
@@ -264,7 +264,7 @@ static void say_full(int error)
     if (log_file.full_announced)
         return;
     log_file.full_announced = true;
-    say("the log can't grow (", strerror(error),
+    stacklog_say("the log can't grow (", strerror(error),
         "): later events are counted as unrecorded");
 }
 
@@ -468,7 +468,7 @@ bool stacklog_file_fork_child(bool keep)
     if (!ok) {
         if (fd >= 0)
             unlink(log_file.path);
-        say("can't start a log for the child process (", strerror(errno),
+        stacklog_say("can't start a log for the child process (", strerror(errno),
             "); its stacks are not recorded");
         return false;
     }

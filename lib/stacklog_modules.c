@@ -17,12 +17,29 @@
  * A module the C library unloads itself, without calling dlclose (its
  * name service modules, say), is found gone only at the next scan: one
  * loaded at its addresses before then is taken for it.
+ *
+ * The loader and fork.  dl_iterate_phdr takes a lock of the loader's
+ * that the C library does not reset in a forked child, and dlopen and
+ * dlclose take it too: a child forked while another thread held it
+ * would hang at its first unwind (libunwind looks up unwind tables with
+ * dl_iterate_phdr) or module scan.  So the program's dlclose and this
+ * file's scans pass a gate that a fork closes: a dlclose arriving
+ * meanwhile waits for the fork to end (it holds none of this library's
+ * locks, so the fork does not wait for it), a scan arriving meanwhile
+ * is skipped, and when a call was in flight as the gate closed the
+ * child takes no stacks, and says so, rather than risk the hang.
+ * (Threads unwinding have a gate of their own, stacklog_capture.c.)
+ * dlopen is not exported: the C library finds the library search path
+ * of its caller, which a wrapper would replace.  Its brief hold of the
+ * lock, and other callers of dl_iterate_phdr (a C++ exception unwinding
+ * in another thread), are not seen.
  */
 #define _GNU_SOURCE
 #include "config.h"
 #include "lock.h"
 #include "os_memory.h"
 #include "stacklog.h"
+#include "stacklog_fast_path.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -58,6 +75,79 @@ static __thread struct {
     uint64_t unloads;
 } module_hint __attribute__((tls_model("initial-exec")));
 static unsigned long long loader_adds, loader_subs;
+
+/* Calls into the loader under way (the gate above), and the gate.  In
+ * a child forked while one was under way, scans stay forbidden. */
+static unsigned loader_calls;
+static bool loader_gate_closed, loader_busy_at_fork, loader_scans_forbidden;
+/* The thread's own dlclose calls under way: a destructor that forks. */
+static __thread unsigned loader_depth __attribute__((tls_model("initial-exec")));
+
+/* False, counting nothing, when a fork closed the gate. */
+static bool loader_gate_enter(void)
+{
+    __atomic_fetch_add(&loader_calls, 1, __ATOMIC_SEQ_CST);
+    if (MD_LIKELY(!__atomic_load_n(&loader_gate_closed, __ATOMIC_SEQ_CST)))
+        return true;
+    __atomic_fetch_sub(&loader_calls, 1, __ATOMIC_RELEASE);
+    return false;
+}
+
+static void loader_call_leave(void)
+{
+    __atomic_fetch_sub(&loader_calls, 1, __ATOMIC_RELEASE);
+}
+
+/* A scan: skipped while the gate is closed. */
+static bool loader_call_enter(void)
+{
+    return !loader_scans_forbidden && loader_gate_enter();
+}
+
+/* The program's dlclose waits for the gate to open.  One called by a
+ * destructor that dlclose runs is counted with it. */
+static void loader_call_enter_waiting(void)
+{
+    if (loader_depth++ > 0)
+        return;
+    while (!loader_gate_enter())
+        while (__atomic_load_n(&loader_gate_closed, __ATOMIC_ACQUIRE))
+            sched_yield();
+}
+
+static void loader_call_leave_waiting(void)
+{
+    if (--loader_depth == 0)
+        loader_call_leave();
+}
+
+void stacklog_modules_stop_for_fork(void)
+{
+    __atomic_store_n(&loader_gate_closed, true, __ATOMIC_SEQ_CST);
+    /* A destructor that forks from within its dlclose: the loader holds
+     * only locks the C library resets in the child then. */
+    loader_busy_at_fork = __atomic_load_n(&loader_calls, __ATOMIC_SEQ_CST) >
+                          (loader_depth ? 1u : 0u);
+}
+
+void stacklog_modules_resume_after_fork(void)
+{
+    __atomic_store_n(&loader_gate_closed, false, __ATOMIC_RELEASE);
+}
+
+bool stacklog_modules_loader_was_busy(void)
+{
+    return loader_busy_at_fork;
+}
+
+/* The calls under way but the thread's own were the parent's other
+ * threads'. */
+static void loader_fork_child(void)
+{
+    loader_calls = loader_depth ? 1 : 0;
+    loader_scans_forbidden = loader_busy_at_fork;
+    stacklog_modules_resume_after_fork();
+}
 
 bool stacklog_modules_setup(void)
 {
@@ -201,16 +291,22 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-/* Lock held: what the scan `generation` did not see is gone. */
+/* Lock held: what the scan `generation` did not see is gone.  The
+ * threads then forget the stacks they cached and the frames they may
+ * join: the same return addresses may now be another module's. */
 static void mark_unloaded(uint64_t generation)
 {
+    bool marked = false;
     for (uint32_t i = 0; i < entry_count; i++)
         if (entries[i].loaded && entries[i].seen_generation < generation) {
             entries[i].loaded = false;
             __atomic_fetch_add(&unloads, 1, __ATOMIC_RELEASE);
             __atomic_store_n(&entries[i].record->unloaded_order,
                              stacklog_header->next_order, __ATOMIC_RELEASE);
+            marked = true;
         }
+    if (marked)
+        stacklog_stack_slots_invalidate();
 }
 
 static int read_loader_counts(struct dl_phdr_info *info, size_t size,
@@ -225,10 +321,13 @@ static int read_loader_counts(struct dl_phdr_info *info, size_t size,
 
 static void modules_scan(void)
 {
+    if (!loader_call_enter())
+        return;
     md_lock(&modules_lock);
     uint64_t generation = ++scan_generation;
     md_unlock(&modules_lock);
     dl_iterate_phdr(scan_module, &generation);
+    loader_call_leave();
     md_lock(&modules_lock);
     if (generation == scan_generation)
         mark_unloaded(generation);
@@ -238,7 +337,10 @@ static void modules_scan(void)
 static bool loader_changed(void)
 {
     unsigned long long counts[2] = {0, 0};
+    if (!loader_call_enter())
+        return false;
     dl_iterate_phdr(read_loader_counts, counts);
+    loader_call_leave();
     md_lock(&modules_lock);
     bool changed = entry_count == 0 || counts[0] != loader_adds ||
                    counts[1] != loader_subs;
@@ -280,18 +382,17 @@ uint32_t stacklog_module_of(uintptr_t pc)
     return found;
 }
 
+uint32_t stacklog_modules_count(void)
+{
+    md_lock(&modules_lock);
+    uint32_t count = entry_count;
+    md_unlock(&modules_lock);
+    return count;
+}
+
 uint64_t stacklog_modules_unloaded(void)
 {
     return __atomic_load_n(&unloads, __ATOMIC_ACQUIRE);
-}
-
-/* The threads forget the stacks they cached and the frames they may
- * join: the same return addresses may now be another module's. */
-static void after_unload(void)
-{
-    stacklog_stack_slots_invalidate();
-    if (entries)
-        modules_scan();
 }
 
 MD_EXPORT int dlclose(void *handle)
@@ -304,9 +405,16 @@ MD_EXPORT int dlclose(void *handle)
             return -1; /* no dlclose after this library: none to call */
         __atomic_store_n(&real_dlclose, real, __ATOMIC_RELEASE);
     }
+    loader_call_enter_waiting();
     int result = real(handle);
-    if (result == 0 && stacklog_header)
-        after_unload();
+    loader_call_leave_waiting();
+    /* Busy, as the logger is, around the scan's locks: a signal
+     * handler's allocation meanwhile must not wait for them. */
+    if (result == 0 && entries && !stacklog_is_busy()) {
+        stacklog_busy_enter();
+        modules_scan();
+        stacklog_busy_leave();
+    }
     return result;
 }
 
@@ -342,6 +450,7 @@ void stacklog_modules_reinit_lock(void)
  * module goes where its index says. */
 void stacklog_modules_fork_child(void)
 {
+    loader_fork_child();
     if (records_chunk)
         __atomic_store_n(&records_chunk->count,
                          entry_count - records_chunk->first, __ATOMIC_RELEASE);

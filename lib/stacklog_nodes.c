@@ -207,8 +207,10 @@ void stacklog_nodes_reinit_lock(void)
 /* One chunk of the child's copy: nodes from the parent's later ids
  * cleared (the child hands those ids out again, and counts them then),
  * the count made the nodes the child has, its lists cut where they lead
- * astray. */
-static void fork_child_chunk(uint64_t c, uint64_t count)
+ * astray.  A node the parent made after the fork may name a module the
+ * parent found after it, which the child does not have (`modules` is
+ * how many it has): there its frame is in no module the child knows. */
+static void fork_child_chunk(uint64_t c, uint64_t count, uint32_t modules)
 {
     struct mdlog_stack_node *records = node_chunks[c];
     struct mdlog_chunk_header *chunk = (struct mdlog_chunk_header *)records - 1;
@@ -229,6 +231,8 @@ static void fork_child_chunk(uint64_t c, uint64_t count)
         if (!__atomic_load_n(&records[i].pc, __ATOMIC_ACQUIRE))
             continue;
         written++;
+        if (records[i].module < MDLOG_MODULE_THREAD && records[i].module >= modules)
+            records[i].module = MDLOG_MODULE_UNKNOWN;
         if (id)
             stacklog_node_children_repair((uint32_t)id, count);
     }
@@ -244,7 +248,8 @@ void stacklog_nodes_fork_child(void)
 {
     uint64_t count = __atomic_load_n(&stacklog_header->node_count,
                                      __ATOMIC_RELAXED);
+    uint32_t modules = stacklog_modules_count();
     for (uint64_t c = 0; c < NODE_CHUNKS; c++)
         if (node_chunks[c])
-            fork_child_chunk(c, count);
+            fork_child_chunk(c, count, modules);
 }

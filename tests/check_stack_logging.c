@@ -585,6 +585,37 @@ struct listed_children {
     unsigned astray;  /* links to no node of the list's parent */
 };
 
+struct module_lists {
+    unsigned with_plugin;     /* logs that recorded leaks_plugin.so */
+    unsigned unknown_modules; /* nodes naming a module not in the list */
+};
+
+/* The module list of the log at `path`: every module below the count
+ * is whole, and every stack node names one of them or a marker.  Counts
+ * the logs that recorded the plugin the probe loads. */
+static void check_module_list(const char *path, struct module_lists *lists)
+{
+    char message[512];
+    struct log_reader *reader = log_reader_open(path, message, sizeof(message));
+    ck_assert_msg(reader != NULL, "%s", message);
+    uint32_t modules = log_reader_module_count(reader);
+    bool plugin = false;
+    for (uint32_t i = 0; i < modules; i++) {
+        struct mdlog_module module;
+        ck_assert_msg(log_reader_module(reader, i, &module),
+                      "%s: module %u of %u is not there", path, i, modules);
+        plugin |= strstr(module.path, "leaks_plugin.so") != NULL;
+    }
+    lists->with_plugin += plugin;
+    uint64_t count = log_reader_header(reader)->node_count;
+    for (uint64_t id = 1; id < count && id <= UINT32_MAX; id++) {
+        const struct mdlog_stack_node *node = log_reader_node(reader, (uint32_t)id);
+        if (node && node->module < MDLOG_MODULE_THREAD && node->module >= modules)
+            lists->unknown_modules++;
+    }
+    log_reader_close(reader);
+}
+
 /* The writer's lists of children in the log at `path`: each at most 8
  * long, each link to a whole node of the log whose parent is the list's. */
 static void check_listed_children(const char *path,
@@ -647,14 +678,22 @@ static unsigned check_unused_chunks_are_holes(const char *path)
  * timeout catches a hang), and each child made a log of its own.  The
  * threads add to the tree of stacks while each child copies it: the
  * children's lists of children lead nowhere a child did not get.  A
- * child's log takes no memory for its parent's events. */
+ * thread loads and unloads a module meanwhile: every log's module list
+ * is whole and names every module its nodes do.  A child's log takes no
+ * memory for its parent's events. */
 START_TEST(test_fork_while_threads_allocate)
 {
+    char plugin[PATH_MAX], plugin_setting[PATH_MAX + 32];
+    ck_assert_msg(realpath("tests/.libs/leaks_plugin.so", plugin) != NULL,
+                  "tests/.libs/leaks_plugin.so: %s", strerror(errno));
+    snprintf(plugin_setting, sizeof(plugin_setting), "MDTEST_MODULE_FIRST=%s",
+             plugin);
     struct probe_run run;
-    run_probe(&run, "fork_stress", "MallocStackLogging=full", NULL);
+    run_probe(&run, "fork_stress", "MallocStackLogging=full", plugin_setting);
     ck_assert_msg(exited_cleanly(&run), "%s", run.err);
     ck_assert_uint_eq(output_value(run.out, "children"), 40);
     ck_assert_uint_eq(output_value(run.out, "failed"), 0);
+    ck_assert_uint_gt(output_value(run.out, "loads"), 0);
     /* A log for the parent and one for each child, all kept by the
      * setting the children inherit. */
     ck_assert_uint_eq(directory_logs(NULL, 0), 41);
@@ -663,17 +702,21 @@ START_TEST(test_fork_while_threads_allocate)
     DIR *dir = opendir(directory);
     ck_assert_ptr_nonnull(dir);
     struct listed_children lists = {0};
+    struct module_lists modules = {0};
     unsigned unused = 0;
     char path[600];
     for (struct dirent *entry; (entry = readdir(dir));)
         if (entry->d_name[0] != '.') {
             snprintf(path, sizeof(path), "%s/%s", directory, entry->d_name);
             check_listed_children(path, &lists);
+            check_module_list(path, &modules);
             unused += check_unused_chunks_are_holes(path);
         }
     closedir(dir);
     ck_assert_uint_gt(lists.listed, 41 * 1000);
     ck_assert_uint_eq(lists.astray, 0);
+    ck_assert_uint_ge(modules.with_plugin, 1);
+    ck_assert_uint_eq(modules.unknown_modules, 0);
     /* Every child had its parent's event chunks to leave out. */
     ck_assert_uint_ge(unused, 40 * 3);
     clear_directory();

@@ -151,8 +151,32 @@ static int deep(void)
  * each child, whatever lock a thread held at the fork, must allocate,
  * log and exit normally with a log of its own.  One in 64 of their
  * allocations comes from a stack never taken before, so that the threads
- * add to the tree while a child copies it. */
+ * add to the tree while a child copies it.  Another thread loads the
+ * module at $MDTEST_MODULE_FIRST, allocates through it and unloads it,
+ * over and over, so that modules are added and found gone while a
+ * child copies their list. */
 static volatile int stop_churning;
+static unsigned module_loads;
+
+static void *loading_thread(void *unused)
+{
+    (void)unused;
+    const char *path = getenv("MDTEST_MODULE_FIRST");
+    while (path && !stop_churning) {
+        void *module = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        void *(*allocate)(size_t) =
+            module ? (void *(*)(size_t))dlsym(module, "leaks_plugin_allocate")
+                   : NULL;
+        if (allocate)
+            free(allocate(40));
+        if (module)
+            dlclose(module);
+        if (!allocate)
+            break;
+        __atomic_fetch_add(&module_loads, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
 
 #define CHURN_PATH_LEVELS 5
 
@@ -198,10 +222,12 @@ static void *churning_thread(void *number)
 static int fork_stress(void)
 {
     printf("pid %d\n", (int)getpid());
-    pthread_t threads[CHURNING_THREADS];
+    pthread_t threads[CHURNING_THREADS], loader;
     for (uintptr_t i = 0; i < CHURNING_THREADS; i++)
         if (pthread_create(&threads[i], NULL, churning_thread, (void *)i))
             return 1;
+    if (pthread_create(&loader, NULL, loading_thread, NULL))
+        return 1;
     int failed = 0;
     for (unsigned round = 0; round < 40; round++) {
         __atomic_store_n(&forks_begun, round + 1, __ATOMIC_RELAXED);
@@ -226,7 +252,9 @@ static int fork_stress(void)
     stop_churning = 1;
     for (unsigned i = 0; i < CHURNING_THREADS; i++)
         pthread_join(threads[i], NULL);
-    printf("children 40\nfailed %d\n", failed);
+    pthread_join(loader, NULL);
+    printf("children 40\nfailed %d\nloads %u\n", failed,
+           __atomic_load_n(&module_loads, __ATOMIC_RELAXED));
     return 0;
 }
 
