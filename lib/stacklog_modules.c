@@ -409,10 +409,13 @@ MD_EXPORT int dlclose(void *handle)
     int result = real(handle);
     loader_call_leave_waiting();
     /* Busy, as the logger is, around the scan's locks: a signal
-     * handler's allocation meanwhile must not wait for them. */
+     * handler's allocation meanwhile must not wait for them.  A dlclose
+     * that only dropped a reference leaves the loader's counts as they
+     * were, and costs no scan. */
     if (result == 0 && entries && !stacklog_is_busy()) {
         stacklog_busy_enter();
-        modules_scan();
+        if (loader_changed())
+            modules_scan();
         stacklog_busy_leave();
     }
     return result;
