@@ -262,8 +262,9 @@ static inline bool stacklog_node_is(const struct mdlog_stack_node *node,
            (module == STACKLOG_MODULE_ANY || node->module == module);
 }
 /* A new node's record, neither listed nor in the index yet: its id, 0
- * when the log cannot grow.  `module` is the frame's, or
- * STACKLOG_MODULE_ANY to look it up. */
+ * when the log cannot grow or the frame's module cannot be told while a
+ * fork is under way.  `module` is the frame's, or STACKLOG_MODULE_ANY to
+ * look it up. */
 uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc, uint32_t module);
 void stacklog_nodes_force_lock(void);
 void stacklog_nodes_force_unlock(void);
@@ -306,8 +307,17 @@ void stacklog_node_children_repair(uint32_t parent, uint64_t count);
 /* ---- stacklog_modules.c: the module list ---- */
 bool stacklog_modules_setup(void);
 /* The module holding `pc`, recorded when first seen, or
- * MDLOG_MODULE_UNKNOWN. */
+ * MDLOG_MODULE_UNKNOWN; STACKLOG_MODULE_NOT_NOW when the module list
+ * would have to be scanned while a fork is under way (a node made with
+ * "unknown" then would stay so, and be cached). */
+#define STACKLOG_MODULE_NOT_NOW (STACKLOG_MODULE_ANY - 1)
 uint32_t stacklog_module_of(uintptr_t pc);
+/* The thread's dlclose calls under way.  The C library frees memory
+ * inside dlclose holding the loader's lock that dl_iterate_phdr takes,
+ * and libunwind takes a lock of its own before it calls dl_iterate_phdr:
+ * a thread unwinding there would wait for a thread that waits for it. */
+extern __thread unsigned stacklog_loader_depth
+    __attribute__((tls_model("initial-exec")));
 /* How many modules the list holds. */
 uint32_t stacklog_modules_count(void);
 /* How many modules were found unloaded so far. */

@@ -30,9 +30,11 @@
  * child takes no stacks, and says so, rather than risk the hang.
  * (Threads unwinding have a gate of their own, stacklog_capture.c.)
  * dlopen is not exported: the C library finds the library search path
- * of its caller, which a wrapper would replace.  Its brief hold of the
- * lock, and other callers of dl_iterate_phdr (a C++ exception unwinding
- * in another thread), are not seen.
+ * of its caller, which a wrapper would replace.  A child tells that a
+ * dlopen was under way from the loader's word to debuggers (r_state in
+ * _r_debug), which dlopen sets before it takes the lock.  Other callers
+ * of dl_iterate_phdr (a C++ exception unwinding in another thread) are
+ * not seen.
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -80,8 +82,8 @@ static unsigned long long loader_adds, loader_subs;
  * a child forked while one was under way, scans stay forbidden. */
 static unsigned loader_calls;
 static bool loader_gate_closed, loader_busy_at_fork, loader_scans_forbidden;
-/* The thread's own dlclose calls under way: a destructor that forks. */
-static __thread unsigned loader_depth __attribute__((tls_model("initial-exec")));
+/* The thread's own dlclose calls under way (stacklog.h). */
+__thread unsigned stacklog_loader_depth __attribute__((tls_model("initial-exec")));
 
 /* False, counting nothing, when a fork closed the gate. */
 static bool loader_gate_enter(void)
@@ -108,7 +110,7 @@ static bool loader_call_enter(void)
  * destructor that dlclose runs is counted with it. */
 static void loader_call_enter_waiting(void)
 {
-    if (loader_depth++ > 0)
+    if (stacklog_loader_depth++ > 0)
         return;
     while (!loader_gate_enter())
         while (__atomic_load_n(&loader_gate_closed, __ATOMIC_ACQUIRE))
@@ -117,7 +119,7 @@ static void loader_call_enter_waiting(void)
 
 static void loader_call_leave_waiting(void)
 {
-    if (--loader_depth == 0)
+    if (--stacklog_loader_depth == 0)
         loader_call_leave();
 }
 
@@ -127,7 +129,7 @@ void stacklog_modules_stop_for_fork(void)
     /* A destructor that forks from within its dlclose: the loader holds
      * only locks the C library resets in the child then. */
     loader_busy_at_fork = __atomic_load_n(&loader_calls, __ATOMIC_SEQ_CST) >
-                          (loader_depth ? 1u : 0u);
+                          (stacklog_loader_depth ? 1u : 0u);
 }
 
 void stacklog_modules_resume_after_fork(void)
@@ -135,17 +137,20 @@ void stacklog_modules_resume_after_fork(void)
     __atomic_store_n(&loader_gate_closed, false, __ATOMIC_RELEASE);
 }
 
+/* In the child, the loader's own word too: dlopen and dlclose mark the
+ * list of modules as changing (r_state) before they take the lock, and
+ * dlopen is not gated. */
 bool stacklog_modules_loader_was_busy(void)
 {
-    return loader_busy_at_fork;
+    return loader_busy_at_fork || _r_debug.r_state != RT_CONSISTENT;
 }
 
 /* The calls under way but the thread's own were the parent's other
  * threads'. */
 static void loader_fork_child(void)
 {
-    loader_calls = loader_depth ? 1 : 0;
-    loader_scans_forbidden = loader_busy_at_fork;
+    loader_calls = stacklog_loader_depth ? 1 : 0;
+    loader_scans_forbidden = stacklog_modules_loader_was_busy();
     stacklog_modules_resume_after_fork();
 }
 
@@ -334,18 +339,20 @@ static void modules_scan(void)
     md_unlock(&modules_lock);
 }
 
-static bool loader_changed(void)
+enum loader_look { LOADER_SAME, LOADER_CHANGED, LOADER_OUT_OF_REACH };
+
+static enum loader_look loader_changed(void)
 {
     unsigned long long counts[2] = {0, 0};
     if (!loader_call_enter())
-        return false;
+        return LOADER_OUT_OF_REACH;
     dl_iterate_phdr(read_loader_counts, counts);
     loader_call_leave();
     md_lock(&modules_lock);
     bool changed = entry_count == 0 || counts[0] != loader_adds ||
                    counts[1] != loader_subs;
     md_unlock(&modules_lock);
-    return changed;
+    return changed ? LOADER_CHANGED : LOADER_SAME;
 }
 
 static uint32_t loaded_module_of(uintptr_t pc)
@@ -367,9 +374,14 @@ uint32_t stacklog_module_of(uintptr_t pc)
         module_hint.unloads == unloaded)
         return module_hint.index;
     uint32_t found = loaded_module_of(pc);
-    if (found == MDLOG_MODULE_UNKNOWN && loader_changed()) {
-        modules_scan();
-        found = loaded_module_of(pc);
+    if (found == MDLOG_MODULE_UNKNOWN) {
+        enum loader_look look = loader_changed();
+        if (look == LOADER_OUT_OF_REACH)
+            return STACKLOG_MODULE_NOT_NOW;
+        if (look == LOADER_CHANGED) {
+            modules_scan();
+            found = loaded_module_of(pc);
+        }
     }
     if (found != MDLOG_MODULE_UNKNOWN) {
         md_lock(&modules_lock);
@@ -414,7 +426,7 @@ MD_EXPORT int dlclose(void *handle)
      * were, and costs no scan. */
     if (result == 0 && entries && !stacklog_is_busy()) {
         stacklog_busy_enter();
-        if (loader_changed())
+        if (loader_changed() == LOADER_CHANGED)
             modules_scan();
         stacklog_busy_leave();
     }
@@ -424,7 +436,7 @@ MD_EXPORT int dlclose(void *handle)
 bool stacklog_module_range(uintptr_t address, uintptr_t *start, uintptr_t *end)
 {
     uint32_t index = stacklog_module_of(address);
-    if (index == MDLOG_MODULE_UNKNOWN)
+    if (index >= STACKLOG_MODULE_NOT_NOW)
         return false;
     md_lock(&modules_lock);
     *start = entries[index].start;

@@ -113,6 +113,12 @@ static void chunk_count_one(uint32_t id)
  * may hold the links of the parent's node. */
 uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc, uint32_t module)
 {
+    if (!parent)
+        module = MDLOG_MODULE_THREAD;
+    else if (module == STACKLOG_MODULE_ANY)
+        module = stacklog_module_of((uintptr_t)pc);
+    if (module == STACKLOG_MODULE_NOT_NOW)
+        return 0; /* the stack is taken whole after the fork */
     uint64_t taken = __atomic_fetch_add(&stacklog_header->node_count, 1,
                                         __ATOMIC_RELAXED);
     if (taken > UINT32_MAX)
@@ -122,9 +128,7 @@ uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc, uint32_t module)
     if (!node)
         return 0;
     node->parent = parent;
-    node->module = !parent                       ? MDLOG_MODULE_THREAD
-                   : module != STACKLOG_MODULE_ANY ? module
-                                                   : stacklog_module_of((uintptr_t)pc);
+    node->module = module;
     node->first_child = node->next_sibling = 0;
     __atomic_store_n(&node->pc, pc, __ATOMIC_RELEASE);
     chunk_count_one(id);
@@ -177,6 +181,8 @@ unsigned stacklog_nodes_find(uint32_t parent, uint64_t parent_hash,
         hashes[i] = hash = stacklog_node_hash(hash, pcs[i]);
         uint32_t module = by_module ? stacklog_module_of(pcs[i])
                                     : STACKLOG_MODULE_ANY;
+        if (module == STACKLOG_MODULE_NOT_NOW)
+            return i;
         bool room;
         uint32_t id = stacklog_node_children_find(parent, pcs[i], module, &room);
         if (!id)
