@@ -590,14 +590,12 @@ struct module_lists {
     unsigned unknown_modules; /* nodes naming a module not in the list */
 };
 
-/* The module list of the log at `path`: every module below the count
- * is whole, and every stack node names one of them or a marker.  Counts
- * the logs that recorded the plugin the probe loads. */
-static void check_module_list(const char *path, struct module_lists *lists)
+/* The module list of the log `reader` reads (at `path`): every module
+ * below the count is whole, and every stack node names one of them or a
+ * marker.  Counts the logs that recorded the plugin the probe loads. */
+static void check_module_list(const struct log_reader *reader,
+                              const char *path, struct module_lists *lists)
 {
-    char message[512];
-    struct log_reader *reader = log_reader_open(path, message, sizeof(message));
-    ck_assert_msg(reader != NULL, "%s", message);
     uint32_t modules = log_reader_module_count(reader);
     bool plugin = false;
     for (uint32_t i = 0; i < modules; i++) {
@@ -613,17 +611,14 @@ static void check_module_list(const char *path, struct module_lists *lists)
         if (node && node->module < MDLOG_MODULE_THREAD && node->module >= modules)
             lists->unknown_modules++;
     }
-    log_reader_close(reader);
 }
 
-/* The writer's lists of children in the log at `path`: each at most 8
- * long, each link to a whole node of the log whose parent is the list's. */
-static void check_listed_children(const char *path,
+/* The writer's lists of children in the log `reader` reads: each at most
+ * 8 long, each link to a whole node of the log whose parent is the
+ * list's. */
+static void check_listed_children(const struct log_reader *reader,
                                   struct listed_children *lists)
 {
-    char message[512];
-    struct log_reader *reader = log_reader_open(path, message, sizeof(message));
-    ck_assert_msg(reader != NULL, "%s", message);
     uint64_t count = log_reader_header(reader)->node_count;
     for (uint64_t id = 1; id < count && id <= UINT32_MAX; id++) {
         const struct mdlog_stack_node *node = log_reader_node(reader, (uint32_t)id);
@@ -639,7 +634,6 @@ static void check_listed_children(const char *path,
             child = listed->next_sibling;
         }
     }
-    log_reader_close(reader);
 }
 
 /* The memory the log at `path` takes, against what its chunks need:
@@ -708,8 +702,13 @@ START_TEST(test_fork_while_threads_allocate)
     for (struct dirent *entry; (entry = readdir(dir));)
         if (entry->d_name[0] != '.') {
             snprintf(path, sizeof(path), "%s/%s", directory, entry->d_name);
-            check_listed_children(path, &lists);
-            check_module_list(path, &modules);
+            char message[512];
+            struct log_reader *reader =
+                log_reader_open(path, message, sizeof(message));
+            ck_assert_msg(reader != NULL, "%s", message);
+            check_listed_children(reader, &lists);
+            check_module_list(reader, path, &modules);
+            log_reader_close(reader);
             unused += check_unused_chunks_are_holes(path);
         }
     closedir(dir);

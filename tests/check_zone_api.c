@@ -919,6 +919,24 @@ static double seconds_now(void)
     return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
+/* `count` blocks of `size` bytes, each written, as a program building a
+ * structure would. */
+static void build_blocks(malloc_zone_t *zone, void **blocks, int count,
+                         size_t size)
+{
+    for (int i = 0; i < count; i++) {
+        blocks[i] = malloc_zone_malloc(zone, size);
+        ck_assert_ptr_nonnull(blocks[i]);
+        memset(blocks[i], 0x3c, size);
+    }
+}
+
+static void free_blocks(malloc_zone_t *zone, void **blocks, int count)
+{
+    for (int i = 0; i < count; i++)
+        malloc_zone_free(zone, blocks[i]);
+}
+
 /* Runs that empty keep their pages while the heap does not grow, so a
  * program that frees a structure and builds it again does not fault
  * them in again.  When the heap grows elsewhere, as many kept pages go
@@ -932,22 +950,14 @@ START_TEST(test_emptied_runs_keep_their_pages_until_the_heap_grows)
     malloc_zone_t *z = malloc_create_zone(0, 0);
     enum { BLOCKS = 40000 }; /* 2.5 MB of 64-byte blocks */
     static void *blocks[BLOCKS];
-    for (int i = 0; i < BLOCKS; i++) {
-        blocks[i] = malloc_zone_malloc(z, 64);
-        memset(blocks[i], 0x3c, 64);
-    }
+    build_blocks(z, blocks, BLOCKS, 64);
     void *probe = blocks[BLOCKS / 2];
-    for (int i = 0; i < BLOCKS; i++)
-        malloc_zone_free(z, blocks[i]);
+    free_blocks(z, blocks, BLOCKS);
     bool kept = page_is_resident(probe);
     size_t before = resident_bytes();
-    for (int i = 0; i < BLOCKS; i++) {
-        blocks[i] = malloc_zone_malloc(z, 64);
-        memset(blocks[i], 0x3c, 64);
-    }
+    build_blocks(z, blocks, BLOCKS, 64);
     size_t after = resident_bytes();
-    for (int i = 0; i < BLOCKS; i++)
-        malloc_zone_free(z, blocks[i]);
+    free_blocks(z, blocks, BLOCKS);
     bool kept_again = page_is_resident(probe);
     if (seconds_now() - start < 0.9) {
         ck_assert_msg(kept, "an emptied run's page went back to the kernel "
@@ -967,20 +977,12 @@ START_TEST(test_emptied_runs_keep_their_pages_until_the_heap_grows)
     /* Again, and this time the heap grows by 1 MiB of small runs, in a
      * region of their own: 1 MiB of the 2.5 MB kept goes back, no more
      * and no less. */
-    for (int i = 0; i < BLOCKS; i++) {
-        blocks[i] = malloc_zone_malloc(z, 64);
-        memset(blocks[i], 0x3c, 64);
-    }
-    for (int i = 0; i < BLOCKS; i++)
-        malloc_zone_free(z, blocks[i]);
+    build_blocks(z, blocks, BLOCKS, 64);
+    free_blocks(z, blocks, BLOCKS);
     before = resident_bytes();
     enum { SMALL = 16 }; /* two runs of eight 60 KiB blocks */
     void *small[SMALL];
-    for (int i = 0; i < SMALL; i++) {
-        small[i] = malloc_zone_malloc(z, 60000);
-        ck_assert_ptr_nonnull(small[i]);
-        memset(small[i], 0x5a, 60000);
-    }
+    build_blocks(z, small, SMALL, 60000);
     after = resident_bytes();
     if (seconds_now() - start < 0.9) {
         long change = (long)after - (long)before;
@@ -988,8 +990,7 @@ START_TEST(test_emptied_runs_keep_their_pages_until_the_heap_grows)
                       "growing by 1 MiB of fresh runs changed the resident "
                       "set by %ld bytes with 2.5 MB kept", change);
     }
-    for (int i = 0; i < SMALL; i++)
-        malloc_zone_free(z, small[i]);
+    free_blocks(z, small, SMALL);
     ck_assert_int_eq(malloc_zone_check(z), 1);
     malloc_destroy_zone(z);
 }
@@ -1010,25 +1011,17 @@ START_TEST(test_new_runs_take_pages_that_other_classes_kept)
     malloc_zone_t *z = malloc_create_zone(0, 0);
     enum { BLOCKS = 40000 }; /* 2.5 MB of 64-byte blocks, then of 48 */
     static void *blocks[BLOCKS];
-    for (int i = 0; i < BLOCKS; i++) {
-        blocks[i] = malloc_zone_malloc(z, 64);
-        memset(blocks[i], 0x3c, 64);
-    }
-    for (int i = 0; i < BLOCKS; i++)
-        malloc_zone_free(z, blocks[i]);
+    build_blocks(z, blocks, BLOCKS, 64);
+    free_blocks(z, blocks, BLOCKS);
     long faults_before = minor_faults();
-    for (int i = 0; i < BLOCKS; i++) {
-        blocks[i] = malloc_zone_malloc(z, 48);
-        memset(blocks[i], 0x3c, 48);
-    }
+    build_blocks(z, blocks, BLOCKS, 48);
     long faults = minor_faults() - faults_before;
     /* Fresh pages would fault about 470 times (1.9 MB). */
     if (seconds_now() - start < 0.9)
         ck_assert_msg(faults < 150,
                       "building 1.9 MB of 48-byte blocks on pages 64-byte "
                       "blocks kept faulted %ld times", faults);
-    for (int i = 0; i < BLOCKS; i++)
-        malloc_zone_free(z, blocks[i]);
+    free_blocks(z, blocks, BLOCKS);
     ck_assert_int_eq(malloc_zone_check(z), 1);
     malloc_destroy_zone(z);
 }
