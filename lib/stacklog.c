@@ -62,6 +62,7 @@ void stacklog_constructor(void)
     if (!stacklog_header)
         return;
     stacklog_busy_enter(); /* the module scan's own allocations, if any */
+    stacklog_loader_setup();
     stacklog_capture_setup();
     stacklog_busy_leave();
     capture_ready = true;
@@ -210,7 +211,7 @@ void stacklog_force_lock(void)
 {
     if (!stacklog_header)
         return;
-    stacklog_modules_stop_for_fork();
+    stacklog_loader_stop_for_fork();
     stacklog_capture_stop_for_fork();
     stacklog_node_index_force_lock();
     stacklog_modules_force_lock();
@@ -227,17 +228,17 @@ void stacklog_force_unlock(void)
     stacklog_modules_force_unlock();
     stacklog_node_index_force_unlock();
     stacklog_capture_resume_after_fork();
-    stacklog_modules_resume_after_fork();
+    stacklog_loader_resume_after_fork();
 }
 
 void stacklog_fork_child(void)
 {
     if (!stacklog_header)
         return;
-    stacklog_modules_resume_after_fork();
+    stacklog_loader_fork_child();
     /* The loader's lock may be held by a thread the child does not have:
      * unwinding or scanning the modules could wait for it forever. */
-    if (stacklog_modules_loader_was_busy())
+    if (stacklog_loader_was_busy())
         stacklog_say("the process forked while another thread was in the "
                      "dynamic loader: this child records no stacks", NULL, NULL);
     else

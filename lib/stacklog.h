@@ -312,23 +312,13 @@ bool stacklog_modules_setup(void);
  * "unknown" then would stay so, and be cached). */
 #define STACKLOG_MODULE_NOT_NOW (STACKLOG_MODULE_ANY - 1)
 uint32_t stacklog_module_of(uintptr_t pc);
-/* The thread's dlclose calls under way.  The C library frees memory
- * inside dlclose holding the loader's lock that dl_iterate_phdr takes,
- * and libunwind takes a lock of its own before it calls dl_iterate_phdr:
- * a thread unwinding there would wait for a thread that waits for it. */
-extern __thread unsigned stacklog_loader_depth
-    __attribute__((tls_model("initial-exec")));
 /* How many modules the list holds. */
 uint32_t stacklog_modules_count(void);
 /* How many modules were found unloaded so far. */
 uint64_t stacklog_modules_unloaded(void);
-/* Fork: closes the loader gate (see stacklog_modules.c) and notes
- * whether a call into the loader was under way; opens it again. */
-void stacklog_modules_stop_for_fork(void);
-void stacklog_modules_resume_after_fork(void);
-/* In the child: whether a call into the loader was under way at the
- * fork, so that the loader's lock may be held for good. */
-bool stacklog_modules_loader_was_busy(void);
+/* After the program's dlclose: scans the list again if the loader's
+ * counts moved, finding the modules unloaded. */
+void stacklog_modules_rescan(void);
 /* The loaded range of the module holding `address`; false if none. */
 bool stacklog_module_range(uintptr_t address, uintptr_t *start, uintptr_t *end);
 void stacklog_modules_force_lock(void);
@@ -336,6 +326,36 @@ void stacklog_modules_force_unlock(void);
 void stacklog_modules_reinit_lock(void);
 /* In a forked child, once it has its own copy of the log. */
 void stacklog_modules_fork_child(void);
+
+/* ---- stacklog_loader.c: calls into the dynamic loader ---- */
+/* Finds the C library's dl_iterate_phdr and dlclose, before any stack
+ * is taken. */
+void stacklog_loader_setup(void);
+/* The thread's calls into the loader under way (the program's dlclose
+ * and dl_iterate_phdr): it takes no stacks meanwhile.  The C library
+ * frees memory inside dlclose, and a program's dl_iterate_phdr callback
+ * may allocate, holding the loader's lock that dl_iterate_phdr takes;
+ * libunwind takes a lock of its own before it calls dl_iterate_phdr, so
+ * a thread unwinding there would wait for a thread that waits for it. */
+extern __thread unsigned stacklog_loader_depth
+    __attribute__((tls_model("initial-exec")));
+struct dl_phdr_info;
+/* The layer's own walk of the modules: false, having walked none, while
+ * a fork is under way or in a child forked during a call into the
+ * loader. */
+bool stacklog_loader_iterate(int (*callback)(struct dl_phdr_info *, size_t,
+                                             void *),
+                             void *data);
+/* Fork: closes the loader gate and notes whether a call into the loader
+ * was under way; opens it again. */
+void stacklog_loader_stop_for_fork(void);
+void stacklog_loader_resume_after_fork(void);
+/* In the child: opens the gate, and forbids walks if a call into the
+ * loader was under way at the fork. */
+void stacklog_loader_fork_child(void);
+/* In the child: whether a call into the loader was under way at the
+ * fork, so that the loader's lock may be held for good. */
+bool stacklog_loader_was_busy(void);
 
 /* ---- stacklog_file.c: the file and its chunks ---- */
 /* One line on standard error, "prog(pid) MallocStackLogging: ...", made

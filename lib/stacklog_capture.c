@@ -30,7 +30,7 @@ static bool fork_gate_closed;
 static bool unwind_enter(struct stacklog_thread *thread)
 {
     if (MD_UNLIKELY(stacklog_loader_depth))
-        return false; /* inside dlclose: see stacklog.h */
+        return false; /* inside a call into the loader: stacklog.h */
     __atomic_store_n(&thread->unwinding, true, __ATOMIC_SEQ_CST);
     if (MD_LIKELY(!__atomic_load_n(&fork_gate_closed, __ATOMIC_SEQ_CST)))
         return true;

@@ -10,7 +10,7 @@
  * locks held (the loader's lock comes first); the scan runs again when a
  * stack holds an address of no known module and the loader's counts of
  * loads and unloads have moved since the last scan, and after each of
- * the program's dlclose calls, exported here.  Without that scan, a
+ * the program's dlclose calls (stacklog_loader.c).  Without that scan, a
  * module loaded where an unloaded one was would be taken for it, its
  * frames named with the other's symbols.  Once a module is found
  * unloaded, frames are told apart by module too (stacklog_node_is).
@@ -18,23 +18,8 @@
  * name service modules, say), is found gone only at the next scan: one
  * loaded at its addresses before then is taken for it.
  *
- * The loader and fork.  dl_iterate_phdr takes a lock of the loader's
- * that the C library does not reset in a forked child, and dlopen and
- * dlclose take it too: a child forked while another thread held it
- * would hang at its first unwind (libunwind looks up unwind tables with
- * dl_iterate_phdr) or module scan.  So the program's dlclose and this
- * file's scans pass a gate that a fork closes: a dlclose arriving
- * meanwhile waits for the fork to end (it holds none of this library's
- * locks, so the fork does not wait for it), a scan arriving meanwhile
- * is skipped, and when a call was in flight as the gate closed the
- * child takes no stacks, and says so, rather than risk the hang.
- * (Threads unwinding have a gate of their own, stacklog_capture.c.)
- * dlopen is not exported: the C library finds the library search path
- * of its caller, which a wrapper would replace.  A child tells that a
- * dlopen was under way from the loader's word to debuggers (r_state in
- * _r_debug), which dlopen sets before it takes the lock.  Other callers
- * of dl_iterate_phdr (a C++ exception unwinding in another thread) are
- * not seen.
+ * The loader's own calls, and what a fork does to them, are in
+ * stacklog_loader.c.
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -43,7 +28,6 @@
 #include "stacklog.h"
 #include "stacklog_fast_path.h"
 
-#include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
 #include <string.h>
@@ -77,82 +61,6 @@ static __thread struct {
     uint64_t unloads;
 } module_hint __attribute__((tls_model("initial-exec")));
 static unsigned long long loader_adds, loader_subs;
-
-/* Calls into the loader under way (the gate above), and the gate.  In
- * a child forked while one was under way, scans stay forbidden. */
-static unsigned loader_calls;
-static bool loader_gate_closed, loader_busy_at_fork, loader_scans_forbidden;
-/* The thread's own dlclose calls under way (stacklog.h). */
-__thread unsigned stacklog_loader_depth __attribute__((tls_model("initial-exec")));
-
-/* False, counting nothing, when a fork closed the gate. */
-static bool loader_gate_enter(void)
-{
-    __atomic_fetch_add(&loader_calls, 1, __ATOMIC_SEQ_CST);
-    if (MD_LIKELY(!__atomic_load_n(&loader_gate_closed, __ATOMIC_SEQ_CST)))
-        return true;
-    __atomic_fetch_sub(&loader_calls, 1, __ATOMIC_RELEASE);
-    return false;
-}
-
-static void loader_call_leave(void)
-{
-    __atomic_fetch_sub(&loader_calls, 1, __ATOMIC_RELEASE);
-}
-
-/* A scan: skipped while the gate is closed. */
-static bool loader_call_enter(void)
-{
-    return !loader_scans_forbidden && loader_gate_enter();
-}
-
-/* The program's dlclose waits for the gate to open.  One called by a
- * destructor that dlclose runs is counted with it. */
-static void loader_call_enter_waiting(void)
-{
-    if (stacklog_loader_depth++ > 0)
-        return;
-    while (!loader_gate_enter())
-        while (__atomic_load_n(&loader_gate_closed, __ATOMIC_ACQUIRE))
-            sched_yield();
-}
-
-static void loader_call_leave_waiting(void)
-{
-    if (--stacklog_loader_depth == 0)
-        loader_call_leave();
-}
-
-void stacklog_modules_stop_for_fork(void)
-{
-    __atomic_store_n(&loader_gate_closed, true, __ATOMIC_SEQ_CST);
-    /* A destructor that forks from within its dlclose: the loader holds
-     * only locks the C library resets in the child then. */
-    loader_busy_at_fork = __atomic_load_n(&loader_calls, __ATOMIC_SEQ_CST) >
-                          (stacklog_loader_depth ? 1u : 0u);
-}
-
-void stacklog_modules_resume_after_fork(void)
-{
-    __atomic_store_n(&loader_gate_closed, false, __ATOMIC_RELEASE);
-}
-
-/* In the child, the loader's own word too: dlopen and dlclose mark the
- * list of modules as changing (r_state) before they take the lock, and
- * dlopen is not gated. */
-bool stacklog_modules_loader_was_busy(void)
-{
-    return loader_busy_at_fork || _r_debug.r_state != RT_CONSISTENT;
-}
-
-/* The calls under way but the thread's own were the parent's other
- * threads'. */
-static void loader_fork_child(void)
-{
-    loader_calls = stacklog_loader_depth ? 1 : 0;
-    loader_scans_forbidden = stacklog_modules_loader_was_busy();
-    stacklog_modules_resume_after_fork();
-}
 
 bool stacklog_modules_setup(void)
 {
@@ -326,15 +234,12 @@ static int read_loader_counts(struct dl_phdr_info *info, size_t size,
 
 static void modules_scan(void)
 {
-    if (!loader_call_enter())
-        return;
     md_lock(&modules_lock);
     uint64_t generation = ++scan_generation;
     md_unlock(&modules_lock);
-    dl_iterate_phdr(scan_module, &generation);
-    loader_call_leave();
+    bool scanned = stacklog_loader_iterate(scan_module, &generation);
     md_lock(&modules_lock);
-    if (generation == scan_generation)
+    if (scanned && generation == scan_generation)
         mark_unloaded(generation);
     md_unlock(&modules_lock);
 }
@@ -344,10 +249,8 @@ enum loader_look { LOADER_SAME, LOADER_CHANGED, LOADER_OUT_OF_REACH };
 static enum loader_look loader_changed(void)
 {
     unsigned long long counts[2] = {0, 0};
-    if (!loader_call_enter())
+    if (!stacklog_loader_iterate(read_loader_counts, counts))
         return LOADER_OUT_OF_REACH;
-    dl_iterate_phdr(read_loader_counts, counts);
-    loader_call_leave();
     md_lock(&modules_lock);
     bool changed = entry_count == 0 || counts[0] != loader_adds ||
                    counts[1] != loader_subs;
@@ -407,30 +310,12 @@ uint64_t stacklog_modules_unloaded(void)
     return __atomic_load_n(&unloads, __ATOMIC_ACQUIRE);
 }
 
-MD_EXPORT int dlclose(void *handle)
+/* A dlclose that only dropped a reference leaves the loader's counts as
+ * they were, and costs no scan. */
+void stacklog_modules_rescan(void)
 {
-    static int (*real_dlclose)(void *);
-    int (*real)(void *) = __atomic_load_n(&real_dlclose, __ATOMIC_ACQUIRE);
-    if (!real) {
-        real = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
-        if (!real)
-            return -1; /* no dlclose after this library: none to call */
-        __atomic_store_n(&real_dlclose, real, __ATOMIC_RELEASE);
-    }
-    loader_call_enter_waiting();
-    int result = real(handle);
-    loader_call_leave_waiting();
-    /* Busy, as the logger is, around the scan's locks: a signal
-     * handler's allocation meanwhile must not wait for them.  A dlclose
-     * that only dropped a reference leaves the loader's counts as they
-     * were, and costs no scan. */
-    if (result == 0 && entries && !stacklog_is_busy()) {
-        stacklog_busy_enter();
-        if (loader_changed() == LOADER_CHANGED)
-            modules_scan();
-        stacklog_busy_leave();
-    }
-    return result;
+    if (entries && loader_changed() == LOADER_CHANGED)
+        modules_scan();
 }
 
 bool stacklog_module_range(uintptr_t address, uintptr_t *start, uintptr_t *end)
@@ -465,7 +350,6 @@ void stacklog_modules_reinit_lock(void)
  * module goes where its index says. */
 void stacklog_modules_fork_child(void)
 {
-    loader_fork_child();
     if (records_chunk)
         __atomic_store_n(&records_chunk->count,
                          entry_count - records_chunk->first, __ATOMIC_RELEASE);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -667,6 +668,38 @@ static unsigned check_unused_chunks_are_holes(const char *path)
                   (unsigned long long)header.chunk_count, unused);
     return unused;
 }
+
+/* A program's own dl_iterate_phdr holds the loader's lock while its
+ * callback runs.  The callback's allocation is recorded without a stack
+ * (unwinding there could wait on libunwind's lock held by a thread that
+ * waits for the loader's), the same site's allocation outside the walk
+ * with one.  A child forked meanwhile must not unwind, which would look
+ * its new frame up in the loader and wait forever: it says it records no
+ * stacks and exits normally. */
+START_TEST(test_allocation_inside_a_module_walk)
+{
+    struct probe_run run;
+    run_probe(&run, "module_walk", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    int status = (int)output_value(run.out, "child_status");
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the child forked during the walk ended with status %#x%s",
+                  status, WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL
+                              ? " (it hung, and was killed)" : "");
+    ck_assert_msg(strstr(run.err, "this child records no stacks") != NULL, "%s",
+                  run.err);
+    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
+    struct events *events = read_events(reader);
+    const struct log_reader_event *inside = expect_event(
+        reader, events, MDLOG_EVENT_ALLOC, output_value(run.out, "inside"), 0);
+    ck_assert_uint_eq(inside->stack, 0);
+    expect_event(reader, events, MDLOG_EVENT_ALLOC,
+                 output_value(run.out, "outside"),
+                 output_value(run.out, "site_a"));
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
 
 /* Forks while other threads allocate: no child hangs or fails (check's
  * timeout catches a hang), and each child made a log of its own.  The
@@ -1538,6 +1571,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_log_removed_at_exit_kept_after_crash);
     tcase_add_test(tc, test_fork_gives_the_child_its_own_log);
     tcase_add_test(tc, test_fork_while_threads_allocate);
+    tcase_add_test(tc, test_allocation_inside_a_module_walk);
     tcase_add_test(tc, test_threads_record_their_own_events);
     tcase_add_test(tc, test_long_history_spans_chunks);
     tcase_add_test(tc, test_log_memory_follows_what_it_holds);

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <malloc/malloc.h>
 #include <pthread.h>
 #include <sched.h>
@@ -724,6 +725,75 @@ static int modules(void)
     return 0;
 }
 
+/* A thread walks the module list with dl_iterate_phdr and allocates in
+ * its callback, as a program listing its modules may; while it is there
+ * the main thread forks, and the child allocates from a function the
+ * process never allocated from before, which a stack can only be taken
+ * of by looking its module up in the loader.  Then the main thread
+ * allocates from the callback's site (site_a) outside any walk. */
+static int walk_stage; /* 1: the walker is in its callback; 2: forked */
+static void *walk_block;
+
+__attribute__((noinline)) static void *forked_site(size_t size)
+{
+    void *block = malloc(size);
+    __asm__ volatile("" ::: "memory");
+    return block;
+}
+
+static int allocating_callback(struct dl_phdr_info *info, size_t size,
+                               void *data)
+{
+    (void)info, (void)size, (void)data;
+    walk_block = site_a(72);
+    __atomic_store_n(&walk_stage, 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&walk_stage, __ATOMIC_ACQUIRE) != 2)
+        sched_yield();
+    return 1;
+}
+
+static void *walking_thread(void *unused)
+{
+    (void)unused;
+    dl_iterate_phdr(allocating_callback, NULL);
+    return NULL;
+}
+
+static int module_walk(void)
+{
+    print_sites();
+    pthread_t walker;
+    if (pthread_create(&walker, NULL, walking_thread, NULL))
+        return 1;
+    while (__atomic_load_n(&walk_stage, __ATOMIC_ACQUIRE) != 1)
+        sched_yield();
+    pid_t child = fork();
+    if (child == 0) {
+        free(forked_site(88));
+        exit(0);
+    }
+    __atomic_store_n(&walk_stage, 2, __ATOMIC_RELEASE);
+    pthread_join(walker, NULL);
+    /* A child that hangs (with its signals blocked, as libunwind has
+     * them while it looks a frame up) is killed after 20 seconds. */
+    int status = -1;
+    for (unsigned waited = 0; child > 0 && waited < 2000; waited++) {
+        if (waitpid(child, &status, WNOHANG) == child)
+            break;
+        if (waited == 1999) {
+            kill(child, SIGKILL);
+            waitpid(child, &status, 0);
+        }
+        usleep(10000);
+    }
+    void *outside = site_a(72);
+    printf("child %d\nchild_status %d\ninside %p\noutside %p\n", (int)child,
+           status, walk_block, outside);
+    free(walk_block);
+    free(outside);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -738,11 +808,12 @@ int main(int argc, char **argv)
                      {"reallocs", reallocs},
                      {"long_history", long_history}, {"paths", paths},
                      {"deep", deep}, {"interrupted", interrupted},
-                     {"round_trip", round_trip}, {"modules", modules}};
+                     {"round_trip", round_trip}, {"modules", modules},
+                     {"module_walk", module_walk}};
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|reallocs|long_history|paths|deep|interrupted|round_trip|modules\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|reallocs|long_history|paths|deep|interrupted|round_trip|modules|module_walk\n");
     return 2;
 }

@@ -1,0 +1,189 @@
+/*
+ * Calls into the dynamic loader: the program's dlclose and
+ * dl_iterate_phdr, exported here, and this layer's own walks of the
+ * module list.
+ *
+ * dl_iterate_phdr holds a lock of the loader's while its callback runs,
+ * and dlopen and dlclose take it too; the C library does not reset it in
+ * a forked child.  A child forked while another thread held it would
+ * hang at its first unwind (libunwind looks up unwind tables with
+ * dl_iterate_phdr) or module scan.  So every such call passes a gate
+ * that a fork closes: the program's calls arriving meanwhile wait for
+ * the fork to end (they hold none of this library's locks, so the fork
+ * does not wait for them), this layer's walks are skipped, and when a
+ * call was in flight as the gate closed the child takes no stacks, and
+ * says so, rather than risk the hang.  (Threads unwinding have a gate
+ * of their own, stacklog_capture.c; libunwind's walks, made inside a
+ * capture, pass only that one.)
+ *
+ * Inside the program's calls the thread takes no stacks
+ * (stacklog_loader_depth): libunwind holds a lock of its own while it
+ * walks the modules, so a thread unwinding while it holds the loader's
+ * lock could wait for one that waits for it.  The C library frees
+ * memory inside dlclose; a program's callback may allocate.
+ *
+ * dlopen is not exported: the C library finds the library search path
+ * of its caller, which a wrapper would replace.  A child tells that a
+ * dlopen was under way from the loader's word to debuggers (r_state in
+ * _r_debug), which dlopen sets before it takes the lock.  The C++
+ * runtime's unwinder finds unwind tables with _dl_find_object, which
+ * takes no lock, where the C library has it (glibc 2.35 and later).
+ */
+#define _GNU_SOURCE
+#include "config.h"
+#include "stacklog.h"
+#include "stacklog_fast_path.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <sched.h>
+
+typedef int (*iterate_callback)(struct dl_phdr_info *, size_t, void *);
+typedef int (*iterate_function)(iterate_callback, void *);
+typedef int (*close_function)(void *);
+
+static iterate_function real_dl_iterate_phdr;
+static close_function real_dlclose;
+
+/* Calls under way, and the gate.  In a child forked while one was under
+ * way, this layer's walks stay forbidden. */
+static unsigned loader_calls;
+static bool loader_gate_closed, loader_busy_at_fork, loader_walks_forbidden;
+__thread unsigned stacklog_loader_depth __attribute__((tls_model("initial-exec")));
+
+/* The C library's functions, found once.  The library's constructor
+ * finds them before any stack is taken: looking a symbol up takes the
+ * loader's lock, which must not happen inside a capture. */
+static void find_real_functions(void)
+{
+    if (!__atomic_load_n(&real_dl_iterate_phdr, __ATOMIC_ACQUIRE))
+        __atomic_store_n(&real_dl_iterate_phdr,
+                         (iterate_function)dlsym(RTLD_NEXT, "dl_iterate_phdr"),
+                         __ATOMIC_RELEASE);
+    if (!__atomic_load_n(&real_dlclose, __ATOMIC_ACQUIRE))
+        __atomic_store_n(&real_dlclose,
+                         (close_function)dlsym(RTLD_NEXT, "dlclose"),
+                         __ATOMIC_RELEASE);
+}
+
+void stacklog_loader_setup(void)
+{
+    find_real_functions();
+}
+
+/* False, counting nothing, when a fork closed the gate. */
+static bool gate_enter(void)
+{
+    __atomic_fetch_add(&loader_calls, 1, __ATOMIC_SEQ_CST);
+    if (MD_LIKELY(!__atomic_load_n(&loader_gate_closed, __ATOMIC_SEQ_CST)))
+        return true;
+    __atomic_fetch_sub(&loader_calls, 1, __ATOMIC_RELEASE);
+    return false;
+}
+
+static void gate_leave(void)
+{
+    __atomic_fetch_sub(&loader_calls, 1, __ATOMIC_RELEASE);
+}
+
+/* The program's calls wait for the gate to open.  One made inside
+ * another (a callback's, a destructor's that dlclose runs) is counted
+ * with it. */
+static void program_call_enter(void)
+{
+    if (stacklog_loader_depth++ > 0)
+        return;
+    while (!gate_enter())
+        while (__atomic_load_n(&loader_gate_closed, __ATOMIC_ACQUIRE))
+            sched_yield();
+}
+
+static void program_call_leave(void)
+{
+    if (--stacklog_loader_depth == 0)
+        gate_leave();
+}
+
+bool stacklog_loader_iterate(iterate_callback callback, void *data)
+{
+    iterate_function iterate =
+        __atomic_load_n(&real_dl_iterate_phdr, __ATOMIC_ACQUIRE);
+    if (!iterate || loader_walks_forbidden || !gate_enter())
+        return false;
+    iterate(callback, data);
+    gate_leave();
+    return true;
+}
+
+MD_EXPORT int dl_iterate_phdr(iterate_callback callback, void *data)
+{
+    iterate_function iterate =
+        __atomic_load_n(&real_dl_iterate_phdr, __ATOMIC_ACQUIRE);
+    if (MD_UNLIKELY(!iterate)) {
+        find_real_functions();
+        iterate = __atomic_load_n(&real_dl_iterate_phdr, __ATOMIC_ACQUIRE);
+        if (!iterate)
+            return 0; /* no loader after this library: no module to list */
+    }
+    /* libunwind's walks inside a capture, and this layer's own. */
+    if (!stacklog_header || stacklog_is_busy())
+        return iterate(callback, data);
+    program_call_enter();
+    int result = iterate(callback, data);
+    program_call_leave();
+    return result;
+}
+
+MD_EXPORT int dlclose(void *handle)
+{
+    close_function close = __atomic_load_n(&real_dlclose, __ATOMIC_ACQUIRE);
+    if (MD_UNLIKELY(!close)) {
+        find_real_functions();
+        close = __atomic_load_n(&real_dlclose, __ATOMIC_ACQUIRE);
+        if (!close)
+            return -1; /* no dlclose after this library: none to call */
+    }
+    program_call_enter();
+    int result = close(handle);
+    program_call_leave();
+    /* Busy, as the logger is, around the scan's locks: a signal
+     * handler's allocation meanwhile must not wait for them. */
+    if (result == 0 && stacklog_header && !stacklog_is_busy()) {
+        stacklog_busy_enter();
+        stacklog_modules_rescan();
+        stacklog_busy_leave();
+    }
+    return result;
+}
+
+void stacklog_loader_stop_for_fork(void)
+{
+    __atomic_store_n(&loader_gate_closed, true, __ATOMIC_SEQ_CST);
+    /* A destructor that forks from within its dlclose, a callback that
+     * forks: the loader holds only locks the C library resets in the
+     * child then. */
+    loader_busy_at_fork = __atomic_load_n(&loader_calls, __ATOMIC_SEQ_CST) >
+                          (stacklog_loader_depth ? 1u : 0u);
+}
+
+void stacklog_loader_resume_after_fork(void)
+{
+    __atomic_store_n(&loader_gate_closed, false, __ATOMIC_RELEASE);
+}
+
+/* In the child, the loader's own word too: dlopen and dlclose mark the
+ * list of modules as changing (r_state) before they take the lock, and
+ * dlopen is not gated. */
+bool stacklog_loader_was_busy(void)
+{
+    return loader_busy_at_fork || _r_debug.r_state != RT_CONSISTENT;
+}
+
+/* The calls under way but the thread's own were the parent's other
+ * threads'. */
+void stacklog_loader_fork_child(void)
+{
+    loader_calls = stacklog_loader_depth ? 1 : 0;
+    loader_walks_forbidden = stacklog_loader_was_busy();
+    stacklog_loader_resume_after_fork();
+}
