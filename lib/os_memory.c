@@ -31,18 +31,11 @@ static void name_mapping(void *address, size_t length)
         __atomic_store_n(&kernel_names_mappings, false, __ATOMIC_RELAXED);
 }
 
-uint64_t os_unmap_generation_count;
-
-void os_unmap_generation_advance(void)
-{
-    __atomic_fetch_add(&os_unmap_generation_count, 1, __ATOMIC_RELAXED);
-}
-
 void *os_syscall_mmap_unnamed(void *address, size_t length, int protection,
                               int flags, int fd, off_t offset)
 {
     if (flags & MAP_FIXED)
-        os_unmap_generation_advance();
+        os_unmap_generation_advance_range(address, length);
     return (void *)syscall(SYS_mmap, address, length, protection, flags, fd,
                            offset);
 }
@@ -59,14 +52,16 @@ void *os_syscall_mmap(void *address, size_t length, int protection, int flags,
 
 int os_syscall_munmap(void *address, size_t length)
 {
-    os_unmap_generation_advance();
+    os_unmap_generation_advance_range(address, length);
     return (int)syscall(SYS_munmap, address, length);
 }
 
 void *os_syscall_mremap(void *old_address, size_t old_size, size_t new_size,
                         int flags, void *new_address)
 {
-    os_unmap_generation_advance();
+    os_unmap_generation_advance_range(old_address, old_size);
+    if (flags & MREMAP_FIXED)
+        os_unmap_generation_advance_range(new_address, new_size);
     return (void *)syscall(SYS_mremap, old_address, old_size, new_size, flags,
                            new_address);
 }

@@ -34,13 +34,23 @@ void *os_syscall_mremap(void *old_address, size_t old_size, size_t new_size,
  * lose their read access.  Not seen: mappings the C library removes
  * inside itself (the stacks of threads that ended) and raw system
  * calls.  64 bits, so that it never comes back to a value a thread
- * remembers. */
+ * remembers.  The latest advances keep their ranges
+ * (os_unmap_generation.c). */
 extern uint64_t os_unmap_generation_count;
 static inline uint64_t os_unmap_generation(void)
 {
     return __atomic_load_n(&os_unmap_generation_count, __ATOMIC_RELAXED);
 }
+/* For every mapping: a module unloaded, say. */
 void os_unmap_generation_advance(void);
+/* For the pages of [address, address + length). */
+void os_unmap_generation_advance_range(const void *address, size_t length);
+/* How many of the latest advances keep their range. */
+#define OS_UNMAP_RANGES_KEPT 64
+/* Whether the advance to `generation`, one of the latest
+ * OS_UNMAP_RANGES_KEPT, may have touched [low, high): true when its
+ * range is no longer known. */
+bool os_unmap_may_touch(uint64_t generation, uintptr_t low, uintptr_t high);
 
 /* Zero-filled read-write pages for the library's own sparse tables, or
  * NULL, between two guard pages.  Not charged against overcommit until

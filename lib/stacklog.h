@@ -122,6 +122,11 @@ struct stacklog_thread {
      * readable_generation: the slot search reads nothing else. */
     uint64_t readable_generation;
     uintptr_t readable_low, readable_high;
+    /* The unmap generation the thread last caught up with, and
+     * [span_low, span_high), every page it read slots from since an
+     * unmapping last met them (stacklog_stack_slots_catch_up). */
+    uint64_t unmaps_seen;
+    uintptr_t span_low, span_high;
     /* Whether unwound_slot[] holds where each of unwound[1..unwound_total)
      * sits on the stack (while the unmap generation is
      * unwound_generation), and captures since joining it last failed. */
@@ -217,12 +222,17 @@ bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
                                uintptr_t return_slot, void *const *pcs,
                                unsigned count, uintptr_t *slots);
 /* Changes whenever memory is unmapped or made unreadable: slots found
- * before may lie in it. */
-/* Inline: read at every capture. */
+ * before may lie in it.  Inline: read at every capture. */
 static inline uint64_t stacklog_stack_slots_generation(void)
 {
     return os_unmap_generation();
 }
+/* What the thread found on its stack at an earlier generation (cached
+ * stacks, readable pages, the previous stack's slots) is given the
+ * current one when the unmappings since then met none of the pages it
+ * read; else it stays behind, and is found again. */
+void stacklog_stack_slots_catch_up(struct stacklog_thread *thread);
+/* Leaves every thread's findings behind. */
 void stacklog_stack_slots_invalidate(void);
 /* Finds the C library's code, where signal handlers return through. */
 void stacklog_stack_slots_setup(void);

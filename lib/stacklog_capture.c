@@ -123,6 +123,7 @@ __attribute__((noinline)) uint32_t
 stacklog_capture(struct stacklog_thread *thread, uintptr_t return_slot)
 {
     uint32_t cached;
+    stacklog_stack_slots_catch_up(thread);
     if (return_slot && (cached = stacklog_stack_cache_find(thread, return_slot)))
         return cached;
     const uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();

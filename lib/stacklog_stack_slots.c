@@ -19,9 +19,11 @@
  * unwind rule, the very work the cache and the join save.  Stacks
  * through a signal frame (whose caller's frame may be on another stack)
  * are refused.  Unmapping memory, by the program or by the library (a
- * block the program used as a stack and freed), makes every slot found
- * before suspect: it could lie in the memory that went away
- * (os_unmap_generation).
+ * block the program used as a stack and freed), makes the slots found
+ * before suspect if it met the pages they were read from: they could lie
+ * in the memory that went away (os_unmap_generation).  Each thread keeps
+ * the span of pages it read, and lets go of its findings only when an
+ * unmapping meets it; a program mapping and unmapping files keeps them.
  *
  * The search must never fault.  A return address is not always on the
  * stack above the previous one: code that switches stacks (coroutines)
@@ -29,7 +31,8 @@
  * for such a caller runs on to the top of the current stack, where the
  * next page may be unreadable.  So the search reads only pages it has
  * asked the kernel about; each thread remembers the readable pages
- * around its frames, and unmapping or protecting memory forgets them.
+ * around its frames, and unmapping or protecting memory among them
+ * forgets them.
  *
  * Only x86-64, where a call leaves its return address just below the
  * caller's frame address; elsewhere nothing is found and every stack is
@@ -52,6 +55,42 @@
 void stacklog_stack_slots_invalidate(void)
 {
     os_unmap_generation_advance();
+}
+
+static bool unmaps_met_span(const struct stacklog_thread *thread,
+                            uint64_t unmaps)
+{
+    if (unmaps - thread->unmaps_seen > OS_UNMAP_RANGES_KEPT)
+        return true;
+    for (uint64_t g = thread->unmaps_seen + 1; g <= unmaps; g++)
+        if (os_unmap_may_touch(g, thread->span_low, thread->span_high))
+            return true;
+    return false;
+}
+
+/* Found at `generation` or since, and still good at `unmaps`. */
+static void bring_forward(uint64_t *generation, uint64_t seen, uint64_t unmaps)
+{
+    if (*generation >= seen && *generation < unmaps)
+        *generation = unmaps;
+}
+
+void stacklog_stack_slots_catch_up(struct stacklog_thread *thread)
+{
+    const uint64_t unmaps = os_unmap_generation();
+    const uint64_t seen = thread->unmaps_seen;
+    if (MD_LIKELY(unmaps == seen))
+        return;
+    bool met = unmaps_met_span(thread, unmaps);
+    thread->unmaps_seen = unmaps;
+    if (met) {
+        thread->span_low = thread->span_high = 0;
+        return;
+    }
+    for (unsigned i = 0; i < STACK_CACHE_ENTRIES; i++)
+        bring_forward(&thread->cache_generation[i], seen, unmaps);
+    bring_forward(&thread->readable_generation, seen, unmaps);
+    bring_forward(&thread->unwound_generation, seen, unmaps);
 }
 
 #if defined(__x86_64__)
@@ -120,6 +159,15 @@ static uintptr_t page_of(uintptr_t address)
     return address & ~(uintptr_t)(OS_PAGE_SIZE - 1);
 }
 
+/* Slots are read from the readable pages: they join the span. */
+static void span_take_readable_pages(struct stacklog_thread *thread)
+{
+    if (thread->span_high == 0 || thread->readable_low < thread->span_low)
+        thread->span_low = thread->readable_low;
+    if (thread->readable_high > thread->span_high)
+        thread->span_high = thread->readable_high;
+}
+
 /* Starts the thread's readable pages at the page the capture's frame is
  * on, unless they already hold it: the capture runs there, so it is
  * readable. */
@@ -134,6 +182,7 @@ static void readable_pages_start(struct stacklog_thread *thread,
     thread->readable_generation = generation;
     thread->readable_low = page;
     thread->readable_high = page + OS_PAGE_SIZE;
+    span_take_readable_pages(thread);
 }
 
 /* Whether the word at `address`, at or above the readable pages' start,
@@ -145,6 +194,7 @@ static bool word_is_readable(struct stacklog_thread *thread,
         if (!page_is_readable(thread->readable_high))
             return false;
         thread->readable_high += OS_PAGE_SIZE;
+        span_take_readable_pages(thread);
     }
     return true;
 }

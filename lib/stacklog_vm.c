@@ -54,7 +54,7 @@ MD_EXPORT int munmap(void *address, size_t length)
 MD_EXPORT int mprotect(void *address, size_t length, int protection)
 {
     if (!(protection & PROT_READ))
-        stacklog_stack_slots_invalidate();
+        os_unmap_generation_advance_range(address, length);
     return (int)syscall(SYS_mprotect, address, length, protection);
 }
 

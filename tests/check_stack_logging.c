@@ -428,6 +428,28 @@ START_TEST(test_allocation_on_a_stack_of_its_own)
 }
 END_TEST
 
+/* The pages the slot search found readable above a stack of the
+ * program's own belong to another mapping, which the program unmaps
+ * between two allocations on that stack: the search must not read them
+ * again (it did, and the probe died of SIGSEGV, when only unmappings of
+ * the stack's own pages were seen).  Lite mode: full mode's records of
+ * the unmapping take a stack, which starts the search afresh. */
+START_TEST(test_unmapping_next_to_a_stack)
+{
+    struct probe_run run;
+    run_probe(&run, "neighbour_unmapped", "MallocStackLogging=1", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    if (strstr(run.out, "skipped"))
+        return;
+    unsigned blocks = 0;
+    for (const char *line = run.out; (line = strstr(line, "\na ")) != NULL;
+         line += 3)
+        blocks++;
+    ck_assert_uint_eq(blocks, 4);
+    clear_directory();
+}
+END_TEST
+
 START_TEST(test_lite_mode_keeps_stacks_without_events)
 {
     struct probe_run run;
@@ -1565,6 +1587,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_stacks_deeper_than_recorded_keep_their_inner_frames);
     tcase_add_test(tc, test_allocation_in_a_signal_handler_on_another_stack);
     tcase_add_test(tc, test_allocation_on_a_stack_of_its_own);
+    tcase_add_test(tc, test_unmapping_next_to_a_stack);
     tcase_add_test(tc, test_lite_mode_keeps_stacks_without_events);
     tcase_add_test(tc, test_compaction_elides_temporary_allocations);
     tcase_add_test(tc, test_compaction_keeps_a_block_another_thread_reused);

@@ -687,8 +687,57 @@ static int own_stack(void)
         printf("a %p\n", own_stack_blocks[i]);
     return 0;
 }
+
+/* The same code on a stack whose top is followed by readable memory of
+ * another mapping: the search for the caller's return address reads on
+ * into it, and the thread remembers those pages as readable.  The other
+ * mapping is then unmapped, and the search must not read it again.
+ * Unmapping memory elsewhere, meanwhile, changes nothing. */
+enum { NEIGHBOUR_ROUNDS = 2 };
+static void *neighbour_blocks[2 * NEIGHBOUR_ROUNDS];
+static unsigned neighbour_count;
+
+__attribute__((noinline)) static void neighbour_leaf(void)
+{
+    neighbour_blocks[neighbour_count++] = site_a(80);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void unmap_elsewhere(void)
+{
+    void *elsewhere = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (elsewhere != MAP_FAILED)
+        munmap(elsewhere, 4096);
+}
+
+static int neighbour_unmapped(void)
+{
+    print_sites();
+    long page = sysconf(_SC_PAGESIZE);
+    char *stack = mmap(NULL, OWN_STACK + page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (stack == MAP_FAILED)
+        return 1;
+    for (unsigned i = 0; i < NEIGHBOUR_ROUNDS; i++) {
+        call_on_stack(neighbour_leaf, stack + OWN_STACK);
+        unmap_elsewhere();
+    }
+    munmap(stack + OWN_STACK, (size_t)page);
+    for (unsigned i = 0; i < NEIGHBOUR_ROUNDS; i++)
+        call_on_stack(neighbour_leaf, stack + OWN_STACK);
+    for (unsigned i = 0; i < neighbour_count; i++)
+        printf("a %p\n", neighbour_blocks[i]);
+    return 0;
+}
 #else
 static int own_stack(void)
+{
+    printf("skipped: x86-64 only\n");
+    return 0;
+}
+
+static int neighbour_unmapped(void)
 {
     printf("skipped: x86-64 only\n");
     return 0;
@@ -809,11 +858,12 @@ int main(int argc, char **argv)
                      {"long_history", long_history}, {"paths", paths},
                      {"deep", deep}, {"interrupted", interrupted},
                      {"round_trip", round_trip}, {"modules", modules},
-                     {"module_walk", module_walk}};
+                     {"module_walk", module_walk},
+                     {"neighbour_unmapped", neighbour_unmapped}};
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|reallocs|long_history|paths|deep|interrupted|round_trip|modules|module_walk\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|reallocs|long_history|paths|deep|interrupted|round_trip|modules|module_walk|neighbour_unmapped\n");
     return 2;
 }
