@@ -77,7 +77,7 @@ void stacklog_fork_child(void);
 /* A stack the thread took recently, with where its return addresses sit
  * on the stack (see stacklog_stack_cache.c). */
 #define STACK_CACHE_SETS 64
-#define STACK_CACHE_WAYS 2
+#define STACK_CACHE_WAYS 4
 #define STACK_CACHE_ENTRIES (STACK_CACHE_SETS * STACK_CACHE_WAYS)
 #define STACK_CACHE_FRAMES 48
 struct stacklog_cached_stack {

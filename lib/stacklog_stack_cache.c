@@ -20,11 +20,14 @@
  * remembered.
  *
  * The lookup is inline (stacklog_stack_cache.h): lite mode runs it in
- * malloc itself (stacklog_fast_path.h).  Two stacks are remembered for
- * each of STACK_CACHE_SETS sets of places.  An interpreter allocates at
- * many depths, and at one depth from several call paths (its object
+ * malloc itself (stacklog_fast_path.h).  Four stacks are remembered
+ * for each of STACK_CACHE_SETS sets of places.  An interpreter allocates
+ * at many depths, and at one depth from several call paths (its object
  * allocator called by different handlers): with 8 places, one per
  * depth, Python found 49% of its stacks here; with 64 sets of two, 97%.
+ * Its frees come at one depth from more paths still (each type's
+ * deallocator): in full mode it unwound 1.07 M times with two stacks a
+ * set, 132 K times with four.
  */
 #include "config.h"
 #include "stacklog.h"
