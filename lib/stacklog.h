@@ -109,9 +109,12 @@ struct stacklog_thread {
     /* Counts not yet added to the header. */
     uint64_t recorded, compacted, unrecorded;
     /* Which cached stacks are valid: the slot of the return address into
-     * the program when each was taken, 0 for none, and the unmap
-     * generation then. */
+     * the program when each was taken, 0 for none, that return address,
+     * and the unmap generation then.  Side by side with the keys, the
+     * return addresses tell apart the ways of a set without reading
+     * their entries. */
     uintptr_t cache_key[STACK_CACHE_ENTRIES];
+    uintptr_t cache_return[STACK_CACHE_ENTRIES];
     uint64_t cache_generation[STACK_CACHE_ENTRIES];
     /* The way of each set that the next stack stored there replaces. */
     uint8_t cache_next_way[STACK_CACHE_SETS];

@@ -71,4 +71,5 @@ void stacklog_stack_cache_store(struct stacklog_thread *thread,
     entry->stack = stack;
     thread->cache_generation[index] = thread->unwound_generation;
     thread->cache_key[index] = return_slot;
+    thread->cache_return[index] = (uintptr_t)thread->unwound[first];
 }

@@ -15,12 +15,13 @@ static inline unsigned stacklog_stack_cache_set(uintptr_t return_slot)
 }
 
 /* The stack of `entry` if its slots still hold its return addresses,
- * else 0.  The first difference ends the check: a thread recursing at
- * many depths finds the entry of another path there, and often. */
+ * else 0; its first slot, the key, was checked with the key.  The first
+ * difference ends the check: a thread recursing at many depths finds
+ * the entry of another path there, and often. */
 static MD_ALWAYS_INLINE uint32_t
 stacklog_cached_stack_if_unchanged(const struct stacklog_cached_stack *entry)
 {
-    for (unsigned i = 0; i < entry->count; i++)
+    for (unsigned i = 1; i < entry->count; i++)
         if (*(const uintptr_t *)entry->frame[i].slot != entry->frame[i].value)
             return 0;
     return entry->stack;
@@ -34,8 +35,10 @@ stacklog_stack_cache_find(struct stacklog_thread *thread, uintptr_t return_slot)
     const unsigned first = stacklog_stack_cache_set(return_slot) *
                            STACK_CACHE_WAYS;
     const uint64_t generation = stacklog_stack_slots_generation();
+    const uintptr_t returns_to = *(const uintptr_t *)return_slot;
     for (unsigned index = first; index < first + STACK_CACHE_WAYS; index++) {
         if (thread->cache_key[index] != return_slot ||
+            thread->cache_return[index] != returns_to ||
             thread->cache_generation[index] != generation)
             continue;
         uint32_t stack = stacklog_cached_stack_if_unchanged(&thread->cache[index]);
