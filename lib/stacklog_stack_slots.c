@@ -120,7 +120,7 @@ static int find_code_segment(struct dl_phdr_info *info, size_t size,
 
 void stacklog_stack_slots_setup(void)
 {
-    dl_iterate_phdr(find_code_segment, NULL);
+    stacklog_loader_iterate(find_code_segment, NULL);
 }
 
 /* The kernel returns from a signal handler through a stub that calls
