@@ -7,6 +7,11 @@
  * range in a ring, and a thread catching up with the generation looks
  * only for ranges that meet its own pages; one it can no longer read
  * there (overwritten, or not yet written) counts as meeting them.
+ *
+ * Each advance is one word: the low bits of its generation and its range
+ * in pages, stored at once, so that a reader never pairs one advance's
+ * generation with another's range, even when a writer is held up until
+ * the ring comes round to its slot again.
  */
 #include "config.h"
 #include "os_memory.h"
@@ -15,26 +20,40 @@
 
 uint64_t os_unmap_generation_count;
 
-/* The advance to generation g left its range in ring[g % RING_SIZE]; the
- * slot's generation says which one it holds, 0 while it is rewritten. */
 #define RING_SIZE OS_UNMAP_RANGES_KEPT
-static struct unmapped_range {
-    uint64_t generation;
-    uintptr_t start, end;
-} ring[RING_SIZE];
+#define PAGE_SHIFT 12
+#define TAG_BITS 8
+#define LENGTH_BITS 20
+#define START_BITS (64 - TAG_BITS - LENGTH_BITS)
+/* A length field of all ones: every address. */
+#define LENGTH_EVERYTHING ((UINT64_C(1) << LENGTH_BITS) - 1)
+
+_Static_assert(RING_SIZE < (1u << TAG_BITS),
+               "a tag must tell a slot's advances apart");
+
+static uint64_t ring[RING_SIZE];
+
+static uint64_t range_word(uint64_t generation, uintptr_t start, size_t length)
+{
+    const uint64_t page = UINT64_C(1) << PAGE_SHIFT;
+    uint64_t first = start >> PAGE_SHIFT;
+    uint64_t end = (uint64_t)start + length;
+    uint64_t pages = end < start || end > UINT64_MAX - page
+                         ? LENGTH_EVERYTHING
+                         : ((end + page - 1) >> PAGE_SHIFT) - first;
+    if (first >> START_BITS || pages >= LENGTH_EVERYTHING)
+        first = 0, pages = LENGTH_EVERYTHING;
+    return first << (TAG_BITS + LENGTH_BITS) | pages << TAG_BITS |
+           (generation & ((1u << TAG_BITS) - 1));
+}
 
 void os_unmap_generation_advance_range(const void *address, size_t length)
 {
-    uintptr_t start = (uintptr_t)address;
-    uintptr_t end = start + length < start ? UINTPTR_MAX : start + length;
     uint64_t generation =
         __atomic_add_fetch(&os_unmap_generation_count, 1, __ATOMIC_SEQ_CST);
-    struct unmapped_range *slot = &ring[generation % RING_SIZE];
-    __atomic_store_n(&slot->generation, 0, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    __atomic_store_n(&slot->start, start, __ATOMIC_RELAXED);
-    __atomic_store_n(&slot->end, end, __ATOMIC_RELAXED);
-    __atomic_store_n(&slot->generation, generation, __ATOMIC_RELEASE);
+    __atomic_store_n(&ring[generation % RING_SIZE],
+                     range_word(generation, (uintptr_t)address, length),
+                     __ATOMIC_RELEASE);
 }
 
 void os_unmap_generation_advance(void)
@@ -44,13 +63,14 @@ void os_unmap_generation_advance(void)
 
 bool os_unmap_may_touch(uint64_t generation, uintptr_t low, uintptr_t high)
 {
-    const struct unmapped_range *slot = &ring[generation % RING_SIZE];
-    if (__atomic_load_n(&slot->generation, __ATOMIC_ACQUIRE) != generation)
+    uint64_t word = __atomic_load_n(&ring[generation % RING_SIZE],
+                                    __ATOMIC_ACQUIRE);
+    if ((word ^ generation) & ((1u << TAG_BITS) - 1))
         return true;
-    uintptr_t start = __atomic_load_n(&slot->start, __ATOMIC_RELAXED);
-    uintptr_t end = __atomic_load_n(&slot->end, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    if (__atomic_load_n(&slot->generation, __ATOMIC_RELAXED) != generation)
+    uint64_t pages = (word >> TAG_BITS) & LENGTH_EVERYTHING;
+    if (pages == LENGTH_EVERYTHING)
         return true;
+    uint64_t start = (word >> (TAG_BITS + LENGTH_BITS)) << PAGE_SHIFT;
+    uint64_t end = start + (pages << PAGE_SHIFT);
     return start < high && low < end;
 }

@@ -1,8 +1,9 @@
 /*
  * The unmap generation's ring of ranges (lib/os_unmap_generation.c),
  * built into this program on its own: an advance meets the ranges it
- * overlaps and no other, an advance for everything meets every range,
- * and an advance whose range the ring no longer holds meets everything.
+ * overlaps and no other, an advance for everything (or for a range the
+ * ring cannot hold) meets every range, and an advance whose range the
+ * ring no longer holds meets everything.
  */
 #include "config.h"
 #include "../lib/os_memory.h"
@@ -38,11 +39,23 @@ START_TEST(test_an_advance_for_everything_meets_every_range)
     uint64_t generation = os_unmap_generation();
     ck_assert(os_unmap_may_touch(generation, 0, 1));
     ck_assert(os_unmap_may_touch(generation, UINTPTR_MAX - PAGE, UINTPTR_MAX));
-    /* A range running to the end of the address space is cut there. */
+    /* So does a range the ring's word cannot hold: one running past the
+     * end of the address space, one above 2^48, one of 4 GiB or more. */
     os_unmap_generation_advance_range((void *)(UINTPTR_MAX - PAGE + 1), 2 * PAGE);
-    generation = os_unmap_generation();
-    ck_assert(os_unmap_may_touch(generation, UINTPTR_MAX - 1, UINTPTR_MAX));
-    ck_assert(!os_unmap_may_touch(generation, 0, PAGE));
+    ck_assert(os_unmap_may_touch(os_unmap_generation(), 0, PAGE));
+    os_unmap_generation_advance_range((void *)(UINT64_C(1) << 48), PAGE);
+    ck_assert(os_unmap_may_touch(os_unmap_generation(), 0, PAGE));
+    os_unmap_generation_advance_range((void *)(uintptr_t)0x100000,
+                                      (size_t)4 << 30);
+    ck_assert(os_unmap_may_touch(os_unmap_generation(), UINT64_C(1) << 40,
+                                 (UINT64_C(1) << 40) + PAGE));
+    /* Just under the limits, the range is kept. */
+    os_unmap_generation_advance_range((void *)(uintptr_t)0x100000,
+                                      ((size_t)4 << 30) - 2 * PAGE);
+    ck_assert(!os_unmap_may_touch(os_unmap_generation(), UINT64_C(1) << 40,
+                                  (UINT64_C(1) << 40) + PAGE));
+    ck_assert(os_unmap_may_touch(os_unmap_generation(), 0x100000,
+                                 0x100000 + PAGE));
 }
 END_TEST
 
