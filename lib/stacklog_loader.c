@@ -29,7 +29,6 @@
  * runtime's unwinder finds unwind tables with _dl_find_object, which
  * takes no lock, where the C library has it (glibc 2.35 and later).
  */
-#define _GNU_SOURCE
 #include "config.h"
 #include "stacklog.h"
 #include "stacklog_fast_path.h"
@@ -42,8 +41,8 @@ typedef int (*iterate_callback)(struct dl_phdr_info *, size_t, void *);
 typedef int (*iterate_function)(iterate_callback, void *);
 typedef int (*close_function)(void *);
 
-static iterate_function real_dl_iterate_phdr;
-static close_function real_dlclose;
+/* The C library's dl_iterate_phdr and dlclose, once found. */
+static void *real_dl_iterate_phdr, *real_dlclose;
 
 /* Calls under way, and the gate.  In a child forked while one was under
  * way, this layer's walks stay forbidden. */
@@ -51,24 +50,24 @@ static unsigned loader_calls;
 static bool loader_gate_closed, loader_busy_at_fork, loader_walks_forbidden;
 __thread unsigned stacklog_loader_depth __attribute__((tls_model("initial-exec")));
 
-/* The C library's functions, found once.  The library's constructor
- * finds them before any stack is taken: looking a symbol up takes the
- * loader's lock, which must not happen inside a capture. */
-static void find_real_functions(void)
+/* The C library's function `name`, looked up the first time.  The
+ * library's constructor looks both up before any stack is taken:
+ * looking a symbol up takes the loader's lock, which must not happen
+ * inside a capture.  NULL when no object after this library has it. */
+static void *real_function(void **found, const char *name)
 {
-    if (!__atomic_load_n(&real_dl_iterate_phdr, __ATOMIC_ACQUIRE))
-        __atomic_store_n(&real_dl_iterate_phdr,
-                         (iterate_function)dlsym(RTLD_NEXT, "dl_iterate_phdr"),
-                         __ATOMIC_RELEASE);
-    if (!__atomic_load_n(&real_dlclose, __ATOMIC_ACQUIRE))
-        __atomic_store_n(&real_dlclose,
-                         (close_function)dlsym(RTLD_NEXT, "dlclose"),
-                         __ATOMIC_RELEASE);
+    void *function = __atomic_load_n(found, __ATOMIC_ACQUIRE);
+    if (MD_UNLIKELY(!function)) {
+        function = dlsym(RTLD_NEXT, name);
+        __atomic_store_n(found, function, __ATOMIC_RELEASE);
+    }
+    return function;
 }
 
 void stacklog_loader_setup(void)
 {
-    find_real_functions();
+    real_function(&real_dl_iterate_phdr, "dl_iterate_phdr");
+    real_function(&real_dlclose, "dlclose");
 }
 
 /* False, counting nothing, when a fork closed the gate. */
@@ -106,8 +105,9 @@ static void program_call_leave(void)
 
 bool stacklog_loader_iterate(iterate_callback callback, void *data)
 {
-    iterate_function iterate =
-        __atomic_load_n(&real_dl_iterate_phdr, __ATOMIC_ACQUIRE);
+    /* Found in the constructor, or not at all: no lookup here. */
+    iterate_function iterate = (iterate_function)__atomic_load_n(
+        &real_dl_iterate_phdr, __ATOMIC_ACQUIRE);
     if (!iterate || loader_walks_forbidden || !gate_enter())
         return false;
     iterate(callback, data);
@@ -117,14 +117,10 @@ bool stacklog_loader_iterate(iterate_callback callback, void *data)
 
 MD_EXPORT int dl_iterate_phdr(iterate_callback callback, void *data)
 {
-    iterate_function iterate =
-        __atomic_load_n(&real_dl_iterate_phdr, __ATOMIC_ACQUIRE);
-    if (MD_UNLIKELY(!iterate)) {
-        find_real_functions();
-        iterate = __atomic_load_n(&real_dl_iterate_phdr, __ATOMIC_ACQUIRE);
-        if (!iterate)
-            return 0; /* no loader after this library: no module to list */
-    }
+    iterate_function iterate = (iterate_function)real_function(
+        &real_dl_iterate_phdr, "dl_iterate_phdr");
+    if (MD_UNLIKELY(!iterate))
+        return 0; /* no loader after this library: no module to list */
     /* libunwind's walks inside a capture, and this layer's own. */
     if (!stacklog_header || stacklog_is_busy())
         return iterate(callback, data);
@@ -136,13 +132,10 @@ MD_EXPORT int dl_iterate_phdr(iterate_callback callback, void *data)
 
 MD_EXPORT int dlclose(void *handle)
 {
-    close_function close = __atomic_load_n(&real_dlclose, __ATOMIC_ACQUIRE);
-    if (MD_UNLIKELY(!close)) {
-        find_real_functions();
-        close = __atomic_load_n(&real_dlclose, __ATOMIC_ACQUIRE);
-        if (!close)
-            return -1; /* no dlclose after this library: none to call */
-    }
+    close_function close = (close_function)real_function(&real_dlclose,
+                                                         "dlclose");
+    if (MD_UNLIKELY(!close))
+        return -1; /* no dlclose after this library: none to call */
     program_call_enter();
     int result = close(handle);
     program_call_leave();

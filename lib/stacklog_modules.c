@@ -21,12 +21,10 @@
  * The loader's own calls, and what a fork does to them, are in
  * stacklog_loader.c.
  */
-#define _GNU_SOURCE
 #include "config.h"
 #include "lock.h"
 #include "os_memory.h"
 #include "stacklog.h"
-#include "stacklog_fast_path.h"
 
 #include <elf.h>
 #include <link.h>
