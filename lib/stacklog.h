@@ -90,6 +90,14 @@ struct stacklog_cached_stack {
     } frame[STACK_CACHE_FRAMES];
 };
 
+/* What the writer keeps of a recent event (stacklog_events.h). */
+#define STACKLOG_EVENT_MARKS 8
+struct stacklog_event_mark {
+    struct mdlog_event_base base; /* the event's address, order, stack */
+    uint32_t end;                 /* where it ends in the chunk */
+    uint32_t type;                /* 0: the chunk's start, no event */
+};
+
 struct stacklog_thread {
     struct stacklog_thread *next_spare;
     struct stacklog_thread *next_live, *previous_live;
@@ -101,10 +109,16 @@ struct stacklog_thread {
     bool unwinding;
     /* Events: the thread's current chunk. */
     struct mdlog_chunk_header *chunk;
-    struct mdlog_event *events;
-    /* Records written, records whose pages have memory and are faulted
-     * in, records the chunk holds. */
+    unsigned char *events;
+    /* Bytes written, bytes that have memory and are faulted in, bytes
+     * the chunk holds.  An event is written where MDLOG_EVENT_MAX_SIZE
+     * bytes are prepared, whatever its own length. */
     uint32_t used, prepared, capacity;
+    /* The latest events of the chunk, in a ring: the next one is written
+     * against the newest, and the newest may be taken back. */
+    struct stacklog_event_mark event_marks[STACKLOG_EVENT_MARKS];
+    uint32_t newest_mark;    /* its index in the ring, counted up */
+    uint32_t marks_retained; /* events of the chunk that can be taken back */
     uint64_t realloc_order; /* from stacklog_realloc_begin */
     /* Counts not yet added to the header. */
     uint64_t recorded, compacted, unrecorded;

@@ -15,26 +15,37 @@ static inline uint64_t stacklog_order_next(void)
                               __ATOMIC_RELAXED);
 }
 
-/* Writes the record of an event that fits in one (mdlog_event_fits) at
- * thread->used, which is prepared, then publishes it: the chunk's count
- * is stored with release, so a reader never sees half of one. */
+static MD_ALWAYS_INLINE struct stacklog_event_mark *
+stacklog_event_mark(struct stacklog_thread *thread, uint32_t index)
+{
+    return &thread->event_marks[index % STACKLOG_EVENT_MARKS];
+}
+
+/* Writes an event at thread->used, which has MDLOG_EVENT_MAX_SIZE bytes
+ * prepared, against the thread's newest, then publishes it: the chunk's
+ * count is stored with release, so a reader never sees half of one. */
 static MD_ALWAYS_INLINE void
 stacklog_event_store(struct stacklog_thread *thread, unsigned type,
                      uintptr_t address, size_t size, uint64_t order,
                      uint32_t stack)
 {
-    struct mdlog_event *event = &thread->events[thread->used];
-    event->packed = mdlog_event_pack(type, address, size);
-    event->stack = stack;
-    event->order_offset = (uint32_t)(order - thread->chunk->first);
-    thread->used++;
+    const struct mdlog_event event = {address, size, order, stack, type};
+    const uint32_t index = thread->newest_mark + 1;
+    struct stacklog_event_mark *mark = stacklog_event_mark(thread, index);
+    struct mdlog_event_base base = stacklog_event_mark(thread, index - 1)->base;
+    thread->used += mdlog_event_encode(thread->events + thread->used, &base,
+                                       &event);
+    *mark = (struct stacklog_event_mark){base, thread->used, type};
+    thread->newest_mark = index;
+    /* The oldest mark in the ring is what the oldest retained event was
+     * written against. */
+    thread->marks_retained += thread->marks_retained < STACKLOG_EVENT_MARKS - 1;
     thread->recorded++;
     __atomic_store_n(&thread->chunk->count, thread->used, __ATOMIC_RELEASE);
 }
 
-/* The same for an event that needs two records, when the records' pages
- * are not faulted in yet, or when the event needs a new chunk
- * (stacklog_events.c). */
+/* The same when the event's bytes are not faulted in yet, or when the
+ * event needs a new chunk (stacklog_events.c). */
 void stacklog_event_write_slow(struct stacklog_thread *thread, unsigned type,
                                uintptr_t address, size_t size, uint64_t order,
                                uint32_t stack);
@@ -46,11 +57,7 @@ stacklog_event_write(struct stacklog_thread *thread, unsigned type,
                      uintptr_t address, size_t size, uint64_t order,
                      uint32_t stack)
 {
-    /* A chunk holds orders up to 2^32 past its first: a thread that
-     * records little while others record much starts a new one. */
-    if (MD_UNLIKELY(thread->used == thread->prepared ||
-                    order - thread->chunk->first > UINT32_MAX ||
-                    !mdlog_event_fits(address, size)))
+    if (MD_UNLIKELY(thread->prepared - thread->used < MDLOG_EVENT_MAX_SIZE))
         stacklog_event_write_slow(thread, type, address, size, order, stack);
     else
         stacklog_event_store(thread, type, address, size, order, stack);
@@ -64,45 +71,33 @@ static MD_ALWAYS_INLINE bool stacklog_event_type_takes_back(unsigned type)
            MDLOG_EVENT_ALLOC;
 }
 
-/* The thread's last event when it is an extended allocation of the block
- * at `address`, else NULL (stacklog_events.c). */
-const struct mdlog_event *
-stacklog_event_last_extended_allocation(const struct stacklog_thread *thread,
-                                        uintptr_t address);
-
 /* The thread's last event when it is the allocation of the block at
- * `address` (not a realloc's), else NULL. */
-static MD_ALWAYS_INLINE const struct mdlog_event *
-stacklog_event_last_allocation(const struct stacklog_thread *thread,
+ * `address` (not a realloc's) and can be taken back, else NULL. */
+static MD_ALWAYS_INLINE const struct stacklog_event_mark *
+stacklog_event_last_allocation(struct stacklog_thread *thread,
                                uintptr_t address)
 {
-    if (thread->used == 0)
-        return NULL;
-    const struct mdlog_event *last = &thread->events[thread->used - 1];
-    uint64_t packed = last->packed;
-    unsigned type = (unsigned)(packed >> MDLOG_EVENT_TYPE_SHIFT);
-    /* An address that does not fit never equals a record's bits. */
-    if ((packed & ((UINT64_C(1) << MDLOG_EVENT_ADDRESS_BITS) - 1)) ==
-            mdlog_event_address_bits(address) &&
-        stacklog_event_type_takes_back(type))
+    const struct stacklog_event_mark *last =
+        stacklog_event_mark(thread, thread->newest_mark);
+    if (thread->marks_retained && last->base.address == address &&
+        stacklog_event_type_takes_back(last->type))
         return last;
-    if (MD_UNLIKELY(type == MDLOG_EVENT_EXTENSION))
-        return stacklog_event_last_extended_allocation(thread, address);
     return NULL;
 }
 
-/* Takes back `last`, the thread's last event, an allocation freed right
- * away: neither is recorded, both are counted as compacted. */
+/* Takes back the thread's last event, an allocation freed right away:
+ * neither is recorded, both are counted as compacted. */
 static MD_ALWAYS_INLINE void
-stacklog_event_take_back(struct stacklog_thread *thread,
-                         const struct mdlog_event *last)
+stacklog_event_take_back(struct stacklog_thread *thread)
 {
     struct mdlog_chunk_header *chunk = thread->chunk;
-    thread->used = (uint32_t)(last - thread->events);
+    thread->newest_mark--;
+    thread->marks_retained--;
+    thread->used = stacklog_event_mark(thread, thread->newest_mark)->end;
     thread->recorded--;
     thread->compacted += 2;
     /* The count goes down before taken_back goes up, and both before the
-     * records are written again (see mdlog_chunk_header): a reader that
+     * bytes are written again (see mdlog_chunk_header): a reader that
      * sees the new taken_back sees the lower count. */
     __atomic_store_n(&chunk->count, thread->used, __ATOMIC_RELEASE);
     __atomic_store_n(&chunk->taken_back, chunk->taken_back + 1,

@@ -148,12 +148,12 @@ static MD_ALWAYS_INLINE bool
 stacklog_compact_free(struct stacklog_thread *thread, malloc_zone_t *zone,
                       uintptr_t block)
 {
-    const struct mdlog_event *last =
+    const struct stacklog_event_mark *last =
         stacklog_event_last_allocation(thread, block);
-    if (MD_LIKELY(!last) || !last->stack ||
-        stacklog_block_stack(zone, block) != last->stack)
+    if (MD_LIKELY(!last) || !last->base.stack ||
+        stacklog_block_stack(zone, block) != last->base.stack)
         return false;
-    stacklog_event_take_back(thread, last);
+    stacklog_event_take_back(thread);
     return true;
 }
 

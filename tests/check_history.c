@@ -160,7 +160,8 @@ START_TEST(test_bad_events_are_counted)
     uint64_t stray = log_builder_event(b, T1, FREE, 0x9000, 0, s);
     uint64_t first = log_builder_event(b, T1, ALLOC, 0x1000, 64, s);
     uint64_t second = log_builder_event(b, T1, ALLOC, 0x1000, 16, s);
-    log_builder_event(b, T1, 6, 0x5000, 8, s); /* no such kind */
+    /* No such kind: the rest of its thread's chunk is lost. */
+    log_builder_event(b, T2, 6, 0x5000, 8, s);
     uint64_t twice = log_builder_event(b, T1, FREE, 0x1000, 0, s);
     uint64_t again = log_builder_event(b, T1, FREE, 0x1000, 0, s);
     /* A zone's realloc of NULL: its free half frees nothing. */
@@ -173,8 +174,8 @@ START_TEST(test_bad_events_are_counted)
     ck_assert_uint_eq(r.count, 7);
     ck_assert_uint_eq(summary->unknown_frees, 2);
     ck_assert_uint_eq(summary->replaced, 1);
-    /* The reader skips the record of no known kind, and says so. */
-    ck_assert_uint_eq(log_reader_damaged_records(r.reader), 1);
+    /* The reader skips the event of no known kind, and says so. */
+    ck_assert_uint_gt(log_reader_damaged_bytes(r.reader), 0);
     ck_assert(log_reader_warnings(r.reader) & LOG_READER_DAMAGED_EVENTS);
     ck_assert_uint_eq(summary->end.bytes, 8);
     ck_assert_uint_eq(summary->end.count, 1);

@@ -25,7 +25,9 @@
 #define MESSAGE_SIZE 512
 #define SMALL LOG_BUILDER_SMALL_CHUNK
 #define NODES_PER_CHUNK MDLOG_CHUNK_RECORDS(SMALL, struct mdlog_stack_node)
-#define EVENTS_PER_CHUNK MDLOG_CHUNK_RECORDS(SMALL, struct mdlog_event)
+#define EVENT_BYTES_PER_CHUNK MDLOG_CHUNK_EVENT_BYTES(SMALL)
+/* The shortest event: its head and one byte of address. */
+#define EVENTS_PER_CHUNK (EVENT_BYTES_PER_CHUNK / (MDLOG_EVENT_HEAD_SIZE + 1))
 #define MODULES_PER_CHUNK MDLOG_CHUNK_RECORDS(SMALL, struct mdlog_module)
 
 /* ---- helpers ---- */
@@ -313,36 +315,46 @@ static int collect(const struct log_reader_event *event, void *context)
     return c->stop_after != 0 && c->count == c->stop_after ? 42 : 0;
 }
 
-/* Events around the limits of one 16-byte record, each with the records
- * it must take: written and read back exactly. */
+/* Events around the limits of each field's encoding, each with the
+ * bytes it must take (stack 7 costs one byte in the first event, none
+ * after; orders are consecutive): written and read back exactly. */
 START_TEST(test_events_at_the_encoding_limits)
 {
     static const struct {
         uint64_t address, size;
-        unsigned type, records;
+        unsigned type, bytes;
     } cases[] = {
-        {0x1000, 0, MDLOG_EVENT_ALLOC, 1},
-        {0x1000, 32766, MDLOG_EVENT_ALLOC | MDLOG_EVENT_CLEARED, 1},
-        {0x1000, 32767, MDLOG_EVENT_ALLOC, 2},
-        {0x1000, (uint64_t)1 << 40, MDLOG_EVENT_VM_MAP, 2},
-        {0x10, ((uint64_t)1 << 59) - 1, MDLOG_EVENT_VM_UNMAP | MDLOG_EVENT_REALLOC, 2},
-        {((uint64_t)1 << 48) - 16, 8, MDLOG_EVENT_FREE | MDLOG_EVENT_REALLOC, 1},
-        {(uint64_t)1 << 48, 8, MDLOG_EVENT_FREE, 2},
-        {UINT64_MAX - 15, 8, MDLOG_EVENT_ALLOC, 2},
-        {0x1001, 8, MDLOG_EVENT_ALLOC, 2},
-        {0x1008, 8, MDLOG_EVENT_FREE, 2},
-        {0x1010, 8, MDLOG_EVENT_FREE, 1},
+        {0x1000, 0, MDLOG_EVENT_ALLOC, 2 + 2 + 0 + 1},
+        {0x1000, 32766, MDLOG_EVENT_ALLOC | MDLOG_EVENT_CLEARED, 2 + 1 + 2},
+        {0x1000, 32768, MDLOG_EVENT_ALLOC, 2 + 1 + 2},
+        {0x1000, (uint64_t)1 << 40, MDLOG_EVENT_VM_MAP, 2 + 1 + 6},
+        {0x10, ((uint64_t)1 << 59) - 1, MDLOG_EVENT_VM_UNMAP | MDLOG_EVENT_REALLOC,
+         2 + 2 + 8},
+        {0x10, UINT64_MAX, MDLOG_EVENT_ALLOC, 2 + 1 + 8},
+        {((uint64_t)1 << 48) - 16, 8, MDLOG_EVENT_FREE | MDLOG_EVENT_REALLOC, 2 + 6 + 1},
+        {(uint64_t)1 << 48, 8, MDLOG_EVENT_FREE, 2 + 1 + 1},
+        {UINT64_MAX - 15, 8, MDLOG_EVENT_ALLOC, 2 + 6 + 1},
+        /* Differences that are not multiples of 16 take 8 bytes. */
+        {0x1001, 8, MDLOG_EVENT_ALLOC, 2 + 8 + 1},
+        {0x1008, 8, MDLOG_EVENT_FREE, 2 + 8 + 1},
+        {0x1018, 8, MDLOG_EVENT_FREE, 2 + 1 + 1},
+        {0x1008, 8, MDLOG_EVENT_FREE, 2 + 1 + 1},
+        {UINT64_MAX, 1, MDLOG_EVENT_FREE, 2 + 8 + 1},
+        {0, 1, MDLOG_EVENT_FREE, 2 + 8 + 1},
     };
     enum { CASES = sizeof(cases) / sizeof(cases[0]) };
     make_temp_dir();
     struct log_builder *builder = log_builder_create(SMALL, 4242);
-    unsigned records = 0;
+    uint64_t bytes = 0;
     for (unsigned i = 0; i < CASES; i++) {
         log_builder_event(builder, T1, cases[i].type, cases[i].address,
                           cases[i].size, 7);
-        records += cases[i].records;
+        bytes += cases[i].bytes;
+        ck_assert_msg(chunk_in(builder, 0)->count == bytes,
+                      "event %u: %llu bytes in all, expected %llu", i,
+                      (unsigned long long)chunk_in(builder, 0)->count,
+                      (unsigned long long)bytes);
     }
-    ck_assert_uint_eq(chunk_in(builder, 0)->count, records);
     struct log_reader *reader = open_ok(write_log(builder, "limits.stacklog"));
     struct log_reader_event got[CASES + 1];
     struct collected c = {got, 0, CASES + 1, 0};
@@ -361,20 +373,81 @@ START_TEST(test_events_at_the_encoding_limits)
 }
 END_TEST
 
-/* Records that are not part of a whole event are skipped, counted and
- * warned of: an extended event whose extension is gone, and an extension
- * where an event should start. */
-START_TEST(test_damaged_event_records_are_skipped_with_a_warning)
+static uint64_t random_field(uint64_t *seed)
+{
+    uint64_t value = next_random(seed);
+    switch (next_random(seed) % 4) {
+    case 0:
+        return value;
+    case 1:
+        return value >> (next_random(seed) % 64);
+    case 2:
+        return -(value >> (next_random(seed) % 64));
+    default:
+        return value % 3;
+    }
+}
+
+static struct mdlog_event random_event(uint64_t *seed)
+{
+    return (struct mdlog_event){
+        .address = random_field(seed),
+        .size = random_field(seed),
+        .order = random_field(seed),
+        .stack = (uint32_t)random_field(seed),
+        .type = (MDLOG_EVENT_ALLOC + (unsigned)(next_random(seed) % 4)) |
+                (unsigned)(next_random(seed) % 4) << 3};
+}
+
+/* Any event encodes and decodes back to itself against any base, orders
+ * going backwards and stack ids wrapping included; no shorter prefix of
+ * its bytes decodes. */
+START_TEST(test_every_event_decodes_back_exactly)
+{
+    uint64_t seed = 11;
+    for (unsigned i = 0; i < 20000; i++) {
+        struct mdlog_event event = random_event(&seed), decoded;
+        struct mdlog_event base_event = random_event(&seed);
+        struct mdlog_event_base base = {base_event.address, base_event.order,
+                                        base_event.stack};
+        struct mdlog_event_base written = base, read = base;
+        unsigned char bytes[MDLOG_EVENT_MAX_SIZE];
+        unsigned length = mdlog_event_encode(bytes, &written, &event);
+        ck_assert_uint_ge(length, MDLOG_EVENT_HEAD_SIZE + 1);
+        ck_assert_uint_le(length, MDLOG_EVENT_MAX_SIZE);
+        unsigned decoded_prefixes = 0; /* few asserts: each is slow */
+        for (unsigned prefix = 0; prefix < length; prefix++)
+            decoded_prefixes += mdlog_event_decode(bytes, prefix, &read, &decoded) != 0;
+        ck_assert_uint_eq(decoded_prefixes, 0);
+        ck_assert_uint_eq(mdlog_event_decode(bytes, sizeof(bytes), &read, &decoded),
+                          length);
+        ck_assert_uint_eq(decoded.address, event.address);
+        ck_assert_uint_eq(decoded.size, event.size);
+        ck_assert_uint_eq(decoded.order, event.order);
+        ck_assert_uint_eq(decoded.stack, event.stack);
+        ck_assert_uint_eq(decoded.type, event.type);
+        ck_assert_uint_eq(read.address, written.address);
+        ck_assert_uint_eq(read.order, written.order);
+        ck_assert_uint_eq(read.stack, written.stack);
+    }
+}
+END_TEST
+
+/* An event of no kind the format knows ends its chunk's walk: the
+ * bytes from it on are skipped, counted and warned of. */
+START_TEST(test_damaged_event_bytes_are_skipped_with_a_warning)
 {
     make_temp_dir();
     struct log_builder *builder = log_builder_create(SMALL, 4242);
     log_builder_event(builder, T1, MDLOG_EVENT_ALLOC, 0x1000, 8, 0);
-    log_builder_event(builder, T1, MDLOG_EVENT_ALLOC, 0x1001, 8, 0); /* 2 records */
+    uint64_t second = chunk_in(builder, 0)->count;
+    log_builder_event(builder, T1, MDLOG_EVENT_ALLOC, 0x1010, 8, 0);
     log_builder_event(builder, T1, MDLOG_EVENT_FREE, 0x1000, 0, 0);
-    struct mdlog_event *records = (void *)(chunk_in(builder, 0) + 1);
-    ck_assert_uint_eq(chunk_in(builder, 0)->count, 4);
-    records[2].packed = mdlog_event_pack(MDLOG_EVENT_FREE, 0x2000, 0);
-    records[3].packed = (uint64_t)MDLOG_EVENT_EXTENSION << MDLOG_EVENT_TYPE_SHIFT;
+    /* A second thread's events are read all the same. */
+    log_builder_event(builder, T2, MDLOG_EVENT_ALLOC, 0x2000, 8, 0);
+    uint64_t count = chunk_in(builder, 0)->count;
+    unsigned char *bytes = (unsigned char *)(chunk_in(builder, 0) + 1);
+    bytes[second] &= ~MDLOG_EVENT_KIND_MASK; /* kind 0 */
     const char *path = write_log(builder, "damaged.stacklog");
     struct log_reader *reader = open_ok(path);
     struct log_reader_event got[4];
@@ -384,11 +457,12 @@ START_TEST(test_damaged_event_records_are_skipped_with_a_warning)
     ck_assert_uint_eq(got[0].address, 0x1000);
     ck_assert_uint_eq(got[1].address, 0x2000);
     ck_assert_uint_eq(log_reader_event_count(reader), 2);
-    ck_assert_uint_eq(log_reader_damaged_records(reader), 2);
+    ck_assert_uint_eq(log_reader_damaged_bytes(reader), count - second);
     ck_assert_uint_eq(log_reader_warnings(reader), LOG_READER_DAMAGED_EVENTS);
     char text[MESSAGE_SIZE], expected[MESSAGE_SIZE];
     log_reader_warning_text(reader, text, sizeof(text));
-    snprintf(expected, sizeof(expected), "%s: 2 damaged event records skipped", path);
+    snprintf(expected, sizeof(expected), "%s: %llu bytes of damaged events skipped",
+             path, (unsigned long long)(count - second));
     ck_assert_str_eq(text, expected);
     log_reader_close(reader);
     log_builder_destroy(builder);
@@ -580,13 +654,13 @@ static void bad_magic(struct log_builder *b, unsigned char *bytes)
 {
     bytes[3] ^= 0x20;
 }
-static void version_1(struct log_builder *b, unsigned char *bytes)
+static void version_2(struct log_builder *b, unsigned char *bytes)
 {
-    header_in(bytes)->version = 1;
+    header_in(bytes)->version = 2;
 }
-static void version_3(struct log_builder *b, unsigned char *bytes)
+static void version_4(struct log_builder *b, unsigned char *bytes)
 {
-    header_in(bytes)->version = 3;
+    header_in(bytes)->version = 4;
 }
 static void header_size_page(struct log_builder *b, unsigned char *bytes)
 {
@@ -630,7 +704,7 @@ static void bad_kind(struct log_builder *b, unsigned char *bytes)
 }
 static void too_many_events(struct log_builder *b, unsigned char *bytes)
 {
-    chunk_in(b, 1)->count = EVENTS_PER_CHUNK + 1;
+    chunk_in(b, 1)->count = EVENT_BYTES_PER_CHUNK + 1;
 }
 static void too_many_nodes(struct log_builder *b, unsigned char *bytes)
 {
@@ -664,9 +738,9 @@ static const struct header_case header_cases[] = {
     {"empty", "empty file, not a mallocdebug stack log", NULL, 0},
     {"five bytes", "not a mallocdebug stack log (bad magic)", NULL, 5},
     {"magic only", "truncated inside its header (10 bytes of 12)", NULL, 10},
-    {"version 1", "stack log version 1; this reader reads version 2; use the "
-                  "mallocdebug tools of the release that wrote it", version_1, ALL},
-    {"version 3", "stack log version 3; this reader reads version 2", version_3, ALL},
+    {"version 2", "stack log version 2; this reader reads version 3; use the "
+                  "mallocdebug tools of the release that wrote it", version_2, ALL},
+    {"version 4", "stack log version 4; this reader reads version 3", version_4, ALL},
     {"short header", "truncated inside its header (5000 bytes of", NULL, 5000},
     {"header size 4096", "bad header size 4096 (expected a multiple of 4096 from "
                          "8192 to 1048576)", header_size_page, ALL},
@@ -681,7 +755,7 @@ static const struct header_case header_cases[] = {
      header_size_past_end, 12000},
     {"mode", "unknown recording mode 9; the log is damaged", bad_mode, ALL},
     {"chunk kind", "chunk 1 has unknown kind 7; the log is damaged", bad_kind, ALL},
-    {"event count", "chunk 1 claims 4095 event records but holds at most 4094",
+    {"event count", "chunk 1 claims 65505 bytes of events but holds at most 65504",
      too_many_events, ALL},
     {"node count", "chunk 0 claims 18446744073709551615 stack node records",
      too_many_nodes, ALL},
@@ -750,13 +824,19 @@ struct chunk_mix {
     uint64_t chunks;
 };
 
-/* The events in an EVENTS chunk: its records but extensions. */
+/* The events in an EVENTS chunk, decoded one by one. */
 static uint64_t events_in(const struct mdlog_chunk_header *chunk)
 {
-    const struct mdlog_event *records = (const void *)(chunk + 1);
+    const unsigned char *bytes = (const void *)(chunk + 1);
+    struct mdlog_event_base base = mdlog_event_chunk_base(chunk->first);
+    struct mdlog_event event;
     uint64_t events = 0;
-    for (uint64_t i = 0; i < chunk->count; i++)
-        events += MDLOG_EVENT_KIND(&records[i]) != MDLOG_EVENT_EXTENSION;
+    for (uint64_t at = 0; at < chunk->count; events++) {
+        unsigned length = mdlog_event_decode(bytes + at, chunk->count - at,
+                                             &base, &event);
+        ck_assert_uint_ne(length, 0);
+        at += length;
+    }
     return events;
 }
 
@@ -767,7 +847,8 @@ static struct log_builder *mixed_log(struct chunk_mix *mix)
     struct sample_stacks s;
     build_sample_stacks(builder, &s);
     for (unsigned i = 0; i < 3000; i++) {
-        /* Every seventh event is extended: its address is not 16-aligned. */
+        /* Every seventh event's address is not 16-aligned: two events
+         * of its thread take 8 bytes for the address. */
         uint64_t address = 0x1000 + 16 * i + (i % 7 == 0 ? 8 : 0);
         log_builder_event(builder, T1 + i % 3, MDLOG_EVENT_ALLOC, address, 8, s.g);
         if (i % 700 == 0)
@@ -865,11 +946,13 @@ START_TEST(test_unfinished_chunks_are_skipped)
     /* The writer finishes it: one more event, seen after a refresh. */
     struct mdlog_chunk_header *chunk = chunk_in(builder, pending);
     chunk->kind = MDLOG_CHUNK_EVENTS;
-    chunk->count = 1;
-    struct mdlog_event *event = (void *)(chunk + 1);
     chunk->first = 3001;
-    *event = (struct mdlog_event){
-        .packed = mdlog_event_pack(MDLOG_EVENT_ALLOC, 0x1000, 16)};
+    struct mdlog_event_base base = mdlog_event_chunk_base(chunk->first);
+    const struct mdlog_event event = {.address = 0x1000, .size = 16,
+                                      .order = 3001, .type = MDLOG_EVENT_ALLOC};
+    unsigned char encoded[MDLOG_EVENT_MAX_SIZE];
+    chunk->count = mdlog_event_encode(encoded, &base, &event);
+    memcpy(chunk + 1, encoded, chunk->count);
     ck_assert(log_builder_write(builder, temp_file("pending.stacklog")));
     char message[MESSAGE_SIZE];
     ck_assert_int_eq(log_reader_refresh(reader, message, sizeof(message)), 0);
@@ -967,15 +1050,16 @@ END_TEST
 
 /* What a writer compacting the thread's last event does to its chunk's
  * header while the walk reads it: taken_back goes up, then the count
- * down, then (when `rewritten`) another event fills the same records. */
+ * down, then (when `rewritten`) another event fills the same bytes. */
 struct compaction {
     int fd;
     off_t header_offset;
-    off_t record_offset;
+    off_t rewrite_offset;
     struct mdlog_chunk_header header;
-    unsigned events_back;  /* events taken back, one after the other */
-    unsigned records_back; /* the records they took */
-    struct mdlog_event rewritten;
+    unsigned events_back; /* events taken back, one after the other */
+    uint64_t bytes_back;  /* the bytes they took */
+    unsigned char rewritten[MDLOG_EVENT_MAX_SIZE];
+    unsigned rewritten_length; /* 0: none */
     size_t seen;
     uint64_t last_address;
 };
@@ -992,10 +1076,10 @@ static int compact_while_reading(const struct log_reader_event *event,
     if (c->seen++ == 0) {
         struct mdlog_chunk_header *header = &c->header;
         header->taken_back += c->events_back;
-        header->count -= c->records_back;
-        if (c->rewritten.packed) {
-            write_at(c->fd, &c->rewritten, sizeof(c->rewritten), c->record_offset);
-            header->count++;
+        header->count -= c->bytes_back;
+        if (c->rewritten_length) {
+            write_at(c->fd, c->rewritten, c->rewritten_length, c->rewrite_offset);
+            header->count += c->rewritten_length;
         }
         write_at(c->fd, header, sizeof(*header), c->header_offset);
     }
@@ -1003,36 +1087,42 @@ static int compact_while_reading(const struct log_reader_event *event,
     return 0;
 }
 
+#define COMPACTED_EVENTS 10
+
 /* Ten allocations of one thread, the last `events_back` compacted (and
- * maybe a record rewritten after them) while the walk is at the first:
- * what the walk saw.  With `last_extended`, the last event takes two
- * records. */
+ * maybe `rewritten` written after them, when its order is not 0) while
+ * the walk is at the first: what the walk saw.  With `last_longer`, the
+ * last event's address takes 8 bytes. */
 static struct compaction walk_while_compacting(unsigned events_back,
-                                               bool last_extended,
+                                               bool last_longer,
                                                struct mdlog_event rewritten)
 {
     make_temp_dir();
     struct log_builder *builder = log_builder_create(SMALL, 4242);
-    for (unsigned i = 0; i < 10; i++) {
-        uint64_t misaligned = i == 9 && last_extended ? 8 : 0;
-        log_builder_event(builder, T1, MDLOG_EVENT_ALLOC,
-                          0x1000 + 16 * i + misaligned, 8, 0);
+    uint64_t ends[COMPACTED_EVENTS + 1] = {0};
+    struct mdlog_event_base bases[COMPACTED_EVENTS + 1];
+    for (unsigned i = 0; i < COMPACTED_EVENTS; i++) {
+        uint64_t misaligned = i == COMPACTED_EVENTS - 1 && last_longer ? 8 : 0;
+        uint64_t address = 0x1000 + 16 * i + misaligned;
+        uint64_t order = log_builder_event(builder, T1, MDLOG_EVENT_ALLOC,
+                                           address, 8, 0);
+        ends[i + 1] = chunk_in(builder, 0)->count;
+        bases[i + 1] = (struct mdlog_event_base){address, order, 0};
     }
-    unsigned records = 10 + last_extended;
+    bases[0] = mdlog_event_chunk_base(chunk_in(builder, 0)->first);
     const char *path = write_log(builder, "compact.stacklog");
     struct log_reader *reader = open_ok(path);
     off_t chunk = (off_t)log_builder_chunk_offset(builder, 0);
+    unsigned kept = COMPACTED_EVENTS - events_back;
     struct compaction c = {
         .fd = open(path, O_WRONLY),
         .header_offset = chunk,
+        .rewrite_offset = chunk + (off_t)(sizeof(struct mdlog_chunk_header) + ends[kept]),
         .header = *chunk_in(builder, 0),
         .events_back = events_back,
-        .records_back = events_back + last_extended,
-        .rewritten = rewritten};
-    ck_assert_uint_eq(c.header.count, records);
-    c.record_offset = chunk + (off_t)(sizeof(struct mdlog_chunk_header) +
-                                      (records - c.records_back) *
-                                          sizeof(struct mdlog_event));
+        .bytes_back = ends[COMPACTED_EVENTS] - ends[kept]};
+    if (rewritten.order != 0)
+        c.rewritten_length = mdlog_event_encode(c.rewritten, &bases[kept], &rewritten);
     ck_assert_int_ge(c.fd, 0);
     ck_assert_int_eq(log_reader_for_each_event(reader, compact_while_reading, &c), 0);
     close(c.fd);
@@ -1047,7 +1137,7 @@ START_TEST(test_event_compacted_during_the_walk_is_dropped)
     struct compaction c = walk_while_compacting(1, false, (struct mdlog_event){0});
     ck_assert_uint_eq(c.seen, 9);
     ck_assert_uint_eq(c.last_address, 0x1000 + 16 * 8);
-    /* An extended event: both its records go. */
+    /* A longer event: all its bytes go. */
     c = walk_while_compacting(1, true, (struct mdlog_event){0});
     ck_assert_uint_eq(c.seen, 9);
     ck_assert_uint_eq(c.last_address, 0x1000 + 16 * 8);
@@ -1060,17 +1150,24 @@ END_TEST
 
 START_TEST(test_event_rewritten_during_the_walk_is_read_again)
 {
-    struct mdlog_event other = {
-        .packed = mdlog_event_pack(MDLOG_EVENT_ALLOC, 0x7000, 32),
-        .order_offset = 20};
+    /* As long as the event it replaces (4 bytes). */
+    struct mdlog_event other = {.address = 0x1000 + 16 * 10, .size = 32,
+                                .order = 10, .type = MDLOG_EVENT_ALLOC};
     struct compaction c = walk_while_compacting(1, false, other);
     ck_assert_uint_eq(c.seen, 10);
-    ck_assert_uint_eq(c.last_address, 0x7000);
-    /* An extended event's two records, one event written over them: the
-     * walk must not read its second record as an extension. */
+    ck_assert_uint_eq(c.last_address, other.address);
+    /* Shorter than the one it replaces: the walk must not read what is
+     * left of the longer one. */
     c = walk_while_compacting(1, true, other);
     ck_assert_uint_eq(c.seen, 10);
-    ck_assert_uint_eq(c.last_address, 0x7000);
+    ck_assert_uint_eq(c.last_address, other.address);
+    /* Longer: it ends past the count the walk took, and is left for the
+     * next walk, not read as damage. */
+    other = (struct mdlog_event){.address = 0x7000, .size = 32, .order = 20,
+                                 .type = MDLOG_EVENT_ALLOC};
+    c = walk_while_compacting(1, false, other);
+    ck_assert_uint_eq(c.seen, 9);
+    ck_assert_uint_eq(c.last_address, 0x1000 + 16 * 8);
 }
 END_TEST
 
@@ -1090,10 +1187,10 @@ START_TEST(test_refresh_refuses_a_changed_layout)
     /* The reader keeps what it had. */
     ck_assert_uint_eq(log_reader_header(reader)->chunk_size, SMALL);
     ck_assert_uint_eq(log_reader_event_count(reader), 1);
-    header_in(bytes)->version = 3;
+    header_in(bytes)->version = 4;
     ck_assert(log_builder_write(builder, path));
     ck_assert_int_eq(log_reader_refresh(reader, message, sizeof(message)), -1);
-    ck_assert_ptr_nonnull(strstr(message, "stack log version 3"));
+    ck_assert_ptr_nonnull(strstr(message, "stack log version 4"));
     log_reader_close(reader);
     log_builder_destroy(builder);
     remove_temp_dir();
@@ -1477,7 +1574,8 @@ static Suite *log_reader_suite(void)
     TCase *events = tcase_create("events and modules");
     tcase_add_test(events, test_events_merge_three_threads_in_order);
     tcase_add_test(events, test_events_at_the_encoding_limits);
-    tcase_add_test(events, test_damaged_event_records_are_skipped_with_a_warning);
+    tcase_add_test(events, test_every_event_decodes_back_exactly);
+    tcase_add_test(events, test_damaged_event_bytes_are_skipped_with_a_warning);
     tcase_add_test(events, test_event_walk_stops_when_asked);
     tcase_add_test(events, test_empty_log);
     tcase_add_test(events, test_modules_by_index_and_address);

@@ -466,6 +466,44 @@ START_TEST(test_lite_mode_keeps_stacks_without_events)
 }
 END_TEST
 
+#define NESTED_TEMPORARIES 12 /* as in the probe */
+
+/* The probe's nested temporaries, freed newest first: the newest are
+ * taken back, as far back as the writer remembers the thread's events
+ * (fewer than 12); from the first it cannot take back on, every
+ * allocation and free stays.
+ * Returns how many blocks stayed. */
+static unsigned check_nested_temporaries(const struct probe_run *run,
+                                         const struct events *events)
+{
+    unsigned recorded_from = NESTED_TEMPORARIES;
+    for (unsigned i = 0; i < NESTED_TEMPORARIES; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "nested%u", i);
+        unsigned long block = output_value(run->out, key);
+        unsigned allocations = 0, frees = 0;
+        for (unsigned e = 0; e < events->count; e++) {
+            unsigned kind = events->list[e].type & MDLOG_EVENT_KIND_MASK;
+            if (events->list[e].address != block)
+                continue;
+            allocations += kind == MDLOG_EVENT_ALLOC &&
+                           events->list[e].size == 64 + 16 * i;
+            frees += kind == MDLOG_EVENT_FREE;
+        }
+        ck_assert_msg(allocations == frees && allocations <= 1,
+                      "nested block %u: %u allocations, %u frees", i,
+                      allocations, frees);
+        if (allocations == 0 && recorded_from == NESTED_TEMPORARIES)
+            recorded_from = i;
+        ck_assert_msg(allocations == (i < recorded_from),
+                      "nested block %u recorded after one taken back", i);
+    }
+    /* More than the writer remembers: some of each. */
+    ck_assert_uint_gt(recorded_from, 0);
+    ck_assert_uint_lt(recorded_from, NESTED_TEMPORARIES);
+    return recorded_from;
+}
+
 /* In every zone that keeps stack ids: the default one, a debug zone whose
  * blocks start after a canary, and the guard zone. */
 START_TEST(test_compaction_elides_temporary_allocations)
@@ -495,6 +533,17 @@ START_TEST(test_compaction_elides_temporary_allocations)
         ck_assert_msg(temporaries_recorded == 0, "with %s", zone_settings[z]);
         expect_event(reader, events, MDLOG_EVENT_ALLOC, kept, site_a);
         ck_assert_uint_ge(log_reader_header(reader)->compacted_count, 4);
+        log_reader_close(reader);
+        clear_directory();
+
+        run_probe(&run, "compact_nested", "MallocStackLogging=full",
+                  zone_settings[z]);
+        ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+        reader = open_log_of(output_value(run.out, "pid"));
+        events = read_events(reader);
+        unsigned nested_recorded = check_nested_temporaries(&run, events);
+        ck_assert_uint_ge(log_reader_header(reader)->compacted_count,
+                          2 * (NESTED_TEMPORARIES - nested_recorded));
         log_reader_close(reader);
         clear_directory();
     }
@@ -857,7 +906,7 @@ static uint64_t log_bytes_needed(int fd, const struct mdlog_header *header)
         off_t at = (off_t)(header->header_size + i * (uint64_t)header->chunk_size);
         ck_assert_int_eq(pread(fd, &chunk, sizeof(chunk), at), sizeof(chunk));
         uint64_t record = chunk.kind == MDLOG_CHUNK_STACKS ? sizeof(struct mdlog_stack_node)
-                          : chunk.kind == MDLOG_CHUNK_EVENTS ? sizeof(struct mdlog_event)
+                          : chunk.kind == MDLOG_CHUNK_EVENTS ? 1 /* bytes */
                           : chunk.kind == MDLOG_CHUNK_MODULES ? sizeof(struct mdlog_module)
                                                               : 0;
         needed += sizeof(chunk) + chunk.count * record;

@@ -19,6 +19,7 @@
 struct thread_chunk {
     uint32_t thread;
     uint64_t chunk; /* its open event chunk, or NO_CHUNK */
+    struct mdlog_event_base base; /* what its next event is written against */
 };
 
 struct log_builder {
@@ -112,28 +113,20 @@ uint64_t log_builder_add_chunk(struct log_builder *builder, uint32_t kind,
     return chunk;
 }
 
-/* The open chunk `*open` of `kind` with room for `records` more records,
- * or a new one numbering its records from `first`; returns the first
- * record's slot. */
-static void *next_records(struct log_builder *builder, uint64_t *open,
-                          uint32_t kind, uint32_t thread, uint64_t first,
-                          size_t record_size, unsigned records)
-{
-    uint64_t capacity =
-        (builder->chunk_size - sizeof(struct mdlog_chunk_header)) / record_size;
-    if (*open == NO_CHUNK || chunk_at(builder, *open)->count + records > capacity)
-        *open = log_builder_add_chunk(builder, kind, thread, first);
-    struct mdlog_chunk_header *chunk = chunk_at(builder, *open);
-    void *slot = (unsigned char *)(chunk + 1) + chunk->count * record_size;
-    chunk->count += records;
-    return slot;
-}
-
+/* The open chunk `*open` of `kind` with room for one more record, or a
+ * new one numbering its records from `first`; returns the record's slot. */
 static void *next_record(struct log_builder *builder, uint64_t *open,
                          uint32_t kind, uint32_t thread, uint64_t first,
                          size_t record_size)
 {
-    return next_records(builder, open, kind, thread, first, record_size, 1);
+    uint64_t capacity =
+        (builder->chunk_size - sizeof(struct mdlog_chunk_header)) / record_size;
+    if (*open == NO_CHUNK || chunk_at(builder, *open)->count + 1 > capacity)
+        *open = log_builder_add_chunk(builder, kind, thread, first);
+    struct mdlog_chunk_header *chunk = chunk_at(builder, *open);
+    void *slot = (unsigned char *)(chunk + 1) + chunk->count * record_size;
+    chunk->count++;
+    return slot;
 }
 
 static uint32_t add_node(struct log_builder *builder,
@@ -179,7 +172,7 @@ static struct thread_chunk *thread_chunk(struct log_builder *builder,
         abort();
     }
     struct thread_chunk *added = &builder->threads[builder->thread_count++];
-    *added = (struct thread_chunk){thread, NO_CHUNK};
+    *added = (struct thread_chunk){.thread = thread, .chunk = NO_CHUNK};
     return added;
 }
 
@@ -189,24 +182,21 @@ uint64_t log_builder_event(struct log_builder *builder, uint32_t thread,
 {
     struct thread_chunk *open = thread_chunk(builder, thread);
     uint64_t order = header_of(builder)->next_order++;
-    /* A new chunk counts its events' orders from this one's (and moves
-     * the builder's bytes). */
-    bool fits = mdlog_event_fits(address, size);
-    struct mdlog_event *event = next_records(builder, &open->chunk,
-                                             MDLOG_CHUNK_EVENTS, thread, order,
-                                             sizeof(*event), fits ? 1 : 2);
-    const struct mdlog_chunk_header *chunk = chunk_at(builder, open->chunk);
-    *event = (struct mdlog_event){
-        .packed = fits ? mdlog_event_pack(type, address, size)
-                       : mdlog_event_pack(type, 0, MDLOG_EVENT_SIZE_EXTENDED),
-        .stack = stack,
-        .order_offset = (uint32_t)(order - chunk->first)};
-    if (!fits)
-        *(struct mdlog_event_extension *)(event + 1) =
-            (struct mdlog_event_extension){
-                .size_and_type = size | (uint64_t)MDLOG_EVENT_EXTENSION
-                                            << MDLOG_EVENT_TYPE_SHIFT,
-                .address = address};
+    const struct mdlog_event event = {address, size, order, stack, type};
+    uint64_t capacity = MDLOG_CHUNK_EVENT_BYTES(builder->chunk_size);
+    /* As the writer does: an event goes where MDLOG_EVENT_MAX_SIZE bytes
+     * are left, else into a new chunk, written against its first order. */
+    if (open->chunk == NO_CHUNK ||
+        capacity - chunk_at(builder, open->chunk)->count < MDLOG_EVENT_MAX_SIZE) {
+        open->chunk = log_builder_add_chunk(builder, MDLOG_CHUNK_EVENTS, thread,
+                                            order);
+        open->base = mdlog_event_chunk_base(order);
+    }
+    unsigned char encoded[MDLOG_EVENT_MAX_SIZE];
+    unsigned length = mdlog_event_encode(encoded, &open->base, &event);
+    struct mdlog_chunk_header *chunk = chunk_at(builder, open->chunk);
+    memcpy((unsigned char *)(chunk + 1) + chunk->count, encoded, length);
+    chunk->count += length;
     header_of(builder)->event_count++;
     return order;
 }
@@ -274,7 +264,7 @@ static size_t record_size(uint32_t kind)
     case MDLOG_CHUNK_STACKS:
         return sizeof(struct mdlog_stack_node);
     case MDLOG_CHUNK_EVENTS:
-        return sizeof(struct mdlog_event);
+        return 1; /* counted in bytes */
     case MDLOG_CHUNK_MODULES:
         return sizeof(struct mdlog_module);
     default:
@@ -331,8 +321,8 @@ struct log_builder *log_builder_sample(void)
     log_builder_module(builder, "/lib/c.so", 0x500000, 0x580000, 41, 0);
     for (unsigned i = 0; i < 300; i++) {
         uint32_t thread = 101 + (uint32_t)(sample_random(&seed) % 3);
-        /* Some events need an extension record: a size or an address
-         * that one record cannot hold. */
+        /* Some events have an address that is not a multiple of 16, or
+         * a size of more bytes: their encoding is longer. */
         uint64_t address = 0x10000 + 16 * i + (i % 25 == 24 ? 8 : 0);
         uint64_t size = i % 10 == 9 ? (uint64_t)1 << 20 | i : i;
         log_builder_event(builder, thread, 1 + i % 4, address, size,

@@ -390,15 +390,32 @@ static int round_trip(void)
     return 0;
 }
 
+#define NESTED_TEMPORARIES 12
+
 static int compact(void)
 {
     print_sites();
     void *temporary = site_a(40);
     free(temporary);
-    /* Too large for one record: an extended event is taken back too. */
+    /* A longer event (its size takes three bytes) is taken back too. */
     void *large = site_a(100000);
     free(large);
     printf("temporary %p\nlarge %p\nkept %p\n", temporary, large, site_a(50));
+    return 0;
+}
+
+/* Blocks freed newest first: each free finds its allocation the thread's
+ * last event, as far back as the writer remembers. */
+static int compact_nested(void)
+{
+    print_sites();
+    void *nested[NESTED_TEMPORARIES];
+    for (unsigned i = 0; i < NESTED_TEMPORARIES; i++)
+        nested[i] = site_a(64 + 16 * i);
+    for (unsigned i = NESTED_TEMPORARIES; i-- > 0;)
+        free(nested[i]);
+    for (unsigned i = 0; i < NESTED_TEMPORARIES; i++)
+        printf("nested%u %p\n", i, nested[i]);
     return 0;
 }
 
@@ -849,6 +866,7 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(void);
     } scenarios[] = {{"sites", sites},     {"compact", compact},
+                   {"compact_nested", compact_nested},
                      {"fork", forking},    {"threads", threads},
                      {"vm", vm},           {"crash", crash},
                      {"logger", logger},   {"callers", callers},
@@ -864,6 +882,6 @@ int main(int argc, char **argv)
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|reallocs|long_history|paths|deep|interrupted|round_trip|modules|module_walk|neighbour_unmapped\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|reallocs|long_history|paths|deep|interrupted|round_trip|modules|module_walk|neighbour_unmapped\n");
     return 2;
 }

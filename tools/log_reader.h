@@ -62,9 +62,9 @@ enum log_reader_warning {
     /* Chunks whose header the writer had not finished: skipped until a
      * refresh finds them finished. */
     LOG_READER_UNFINISHED_CHUNKS = 1u << 1,
-    /* Event records that are not part of a whole event (an extension
-     * where an event should start, an extended event without its
-     * extension): skipped by walks and counts. */
+    /* An event chunk whose bytes stop making whole events of a kind the
+     * format knows: its events from there on are skipped by walks and
+     * counts. */
     LOG_READER_DAMAGED_EVENTS = 1u << 2,
 };
 unsigned log_reader_warnings(const struct log_reader *reader);
@@ -73,7 +73,7 @@ unsigned log_reader_warnings(const struct log_reader *reader);
 size_t log_reader_warning_text(const struct log_reader *reader, char *buffer,
                                size_t size);
 /* "PROGRAM: warning: TEXT" on `stream` when the log holds less than it
- * should (truncated, or damaged event records); nothing for chunks a live
+ * should (truncated, or damaged events); nothing for chunks a live
  * writer is still setting up. */
 void log_reader_print_warnings(const struct log_reader *reader, FILE *stream,
                                const char *program);
@@ -127,8 +127,9 @@ int log_reader_for_each_event(const struct log_reader *reader,
 
 /* Events recorded in the chunks read. */
 uint64_t log_reader_event_count(const struct log_reader *reader);
-/* Event records skipped as damaged (LOG_READER_DAMAGED_EVENTS). */
-uint64_t log_reader_damaged_records(const struct log_reader *reader);
+/* Bytes of events skipped as damaged (LOG_READER_DAMAGED_EVENTS): from
+ * a damaged event to the end of its chunk. */
+uint64_t log_reader_damaged_bytes(const struct log_reader *reader);
 
 /* How many of those are allocations and frees (realloc halves
  * included), counted chunk by chunk without ordering them: a quick look

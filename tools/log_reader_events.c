@@ -6,7 +6,7 @@
  * Each chunk's count is loaded once, when the walk enters the chunk, so
  * a live writer adding events meanwhile changes nothing in this walk.
  * A writer may take back a thread's last events (when they are compacted
- * away) and write others in their records: the chunk's taken_back count
+ * away) and write others in their bytes: the chunk's taken_back count
  * tells the walk when that happened while it read.
  */
 #include "config.h"
@@ -22,11 +22,12 @@ struct cursor {
     const struct log_event_stream *stream;
     size_t next_chunk; /* within the stream */
     const struct mdlog_chunk_header *chunk;
-    uint64_t slot;
+    uint64_t at;    /* the next event's first byte in the chunk */
     uint64_t count; /* where the walk of this chunk ends */
-    /* The chunk's taken_back, and its count loaded just after: records
-     * below that count less two per event taken back since were not
-     * rewritten. */
+    struct mdlog_event_base base; /* what the next event is written against */
+    /* The chunk's taken_back, and its count loaded just after: bytes
+     * below that count less MDLOG_EVENT_MAX_SIZE per event taken back
+     * since were not rewritten. */
     uint64_t taken_back;
     uint64_t taken_back_count;
     struct log_reader_event event; /* the stream's next event */
@@ -45,52 +46,9 @@ static bool enter_next_chunk(struct cursor *cursor)
     cursor->count = log_reader_count(cursor->chunk,
                                      log_reader_event_capacity(cursor->reader));
     cursor->taken_back_count = cursor->count;
-    cursor->slot = 0;
+    cursor->at = 0;
+    cursor->base = mdlog_event_chunk_base(cursor->chunk->first);
     return true;
-}
-
-/* How many records the event at `record` takes: 1, 2 when it is extended
- * by `extension` (NULL when the chunk's count ends first), or 0 when
- * they are not a whole event of a kind the format knows (a damaged log:
- * this version's writer writes no other kind, and a newer format would
- * have a newer version). */
-static unsigned records_of_event(const struct mdlog_event *record,
-                                 const struct mdlog_event_extension *extension)
-{
-    unsigned kind = MDLOG_EVENT_KIND(record);
-    if (kind < MDLOG_EVENT_ALLOC || kind > MDLOG_EVENT_VM_UNMAP)
-        return 0;
-    if (!MDLOG_EVENT_IS_EXTENDED(record))
-        return 1;
-    return extension && MDLOG_EXTENSION_TYPE(extension) == MDLOG_EVENT_EXTENSION
-               ? 2
-               : 0;
-}
-
-/* Copies the event at the cursor's slot: how many records it takes, as
- * records_of_event. */
-static unsigned copy_event(struct cursor *cursor)
-{
-    const struct mdlog_event *records = log_reader_records(cursor->chunk);
-    struct mdlog_event record;
-    struct mdlog_event_extension extension;
-    memcpy(&record, &records[cursor->slot], sizeof(record));
-    bool more = cursor->count - cursor->slot >= 2;
-    if (more)
-        memcpy(&extension, &records[cursor->slot + 1], sizeof(extension));
-    unsigned length = records_of_event(&record, more ? &extension : NULL);
-    if (length == 0)
-        return 0;
-    cursor->event = (struct log_reader_event){
-        .order = MDLOG_EVENT_ORDER(cursor->chunk, &record),
-        .address = length == 2 ? extension.address : MDLOG_EVENT_ADDRESS(&record),
-        .size = length == 2 ? MDLOG_EXTENSION_SIZE(&extension)
-                            : MDLOG_EVENT_SIZE(&record),
-        .stack = record.stack,
-        .thread = cursor->chunk->thread,
-        .type = MDLOG_EVENT_TYPE(&record),
-    };
-    return length;
 }
 
 /* Reads of one event that a writer taking events back may interrupt
@@ -99,28 +57,47 @@ static unsigned copy_event(struct cursor *cursor)
  * nanoseconds. */
 #define READS_WHILE_TAKEN_BACK 8
 
-/* Whether the `length` records at the cursor's slot were not rewritten
- * while read, though the writer took events back `taken_back` times in
- * all: each took back at most two records from the end, so those far
- * enough below the count loaded with the last taken_back seen stayed. */
+/* Whether the `length` bytes at the cursor were not rewritten while
+ * read, though the writer took events back `taken_back` times in all:
+ * each took back at most MDLOG_EVENT_MAX_SIZE bytes from the end, so
+ * those far enough below the count loaded with the last taken_back seen
+ * stayed. */
 static bool stayed(const struct cursor *cursor, unsigned length,
                    uint64_t taken_back)
 {
     uint64_t taken = taken_back - cursor->taken_back;
-    uint64_t end = cursor->slot + (length ? length : 1);
-    return taken <= cursor->taken_back_count / 2 &&
-           end + 2 * taken <= cursor->taken_back_count;
+    uint64_t end = cursor->at + (length ? length : MDLOG_EVENT_MAX_SIZE);
+    return taken <= cursor->taken_back_count / MDLOG_EVENT_MAX_SIZE &&
+           end + MDLOG_EVENT_MAX_SIZE * taken <= cursor->taken_back_count;
 }
 
-/* Reads the event at the cursor's slot and moves past it; false when
- * there is none to hand out there.  If the writer took events back while
- * it was read, its records may have been rewritten under the copy: the
- * count is loaded again, and what it still holds read again. */
+static void hand_out(struct cursor *cursor, const struct mdlog_event *event)
+{
+    cursor->event = (struct log_reader_event){
+        .order = event->order,
+        .address = event->address,
+        .size = event->size,
+        .stack = event->stack,
+        .thread = cursor->chunk->thread,
+        .type = event->type,
+    };
+}
+
+/* Reads the event at the cursor and moves past it; false when there is
+ * none to hand out there.  If the writer took events back while it was
+ * read, its bytes may have been rewritten under the read: the count is
+ * loaded again, and what it still holds read again.  A damaged event
+ * ends the walk of its chunk: the events after it cannot be told apart. */
 static bool read_event(struct cursor *cursor)
 {
+    const unsigned char *bytes = log_reader_records(cursor->chunk);
     for (unsigned reads = 0;; reads++) {
-        unsigned length = copy_event(cursor);
-        /* After the copy; and before the count loaded below. */
+        struct mdlog_event_base base = cursor->base;
+        struct mdlog_event event;
+        unsigned length = mdlog_event_decode(bytes + cursor->at,
+                                             cursor->count - cursor->at,
+                                             &base, &event);
+        /* After the read; and before the count loaded below. */
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         uint64_t taken_back = __atomic_load_n(&cursor->chunk->taken_back,
                                               __ATOMIC_ACQUIRE);
@@ -133,12 +110,15 @@ static bool read_event(struct cursor *cursor)
             if (cursor->taken_back_count < cursor->count)
                 cursor->count = cursor->taken_back_count;
         }
-        if (sound) {
-            cursor->slot += length ? length : 1;
-            return length != 0;
+        if (sound && length != 0) {
+            cursor->at += length;
+            cursor->base = base;
+            hand_out(cursor, &event);
+            return true;
         }
-        if (cursor->slot >= cursor->count || reads == READS_WHILE_TAKEN_BACK) {
-            cursor->count = cursor->slot;
+        if (sound || cursor->at >= cursor->count ||
+            reads == READS_WHILE_TAKEN_BACK) {
+            cursor->count = cursor->at;
             return false;
         }
     }
@@ -148,7 +128,7 @@ static bool read_event(struct cursor *cursor)
 static bool advance(struct cursor *cursor)
 {
     for (;;) {
-        if (cursor->slot < cursor->count) {
+        if (cursor->at < cursor->count) {
             if (read_event(cursor))
                 return true;
             continue;
@@ -226,30 +206,36 @@ int log_reader_for_each_event(const struct log_reader *reader,
     return stopped;
 }
 
-/* What the event chunks hold, record by record as a walk reads them. */
+/* What the event chunks hold, event by event as a walk reads them. */
 struct event_tally {
     uint64_t events, allocations, frees;
-    uint64_t damaged; /* records that are not part of a whole event */
+    uint64_t damaged; /* bytes from a damaged event to its chunk's end */
 };
 
 static void tally_chunk(const struct log_reader *reader, uint64_t number,
                         struct event_tally *tally)
 {
     const struct mdlog_chunk_header *chunk = log_reader_chunk(reader, number);
-    const struct mdlog_event *records = log_reader_records(chunk);
+    const unsigned char *bytes = log_reader_records(chunk);
+    uint64_t taken_back = __atomic_load_n(&chunk->taken_back, __ATOMIC_ACQUIRE);
     uint64_t count = log_reader_count(chunk, log_reader_event_capacity(reader));
-    for (uint64_t slot = 0; slot < count;) {
-        const void *next = slot + 1 < count ? &records[slot + 1] : NULL;
-        unsigned length = records_of_event(&records[slot], next);
-        if (length != 0) {
-            unsigned kind = MDLOG_EVENT_KIND(&records[slot]);
-            tally->allocations += kind == MDLOG_EVENT_ALLOC;
-            tally->frees += kind == MDLOG_EVENT_FREE;
-            tally->events++;
-        } else {
-            tally->damaged++;
+    struct mdlog_event_base base = mdlog_event_chunk_base(chunk->first);
+    for (uint64_t at = 0; at < count;) {
+        struct mdlog_event event;
+        unsigned length = mdlog_event_decode(bytes + at, count - at, &base, &event);
+        if (length == 0) {
+            /* Not damage when a live writer took events back meanwhile:
+             * what it wrote since may end past the count loaded. */
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if (__atomic_load_n(&chunk->taken_back, __ATOMIC_ACQUIRE) == taken_back)
+                tally->damaged += count - at;
+            return;
         }
-        slot += length ? length : 1;
+        unsigned kind = event.type & MDLOG_EVENT_KIND_MASK;
+        tally->allocations += kind == MDLOG_EVENT_ALLOC;
+        tally->frees += kind == MDLOG_EVENT_FREE;
+        tally->events++;
+        at += length;
     }
 }
 
@@ -274,7 +260,7 @@ uint64_t log_reader_event_count(const struct log_reader *reader)
     return tally_events(reader).events;
 }
 
-uint64_t log_reader_damaged_records(const struct log_reader *reader)
+uint64_t log_reader_damaged_bytes(const struct log_reader *reader)
 {
     return tally_events(reader).damaged;
 }

@@ -24,7 +24,7 @@ struct chunk_snapshot {
 };
 
 struct kind_rule {
-    const char *records;
+    const char *units; /* what the count counts */
     uint64_t capacity;
     uint64_t number_limit; /* first + count stays within; 0: not numbered */
 };
@@ -34,14 +34,17 @@ static bool kind_rule(const struct log_reader *reader, uint32_t kind,
 {
     switch (kind) {
     case MDLOG_CHUNK_STACKS:
-        *rule = (struct kind_rule){"stack node", log_reader_node_capacity(reader),
+        *rule = (struct kind_rule){"stack node records",
+                                   log_reader_node_capacity(reader),
                                    NODE_ID_LIMIT};
         return true;
     case MDLOG_CHUNK_EVENTS:
-        *rule = (struct kind_rule){"event", log_reader_event_capacity(reader), 0};
+        *rule = (struct kind_rule){"bytes of events",
+                                   log_reader_event_capacity(reader), 0};
         return true;
     case MDLOG_CHUNK_MODULES:
-        *rule = (struct kind_rule){"module", log_reader_module_capacity(reader),
+        *rule = (struct kind_rule){"module records",
+                                   log_reader_module_capacity(reader),
                                    MODULE_INDEX_LIMIT};
         return true;
     default:
@@ -75,17 +78,17 @@ static bool check_chunk(const struct log_reader *reader, uint64_t number,
     }
     if (snapshot->count > rule.capacity) {
         tool_say(message, size,
-                 "%s: chunk %llu claims %llu %s records but holds at most %llu; "
+                 "%s: chunk %llu claims %llu %s but holds at most %llu; "
                  DAMAGED, reader->path, n, (unsigned long long)snapshot->count,
-                 rule.records, (unsigned long long)rule.capacity);
+                 rule.units, (unsigned long long)rule.capacity);
         return false;
     }
     if (rule.number_limit != 0 &&
         (snapshot->first >= rule.number_limit ||
          snapshot->count > rule.number_limit - snapshot->first)) {
         tool_say(message, size,
-                 "%s: chunk %llu numbers its %s records from %llu, beyond "
-                 "their range; " DAMAGED, reader->path, n, rule.records,
+                 "%s: chunk %llu numbers its %s from %llu, beyond "
+                 "their range; " DAMAGED, reader->path, n, rule.units,
                  (unsigned long long)snapshot->first);
         return false;
     }

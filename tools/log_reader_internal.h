@@ -76,13 +76,13 @@ log_reader_chunk(const struct log_reader *reader, uint64_t chunk)
                           chunk * reader->header.chunk_size);
 }
 
-/* The records after a chunk's header. */
+/* The records (or event bytes) after a chunk's header. */
 static inline const void *log_reader_records(const struct mdlog_chunk_header *chunk)
 {
     return chunk + 1;
 }
 
-/* A chunk's record count as published now, never above what it holds.
+/* A chunk's count (records, or bytes of events) as published now, never above what it holds.
  * The acquire load orders it before the reads of the records it counts. */
 static inline uint64_t log_reader_count(const struct mdlog_chunk_header *chunk,
                                         uint64_t capacity)
@@ -96,9 +96,10 @@ static inline uint64_t log_reader_node_capacity(const struct log_reader *reader)
     return MDLOG_CHUNK_RECORDS(reader->header.chunk_size, struct mdlog_stack_node);
 }
 
+/* Bytes of events in a chunk. */
 static inline uint64_t log_reader_event_capacity(const struct log_reader *reader)
 {
-    return MDLOG_CHUNK_RECORDS(reader->header.chunk_size, struct mdlog_event);
+    return MDLOG_CHUNK_EVENT_BYTES(reader->header.chunk_size);
 }
 
 static inline uint64_t log_reader_module_capacity(const struct log_reader *reader)

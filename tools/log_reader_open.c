@@ -266,7 +266,7 @@ unsigned log_reader_warnings(const struct log_reader *reader)
         warnings |= LOG_READER_TRUNCATED;
     if (reader->index.unfinished_chunks != 0)
         warnings |= LOG_READER_UNFINISHED_CHUNKS;
-    if (log_reader_damaged_records(reader) != 0)
+    if (log_reader_damaged_bytes(reader) != 0)
         warnings |= LOG_READER_DAMAGED_EVENTS;
     return warnings;
 }
@@ -307,11 +307,11 @@ size_t log_reader_warning_text(const struct log_reader *reader, char *buffer,
     size_t length = chunk_warning_text(reader, warnings, buffer, size);
     if (!(warnings & LOG_READER_DAMAGED_EVENTS))
         return length;
-    unsigned long long damaged = log_reader_damaged_records(reader);
+    unsigned long long damaged = log_reader_damaged_bytes(reader);
     char *end = length < size ? buffer + length : NULL;
     size_t room = length < size ? size - length : 0;
     return length + (size_t)snprintf(end, room,
-                                     "%s%s%llu damaged event record%s skipped",
+                                     "%s%s%llu byte%s of damaged events skipped",
                                      length ? "; " : reader->path,
                                      length ? "" : ": ", damaged,
                                      damaged == 1 ? "" : "s");

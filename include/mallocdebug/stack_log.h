@@ -28,7 +28,7 @@
 
 #define MDLOG_MAGIC "MDSTKLOG"          /* 8 bytes, no terminator */
 #define MDLOG_MAGIC_SIZE 8
-#define MDLOG_VERSION 2
+#define MDLOG_VERSION 3
 #define MDLOG_HEADER_SIZE 8192u
 #define MDLOG_CHUNK_SIZE (1u << 20)
 #define MDLOG_EXECUTABLE_MAX 4096
@@ -96,7 +96,7 @@ struct mdlog_header {
 
 enum mdlog_chunk_kind {
     MDLOG_CHUNK_STACKS = 1,  /* struct mdlog_stack_node[] */
-    MDLOG_CHUNK_EVENTS = 2,  /* struct mdlog_event[], of one thread */
+    MDLOG_CHUNK_EVENTS = 2,  /* one thread's events, encoded (below) */
     MDLOG_CHUNK_MODULES = 3, /* struct mdlog_module[] */
     MDLOG_CHUNK_UNUSED = 4,  /* dropped (a forked child's copy of its
                                 parent's events) */
@@ -106,25 +106,28 @@ struct mdlog_chunk_header {
     uint32_t kind;   /* enum mdlog_chunk_kind; 0 while being set up */
     uint32_t thread; /* EVENTS: the writing thread's id (gettid) */
     /* STACKS: the id of the chunk's first node; MODULES: the index of
-     * its first module; EVENTS: the order its events' offsets count
-     * from; else 0. */
+     * its first module; EVENTS: the order its first event is written
+     * against, plus one (mdlog_event_chunk_base); else 0. */
     uint64_t first;
-    /* EVENTS and MODULES: the records complete at the chunk's start (an
-     * extended event is two records).  An EVENTS count may also go down,
-     * by the records of the thread's last event, when it is compacted
-     * away.  STACKS: nodes written, in no particular
-     * order of id; a node is complete when its pc is not 0. */
+    /* MODULES: the records complete at the chunk's start.  EVENTS: the
+     * bytes of the whole events at its start; it may also go down, by
+     * the thread's last event, when that is compacted away.  STACKS:
+     * nodes written, in no particular order of id; a node is complete
+     * when its pc is not 0. */
     uint64_t count;
     /* EVENTS: how many times the writer took its last event back.  It
-     * goes up after the count goes down and before the records are
+     * goes up after the count goes down and before the bytes are
      * written again, so a reader that finds it changed after reading
-     * records may have read them while they were rewritten.  Else 0. */
+     * events may have read them while they were rewritten.  Else 0. */
     uint64_t taken_back;
 };
 
 /* Records of a type that fit in a chunk of `chunk_size` bytes. */
 #define MDLOG_CHUNK_RECORDS(chunk_size, record) \
     (((chunk_size) - sizeof(struct mdlog_chunk_header)) / sizeof(record))
+/* Bytes of events a chunk of `chunk_size` bytes holds. */
+#define MDLOG_CHUNK_EVENT_BYTES(chunk_size) \
+    ((chunk_size) - sizeof(struct mdlog_chunk_header))
 
 /*
  * Stacks are uniqued in a tree: a node is one frame and its parent is
@@ -154,88 +157,234 @@ enum mdlog_event_kind {
     MDLOG_EVENT_FREE = 2,     /* a block given back */
     MDLOG_EVENT_VM_MAP = 3,   /* mmap, or the new range of mremap */
     MDLOG_EVENT_VM_UNMAP = 4, /* munmap, or the old range of mremap */
-    /* Not an event: the second record of an extended one. */
-    MDLOG_EVENT_EXTENSION = 7,
 };
 #define MDLOG_EVENT_KIND_MASK 0x07u
 #define MDLOG_EVENT_CLEARED 0x08u /* calloc: the block was zeroed */
 #define MDLOG_EVENT_REALLOC 0x10u /* one half of a realloc (or mremap) */
+#define MDLOG_EVENT_TYPE_MASK 0x1fu
 
 /*
- * An event of the thread that owns the chunk (mdlog_chunk_header.thread),
- * in 16 bytes.  `packed` holds, from its lowest bit:
+ * Events.  An EVENTS chunk holds its thread's events as a stream of
+ * bytes, each event written as its difference from the one before it in
+ * the chunk: consecutive events of a thread mostly have nearby
+ * addresses, nearby stacks and consecutive order numbers, so an event
+ * takes 4 to 8 bytes where its fields take 28.  The first event of a
+ * chunk is written against address 0, stack 0 and order `first - 1`.
+ * An event is, in this order:
  *
- *     bits  0-43  the address shifted right by 4
- *     bits 44-58  the size, or MDLOG_EVENT_SIZE_EXTENDED
- *     bits 59-63  the type: enum mdlog_event_kind and MDLOG_EVENT_* flags
+ *     head     2 bytes:
+ *                bits  0-4   the type: enum mdlog_event_kind and flags
+ *                bits  5-7   the address code's length less one (1-8)
+ *                bits  8-11  the size's length (0-8)
+ *                bits 12-14  the stack code's length (0-4)
+ *                bit  15     an order code follows
+ *     address  mdlog_event_address_code(address - previous address)
+ *     size     the block's size (0 for a free)
+ *     stack    mdlog_zigzag32(stack - previous stack): stack ids are
+ *              32-bit, their difference taken modulo 2^32
+ *     order    when bit 15 is set: one byte, the code's length (1-8),
+ *              then mdlog_zigzag64(order - previous order - 1); when it
+ *              is not, the order is the previous one plus one
  *
- * An event whose address is not a multiple of 16 or not below 2^48, or
- * whose size is MDLOG_EVENT_SIZE_EXTENDED or more, is extended: its
- * address bits are 0, its size is MDLOG_EVENT_SIZE_EXTENDED, and the
- * next record of the chunk is a struct mdlog_event_extension holding
- * both in full.  A chunk's count never separates the two.
+ * Each number is stored little-endian in the length given, its high zero
+ * bytes left out; length 0 is the number 0.  An event is never split
+ * across chunks.  Order numbers increase over the whole process: an
+ * event's order tells what happened before it in any thread.
  */
-struct mdlog_event {
-    uint64_t packed;
-    uint32_t stack;        /* stack node id, 0 when none was taken */
-    uint32_t order_offset; /* order = chunk's first + this */
-};
+#define MDLOG_EVENT_HEAD_SIZE 2
+#define MDLOG_EVENT_TYPE_BITS 5
+#define MDLOG_EVENT_ADDRESS_LENGTH_SHIFT 5
+#define MDLOG_EVENT_SIZE_LENGTH_SHIFT 8
+#define MDLOG_EVENT_STACK_LENGTH_SHIFT 12
+#define MDLOG_EVENT_HAS_ORDER 0x8000u
+/* The longest event: 2 + 8 + 8 + 4 + 1 + 8 bytes. */
+#define MDLOG_EVENT_MAX_SIZE 31u
 
-struct mdlog_event_extension {
-    /* The size below MDLOG_EVENT_TYPE_SHIFT, MDLOG_EVENT_EXTENSION above. */
-    uint64_t size_and_type;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the stack log's event encoding is written for little-endian machines"
+#endif
+
+/* What an event is written against: the previous event of its chunk. */
+struct mdlog_event_base {
     uint64_t address;
+    uint64_t order;
+    uint32_t stack;
 };
 
-/* Order numbers increase over the whole process: an event's order tells
- * what happened before it in any thread. */
-#define MDLOG_EVENT_ADDRESS_SHIFT 4
-#define MDLOG_EVENT_ADDRESS_BITS 44
-#define MDLOG_EVENT_SIZE_SHIFT 44
-#define MDLOG_EVENT_SIZE_EXTENDED 0x7fffu
-#define MDLOG_EVENT_TYPE_SHIFT 59
-#define MDLOG_EXTENSION_SIZE_LIMIT (UINT64_C(1) << MDLOG_EVENT_TYPE_SHIFT)
+/* An event, its fields in full. */
+struct mdlog_event {
+    uint64_t address;
+    uint64_t size;
+    uint64_t order;
+    uint32_t stack; /* stack node id, 0 when none was taken */
+    uint32_t type;  /* enum mdlog_event_kind and MDLOG_EVENT_* flags */
+};
 
-#define MDLOG_EVENT_TYPE(event) ((unsigned)((event)->packed >> MDLOG_EVENT_TYPE_SHIFT))
-#define MDLOG_EVENT_KIND(event) (MDLOG_EVENT_TYPE(event) & MDLOG_EVENT_KIND_MASK)
-#define MDLOG_EVENT_SIZE(event) \
-    ((unsigned)((event)->packed >> MDLOG_EVENT_SIZE_SHIFT) & MDLOG_EVENT_SIZE_EXTENDED)
-#define MDLOG_EVENT_IS_EXTENDED(event) \
-    (MDLOG_EVENT_SIZE(event) == MDLOG_EVENT_SIZE_EXTENDED)
-#define MDLOG_EVENT_ADDRESS(event)                                          \
-    (((event)->packed & ((UINT64_C(1) << MDLOG_EVENT_ADDRESS_BITS) - 1))   \
-     << MDLOG_EVENT_ADDRESS_SHIFT)
-#define MDLOG_EVENT_ORDER(chunk, event) ((chunk)->first + (event)->order_offset)
-#define MDLOG_EXTENSION_TYPE(extension) \
-    ((unsigned)((extension)->size_and_type >> MDLOG_EVENT_TYPE_SHIFT))
-#define MDLOG_EXTENSION_SIZE(extension) \
-    ((extension)->size_and_type & (MDLOG_EXTENSION_SIZE_LIMIT - 1))
-
-/* An address rotated right by 4 bits: below 2^44 exactly when the
- * address is a multiple of 16 below 2^48, and then the record's address
- * bits.  One rotation both tests and packs the address. */
-static inline uint64_t mdlog_event_address_bits(uint64_t address)
+static inline struct mdlog_event_base mdlog_event_chunk_base(uint64_t first)
 {
-    return address >> MDLOG_EVENT_ADDRESS_SHIFT |
-           address << (64 - MDLOG_EVENT_ADDRESS_SHIFT);
+    struct mdlog_event_base base = {0, first - 1, 0};
+    return base;
 }
 
-/* Whether an event of `address` and `size` fits in one record. */
-static inline int mdlog_event_fits(uint64_t address, uint64_t size)
+/* Signed differences as small unsigned numbers: 0, -1, 1, -2, 2... */
+static inline uint64_t mdlog_zigzag64(uint64_t difference)
 {
-    return mdlog_event_address_bits(address) <
-               (UINT64_C(1) << MDLOG_EVENT_ADDRESS_BITS) &&
-           size < MDLOG_EVENT_SIZE_EXTENDED;
+    return difference << 1 ^ (uint64_t)((int64_t)difference >> 63);
 }
 
-/* The packed word of an event that fits; of an extended one when given
- * address 0 and size MDLOG_EVENT_SIZE_EXTENDED. */
-static inline uint64_t mdlog_event_pack(unsigned type, uint64_t address,
-                                        uint64_t size)
+static inline uint64_t mdlog_unzigzag64(uint64_t code)
 {
-    return mdlog_event_address_bits(address) |
-           size << MDLOG_EVENT_SIZE_SHIFT |
-           (uint64_t)type << MDLOG_EVENT_TYPE_SHIFT;
+    return code >> 1 ^ (0 - (code & 1));
+}
+
+static inline uint32_t mdlog_zigzag32(uint32_t difference)
+{
+    return difference << 1 ^ (uint32_t)((int32_t)difference >> 31);
+}
+
+static inline uint32_t mdlog_unzigzag32(uint32_t code)
+{
+    return code >> 1 ^ (0 - (code & 1));
+}
+
+/*
+ * An address difference as a small number when it is a multiple of 16,
+ * as block addresses are: the difference shifted right by 4 (keeping its
+ * sign), with its low 4 bits placed in bits 59-62, which the shift left
+ * equal to the sign.  Any other difference has those bits differ from
+ * the sign and takes 8 bytes, but is written exactly all the same.
+ */
+static inline uint64_t mdlog_event_address_code(uint64_t difference)
+{
+    uint64_t shifted = (uint64_t)((int64_t)difference >> 4);
+    return mdlog_zigzag64(shifted ^ (difference & 15) << 59);
+}
+
+static inline uint64_t mdlog_event_address_difference(uint64_t code)
+{
+    uint64_t shifted = mdlog_unzigzag64(code);
+    uint64_t sign = (uint64_t)((int64_t)shifted >> 63);
+    uint64_t low = ((shifted ^ sign) >> 59) & 15;
+    return (shifted ^ low << 59) << 4 | low;
+}
+
+/* Bytes that hold `value` without its high zero bytes.  Without a
+ * branch: the writer's lengths are as often 0 as not. */
+static inline unsigned mdlog_number_length(uint64_t value)
+{
+    return ((unsigned)(71 - __builtin_clzll(value | 1)) >> 3) - (value == 0);
+}
+
+/* Stores `value` at `out` as 8 bytes; the writer keeps only the first
+ * mdlog_number_length(value) of them. */
+static inline void mdlog_store_number(unsigned char *out, uint64_t value)
+{
+    __builtin_memcpy(out, &value, sizeof(value));
+}
+
+/*
+ * Writes `event` at `out` against `*base`, which becomes the event.
+ * Returns the event's length.  Branch-free: every field is stored in
+ * full and the next one written over its high bytes, so `out` must have
+ * MDLOG_EVENT_MAX_SIZE bytes of room whatever the event's length; the
+ * bytes past the event are left undefined.
+ */
+static inline unsigned mdlog_event_encode(unsigned char *out,
+                                          struct mdlog_event_base *base,
+                                          const struct mdlog_event *event)
+{
+    uint64_t address = mdlog_event_address_code(event->address - base->address);
+    uint32_t stack = mdlog_zigzag32(event->stack - base->stack);
+    uint64_t order = mdlog_zigzag64(event->order - base->order - 1);
+    unsigned address_length = mdlog_number_length(address | 1);
+    unsigned size_length = mdlog_number_length(event->size);
+    unsigned stack_length = mdlog_number_length(stack);
+    unsigned order_length = mdlog_number_length(order);
+    unsigned head = (event->type & MDLOG_EVENT_TYPE_MASK) |
+                    (address_length - 1) << MDLOG_EVENT_ADDRESS_LENGTH_SHIFT |
+                    size_length << MDLOG_EVENT_SIZE_LENGTH_SHIFT |
+                    stack_length << MDLOG_EVENT_STACK_LENGTH_SHIFT |
+                    (order_length ? MDLOG_EVENT_HAS_ORDER : 0);
+    unsigned at = MDLOG_EVENT_HEAD_SIZE;
+    out[0] = (unsigned char)head;
+    out[1] = (unsigned char)(head >> 8);
+    mdlog_store_number(out + at, address);
+    at += address_length;
+    mdlog_store_number(out + at, event->size);
+    at += size_length;
+    __builtin_memcpy(out + at, &stack, sizeof(stack));
+    at += stack_length;
+    out[at] = (unsigned char)order_length;
+    mdlog_store_number(out + at + 1, order);
+    at += order_length + (order_length != 0);
+    base->address = event->address;
+    base->order = event->order;
+    base->stack = event->stack;
+    return at;
+}
+
+/* The `length`-byte number at `in`. */
+static inline uint64_t mdlog_load_number(const unsigned char *in,
+                                         unsigned length)
+{
+    uint64_t value = 0;
+    for (unsigned i = length; i-- > 0;)
+        value = value << 8 | in[i];
+    return value;
+}
+
+/*
+ * Reads the event at `in`, of which `available` bytes may be read,
+ * against `*base`, which becomes the event.  Returns the event's
+ * length, or 0, changing nothing, when those bytes do not hold a whole
+ * event the format knows (a damaged log: a newer format would have a
+ * newer version).
+ */
+static inline unsigned mdlog_event_decode(const unsigned char *in,
+                                          uint64_t available,
+                                          struct mdlog_event_base *base,
+                                          struct mdlog_event *event)
+{
+    if (available < MDLOG_EVENT_HEAD_SIZE)
+        return 0;
+    unsigned head = in[0] | (unsigned)in[1] << 8;
+    unsigned type = head & MDLOG_EVENT_TYPE_MASK;
+    unsigned kind = type & MDLOG_EVENT_KIND_MASK;
+    unsigned address_length = (head >> MDLOG_EVENT_ADDRESS_LENGTH_SHIFT & 7) + 1;
+    unsigned size_length = head >> MDLOG_EVENT_SIZE_LENGTH_SHIFT & 15;
+    unsigned stack_length = head >> MDLOG_EVENT_STACK_LENGTH_SHIFT & 7;
+    unsigned length = MDLOG_EVENT_HEAD_SIZE + address_length + size_length +
+                      stack_length;
+    if (kind < MDLOG_EVENT_ALLOC || kind > MDLOG_EVENT_VM_UNMAP ||
+        size_length > 8 || stack_length > 4 || length > available)
+        return 0;
+    unsigned order_length = 0;
+    if (head & MDLOG_EVENT_HAS_ORDER) {
+        if (length + 1 > available)
+            return 0;
+        order_length = in[length];
+        if (order_length < 1 || order_length > 8 ||
+            length + 1 + order_length > available)
+            return 0;
+    }
+    unsigned at = MDLOG_EVENT_HEAD_SIZE;
+    uint64_t address = mdlog_load_number(in + at, address_length);
+    at += address_length;
+    event->size = mdlog_load_number(in + at, size_length);
+    at += size_length;
+    uint32_t stack = (uint32_t)mdlog_load_number(in + at, stack_length);
+    at += stack_length;
+    uint64_t order = order_length ? mdlog_load_number(in + at + 1, order_length)
+                                  : 0;
+    at += order_length + (order_length != 0);
+    event->type = type;
+    event->address = base->address + mdlog_event_address_difference(address);
+    event->stack = base->stack + mdlog_unzigzag32(stack);
+    event->order = base->order + 1 + mdlog_unzigzag64(order);
+    base->address = event->address;
+    base->order = event->order;
+    base->stack = event->stack;
+    return at;
 }
 
 /* A loaded module (the executable, a shared library, the vdso), recorded
@@ -266,8 +415,6 @@ struct mdlog_module {
 _Static_assert(sizeof(struct mdlog_header) <= MDLOG_HEADER_SIZE, "header");
 _Static_assert(sizeof(struct mdlog_chunk_header) == 32, "chunk header");
 _Static_assert(sizeof(struct mdlog_stack_node) == 24, "stack node");
-_Static_assert(sizeof(struct mdlog_event) == 16, "event");
-_Static_assert(sizeof(struct mdlog_event_extension) == 16, "event extension");
 _Static_assert(sizeof(struct mdlog_module) == 1024, "module");
 
 /*
