@@ -272,7 +272,8 @@ static inline uint64_t mdlog_event_address_difference(uint64_t code)
  * branch: the writer's lengths are as often 0 as not. */
 static inline unsigned mdlog_number_length(uint64_t value)
 {
-    return ((unsigned)(71 - __builtin_clzll(value | 1)) >> 3) - (value == 0);
+    unsigned highest_bit = (unsigned)__builtin_clzll(value | 1) ^ 63;
+    return ((highest_bit + 8) >> 3) - (value == 0);
 }
 
 /* Stores `value` at `out` as 8 bytes; the writer keeps only the first
@@ -287,9 +288,10 @@ static inline void mdlog_store_number(unsigned char *out, uint64_t value)
  * Returns the event's length.  Branch-free: every field is stored in
  * full and the next one written over its high bytes, so `out` must have
  * MDLOG_EVENT_MAX_SIZE bytes of room whatever the event's length; the
- * bytes past the event are left undefined.
+ * bytes past the event are left undefined.  Always inlined: the writer
+ * calls it on its allocation fast path.
  */
-static inline unsigned mdlog_event_encode(unsigned char *out,
+static inline __attribute__((always_inline)) unsigned mdlog_event_encode(unsigned char *out,
                                           struct mdlog_event_base *base,
                                           const struct mdlog_event *event)
 {
@@ -304,7 +306,7 @@ static inline unsigned mdlog_event_encode(unsigned char *out,
                     (address_length - 1) << MDLOG_EVENT_ADDRESS_LENGTH_SHIFT |
                     size_length << MDLOG_EVENT_SIZE_LENGTH_SHIFT |
                     stack_length << MDLOG_EVENT_STACK_LENGTH_SHIFT |
-                    (order_length ? MDLOG_EVENT_HAS_ORDER : 0);
+                    (order_length != 0) << 15;
     unsigned at = MDLOG_EVENT_HEAD_SIZE;
     out[0] = (unsigned char)head;
     out[1] = (unsigned char)(head >> 8);
