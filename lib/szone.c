@@ -155,6 +155,23 @@ static void szone_free(malloc_zone_t *basic, void *pointer)
         report_pointer_error(pointer, "pointer being freed was not allocated");
 }
 
+bool szone_free_announced(malloc_zone_t *basic, void *pointer,
+                          void (*announce)(void *context), void *context)
+{
+    if (basic->free != szone_free)
+        return false;
+    struct szone *zone = szone_from_zone(basic);
+    struct szone_block block;
+    if (!pointer)
+        return true;
+    bool found = szone_find_block(zone, pointer, &block);
+    if (found && szone_block_in_use(&block))
+        announce(context);
+    if (MD_UNLIKELY(!found || !szone_free_block(zone, pointer, &block)))
+        report_pointer_error(pointer, "pointer being freed was not allocated");
+    return true;
+}
+
 static void szone_free_definite_size(malloc_zone_t *basic, void *pointer,
                                      size_t size)
 {

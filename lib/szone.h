@@ -301,6 +301,13 @@ static inline bool szone_block_in_use(const struct szone_block *block)
 /* Frees a block found in this zone; false when it was not in use. */
 bool szone_free_block(struct szone *zone, void *pointer,
                       struct szone_block *block);
+/* The free of a plain scalable zone (not a debug zone's), calling
+ * `announce` first when `pointer` is a block in use: the malloc layer's
+ * loggers must record a free before the block can be handed out again,
+ * and only for a block in use.  One look at the block serves both.
+ * False, doing nothing, when `basic` is not such a zone. */
+bool szone_free_announced(malloc_zone_t *basic, void *pointer,
+                          void (*announce)(void *context), void *context);
 
 /* ---- szone_debug.c: the function table of debug zones ---- */
 void szone_debug_setup(struct szone *zone, const struct szone_debug *debug);

@@ -6,15 +6,31 @@
 #include "config.h"
 #include "zone_dispatch.h"
 
+struct logged_free {
+    malloc_zone_t *zone;
+    void *pointer;
+    uintptr_t return_slot;
+};
+
+static void log_free(void *context)
+{
+    const struct logged_free *logged = context;
+    dispatch_log_from(LOG_DEALLOCATE, logged->zone, (uintptr_t)logged->pointer,
+                      0, NULL, logged->return_slot);
+}
+
 void dispatch_free_logged(malloc_zone_t *zone, void *pointer,
                           uintptr_t return_slot)
 {
+    if (MD_UNLIKELY(malloc_options.active))
+        malloc_debug_count_free();
+    struct logged_free logged = {zone, pointer, return_slot};
+    /* The default zone finds the block once for both. */
+    if (szone_free_announced(zone, pointer, log_free, &logged))
+        return;
     /* As dispatch_logs_block: a pointer that is not a block in use is
      * the zone's error to report, not an event. */
     if (zone->size(zone, pointer))
-        dispatch_log_from(LOG_DEALLOCATE, zone, (uintptr_t)pointer, 0, NULL,
-                          return_slot);
-    if (MD_UNLIKELY(malloc_options.active))
-        malloc_debug_count_free();
+        log_free(&logged);
     zone->free(zone, pointer);
 }
