@@ -5,11 +5,12 @@
  * stacklog_stack_join.c).
  *
  * Each return address is searched for by scanning up the stack from the
- * slot of the one before, but for the return address into the program,
- * whose slot the exported function the program called knows.  A stale
- * copy of a return address left in a
- * caller's frame could be taken for the real slot, so a search fails
- * when the previous return address shows up again first.  That does not
+ * slot of the one before, from the return address into the program,
+ * whose slot the exported function the program called knows (the
+ * library's own frames inside it are not searched).  A stale copy of a
+ * return address left in a caller's frame could be taken for the real
+ * slot, so a search fails when the previous return address shows up
+ * again first.  That does not
  * rule out a stale copy of the searched-for address alone, left below
  * its real slot by an earlier, deeper call through the same call site.
  * A wrong slot is then trusted, and if every slot outside it also still
@@ -226,19 +227,28 @@ static uintptr_t scan_for_return_address(struct stacklog_thread *thread,
     return 0;
 }
 
-/* The return address into the program, where the exported function the
- * program called left it: the library's own frames in between are not
- * searched, so stale copies of return addresses in them (spill slots a
- * path did not write) cannot be taken for real ones. */
-static bool is_return_slot(uintptr_t return_slot, uintptr_t from,
-                           uintptr_t value)
+/* The index of the return address into the program among pcs[1..count),
+ * whose slot the exported function the program called knows: the frames
+ * inside it are the library's own.  0 when it is not among them. */
+static unsigned first_program_frame(uintptr_t return_slot, void *const *pcs,
+                                    unsigned count)
 {
-    return return_slot > from && *(const uintptr_t *)return_slot == value;
+    if (!return_slot)
+        return 0;
+    const uintptr_t returns_to = *(const uintptr_t *)return_slot;
+    for (unsigned i = 1; i < count; i++)
+        if ((uintptr_t)pcs[i] == returns_to)
+            return i;
+    return 0;
 }
 
 /* Where pcs[1..count), unwound from the frame at `cfa`, sit on the
  * stack, into slots[1..count); false when one of them cannot be told
- * apart or the stack goes through a signal frame. */
+ * apart or the stack goes through a signal frame.  The library's own
+ * frames inside `return_slot` get slot 0: the cache and the join look
+ * only at the program's, and a search through the library's frames
+ * would meet stale copies of its return addresses (spill slots a path
+ * did not write) and fail, or take one for a real slot. */
 bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
                                uintptr_t return_slot, void *const *pcs,
                                unsigned count, uintptr_t *slots)
@@ -247,19 +257,22 @@ bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
         if (is_sigreturn_stub((uintptr_t)pcs[i]))
             return false;
     readable_pages_start(thread, cfa, stacklog_stack_slots_generation());
-    uintptr_t slot = cfa - sizeof(uintptr_t);
-    if (count < 2 || *(const uintptr_t *)slot != (uintptr_t)pcs[1])
-        return false; /* the capture was inlined: no known first slot */
-    slots[1] = slot;
-    for (unsigned i = 2; i < count; i++) {
-        const uintptr_t value = (uintptr_t)pcs[i];
-        if (is_return_slot(return_slot, slot, value)) {
-            slot = return_slot;
-            return_slot = 0; /* the innermost such frame only */
-        } else {
-            slot = scan_for_return_address(thread, slot, value,
-                                           (uintptr_t)pcs[i - 1]);
-        }
+    unsigned next = first_program_frame(return_slot, pcs, count);
+    uintptr_t slot;
+    if (next) {
+        for (unsigned i = 1; i < next; i++)
+            slots[i] = 0;
+        slot = return_slot;
+    } else {
+        slot = cfa - sizeof(uintptr_t);
+        if (count < 2 || *(const uintptr_t *)slot != (uintptr_t)pcs[1])
+            return false; /* the capture was inlined: no known first slot */
+        next = 1;
+    }
+    slots[next] = slot;
+    for (unsigned i = next + 1; i < count; i++) {
+        slot = scan_for_return_address(thread, slot, (uintptr_t)pcs[i],
+                                       (uintptr_t)pcs[i - 1]);
         if (!slot)
             return false;
         slots[i] = slot;
