@@ -200,7 +200,8 @@ void stacklog_vm_event(unsigned type, uintptr_t address, size_t size,
     stacklog_busy_enter();
     if ((thread = stacklog_thread_current()))
         stacklog_event_write(thread, type, address, size,
-                             order ? order : stacklog_order_next(),
+                             order ? stacklog_order_taken_before(thread, order)
+                                   : stacklog_order_next(),
                              take_stack(thread, return_slot));
     stacklog_busy_leave();
 }

@@ -21,6 +21,20 @@ stacklog_event_mark(struct stacklog_thread *thread, uint32_t index)
     return &thread->event_marks[index % STACKLOG_EVENT_MARKS];
 }
 
+/* The order for an event that took `order` before its call: a thread's
+ * events are written in increasing order, as readers merge them, so an
+ * order taken before events the thread wrote since (a realloc's free
+ * half or a munmap's, with a signal handler's allocations, or a program
+ * zone's, made inside the call) gives way to the next one. */
+static MD_ALWAYS_INLINE uint64_t
+stacklog_order_taken_before(struct stacklog_thread *thread, uint64_t order)
+{
+    if (MD_UNLIKELY(order <= stacklog_event_mark(thread, thread->newest_mark)
+                                 ->base.order))
+        return stacklog_order_next();
+    return order;
+}
+
 /* Writes an event at thread->used, which has MDLOG_EVENT_MAX_SIZE bytes
  * prepared, against the thread's newest, then publishes it: the chunk's
  * count is stored with release, so a reader never sees half of one. */
@@ -29,10 +43,10 @@ stacklog_event_store(struct stacklog_thread *thread, unsigned type,
                      uintptr_t address, size_t size, uint64_t order,
                      uint32_t stack)
 {
-    const struct mdlog_event event = {address, size, order, stack, type};
     const uint32_t index = thread->newest_mark + 1;
     struct stacklog_event_mark *mark = stacklog_event_mark(thread, index);
     struct mdlog_event_base base = stacklog_event_mark(thread, index - 1)->base;
+    const struct mdlog_event event = {address, size, order, stack, type};
     thread->used += mdlog_event_encode(thread->events + thread->used, &base,
                                        &event);
     *mark = (struct stacklog_event_mark){base, thread->used, type};

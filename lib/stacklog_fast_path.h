@@ -92,7 +92,8 @@ stacklog_realloc_events(struct stacklog_thread *thread, uintptr_t old,
                         uintptr_t size, uintptr_t block, uint32_t stack)
 {
     stacklog_event_write(thread, MDLOG_EVENT_FREE | MDLOG_EVENT_REALLOC, old,
-                         0, thread->realloc_order, stack);
+                         0, stacklog_order_taken_before(thread, thread->realloc_order),
+                         stack);
     stacklog_event_write(thread, MDLOG_EVENT_ALLOC | MDLOG_EVENT_REALLOC,
                          block, size, stacklog_order_next(), stack);
 }
@@ -124,9 +125,11 @@ stacklog_realloc_fast(struct stacklog_thread *thread, malloc_zone_t *zone,
 
 /* Before a realloc of a block in use, in the modes that record frees:
  * the free half's place in the order, taken now, before the block can
- * be reused by another thread.  Not marked busy: a signal handler's
- * realloc meanwhile may take the thread's place in the order (a rare
- * duplicate order, not a torn record). */
+ * be reused by another thread.  Not marked busy: a realloc made
+ * meanwhile on the thread (a signal handler's, or one inside a program
+ * zone's realloc) takes the place over, and records its events first;
+ * this realloc's free half then takes the next place when it is written
+ * (stacklog_event_write). */
 void stacklog_realloc_begin_slow(void);
 static MD_ALWAYS_INLINE void stacklog_realloc_begin(void)
 {

@@ -1527,6 +1527,46 @@ START_TEST(test_reallocs_record_both_halves)
 }
 END_TEST
 
+static const struct log_reader_event *
+find_realloc_half(const struct events *events, unsigned kind,
+                  unsigned long address)
+{
+    for (unsigned i = 0; i < events->count; i++)
+        if ((events->list[i].type & MDLOG_EVENT_KIND_MASK) == kind &&
+            (events->list[i].type & MDLOG_EVENT_REALLOC) &&
+            events->list[i].address == address)
+            return &events->list[i];
+    return NULL;
+}
+
+/* A realloc made inside another (here by a zone the program wrote,
+ * inside its realloc; a signal handler's would be the same) records its
+ * events first, and the outer one's two halves come after them: the
+ * thread's events are written in increasing order, no two share one
+ * (read_events checks the walk), and each realloc's halves stay in
+ * theirs. */
+START_TEST(test_realloc_inside_a_realloc_is_recorded_in_order)
+{
+    struct probe_run run;
+    struct log_reader *reader;
+    struct events *events = full_probe_events(&run, "nested_realloc", &reader);
+    const struct log_reader_event *outer_free = find_realloc_half(
+        events, MDLOG_EVENT_FREE, output_value(run.out, "block"));
+    const struct log_reader_event *outer_allocation = find_realloc_half(
+        events, MDLOG_EVENT_ALLOC, output_value(run.out, "same"));
+    const struct log_reader_event *inner_free = find_realloc_half(
+        events, MDLOG_EVENT_FREE, output_value(run.out, "nested"));
+    const struct log_reader_event *inner_allocation = find_realloc_half(
+        events, MDLOG_EVENT_ALLOC, output_value(run.out, "moved"));
+    ck_assert(outer_free && outer_allocation && inner_free && inner_allocation);
+    ck_assert_uint_lt(inner_free->order, inner_allocation->order);
+    ck_assert_uint_lt(inner_allocation->order, outer_free->order);
+    ck_assert_uint_lt(outer_free->order, outer_allocation->order);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
 /* ---- reaping and the directory ---- */
 
 static pid_t dead_pid(void)
@@ -1655,6 +1695,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_vm_events_follow_the_mode);
     tcase_add_test(tc, test_zone_realloc_of_null_is_an_allocation);
     tcase_add_test(tc, test_reallocs_record_both_halves);
+    tcase_add_test(tc, test_realloc_inside_a_realloc_is_recorded_in_order);
     tcase_add_test(tc, test_logs_of_dead_processes_are_reaped);
     tcase_add_test(tc, test_unwritable_directory_falls_back);
     tcase_add_test(tc, test_program_logger_sees_the_same_calls);

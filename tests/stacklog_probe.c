@@ -494,6 +494,37 @@ static int reallocs(void)
     return 0;
 }
 
+/* A zone written by the program whose realloc reallocs another block
+ * through malloc before it resizes its own in place: a realloc inside a
+ * realloc, as a signal handler's would be. */
+static void *nested_block;
+
+static size_t nesting_size(malloc_zone_t *zone, const void *pointer)
+{
+    (void)zone;
+    return malloc_size(pointer);
+}
+
+static void *nesting_realloc(malloc_zone_t *zone, void *pointer, size_t size)
+{
+    (void)zone;
+    nested_block = realloc(nested_block, 4096);
+    return size <= malloc_size(pointer) ? pointer : NULL;
+}
+
+static int nested_realloc(void)
+{
+    print_sites();
+    malloc_zone_t zone = {.size = nesting_size, .realloc = nesting_realloc,
+                          .zone_name = "nesting"};
+    void *block = site_a(200);
+    nested_block = malloc(24);
+    printf("block %p\nnested %p\n", block, nested_block);
+    void *same = malloc_zone_realloc(&zone, block, 100);
+    printf("moved %p\nsame %p\n", nested_block, same);
+    return same == block ? 0 : 1;
+}
+
 /* A zone's realloc of NULL allocates. */
 static int realloc_null(void)
 {
@@ -873,6 +904,7 @@ int main(int argc, char **argv)
                      {"signals", signals}, {"fork_stress", fork_stress},
                      {"own_stack", own_stack}, {"realloc_null", realloc_null},
                      {"reallocs", reallocs},
+                     {"nested_realloc", nested_realloc},
                      {"long_history", long_history}, {"paths", paths},
                      {"deep", deep}, {"interrupted", interrupted},
                      {"round_trip", round_trip}, {"modules", modules},
@@ -882,6 +914,6 @@ int main(int argc, char **argv)
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|reallocs|long_history|paths|deep|interrupted|round_trip|modules|module_walk|neighbour_unmapped\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|deep|interrupted|round_trip|modules|module_walk|neighbour_unmapped\n");
     return 2;
 }
