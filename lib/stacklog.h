@@ -156,6 +156,7 @@ struct stacklog_thread {
      * unless a module was unloaded since (module_unloads), when the same
      * addresses may be another module's. */
     uint32_t depth;
+    bool frames_truncated; /* its outermost frames were dropped */
     uint64_t module_unloads;
     uintptr_t frames[MDLOG_MAX_FRAMES];
     uint32_t nodes[MDLOG_MAX_FRAMES];
@@ -222,9 +223,11 @@ bool stacklog_stack_cache_will_store(const struct stacklog_thread *thread);
  * outermost of them sits where it sat in the previous stack
  * (thread->unwound) and the frames outside it are unchanged, the
  * previous stack's outer frames are joined to them in thread->unwound:
- * the total frames.  0 when they cannot be. */
+ * the total frames, `*kept` of them the previous stack's.  0 when they
+ * cannot be. */
 unsigned stacklog_stack_join(struct stacklog_thread *thread, uintptr_t cfa,
-                             uintptr_t return_slot, void *const *inner);
+                             uintptr_t return_slot, void *const *inner,
+                             unsigned *kept);
 /* Finds where each of thread->unwound[1..total), unwound from the frame
  * at `cfa`, sits on the stack, for the next capture to join. */
 void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,

@@ -95,15 +95,18 @@ static uint32_t unique_new_frames(struct stacklog_thread *thread,
 
 /* The thread's stack into thread->unwound, innermost first: its inner
  * frames joined to the previous stack's outer ones when they can be,
- * else all of it.  Inlined: the stack is unwound from the capture's
- * frame, whose address is `cfa`. */
+ * `*kept` of them, else all of it.  Inlined: the stack is unwound from
+ * the capture's frame, whose address is `cfa`. */
 static inline __attribute__((always_inline)) int
-unwind(struct stacklog_thread *thread, uintptr_t cfa, uintptr_t return_slot)
+unwind(struct stacklog_thread *thread, uintptr_t cfa, uintptr_t return_slot,
+       unsigned *kept)
 {
     void *inner[STACK_JOIN_INNER_FRAMES];
     int count = unw_backtrace(inner, STACK_JOIN_INNER_FRAMES);
+    *kept = 0;
     if (count == STACK_JOIN_INNER_FRAMES) {
-        unsigned joined = stacklog_stack_join(thread, cfa, return_slot, inner);
+        unsigned joined = stacklog_stack_join(thread, cfa, return_slot, inner,
+                                              kept);
         if (joined)
             return (int)joined;
         count = unw_backtrace(thread->unwound,
@@ -131,7 +134,8 @@ stacklog_capture(struct stacklog_thread *thread, uintptr_t return_slot)
     if (!root || !unwind_enter(thread))
         return 0;
     void **unwound = thread->unwound;
-    int total = unwind(thread, cfa, return_slot);
+    unsigned kept;
+    int total = unwind(thread, cfa, return_slot, &kept);
     unwind_leave(thread);
     int inner = 0;
     while (inner < total && in_library((uintptr_t)unwound[inner]))
@@ -139,15 +143,21 @@ stacklog_capture(struct stacklog_thread *thread, uintptr_t return_slot)
     unsigned count = (unsigned)(total - inner);
     if (count > MDLOG_MAX_FRAMES)
         count = MDLOG_MAX_FRAMES; /* the outermost frames are dropped */
-    /* Outermost first; the part equal to the previous stack is kept. */
-    unsigned same = 0;
+    /* Outermost first; the part equal to the previous stack is kept.
+     * The outer frames a join kept are the previous stack's, as its own
+     * were, when neither lost any to the frame limit. */
     const uint64_t unloads = stacklog_modules_unloaded();
     if (MD_UNLIKELY(thread->module_unloads != unloads)) {
         thread->module_unloads = unloads;
         thread->depth = 0;
     }
     const unsigned previous = thread->depth;
-    for (unsigned i = 0; i < count; i++) {
+    unsigned same = count == (unsigned)(total - inner) && kept <= previous &&
+                            kept <= count && !thread->frames_truncated
+                        ? kept
+                        : 0;
+    thread->frames_truncated = count != (unsigned)(total - inner);
+    for (unsigned i = same; i < count; i++) {
         uintptr_t pc = (uintptr_t)unwound[inner + count - 1 - i];
         if (same == i && i < previous && thread->frames[i] == pc)
             same++;

@@ -94,7 +94,8 @@ static unsigned join_frames(struct stacklog_thread *thread, void *const *inner,
 }
 
 unsigned stacklog_stack_join(struct stacklog_thread *thread, uintptr_t cfa,
-                             uintptr_t return_slot, void *const *inner)
+                             uintptr_t return_slot, void *const *inner,
+                             unsigned *kept)
 {
     const unsigned count = STACK_JOIN_INNER_FRAMES;
     uintptr_t slots[STACK_JOIN_INNER_FRAMES];
@@ -112,5 +113,6 @@ unsigned stacklog_stack_join(struct stacklog_thread *thread, uintptr_t cfa,
     unsigned total = join_frames(thread, inner, slots, count, joined);
     if (total)
         thread->join_misses = 0;
+    *kept = total - count;
     return total;
 }
