@@ -192,7 +192,6 @@ enum mdlog_event_kind {
  * event's order tells what happened before it in any thread.
  */
 #define MDLOG_EVENT_HEAD_SIZE 2
-#define MDLOG_EVENT_TYPE_BITS 5
 #define MDLOG_EVENT_ADDRESS_LENGTH_SHIFT 5
 #define MDLOG_EVENT_SIZE_LENGTH_SHIFT 8
 #define MDLOG_EVENT_STACK_LENGTH_SHIFT 12
@@ -291,9 +290,9 @@ static inline void mdlog_store_number(unsigned char *out, uint64_t value)
  * bytes past the event are left undefined.  Always inlined: the writer
  * calls it on its allocation fast path.
  */
-static inline __attribute__((always_inline)) unsigned mdlog_event_encode(unsigned char *out,
-                                          struct mdlog_event_base *base,
-                                          const struct mdlog_event *event)
+static inline __attribute__((always_inline)) unsigned
+mdlog_event_encode(unsigned char *out, struct mdlog_event_base *base,
+                   const struct mdlog_event *event)
 {
     uint64_t address = mdlog_event_address_code(event->address - base->address);
     uint32_t stack = mdlog_zigzag32(event->stack - base->stack);
@@ -306,7 +305,7 @@ static inline __attribute__((always_inline)) unsigned mdlog_event_encode(unsigne
                     (address_length - 1) << MDLOG_EVENT_ADDRESS_LENGTH_SHIFT |
                     size_length << MDLOG_EVENT_SIZE_LENGTH_SHIFT |
                     stack_length << MDLOG_EVENT_STACK_LENGTH_SHIFT |
-                    (order_length != 0) << 15;
+                    (order_length != 0) * MDLOG_EVENT_HAS_ORDER;
     unsigned at = MDLOG_EVENT_HEAD_SIZE;
     out[0] = (unsigned char)head;
     out[1] = (unsigned char)(head >> 8);
