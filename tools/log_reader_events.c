@@ -206,14 +206,8 @@ int log_reader_for_each_event(const struct log_reader *reader,
     return stopped;
 }
 
-/* What the event chunks hold, event by event as a walk reads them. */
-struct event_tally {
-    uint64_t events, allocations, frees;
-    uint64_t damaged; /* bytes from a damaged event to its chunk's end */
-};
-
 static void tally_chunk(const struct log_reader *reader, uint64_t number,
-                        struct event_tally *tally)
+                        struct log_event_tally *tally)
 {
     const struct mdlog_chunk_header *chunk = log_reader_chunk(reader, number);
     const unsigned char *bytes = log_reader_records(chunk);
@@ -239,18 +233,45 @@ static void tally_chunk(const struct log_reader *reader, uint64_t number,
     }
 }
 
-static struct event_tally tally_events(const struct log_reader *reader)
+/* A digest of every event chunk's count and taken_back: it changes
+ * whenever a writer adds or takes back events. */
+static uint64_t event_counts_digest(const struct log_reader *reader)
 {
-    struct event_tally tally = {0};
+    uint64_t digest = reader->index.event_chunk_count;
+    for (size_t i = 0; i < reader->index.event_chunk_count; i++) {
+        const struct mdlog_chunk_header *chunk =
+            log_reader_chunk(reader, reader->index.event_chunks[i]);
+        digest = (digest ^ __atomic_load_n(&chunk->count, __ATOMIC_ACQUIRE)) *
+                 0x100000001b3ULL;
+        digest = (digest ^ __atomic_load_n(&chunk->taken_back, __ATOMIC_ACQUIRE)) *
+                 0x100000001b3ULL;
+    }
+    return digest;
+}
+
+/* Every tool asks for the counts and the damage, and some for both:
+ * each tally reads the whole log, so it is kept while no count changes.
+ * The reader is the caller's, not const to it; the cache is no change
+ * it can see. */
+static struct log_event_tally tally_events(const struct log_reader *reader)
+{
+    struct log_reader *cache = (struct log_reader *)reader;
+    uint64_t counts = event_counts_digest(reader);
+    if (reader->tally_known && reader->tally_counts == counts)
+        return reader->tally;
+    struct log_event_tally tally = {0};
     for (size_t i = 0; i < reader->index.event_chunk_count; i++)
         tally_chunk(reader, reader->index.event_chunks[i], &tally);
+    cache->tally = tally;
+    cache->tally_counts = counts;
+    cache->tally_known = true;
     return tally;
 }
 
 void log_reader_count_kinds(const struct log_reader *reader,
                             uint64_t *allocations, uint64_t *frees)
 {
-    struct event_tally tally = tally_events(reader);
+    struct log_event_tally tally = tally_events(reader);
     *allocations = tally.allocations;
     *frees = tally.frees;
 }

@@ -35,6 +35,12 @@ struct log_index {
     uint64_t unfinished_chunks; /* kind 0: still being set up */
 };
 
+/* What the event chunks hold, event by event as a walk reads them. */
+struct log_event_tally {
+    uint64_t events, allocations, frees;
+    uint64_t damaged; /* bytes from a damaged event to its chunk's end */
+};
+
 struct log_reader {
     char *path;
     int fd;
@@ -44,6 +50,12 @@ struct log_reader {
     uint64_t chunks;            /* chunks mapped and indexed */
     bool truncated;
     struct log_index index;
+    /* The last tally of the event chunks, and what their counts were
+     * then (log_reader_events.c): a cache, made again when a count
+     * changed, since counts that grow in place need no refresh. */
+    struct log_event_tally tally;
+    uint64_t tally_counts;
+    bool tally_known;
 };
 
 /* ---- the header (log_reader_header.c) ---- */

@@ -237,6 +237,7 @@ int log_reader_refresh(struct log_reader *reader, char *message,
         return -1;
     log_index_free(&reader->index);
     reader->index = index;
+    reader->tally_known = false;
     bool grew = chunks > reader->chunks;
     adopt_header(reader, &header, chunks, file_chunks);
     return grew;
