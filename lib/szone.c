@@ -144,15 +144,26 @@ bool szone_free_block(struct szone *zone, void *pointer,
     return true;
 }
 
-static void szone_free(malloc_zone_t *basic, void *pointer)
+/* The free of `pointer`, `announce` called first if it is a block in
+ * use.  Inlined into both callers: szone_free's NULL folds the
+ * announcement away. */
+static MD_ALWAYS_INLINE void free_pointer(struct szone *zone, void *pointer,
+                                          void (*announce)(void *context),
+                                          void *context)
 {
-    struct szone *zone = szone_from_zone(basic);
     struct szone_block block;
     if (!pointer)
         return;
-    if (MD_UNLIKELY(!szone_find_block(zone, pointer, &block) ||
-                    !szone_free_block(zone, pointer, &block)))
+    bool found = szone_find_block(zone, pointer, &block);
+    if (announce && found && szone_block_in_use(&block))
+        announce(context);
+    if (MD_UNLIKELY(!found || !szone_free_block(zone, pointer, &block)))
         report_pointer_error(pointer, "pointer being freed was not allocated");
+}
+
+static void szone_free(malloc_zone_t *basic, void *pointer)
+{
+    free_pointer(szone_from_zone(basic), pointer, NULL, NULL);
 }
 
 bool szone_free_announced(malloc_zone_t *basic, void *pointer,
@@ -160,15 +171,7 @@ bool szone_free_announced(malloc_zone_t *basic, void *pointer,
 {
     if (basic->free != szone_free)
         return false;
-    struct szone *zone = szone_from_zone(basic);
-    struct szone_block block;
-    if (!pointer)
-        return true;
-    bool found = szone_find_block(zone, pointer, &block);
-    if (found && szone_block_in_use(&block))
-        announce(context);
-    if (MD_UNLIKELY(!found || !szone_free_block(zone, pointer, &block)))
-        report_pointer_error(pointer, "pointer being freed was not allocated");
+    free_pointer(szone_from_zone(basic), pointer, announce, context);
     return true;
 }
 

@@ -127,15 +127,24 @@ static struct events *full_probe_events(struct probe_run *run,
     return read_events(*reader);
 }
 
+/* The first event of `kind` at `address` with every flag of `flags`. */
+static const struct log_reader_event *
+find_event_flagged(const struct events *events, unsigned kind, unsigned flags,
+                   unsigned long address)
+{
+    for (unsigned i = 0; i < events->count; i++)
+        if ((events->list[i].type & MDLOG_EVENT_KIND_MASK) == kind &&
+            (events->list[i].type & flags) == flags &&
+            events->list[i].address == address)
+            return &events->list[i];
+    return NULL;
+}
+
 static const struct log_reader_event *find_event(const struct events *events,
                                                  unsigned kind,
                                                  unsigned long address)
 {
-    for (unsigned i = 0; i < events->count; i++)
-        if ((events->list[i].type & MDLOG_EVENT_KIND_MASK) == kind &&
-            events->list[i].address == address)
-            return &events->list[i];
-    return NULL;
+    return find_event_flagged(events, kind, 0, address);
 }
 
 /* True when a frame of `stack` returns into the function at `function`. */
@@ -1531,12 +1540,7 @@ static const struct log_reader_event *
 find_realloc_half(const struct events *events, unsigned kind,
                   unsigned long address)
 {
-    for (unsigned i = 0; i < events->count; i++)
-        if ((events->list[i].type & MDLOG_EVENT_KIND_MASK) == kind &&
-            (events->list[i].type & MDLOG_EVENT_REALLOC) &&
-            events->list[i].address == address)
-            return &events->list[i];
-    return NULL;
+    return find_event_flagged(events, kind, MDLOG_EVENT_REALLOC, address);
 }
 
 /* A realloc made inside another (here by a zone the program wrote,
