@@ -141,7 +141,8 @@ stacklog_capture(struct stacklog_thread *thread, uintptr_t return_slot)
     while (inner < total && in_library((uintptr_t)unwound[inner]))
         inner++;
     unsigned count = (unsigned)(total - inner);
-    if (count > MDLOG_MAX_FRAMES)
+    const bool truncated = count > MDLOG_MAX_FRAMES;
+    if (truncated)
         count = MDLOG_MAX_FRAMES; /* the outermost frames are dropped */
     /* Outermost first; the part equal to the previous stack is kept.
      * The outer frames a join kept are the previous stack's, as its own
@@ -152,11 +153,11 @@ stacklog_capture(struct stacklog_thread *thread, uintptr_t return_slot)
         thread->depth = 0;
     }
     const unsigned previous = thread->depth;
-    unsigned same = count == (unsigned)(total - inner) && kept <= previous &&
-                            kept <= count && !thread->frames_truncated
+    unsigned same = !truncated && !thread->frames_truncated &&
+                            kept <= previous && kept <= count
                         ? kept
                         : 0;
-    thread->frames_truncated = count != (unsigned)(total - inner);
+    thread->frames_truncated = truncated;
     for (unsigned i = same; i < count; i++) {
         uintptr_t pc = (uintptr_t)unwound[inner + count - 1 - i];
         if (same == i && i < previous && thread->frames[i] == pc)
