@@ -30,6 +30,8 @@ MD_EXPORT void free(void *pointer)
 {
     if (!pointer)
         return;
+    if (MD_LIKELY(dispatch_free_unwatched(pointer)))
+        return;
     malloc_zone_t *zone = zone_registry_find(pointer);
     if (MD_UNLIKELY(!zone)) {
         report_pointer_error(pointer, "pointer being freed was not allocated");

@@ -144,16 +144,11 @@ bool szone_free_block(struct szone *zone, void *pointer,
     return true;
 }
 
-/* The free of `pointer`, `announce` called first if it is a block in
- * use.  Inlined into both callers: szone_free's NULL folds the
- * announcement away. */
-static MD_ALWAYS_INLINE void free_pointer(struct szone *zone, void *pointer,
-                                          void (*announce)(void *context),
-                                          void *context)
+/* The free of a block found, `announce` called first if it is in use. */
+static void free_found_block(struct szone *zone, void *pointer,
+                             void (*announce)(void *context), void *context)
 {
     struct szone_block block;
-    if (!pointer)
-        return;
     bool found = szone_find_block(zone, pointer, &block);
     if (announce && found && szone_block_in_use(&block))
         announce(context);
@@ -161,7 +156,37 @@ static MD_ALWAYS_INLINE void free_pointer(struct szone *zone, void *pointer,
         report_pointer_error(pointer, "pointer being freed was not allocated");
 }
 
-static void szone_free(malloc_zone_t *basic, void *pointer)
+/* The free of `pointer`, `announce` called first if it is a block in
+ * use.  A tiny or small block in use goes straight to the thread's cache
+ * when there is room; anything else takes the full path.  Inlined into
+ * both callers: szone_free's NULL folds the announcement away. */
+static MD_ALWAYS_INLINE void free_pointer(struct szone *zone, void *pointer,
+                                          void (*announce)(void *context),
+                                          void *context)
+{
+    if (!pointer)
+        return;
+    const uintptr_t address = (uintptr_t)pointer;
+    struct szone_region *region = region_map_lookup(address);
+    unsigned class_index;
+    uint8_t *state;
+    if (MD_LIKELY(region && region->zone == zone && zone->has_thread_caches) &&
+        (state = szone_region_block_state(region, address, &class_index)) &&
+        *state == BLOCK_ALLOCATED) {
+        if (announce)
+            announce(context);
+        /* Checked again: the announcement may have let a signal handler
+         * in. */
+        if (MD_LIKELY(szone_thread_cache_free_in_use(class_index, pointer,
+                                                     state)))
+            return;
+        free_found_block(zone, pointer, NULL, NULL);
+        return;
+    }
+    free_found_block(zone, pointer, announce, context);
+}
+
+void szone_free(malloc_zone_t *basic, void *pointer)
 {
     free_pointer(szone_from_zone(basic), pointer, NULL, NULL);
 }

@@ -301,6 +301,10 @@ static inline bool szone_block_in_use(const struct szone_block *block)
 /* Frees a block found in this zone; false when it was not in use. */
 bool szone_free_block(struct szone *zone, void *pointer,
                       struct szone_block *block);
+/* The plain scalable zone's free (not a debug zone's): the malloc
+ * layer takes its fast path only for a zone whose free is still this
+ * one (zone_dispatch.h). */
+void szone_free(malloc_zone_t *basic, void *pointer);
 /* The free of a plain scalable zone (not a debug zone's), calling
  * `announce` first when `pointer` is a block in use: the malloc layer's
  * loggers must record a free before the block can be handed out again,
@@ -398,6 +402,20 @@ static inline long szone_run_block_index(const struct szone_run *run,
     if (index >= run->carved || index * run->block_size != offset)
         return -1;
     return (long)index;
+}
+
+/* The state byte of the tiny or small block that starts at `address`
+ * in `region`, and its class; NULL when no block starts there. */
+static inline uint8_t *szone_region_block_state(struct szone_region *region,
+                                                uintptr_t address,
+                                                unsigned *class_index)
+{
+    struct szone_run *run = szone_region_run_of(region, address);
+    long index = szone_run_block_index(run, address);
+    if (MD_UNLIKELY(index < 0))
+        return NULL;
+    *class_index = run->class_index;
+    return &run->meta->state[index];
 }
 
 /* ---- szone_run.c: moving blocks between runs and their users ---- */

@@ -82,6 +82,22 @@ static inline uint32_t *szone_thread_cache_take_handout(struct szone *zone,
     return latest ? szone_stack_id_of_state(cache->handout_state) : NULL;
 }
 
+/* Pushes a block marked BLOCK_CACHED onto its class's stack, which has
+ * room for it. */
+static inline void szone_cache_push(struct szone_thread_cache *cache,
+                                    unsigned class_index, void *block,
+                                    uint8_t *state)
+{
+    /* Freed, the block may come back in another carving of its run. */
+    if (MD_UNLIKELY(cache->handout == block))
+        cache->handout = NULL;
+    unsigned count = cache->count[class_index];
+    struct szone_cache_slot *slot = &szone_cache_slots(cache, class_index)[count];
+    slot->block = block;
+    slot->state = state;
+    cache->count[class_index] = (uint16_t)(count + 1);
+}
+
 /* Stacks a block already marked BLOCK_CACHED (see szone_claim_block).
  * False when the thread has no cache: the caller frees the slow way. */
 static inline bool szone_thread_cache_free(unsigned class_index, void *block,
@@ -90,18 +106,41 @@ static inline bool szone_thread_cache_free(unsigned class_index, void *block,
     struct szone_thread_cache *cache = szone_current_cache;
     if (MD_UNLIKELY(!cache))
         return false;
-    /* Freed, the block may come back in another carving of its run. */
-    if (MD_UNLIKELY(cache->handout == block))
-        cache->handout = NULL;
     if (MD_UNLIKELY(cache->count[class_index] ==
                     szone_cache_capacity[class_index]))
         szone_thread_cache_make_room(cache, class_index);
-    unsigned count = cache->count[class_index];
-    struct szone_cache_slot *slot = &szone_cache_slots(cache, class_index)[count];
-    slot->block = block;
-    slot->state = state;
-    cache->count[class_index] = (uint16_t)(count + 1);
+    szone_cache_push(cache, class_index, block, state);
     return true;
+}
+
+/* The whole free of a tiny or small block in use, whose state byte is
+ * `state`, when the calling thread's cache has room for it: no lock and
+ * no call.  False, with nothing changed, when the thread has no cache or
+ * no room, or the block is not in use: the zone's full path takes it
+ * from there, and reports the error. */
+static inline bool szone_thread_cache_free_in_use(unsigned class_index,
+                                                  void *block, uint8_t *state)
+{
+    struct szone_thread_cache *cache = szone_current_cache;
+    if (MD_UNLIKELY(!cache ||
+                    cache->count[class_index] ==
+                        szone_cache_capacity[class_index] ||
+                    *state != BLOCK_ALLOCATED))
+        return false;
+    *state = BLOCK_CACHED;
+    szone_cache_push(cache, class_index, block, state);
+    return true;
+}
+
+/* The same for the block that starts at `pointer` in `region`, which
+ * belongs to the zone with thread caches. */
+static inline bool szone_thread_cache_free_at(struct szone_region *region,
+                                              void *pointer)
+{
+    unsigned class_index;
+    uint8_t *state =
+        szone_region_block_state(region, (uintptr_t)pointer, &class_index);
+    return state && szone_thread_cache_free_in_use(class_index, pointer, state);
 }
 
 #endif

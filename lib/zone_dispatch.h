@@ -126,6 +126,24 @@ DISPATCH_INLINE void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
 }
 
 /* A free that a logger sees (zone_dispatch.c). */
+/* The free of `pointer` made here when it is a block in use of the
+ * default zone (the only zone with thread caches; the guard zone's
+ * delegate has none) that the thread's cache has room for, the zone's
+ * free is still its own, no logger sees frees and no debugging option
+ * counts them: the common free, with one look at the region map and no
+ * call.  False, with nothing done, for the full path to take. */
+DISPATCH_INLINE bool dispatch_free_unwatched(void *pointer)
+{
+    if (MD_UNLIKELY(dispatch_frees_logged() || malloc_options.active))
+        return false;
+    struct szone_region *region = region_map_lookup((uintptr_t)pointer);
+    if (MD_UNLIKELY(region == NULL))
+        return false;
+    struct szone *zone = region->zone;
+    return zone->has_thread_caches && zone->basic.free == szone_free &&
+           szone_thread_cache_free_at(region, pointer);
+}
+
 void dispatch_free_logged(malloc_zone_t *zone, void *pointer,
                           uintptr_t return_slot);
 
