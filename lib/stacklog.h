@@ -80,15 +80,28 @@ void stacklog_fork_child(void);
 #define STACK_CACHE_WAYS 4
 #define STACK_CACHE_ENTRIES (STACK_CACHE_SETS * STACK_CACHE_WAYS)
 #define STACK_CACHE_FRAMES 48
+/* Side by side: a check reads both at once. */
+struct stacklog_cached_frame {
+    uintptr_t slot;  /* where a return address sat on the stack */
+    uintptr_t value; /* and the return address */
+};
 struct stacklog_cached_stack {
     uint32_t stack;
-    uint32_t count;
-    /* Side by side: a check reads both at once. */
-    struct {
-        uintptr_t slot;  /* where a return address sat on the stack */
-        uintptr_t value; /* and the return address */
-    } frame[STACK_CACHE_FRAMES];
+    uint32_t count; /* frames, at most STACK_CACHE_FRAMES - 1 */
+    /* frame[count] repeats the last frame: the frames are checked two
+     * at a time. */
+    struct stacklog_cached_frame frame[STACK_CACHE_FRAMES];
 };
+
+/* Where the return address into the program sat on the stack when a
+ * stack was cached, 0 for none, and that return address: with it, the
+ * ways of a set are told apart without reading their entries. */
+struct stacklog_cache_key {
+    uintptr_t slot;
+    uintptr_t returns_to;
+};
+_Static_assert(sizeof(struct stacklog_cache_key) * STACK_CACHE_WAYS == 64,
+               "a set's keys fill one cache line");
 
 /* What the writer keeps of a recent event (stacklog_events.h). */
 #define STACKLOG_EVENT_MARKS 8
@@ -122,14 +135,12 @@ struct stacklog_thread {
     uint64_t realloc_order; /* from stacklog_realloc_begin */
     /* Counts not yet added to the header. */
     uint64_t recorded, compacted, unrecorded;
-    /* Which cached stacks are valid: the slot of the return address into
-     * the program when each was taken, 0 for none, that return address,
-     * and the unmap generation then.  Side by side with the keys, the
-     * return addresses tell apart the ways of a set without reading
-     * their entries. */
-    uintptr_t cache_key[STACK_CACHE_ENTRIES];
-    uintptr_t cache_return[STACK_CACHE_ENTRIES];
-    uint64_t cache_generation[STACK_CACHE_ENTRIES];
+    /* The key of each cached stack, the ways of a set side by side in
+     * one cache line.  Every key is good while the thread is caught up
+     * with the unmap generation (unmaps_seen below); catching up clears
+     * them all when an unmapping met the pages they were read from. */
+    struct stacklog_cache_key cache_key[STACK_CACHE_ENTRIES]
+        __attribute__((aligned(64)));
     /* The way of each set that the next stack stored there replaces. */
     uint8_t cache_next_way[STACK_CACHE_SETS];
     /* Captures since the cache last found a stack. */

@@ -53,8 +53,11 @@ void stacklog_stack_cache_store(struct stacklog_thread *thread,
     if (!wanted)
         return;
     unsigned total = thread->unwound_total;
-    if (!stack || !thread->unwound_slots_known || first == 0 ||
-        first >= total || total - first > STACK_CACHE_FRAMES)
+    /* The slots must have been found since the thread last caught up:
+     * the keys are good for as long as it stays caught up. */
+    if (!stack || !thread->unwound_slots_known ||
+        thread->unwound_generation != thread->unmaps_seen || first == 0 ||
+        first >= total || total - first >= STACK_CACHE_FRAMES)
         return;
     /* The ways of a set are replaced in turn. */
     const uintptr_t return_slot = thread->unwound_slot[first];
@@ -68,8 +71,8 @@ void stacklog_stack_cache_store(struct stacklog_thread *thread,
         entry->frame[i - first].value = (uintptr_t)thread->unwound[i];
     }
     entry->count = total - first;
+    entry->frame[entry->count] = entry->frame[entry->count - 1];
     entry->stack = stack;
-    thread->cache_generation[index] = thread->unwound_generation;
-    thread->cache_key[index] = return_slot;
-    thread->cache_return[index] = (uintptr_t)thread->unwound[first];
+    thread->cache_key[index] = (struct stacklog_cache_key){
+        return_slot, (uintptr_t)thread->unwound[first]};
 }

@@ -15,33 +15,40 @@ static inline unsigned stacklog_stack_cache_set(uintptr_t return_slot)
 }
 
 /* The stack of `entry` if its slots still hold its return addresses,
- * else 0; its first slot, the key, was checked with the key.  The first
- * difference ends the check: a thread recursing at many depths finds
- * the entry of another path there, and often. */
+ * else 0; its first slot, the key, was checked with the key.  Two frames
+ * a turn, with one branch for both, up to the first difference: a thread
+ * recursing at many depths finds the entry of another path there, and
+ * often. */
 static MD_ALWAYS_INLINE uint32_t
 stacklog_cached_stack_if_unchanged(const struct stacklog_cached_stack *entry)
 {
-    for (unsigned i = 1; i < entry->count; i++)
-        if (*(const uintptr_t *)entry->frame[i].slot != entry->frame[i].value)
+    const struct stacklog_cached_frame *frame = &entry->frame[1];
+    const struct stacklog_cached_frame *end = &entry->frame[entry->count];
+    for (; frame < end; frame += 2)
+        if ((*(const uintptr_t *)frame[0].slot ^ frame[0].value) |
+            (*(const uintptr_t *)frame[1].slot ^ frame[1].value))
             return 0;
     return entry->stack;
 }
 
 /* The id of the cached stack whose innermost return address sits at
- * `return_slot` and which the thread still stands on, or 0. */
+ * `return_slot` and which the thread still stands on, or 0.  Nothing is
+ * found while the thread lags behind the unmap generation: the capture
+ * catches up first (stacklog_stack_slots_catch_up). */
 static MD_ALWAYS_INLINE uint32_t
 stacklog_stack_cache_find(struct stacklog_thread *thread, uintptr_t return_slot)
 {
+    if (MD_UNLIKELY(thread->unmaps_seen != stacklog_stack_slots_generation()))
+        return 0;
     const unsigned first = stacklog_stack_cache_set(return_slot) *
                            STACK_CACHE_WAYS;
-    const uint64_t generation = stacklog_stack_slots_generation();
+    const struct stacklog_cache_key *key = &thread->cache_key[first];
     const uintptr_t returns_to = *(const uintptr_t *)return_slot;
-    for (unsigned index = first; index < first + STACK_CACHE_WAYS; index++) {
-        if (thread->cache_key[index] != return_slot ||
-            thread->cache_return[index] != returns_to ||
-            thread->cache_generation[index] != generation)
+    for (unsigned way = 0; way < STACK_CACHE_WAYS; way++) {
+        if (key[way].slot != return_slot || key[way].returns_to != returns_to)
             continue;
-        uint32_t stack = stacklog_cached_stack_if_unchanged(&thread->cache[index]);
+        uint32_t stack =
+            stacklog_cached_stack_if_unchanged(&thread->cache[first + way]);
         if (stack) {
             if (MD_UNLIKELY(thread->cache_misses))
                 thread->cache_misses = 0;

@@ -46,6 +46,7 @@
 #include <errno.h>
 #include <link.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -86,10 +87,9 @@ void stacklog_stack_slots_catch_up(struct stacklog_thread *thread)
     thread->unmaps_seen = unmaps;
     if (met) {
         thread->span_low = thread->span_high = 0;
+        memset(thread->cache_key, 0, sizeof(thread->cache_key));
         return;
     }
-    for (unsigned i = 0; i < STACK_CACHE_ENTRIES; i++)
-        bring_forward(&thread->cache_generation[i], seen, unmaps);
     bring_forward(&thread->readable_generation, seen, unmaps);
     bring_forward(&thread->unwound_generation, seen, unmaps);
 }
