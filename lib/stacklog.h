@@ -175,6 +175,8 @@ struct stacklog_thread {
     /* What unwinding writes, innermost first, library frames included. */
     void *unwound[MDLOG_MAX_FRAMES + 32];
     uintptr_t unwound_slot[MDLOG_MAX_FRAMES + 32];
+    /* The previous stack's slots while the next one's are found. */
+    uintptr_t previous_slot[MDLOG_MAX_FRAMES + 32];
     struct stacklog_cached_stack cache[STACK_CACHE_ENTRIES];
 };
 
@@ -245,13 +247,22 @@ void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
                                  uintptr_t return_slot, unsigned total);
 
 /* ---- stacklog_stack_slots.c: where return addresses sit ---- */
+/* Slots an earlier search found, slot[1..count) in increasing order, at
+ * the unmap generation of now. */
+struct stacklog_known_slots {
+    const uintptr_t *slot;
+    unsigned count;
+};
 /* Where pcs[1..count), unwound from the capture's frame at `cfa` (pcs[0]
  * being the capture's own pc), sit on the stack, into slots[1..count);
  * false when they cannot be told apart.  `return_slot`, when not 0, is
- * known to hold the return address into the program (stacklog_capture). */
+ * known to hold the return address into the program (stacklog_capture).
+ * `known`, when not NULL, may spare the search the frames it shares with
+ * them. */
 bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
                                uintptr_t return_slot, void *const *pcs,
-                               unsigned count, uintptr_t *slots);
+                               unsigned count, uintptr_t *slots,
+                               const struct stacklog_known_slots *known);
 /* Changes whenever memory is unmapped or made unreadable: slots found
  * before may lie in it.  Inline: read at every capture. */
 static inline uint64_t stacklog_stack_slots_generation(void)

@@ -30,6 +30,9 @@ void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
                                  uintptr_t return_slot, unsigned total)
 {
     uint32_t misses = thread->join_misses++;
+    const bool previous_known =
+        thread->unwound_slots_known &&
+        thread->unwound_generation == stacklog_stack_slots_generation();
     thread->unwound_slots_known = false;
     if (misses >= JOIN_MISSES_BEFORE_SPARING &&
         misses % PREPARE_INTERVAL != 0 &&
@@ -39,11 +42,19 @@ void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
      * it would lose its outer frames to a shallower stack's length. */
     if (total >= sizeof(thread->unwound) / sizeof(thread->unwound[0]))
         return;
+    /* The stack outside the frames that changed is most often the
+     * previous one: its slots spare the search most of the stack. */
+    struct stacklog_known_slots previous = {thread->previous_slot, 0};
+    if (previous_known) {
+        previous.count = thread->unwound_total;
+        memcpy(thread->previous_slot, thread->unwound_slot,
+               previous.count * sizeof(thread->previous_slot[0]));
+    }
     thread->unwound_total = total;
     thread->unwound_generation = stacklog_stack_slots_generation();
-    thread->unwound_slots_known =
-        stacklog_stack_slots_find(thread, cfa, return_slot, thread->unwound,
-                                  total, thread->unwound_slot);
+    thread->unwound_slots_known = stacklog_stack_slots_find(
+        thread, cfa, return_slot, thread->unwound, total, thread->unwound_slot,
+        previous_known ? &previous : NULL);
 }
 
 /* The frame of the previous stack whose slot is `slot`, or 0. */
@@ -102,7 +113,7 @@ unsigned stacklog_stack_join(struct stacklog_thread *thread, uintptr_t cfa,
     if (!thread->unwound_slots_known ||
         thread->unwound_generation != stacklog_stack_slots_generation() ||
         !stacklog_stack_slots_find(thread, cfa, return_slot, inner, count,
-                                   slots))
+                                   slots, NULL))
         return 0;
     /* The return address must be the same too: the unwinder's next step
      * depends on the code it returns to. */

@@ -242,6 +242,38 @@ static unsigned first_program_frame(uintptr_t return_slot, void *const *pcs,
     return 0;
 }
 
+enum known_slots_outcome { KNOWN_TAKEN, KNOWN_NOT_MET, KNOWN_DIFFERENT };
+
+/* When slots[i] is one of the known slots, and as many known slots lie
+ * outside it as frames outside pcs[i], still holding pcs[i+1..count):
+ * those slots, into slots[i+1..count).  The search that found them took
+ * each for the first copy of its return address above the slot before,
+ * as this one would: the frames are the same, laid out as they were.
+ * KNOWN_DIFFERENT when the frames outside differ from what the slots
+ * hold: the stack changed there.  `*at` walks the known slots up with
+ * slots[i]. */
+static enum known_slots_outcome
+take_known_slots(const struct stacklog_known_slots *known, unsigned *at,
+                 unsigned i, void *const *pcs, unsigned count,
+                 uintptr_t *slots)
+{
+    unsigned j = *at;
+    while (j < known->count && known->slot[j] < slots[i])
+        j++;
+    *at = j;
+    /* The same slot with another number of frames outside it is another
+     * function's frame where one of the known ones was. */
+    if (j == known->count || known->slot[j] != slots[i] ||
+        known->count - j != count - i)
+        return KNOWN_NOT_MET;
+    for (unsigned k = 1; k < count - i; k++)
+        if (*(const uintptr_t *)known->slot[j + k] != (uintptr_t)pcs[i + k])
+            return KNOWN_DIFFERENT;
+    memcpy(&slots[i + 1], &known->slot[j + 1],
+           (count - i - 1) * sizeof(slots[0]));
+    return KNOWN_TAKEN;
+}
+
 /* Where pcs[1..count), unwound from the frame at `cfa`, sit on the
  * stack, into slots[1..count); false when one of them cannot be told
  * apart or the stack goes through a signal frame.  The library's own
@@ -251,11 +283,9 @@ static unsigned first_program_frame(uintptr_t return_slot, void *const *pcs,
  * did not write) and fail, or take one for a real slot. */
 bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
                                uintptr_t return_slot, void *const *pcs,
-                               unsigned count, uintptr_t *slots)
+                               unsigned count, uintptr_t *slots,
+                               const struct stacklog_known_slots *known)
 {
-    for (unsigned i = 1; i < count; i++)
-        if (is_sigreturn_stub((uintptr_t)pcs[i]))
-            return false;
     readable_pages_start(thread, cfa, stacklog_stack_slots_generation());
     unsigned next = first_program_frame(return_slot, pcs, count);
     uintptr_t slot;
@@ -269,15 +299,33 @@ bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
             return false; /* the capture was inlined: no known first slot */
         next = 1;
     }
+    /* The frames searched for are checked as they come; those taken
+     * from the known slots were when those were found. */
+    for (unsigned i = 1; i <= next; i++)
+        if (is_sigreturn_stub((uintptr_t)pcs[i]))
+            return false;
     slots[next] = slot;
-    for (unsigned i = next + 1; i < count; i++) {
-        slot = scan_for_return_address(thread, slot, (uintptr_t)pcs[i],
-                                       (uintptr_t)pcs[i - 1]);
+    unsigned known_at = 1;
+    for (unsigned i = next;; i++) {
+        if (known) {
+            enum known_slots_outcome outcome =
+                take_known_slots(known, &known_at, i, pcs, count, slots);
+            if (outcome == KNOWN_TAKEN)
+                return true;
+            /* Not tried again: each try would read every frame outside. */
+            if (outcome == KNOWN_DIFFERENT)
+                known = NULL;
+        }
+        if (i + 1 == count)
+            return true;
+        if (is_sigreturn_stub((uintptr_t)pcs[i + 1]))
+            return false;
+        slot = scan_for_return_address(thread, slot, (uintptr_t)pcs[i + 1],
+                                       (uintptr_t)pcs[i]);
         if (!slot)
             return false;
-        slots[i] = slot;
+        slots[i + 1] = slot;
     }
-    return true;
 }
 
 #else
@@ -288,10 +336,11 @@ void stacklog_stack_slots_setup(void)
 
 bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
                                uintptr_t return_slot, void *const *pcs,
-                               unsigned count, uintptr_t *slots)
+                               unsigned count, uintptr_t *slots,
+                               const struct stacklog_known_slots *known)
 {
     (void)thread, (void)cfa, (void)return_slot, (void)pcs, (void)count,
-        (void)slots;
+        (void)slots, (void)known;
     return false;
 }
 
