@@ -30,7 +30,7 @@ MD_EXPORT void free(void *pointer)
 {
     if (!pointer)
         return;
-    if (MD_LIKELY(dispatch_free_unwatched(pointer)))
+    if (MD_LIKELY(dispatch_free_default_zone(pointer, STACKLOG_RETURN_SLOT())))
         return;
     malloc_zone_t *zone = zone_registry_find(pointer);
     if (MD_UNLIKELY(!zone)) {

@@ -132,15 +132,4 @@ static inline bool szone_thread_cache_free_in_use(unsigned class_index,
     return true;
 }
 
-/* The same for the block that starts at `pointer` in `region`, which
- * belongs to the zone with thread caches. */
-static inline bool szone_thread_cache_free_at(struct szone_region *region,
-                                              void *pointer)
-{
-    unsigned class_index;
-    uint8_t *state =
-        szone_region_block_state(region, (uintptr_t)pointer, &class_index);
-    return state && szone_thread_cache_free_in_use(class_index, pointer, state);
-}
-
 #endif

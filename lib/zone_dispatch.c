@@ -19,6 +19,22 @@ static void log_free(void *context)
                       0, NULL, logged->return_slot);
 }
 
+bool dispatch_free_default_zone_logged(struct szone *zone, void *pointer,
+                                       unsigned class_index, uint8_t *state,
+                                       uintptr_t return_slot)
+{
+    /* Recorded before the block can be handed out again, and only for a
+     * block in use: anything else is the zone's error to report. */
+    if (MD_UNLIKELY(*state != BLOCK_ALLOCATED))
+        return false;
+    dispatch_log_from(LOG_DEALLOCATE, &zone->basic, (uintptr_t)pointer, 0,
+                      NULL, return_slot);
+    if (MD_UNLIKELY(!szone_thread_cache_free_in_use(class_index, pointer,
+                                                    state)))
+        szone_free(&zone->basic, pointer);
+    return true;
+}
+
 void dispatch_free_logged(malloc_zone_t *zone, void *pointer,
                           uintptr_t return_slot)
 {

@@ -126,22 +126,40 @@ DISPATCH_INLINE void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
 }
 
 /* A free that a logger sees (zone_dispatch.c). */
-/* The free of `pointer` made here when it is a block in use of the
- * default zone (the only zone with thread caches; the guard zone's
- * delegate has none) that the thread's cache has room for, the zone's
- * free is still its own, no logger sees frees and no debugging option
- * counts them: the common free, with one look at the region map and no
- * call.  False, with nothing done, for the full path to take. */
-DISPATCH_INLINE bool dispatch_free_unwatched(void *pointer)
+/* dispatch_free_default_zone's logged part, out of line: the stack
+ * logger's fast path would take registers from every free. */
+bool dispatch_free_default_zone_logged(struct szone *zone, void *pointer,
+                                       unsigned class_index, uint8_t *state,
+                                       uintptr_t return_slot);
+
+/* The free of `pointer` made here, without a call into the zone, when
+ * it is a block in use of the default zone (the only zone with thread
+ * caches; the guard zone's delegate has none) whose free is still its
+ * own, and only the stack logger watches frees, if anything does (no
+ * program logger, no debugging option counting them): one look at the
+ * region map, the stack logger's record first when it wants frees, then
+ * the block into the thread's cache, or, when that has no room, the
+ * zone's own free.  False, with nothing done, for the full path to take;
+ * `return_slot` is the exported function's STACKLOG_RETURN_SLOT(). */
+DISPATCH_INLINE bool dispatch_free_default_zone(void *pointer,
+                                                uintptr_t return_slot)
 {
-    if (MD_UNLIKELY(dispatch_frees_logged() || malloc_options.active))
+    if (MD_UNLIKELY(malloc_logger != NULL || malloc_options.active))
         return false;
     struct szone_region *region = region_map_lookup((uintptr_t)pointer);
     if (MD_UNLIKELY(region == NULL))
         return false;
     struct szone *zone = region->zone;
-    return zone->has_thread_caches && zone->basic.free == szone_free &&
-           szone_thread_cache_free_at(region, pointer);
+    unsigned class_index;
+    uint8_t *state;
+    if (!zone->has_thread_caches || zone->basic.free != szone_free ||
+        !(state = szone_region_block_state(region, (uintptr_t)pointer,
+                                           &class_index)))
+        return false;
+    if (MD_UNLIKELY(stacklog_free_enabled))
+        return dispatch_free_default_zone_logged(zone, pointer, class_index,
+                                                 state, return_slot);
+    return szone_thread_cache_free_in_use(class_index, pointer, state);
 }
 
 void dispatch_free_logged(malloc_zone_t *zone, void *pointer,
