@@ -126,12 +126,10 @@ void stacklog_stack_slots_setup(void)
 
 /* The kernel returns from a signal handler through a stub that calls
  * rt_sigreturn: mov $15, %rax; syscall.  The C library provides it. */
-static bool is_sigreturn_stub(uintptr_t pc)
+static bool libc_code_is_sigreturn_stub(uintptr_t pc)
 {
     static const unsigned char stub[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00,
                                          0x00, 0x00, 0x0f, 0x05};
-    if (pc - libc_code_start >= libc_code_end - libc_code_start)
-        return false;
     /* The code segment ends on a page boundary at the latest; a stub
      * cannot straddle its end. */
     if (pc + sizeof(stub) > libc_code_end)
@@ -141,6 +139,14 @@ static bool is_sigreturn_stub(uintptr_t pc)
         if (code[i] != stub[i])
             return false;
     return true;
+}
+
+/* Inline: every frame searched for is asked, most of them outside the
+ * C library. */
+static inline bool is_sigreturn_stub(uintptr_t pc)
+{
+    return pc - libc_code_start < libc_code_end - libc_code_start &&
+           libc_code_is_sigreturn_stub(pc);
 }
 
 /* Asks the kernel whether `page` can be read, without a signal: given an
