@@ -76,7 +76,8 @@ void stacklog_fork_child(void);
 /* ---- stacklog_thread.c: each thread's state ---- */
 /* A stack the thread took recently, with where its return addresses sit
  * on the stack (see stacklog_stack_cache.c). */
-#define STACK_CACHE_SETS 64
+#define STACK_CACHE_SET_BITS 8
+#define STACK_CACHE_SETS (1u << STACK_CACHE_SET_BITS)
 #define STACK_CACHE_WAYS 4
 #define STACK_CACHE_ENTRIES (STACK_CACHE_SETS * STACK_CACHE_WAYS)
 #define STACK_CACHE_FRAMES 48

@@ -27,7 +27,10 @@
  * depth, Python found 49% of its stacks here; with 64 sets of two, 97%.
  * Its frees come at one depth from more paths still (each type's
  * deallocator): in full mode it unwound 1.07 M times with two stacks a
- * set, 132 K times with four.
+ * set, 132 K times with four.  A program with many call sites wants
+ * more sets: with 256 rather than 64, git log spent 20% fewer
+ * instructions on logging in full mode, 18% fewer in lite mode; Python
+ * as many.
  */
 #include "config.h"
 #include "stacklog.h"

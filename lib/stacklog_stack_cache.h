@@ -7,11 +7,11 @@
 
 #include "stacklog.h"
 
-/* Fibonacci hashing: the top 6 bits of the product pick one of 64 sets. */
-_Static_assert(STACK_CACHE_SETS == 64, "the set hash takes 6 bits");
+/* Fibonacci hashing: the top bits of the product pick the set. */
 static inline unsigned stacklog_stack_cache_set(uintptr_t return_slot)
 {
-    return (unsigned)(((return_slot >> 3) * 0x9e3779b97f4a7c15ULL) >> 58);
+    return (unsigned)(((return_slot >> 3) * 0x9e3779b97f4a7c15ULL) >>
+                      (64 - STACK_CACHE_SET_BITS));
 }
 
 /* The stack of `entry` if its slots still hold its return addresses,

@@ -1,6 +1,6 @@
 /*
  * Each thread's logging state: its current event chunk, its counts,
- * the stack it recorded last and its stack cache.  About 120 KiB, most
+ * the stack it recorded last and its stack cache.  About 800 KiB, most
  * of it the cache, whose pages are touched only as its entries are used;
  * so it is a mapping of its own found through an initial-exec TLS
  * pointer (a thread with a small stack must not pay for it), recycled
