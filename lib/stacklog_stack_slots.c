@@ -256,7 +256,7 @@ enum known_slots_outcome { KNOWN_TAKEN, KNOWN_NOT_MET, KNOWN_DIFFERENT };
  * each for the first copy of its return address above the slot before,
  * as this one would: the frames are the same, laid out as they were.
  * KNOWN_DIFFERENT when the frames outside differ from what the slots
- * hold: the stack changed there.  `*at` walks the known slots up with
+ * hold (the stack changed there) or one is a signal frame's.  `*at` walks the known slots up with
  * slots[i]. */
 static enum known_slots_outcome
 take_known_slots(const struct stacklog_known_slots *known, unsigned *at,
@@ -273,7 +273,8 @@ take_known_slots(const struct stacklog_known_slots *known, unsigned *at,
         known->count - j != count - i)
         return KNOWN_NOT_MET;
     for (unsigned k = 1; k < count - i; k++)
-        if (*(const uintptr_t *)known->slot[j + k] != (uintptr_t)pcs[i + k])
+        if (*(const uintptr_t *)known->slot[j + k] != (uintptr_t)pcs[i + k] ||
+            is_sigreturn_stub((uintptr_t)pcs[i + k]))
             return KNOWN_DIFFERENT;
     memcpy(&slots[i + 1], &known->slot[j + 1],
            (count - i - 1) * sizeof(slots[0]));
@@ -305,8 +306,8 @@ bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
             return false; /* the capture was inlined: no known first slot */
         next = 1;
     }
-    /* The frames searched for are checked as they come; those taken
-     * from the known slots were when those were found. */
+    /* Frames are checked as they come, searched for or taken from the
+     * known slots. */
     for (unsigned i = 1; i <= next; i++)
         if (is_sigreturn_stub((uintptr_t)pcs[i]))
             return false;
