@@ -125,7 +125,6 @@ DISPATCH_INLINE void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
     return dispatch_result(result);
 }
 
-/* A free that a logger sees (zone_dispatch.c). */
 /* dispatch_free_default_zone's logged part, out of line: the stack
  * logger's fast path would take registers from every free. */
 bool dispatch_free_default_zone_logged(struct szone *zone, void *pointer,
@@ -162,6 +161,7 @@ DISPATCH_INLINE bool dispatch_free_default_zone(void *pointer,
     return szone_thread_cache_free_in_use(class_index, pointer, state);
 }
 
+/* A free that a logger sees (zone_dispatch.c). */
 void dispatch_free_logged(malloc_zone_t *zone, void *pointer,
                           uintptr_t return_slot);
 
