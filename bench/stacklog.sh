@@ -47,8 +47,10 @@
 # <= 4x glibc; on every benchmark, lite and full at least 3x faster than
 # heaptrack; on threads2 and threads4, each logging mode's cost (its
 # ratio to nolog, so that the allocator's own scaling does not count) at
-# most 1.25 times its cost on tiny: logging must not add contention
-# between threads; full mode's log at most 32 bytes per recorded event.
+# most 1.25 times its cost on threads1, one thread doing the job each
+# thread of threads2 does (on 2 CPUs, threads4 puts as much work on each
+# as threads2): logging must not add contention between threads; full
+# mode's log at most 32 bytes per recorded event.
 set -u
 export LC_ALL=C
 
@@ -380,9 +382,9 @@ END {
     }
     for (k = 1; k <= 2; k++) {
         mode = modes[k]
-        a = row["tiny"]; b = row["threads2"]; c = row["threads4"]
+        a = row["threads1"]; b = row["threads2"]; c = row["threads4"]
         if (!a || (!b && !c)) {
-            printf "  threads scaling, %s/nolog: n/a (needs tiny and threads2 or threads4)\n", mode
+            printf "  threads scaling, %s/nolog: n/a (needs threads1 and threads2 or threads4)\n", mode
             continue
         }
         # The cost of logging alone: against the library without it.
@@ -391,7 +393,7 @@ END {
         if (b) { r2 = div(mode == "lite" ? lt[b] : ft[b], nt[b]); line = line sprintf("threads2 %.2fx, ", r2); m += r2 > 1.25 * base }
         if (c) { r4 = div(mode == "lite" ? lt[c] : ft[c], nt[c]); line = line sprintf("threads4 %.2fx, ", r4); m += r4 > 1.25 * base }
         if (b && c) line = line sprintf("threads4/threads2 %.2f, ", div(r4, r2))
-        printf "  threads scaling, %s/nolog: %stiny %.2fx; each <= 1.25 x tiny: %s\n", mode, line, base, result(m, 0)
+        printf "  threads scaling, %s/nolog: %sthreads1 %.2fx; each <= 1.25 x threads1: %s\n", mode, line, base, result(m, 0)
         missed += m > 0
     }
     worst = ""; over = ""

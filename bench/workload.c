@@ -308,16 +308,17 @@ static void *churn_thread(void *arg)
     return NULL;
 }
 
-/* The total work is the same for any thread count: each of n threads
- * does 1/n of the operations on 1/n of the working set. */
-static uint64_t threads_churn(int n)
+/* `n` threads, each doing 1/`share` of the operations on 1/`share` of
+ * the working set: with share == n, the same total work for any thread
+ * count. */
+static uint64_t threads_churn(int n, int share)
 {
     pthread_t tid[16];
     struct churn_job jobs[16];
     for (int i = 0; i < n; i++) {
         jobs[i] = (struct churn_job){ .seed = 100 + (uint64_t)i,
-                                      .live = 100000 / (size_t)n,
-                                      .ops = scaled(16000000) / (uint64_t)n };
+                                      .live = 100000 / (size_t)share,
+                                      .ops = scaled(16000000) / (uint64_t)share };
         if (pthread_create(&tid[i], NULL, churn_thread, &jobs[i]) != 0)
             exit(2);
     }
@@ -329,8 +330,12 @@ static uint64_t threads_churn(int n)
     return sum;
 }
 
-static uint64_t w_threads2(void) { return threads_churn(2); }
-static uint64_t w_threads4(void) { return threads_churn(4); }
+/* One thread doing what each of threads2's does: against it, a cost
+ * that grows with threads is told apart from the smaller working set
+ * each thread of threads2 has (half of tiny's, so misses fewer). */
+static uint64_t w_threads1(void) { return threads_churn(1, 2); }
+static uint64_t w_threads2(void) { return threads_churn(2, 2); }
+static uint64_t w_threads4(void) { return threads_churn(4, 4); }
 
 /* ---- (f) producer/consumer: every free is a cross-thread free ----------- */
 
@@ -507,6 +512,7 @@ static const struct {
     { "mid", w_mid, "1-64 KiB random churn, 2000 live blocks, pages touched, 2M ops" },
     { "large", w_large, "128 KiB-4 MiB blocks, every page touched, 10k ops" },
     { "realloc", w_realloc, "strings grown by +16 B, vectors by doubling" },
+    { "threads1", w_threads1, "1 thread doing one of threads2's jobs (50k live, 8M ops)" },
     { "threads2", w_threads2, "2 threads, independent tiny churn, 16M ops total" },
     { "threads4", w_threads4, "4 threads, independent tiny churn, 16M ops total" },
     { "prodcons", w_prodcons, "one thread allocates, another frees, 5M blocks" },
