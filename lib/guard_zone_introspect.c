@@ -38,13 +38,7 @@ static void guard_statistics(malloc_zone_t *basic, malloc_statistics_t *stats)
 static boolean_t check_failed(struct guard_zone *zone, const char *what,
                               uintptr_t where)
 {
-    struct report_line line;
-    report_check_line_begin(&line, zone->basic.zone_name);
-    report_append(&line, what);
-    report_append(&line, " at ");
-    report_append_hex(&line, where);
-    report_line_write(&line);
-    return 0;
+    return (boolean_t)report_check_failed(zone->basic.zone_name, what, where);
 }
 
 struct list_totals {

@@ -95,6 +95,18 @@ void report_check_line_begin(struct report_line *line, const char *zone_name)
     report_append(line, ": ");
 }
 
+int report_check_failed(const char *zone_name, const char *what,
+                        uintptr_t where)
+{
+    struct report_line line;
+    report_check_line_begin(&line, zone_name);
+    report_append(&line, what);
+    report_append(&line, " at ");
+    report_append_hex(&line, where);
+    report_line_write(&line);
+    return 0;
+}
+
 void report_line_write_to(struct report_line *line, int fd)
 {
     line->text[line->length++] = '\n';

@@ -30,6 +30,10 @@ void report_line_begin_named(struct report_line *line, const char *who);
 /* Starts a line with "*** malloc_zone_check: zone NAME: ", for the
  * zones' consistency checks. */
 void report_check_line_begin(struct report_line *line, const char *zone_name);
+/* Reports a failed check, "WHAT at 0xWHERE", as one such line; returns
+ * 0, what the zone's check then returns. */
+int report_check_failed(const char *zone_name, const char *what,
+                        uintptr_t where);
 /* Adds the newline and writes the line to the report stream (stderr or
  * MallocLogFile), or to `fd`. */
 void report_line_write(struct report_line *line);

@@ -144,13 +144,7 @@ void szone_statistics_of_kind(struct szone *zone, malloc_statistics_t *stats,
 static boolean_t check_failed(struct szone *zone, const char *what,
                               uintptr_t where)
 {
-    struct report_line line;
-    report_check_line_begin(&line, zone->basic.zone_name);
-    report_append(&line, what);
-    report_append(&line, " at ");
-    report_append_hex(&line, where);
-    report_line_write(&line);
-    return 0;
+    return (boolean_t)report_check_failed(zone->basic.zone_name, what, where);
 }
 
 static boolean_t check_failed_damage(struct szone *zone,
