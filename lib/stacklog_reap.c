@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -40,11 +41,21 @@ static pid_t log_name_pid(const char *name)
     return *end == '.' && pid > 0 && pid <= INT32_MAX ? (pid_t)pid : 0;
 }
 
+/* Anything but a regular file with the header's flags is not ours to
+ * judge.  Opened without blocking: anyone can leave a FIFO under a log's
+ * name in a shared directory, and opening it for reading would wait for
+ * a writer forever. */
 static bool log_is_kept(int directory, const char *name)
 {
-    int fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = openat(directory, name,
+                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
-        return true; /* not ours to judge */
+        return true;
+    struct stat status;
+    if (fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+        close(fd);
+        return true;
+    }
     uint32_t flags = 0;
     ssize_t n = pread(fd, &flags, sizeof(flags),
                       offsetof(struct mdlog_header, flags));

@@ -1622,6 +1622,24 @@ START_TEST(test_logs_of_dead_processes_are_reaped)
 }
 END_TEST
 
+/* Opening a FIFO for reading waits for a writer: the reaping must not
+ * (the test's timeout fails it if it does). */
+START_TEST(test_fifo_named_like_a_log_is_left_alone)
+{
+    struct probe_run run;
+    char fifo[512];
+    snprintf(fifo, sizeof(fifo), "%s/" MDLOG_FILE_PREFIX "%d.fifo" MDLOG_FILE_SUFFIX,
+             directory, (int)dead_pid());
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    const char *settings[] = {"MallocStackLogging=1", directory_setting, NULL};
+    probe(&run, PROBE, "sites", settings, false);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    ck_assert_int_eq(access(fifo, F_OK), 0); /* not a log: not ours */
+    unlink(fifo);
+    clear_directory();
+}
+END_TEST
+
 START_TEST(test_unwritable_directory_falls_back)
 {
     struct probe_run run;
@@ -1701,6 +1719,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_reallocs_record_both_halves);
     tcase_add_test(tc, test_realloc_inside_a_realloc_is_recorded_in_order);
     tcase_add_test(tc, test_logs_of_dead_processes_are_reaped);
+    tcase_add_test(tc, test_fifo_named_like_a_log_is_left_alone);
     tcase_add_test(tc, test_unwritable_directory_falls_back);
     tcase_add_test(tc, test_program_logger_sees_the_same_calls);
     suite_add_tcase(s, tc);
