@@ -792,6 +792,12 @@ START_TEST(test_files_that_cannot_be_opened)
     assert_open_fails(temp_file("missing.stacklog"),
                       "no such file; pass the path of a stack log");
     assert_open_fails(temp_dir, "not a regular file; pass a stack log file");
+    /* Refused without waiting for a writer (the test's timeout fails a
+     * wait). */
+    const char *fifo = temp_file("fifo.stacklog");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    assert_open_fails(fifo, "not a regular file; pass a stack log file");
+    unlink(fifo);
     ck_assert_ptr_null(log_reader_open("", message, sizeof(message)));
     ck_assert_str_eq(message, "no stack log named; pass the path of a stack log");
     /* No message buffer, or a tiny one, is fine. */

@@ -417,6 +417,33 @@ static void assert_offset_only(const struct symbols_frame *frame,
     ck_assert_uint_eq(frame->line, 0);
 }
 
+/* A log may name any path as a module's file: a FIFO there gives the
+ * module's offsets, without waiting for a writer (the test's timeout
+ * fails a wait). */
+START_TEST(test_log_module_file_that_is_a_fifo)
+{
+    char fifo_dir[] = "/tmp/md-symbols-fifo.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(fifo_dir));
+    char fifo[sizeof(fifo_dir) + 16];
+    snprintf(fifo, sizeof(fifo), "%s/libfifo.so", fifo_dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    struct log_builder *builder = log_builder_create(LOG_BUILDER_SMALL_CHUNK, 4242);
+    uint32_t module = log_builder_module(builder, fifo, 0x10000000, 0x10100000, 1, 0);
+    char path[256];
+    struct log_reader *reader = open_built_log(builder, path, sizeof(path));
+    struct symbols *symbols = open_log_ok(reader);
+    struct symbols_frame frame;
+    ck_assert(symbols_lookup(symbols, 0x10000123, module, &frame));
+    assert_offset_only(&frame, "libfifo.so", 0x123);
+    symbols_close(symbols);
+    log_reader_close(reader);
+    log_builder_destroy(builder);
+    unlink(path);
+    unlink(fifo);
+    rmdir(fifo_dir);
+}
+END_TEST
+
 START_TEST(test_log_modules_gone_changed_and_overlapping)
 {
     unsigned line = call_from_known_line();
@@ -821,6 +848,7 @@ static Suite *symbols_suite(void)
     tcase_add_test(log, test_inlined_call_is_a_frame_of_its_own);
     tcase_add_test(log, test_inlined_call_in_printed_stacks);
     tcase_add_test(log, test_log_modules_gone_changed_and_overlapping);
+    tcase_add_test(log, test_log_module_file_that_is_a_fifo);
     tcase_add_test(log, test_log_opens_files_of_modules_looked_up_only);
     tcase_add_test(log, test_readable_names);
     tcase_add_test(log, test_class_named_past_runtime_modules);

@@ -16,9 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Without blocking: a FIFO given as the log would otherwise wait for a
+ * writer; it is refused as not a regular file (file_size). */
 static bool open_file(struct log_reader *reader, char *message, size_t size)
 {
-    reader->fd = open(reader->path, O_RDONLY | O_CLOEXEC);
+    reader->fd = open(reader->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (reader->fd >= 0)
         return true;
     if (errno == ENOENT)

@@ -10,8 +10,11 @@
 
 #include "symbols_internal.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static char *debuginfo_path;
 
@@ -91,6 +94,19 @@ static bool same_build(Dwfl_Module *dwfl_module, const struct mdlog_module *reco
            (size == 0 || memcmp(bits, record->build_id, (size_t)size) == 0);
 }
 
+/* The regular file at `path`, opened without blocking: a log names
+ * whatever path it likes, and a FIFO there would wait for a writer. */
+static int open_regular_file(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat status;
+    if (fd >= 0 && (fstat(fd, &status) != 0 || !S_ISREG(status.st_mode))) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* The module's file, at the addresses the process had it, when it is
  * there and is the build the process ran. */
 static void open_file(struct symbols_log_module *module,
@@ -98,14 +114,22 @@ static void open_file(struct symbols_log_module *module,
 {
     if (record->path[0] == '\0' || (record->flags & MDLOG_MODULE_PATH_TRUNCATED))
         return;
-    module->dwfl = dwfl_begin(&file_callbacks);
-    if (module->dwfl == NULL)
+    int fd = open_regular_file(record->path);
+    if (fd < 0)
         return;
+    module->dwfl = dwfl_begin(&file_callbacks);
+    if (module->dwfl == NULL) {
+        close(fd);
+        return;
+    }
     dwfl_report_begin(module->dwfl);
-    /* add_p_vaddr: base is the load bias, added to the file's addresses. */
+    /* add_p_vaddr: base is the load bias, added to the file's addresses.
+     * The descriptor is the library's once it reports the module. */
     Dwfl_Module *reported = dwfl_report_elf(module->dwfl, module->name,
-                                            record->path, -1,
+                                            record->path, fd,
                                             record->load_bias, true);
+    if (reported == NULL)
+        close(fd);
     if (dwfl_report_end(module->dwfl, NULL, NULL) == 0 && reported != NULL &&
         same_build(reported, record)) {
         module->dwfl_module = reported;
