@@ -199,10 +199,32 @@ START_TEST(test_without_stack_logging_blocks_are_non_objects)
     struct tool_run run;
     run_heap(&run, &target, NULL, NULL);
     ck_assert_msg(run.status == 0, "%s", run.err);
+    ck_assert_msg(!strstr(run.err, "warning"), "%s", run.err); /* as it should */
     ck_assert_ptr_null(strstr(run.out, "malloc in"));
     unsigned long count, bytes;
     ck_assert_msg(class_row(run.out, "non-object", &count, &bytes), "%s", run.out);
     ck_assert_uint_ge(count, 18);
+    target_finish(&target);
+}
+END_TEST
+
+/* A process that records stacks but whose log is gone: the report comes
+ * without stacks, and says why. */
+START_TEST(test_log_deleted_while_the_process_runs)
+{
+    struct running_target target;
+    start(&target, "MallocStackLogging=lite", NULL);
+    char command[400];
+    snprintf(command, sizeof(command), "rm -f %s/mallocdebug.%d.*.stacklog",
+             directory, (int)target.pid);
+    ck_assert_int_eq(system(command), 0);
+    struct tool_run run;
+    run_heap(&run, &target, NULL, NULL);
+    ck_assert_msg(run.status == 0, "%s", run.err);
+    ck_assert_msg(strstr(run.err, "heap: warning: process "), "%s", run.err);
+    ck_assert_msg(strstr(run.err, "was deleted while the process runs"), "%s", run.err);
+    ck_assert_msg(strstr(run.err, "; reporting without stacks\n"), "%s", run.err);
+    ck_assert_ptr_null(strstr(run.out, "malloc in"));
     target_finish(&target);
 }
 END_TEST
@@ -436,6 +458,7 @@ int main(void)
     tcase_add_test(tc, test_addresses_with_a_size_filter);
     tcase_add_test(tc, test_json_output);
     tcase_add_test(tc, test_without_stack_logging_blocks_are_non_objects);
+    tcase_add_test(tc, test_log_deleted_while_the_process_runs);
     tcase_add_test(tc, test_a_process_that_allocates_all_the_time);
     tcase_add_test(tc, test_a_stopped_process_stays_stopped);
     tcase_add_test(tc, test_main_thread_ending_while_stopping);

@@ -291,6 +291,46 @@ START_TEST(test_truncated_log_is_read_with_a_warning)
 }
 END_TEST
 
+/* Copies `from` to `to`. */
+static void copy_file(const char *from, const char *to)
+{
+    char command[1200];
+    snprintf(command, sizeof(command), "cp '%s' '%s'", from, to);
+    ck_assert_int_eq(system(command), 0);
+}
+
+/* A process that is gone, named by its pid: its log in the default
+ * directory is read (the probe's log, recorded elsewhere, is put there
+ * under its name), and leaks, which needs the process, names the log. */
+START_TEST(test_pid_of_a_process_that_is_gone)
+{
+    char out[4096], log[512], left[512];
+    record(PROBE, "sites", "full", NULL, out, sizeof(out), log, sizeof(log));
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%lu", target_value(out, "pid"));
+    snprintf(left, sizeof(left), "%s/mallocdebug.%s.stacklog_probe.stacklog",
+             MDLOG_DEFAULT_DIRECTORY, pid);
+    copy_file(log, left);
+    struct tool_run history, heap, leaks, leaks_of_log;
+    tool_run(&history, HISTORY, pid, "-allBySize", (char *)NULL);
+    tool_run(&heap, "tools/heap", pid, (char *)NULL);
+    tool_run(&leaks, "tools/leaks", pid, (char *)NULL);
+    tool_run(&leaks_of_log, "tools/leaks", left, (char *)NULL);
+    unlink(left);
+    char gone[700];
+    snprintf(gone, sizeof(gone), "process %s is gone; reading the log it left, %s\n",
+             pid, left);
+    ck_assert_msg(history.status == 0, "%s", history.err);
+    ck_assert_msg(strstr(history.err, gone), "%s", history.err);
+    ck_assert_msg(has_probe_frame(history.out, "site_a"), "%s", history.out);
+    ck_assert_msg(heap.status == 0, "%s", heap.err);
+    ck_assert_msg(strstr(heap.err, gone), "%s", heap.err);
+    expect_error(&leaks, "leaks reads a running process's memory, but the log it left");
+    ck_assert_msg(strstr(leaks.err, left), "%s", leaks.err);
+    expect_error(&leaks_of_log, "leaks reads a running process's memory, not a log");
+}
+END_TEST
+
 START_TEST(test_bad_inputs)
 {
     char out[4096], log[512];
@@ -334,6 +374,7 @@ int main(void)
     tcase_add_test(tc, test_json);
     tcase_add_test(tc, test_inlined_calls_are_frames);
     tcase_add_test(tc, test_truncated_log_is_read_with_a_warning);
+    tcase_add_test(tc, test_pid_of_a_process_that_is_gone);
     tcase_add_test(tc, test_bad_inputs);
     return tool_suite_run("malloc_history tool", tc, directory);
 }

@@ -14,6 +14,7 @@
 #include "live_process.h"
 #include "progress.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,17 +79,25 @@ static int parse_options(int argc, char **argv, struct heap_options *options)
     return i;
 }
 
-/* A log by its path, or a running process by pid or name. */
+/* A log by its path, the log a process that is gone left, or a running
+ * process by pid or name. */
 static int open_target(const char *spec, struct live_process *process,
                        struct heap_snapshot *snapshot, char *message,
                        size_t message_size)
 {
     memset(snapshot, 0, sizeof(*snapshot));
+    char left[PATH_MAX];
+    const char *log = target_names_a_log(spec) ? spec : NULL;
+    if (!log && log_reader_left_by_pid(spec, left, sizeof(left))) {
+        fprintf(stderr, "heap: process %s is gone; reading the log it left, "
+                        "%s\n", spec, left);
+        log = left;
+    }
     progress_begin("heap");
     progress_note("reading", 0, 0);
     int result;
-    if (target_names_a_log(spec))
-        result = heap_from_log(spec, process, snapshot, message, message_size);
+    if (log)
+        result = heap_from_log(log, process, snapshot, message, message_size);
     else if ((result = live_process_open(process, spec, message, message_size)) == 0)
         result = live_process_snapshot(process, snapshot, message, message_size);
     progress_end();

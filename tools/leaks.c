@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,8 +225,20 @@ static int leaks_of_running_process(const struct leaks_command *command)
     struct live_process process;
     struct leaks_scan_state state = {0};
     int status = 2;
+    char left[PATH_MAX];
+    if (target_names_a_log(command->target)) {
+        fail("%s: leaks reads a running process's memory, not a log: run "
+             "heap or malloc_history on the log, or leaks --atExit -- "
+             "COMMAND to check a program as it exits", command->target);
+        return 2;
+    }
     if (live_process_open(&process, command->target, message, sizeof(message)) != 0) {
-        fail("%s", message);
+        if (log_reader_left_by_pid(command->target, left, sizeof(left)))
+            fail("%s; leaks reads a running process's memory, but the log "
+                 "it left, %s, can be read with heap or malloc_history",
+                 message, left);
+        else
+            fail("%s", message);
         return 2;
     }
     if (target_stop(&process.target, 5000, message, sizeof(message)) == 0 &&

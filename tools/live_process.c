@@ -22,9 +22,13 @@ int live_process_open_pid(struct live_process *process, pid_t pid,
     if (target_open(&process->target, pid, message, message_size) != 0)
         return -1;
     /* No log is not an error: the process runs without stack logging,
-     * and its blocks have no stacks. */
-    char ignored[256];
-    process->log = log_reader_open_pid(pid, ignored, sizeof(ignored));
+     * and its blocks have no stacks.  A log that cannot be read is said,
+     * since the report then lacks the stacks the user asked for. */
+    char ignored[256], why[512];
+    process->log = log_reader_open_pid_if_recording(pid, why, sizeof(why));
+    if (!process->log && why[0])
+        fprintf(stderr, "%s: warning: %s; reporting without stacks\n",
+                program_invocation_short_name, why);
     if (process->log) {
         log_reader_print_warnings(process->log, stderr,
                                   program_invocation_short_name);

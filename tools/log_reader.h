@@ -38,6 +38,16 @@ struct log_reader *log_reader_open(const char *path, char *message,
 struct log_reader *log_reader_open_pid(pid_t pid, char *message,
                                        size_t message_size);
 
+/* The same, but NULL with an empty message when the process records no
+ * stacks: for a tool that does without them. */
+struct log_reader *log_reader_open_pid_if_recording(pid_t pid, char *message,
+                                                    size_t message_size);
+
+/* When `spec` is the id of a process that no longer runs, and it left a
+ * log in MDLOG_DEFAULT_DIRECTORY (it crashed, or kept its log), the
+ * newest such log's path, into `path`. */
+bool log_reader_left_by_pid(const char *spec, char *path, size_t size);
+
 void log_reader_close(struct log_reader *reader);
 
 /* Takes in what a live log wrote since the last open or refresh.

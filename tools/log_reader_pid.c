@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -134,8 +135,26 @@ static struct log_reader *open_mapped(pid_t pid, const char *path,
     return log_reader_open(path, message, size);
 }
 
-struct log_reader *log_reader_open_pid(pid_t pid, char *message,
-                                       size_t message_size)
+bool log_reader_left_by_pid(const char *spec, char *path, size_t size)
+{
+    char *end;
+    errno = 0;
+    long pid = strtol(spec, &end, 10);
+    if (*spec < '0' || *spec > '9' || *end != '\0' || errno != 0 ||
+        pid <= 0 || pid > INT_MAX)
+        return false;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+        return false; /* it runs: its log is found through it */
+    struct found_log found;
+    if (!find_in_directory(MDLOG_DEFAULT_DIRECTORY, (pid_t)pid, &found) ||
+        strlen(found.path) >= size)
+        return false;
+    strcpy(path, found.path);
+    return true;
+}
+
+static struct log_reader *open_pid(pid_t pid, bool quiet_when_not_recording,
+                                   char *message, size_t message_size)
 {
     tool_say(message, message_size, "%s", "");
     if (pid <= 0) {
@@ -164,6 +183,8 @@ struct log_reader *log_reader_open_pid(pid_t pid, char *message,
         return open_mapped(pid, found.path, message, message_size);
     if (find_in_directory(MDLOG_DEFAULT_DIRECTORY, pid, &found))
         return log_reader_open(found.path, message, message_size);
+    if (quiet_when_not_recording)
+        return NULL;
     tool_say(message, message_size,
              "process %d is not recording stacks: start it with "
              "LD_PRELOAD=libmallocdebug.so and MallocStackLogging=full "
@@ -171,4 +192,16 @@ struct log_reader *log_reader_open_pid(pid_t pid, char *message,
              "live blocks)",
              (int)pid);
     return NULL;
+}
+
+struct log_reader *log_reader_open_pid(pid_t pid, char *message,
+                                       size_t message_size)
+{
+    return open_pid(pid, false, message, message_size);
+}
+
+struct log_reader *log_reader_open_pid_if_recording(pid_t pid, char *message,
+                                                    size_t message_size)
+{
+    return open_pid(pid, true, message, message_size);
 }

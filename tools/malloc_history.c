@@ -22,6 +22,7 @@
 #include "target.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,9 +150,14 @@ static struct log_reader *open_log(const char *target, char *message,
 {
     struct log_reader *reader = NULL;
     pid_t pid;
-    if (target_names_a_log(target))
+    char left[PATH_MAX];
+    if (target_names_a_log(target)) {
         reader = log_reader_open(target, message, message_size);
-    else if (target_find(target, &pid, message, message_size) == 0)
+    } else if (log_reader_left_by_pid(target, left, sizeof(left))) {
+        fprintf(stderr, "malloc_history: process %s is gone; reading the log "
+                        "it left, %s\n", target, left);
+        reader = log_reader_open(left, message, message_size);
+    } else if (target_find(target, &pid, message, message_size) == 0)
         reader = log_reader_open_pid(pid, message, message_size);
     if (reader)
         log_reader_print_warnings(reader, stderr, "malloc_history");
