@@ -180,8 +180,13 @@ static bool parse_number(const char *value, bool allow_negative, long long *numb
     return errno == 0 && *end == '\0' && end != value;
 }
 
+/* MallocStackLogging=0 was given: MallocStackLoggingNoCompact does not
+ * turn logging on then. */
+static bool stack_logging_turned_off;
+
 /* As macOS: lite, malloc and vm by name; 1 is lite; 0 (an addition)
- * turns logging off; any other value asks for everything. */
+ * turns logging off; any other value asks for everything, said once: a
+ * mistyped "lite" would otherwise cost full mode's time silently. */
 static bool parse_stack_logging(const char *value, unsigned *mode)
 {
     static const struct {
@@ -194,9 +199,17 @@ static bool parse_stack_logging(const char *value, unsigned *mode)
                  {"vm", MDLOG_MODE_VM},
                  {"full", MDLOG_MODE_FULL}};
     for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcmp(value, names[i].name) == 0)
-            return (*mode = names[i].mode), true;
+        if (strcmp(value, names[i].name) == 0) {
+            *mode = names[i].mode;
+            stack_logging_turned_off = *mode == 0;
+            return true;
+        }
+    options_say("MallocStackLogging=", value,
+                ": not a mode (1, lite, full, malloc, vm, or 0 for off); "
+                "recording every event (full mode), as for any other value",
+                NULL);
     *mode = MDLOG_MODE_FULL;
+    stack_logging_turned_off = false;
     return true;
 }
 
@@ -378,10 +391,15 @@ static void options_summarize(void)
     }
     if (o->fail_after || o->fail_rate)
         o->active |= OPTIONS_ACTIVE_FAILURES;
-    /* NoCompact asks for the whole history, as on macOS. */
-    if (o->stack_logging_no_compact &&
-        (o->stack_logging == 0 || o->stack_logging == MDLOG_MODE_LITE))
+    /* NoCompact asks for the whole history, as on macOS, unless logging
+     * was turned off. */
+    if (o->stack_logging_no_compact && !stack_logging_turned_off &&
+        (o->stack_logging == 0 || o->stack_logging == MDLOG_MODE_LITE)) {
+        if (o->stack_logging == MDLOG_MODE_LITE)
+            options_say("MallocStackLoggingNoCompact: records every event: "
+                        "full mode rather than lite", NULL, NULL, NULL);
         o->stack_logging = MDLOG_MODE_FULL;
+    }
 }
 
 void options_read(void)

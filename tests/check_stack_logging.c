@@ -1640,6 +1640,55 @@ START_TEST(test_fifo_named_like_a_log_is_left_alone)
 }
 END_TEST
 
+/* The mode the start line names, or NULL when logging did not start. */
+static const char *started_mode(const char *err)
+{
+    if (!strstr(err, ") MallocStackLogging: recording malloc stacks to "))
+        return NULL;
+    return strstr(err, "(lite mode)\n") ? "lite" : strstr(err, "(full mode)\n") ? "full" : "?";
+}
+
+/* Any value but the mode names means full mode, as on macOS, and is
+ * said; 0 stays off even with NoCompact, which otherwise turns lite into
+ * full, saying so. */
+START_TEST(test_mode_values)
+{
+    struct probe_run run;
+    const char *other[] = {"MallocStackLogging=Lite", directory_setting, NULL};
+    probe(&run, PROBE, "sites", other, false);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    ck_assert_msg(strstr(run.err, " malloc: MallocStackLogging=Lite: not a mode "
+                                  "(1, lite, full, malloc, vm, or 0 for off); "
+                                  "recording every event (full mode)"),
+                  "%s", run.err);
+    ck_assert_str_eq(started_mode(run.err), "full");
+
+    const char *off[] = {"MallocStackLogging=0", "MallocStackLoggingNoCompact=1",
+                         directory_setting, NULL};
+    probe(&run, PROBE, "sites", off, false);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    ck_assert_msg(started_mode(run.err) == NULL, "%s", run.err);
+
+    const char *lite[] = {"MallocStackLogging=lite", "MallocStackLoggingNoCompact=1",
+                          directory_setting, NULL};
+    probe(&run, PROBE, "sites", lite, false);
+    ck_assert_msg(strstr(run.err, " malloc: MallocStackLoggingNoCompact: records "
+                                  "every event: full mode rather than lite\n"),
+                  "%s", run.err);
+    ck_assert_str_eq(started_mode(run.err), "full");
+
+    const char *alone[] = {"MallocStackLoggingNoCompact=1", directory_setting, NULL};
+    probe(&run, PROBE, "sites", alone, false);
+    ck_assert_str_eq(started_mode(run.err), "full");
+    ck_assert_msg(!strstr(run.err, "rather than lite"), "%s", run.err);
+    const char *one[] = {"MallocStackLogging=1", directory_setting, NULL};
+    probe(&run, PROBE, "sites", one, false);
+    ck_assert_str_eq(started_mode(run.err), "lite");
+    ck_assert_msg(!strstr(run.err, "not a mode"), "%s", run.err);
+    clear_directory();
+}
+END_TEST
+
 START_TEST(test_unwritable_directory_falls_back)
 {
     struct probe_run run;
@@ -1720,6 +1769,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_realloc_inside_a_realloc_is_recorded_in_order);
     tcase_add_test(tc, test_logs_of_dead_processes_are_reaped);
     tcase_add_test(tc, test_fifo_named_like_a_log_is_left_alone);
+    tcase_add_test(tc, test_mode_values);
     tcase_add_test(tc, test_unwritable_directory_falls_back);
     tcase_add_test(tc, test_program_logger_sees_the_same_calls);
     suite_add_tcase(s, tc);
