@@ -25,7 +25,12 @@
  * dlopen is not exported: the C library finds the library search path
  * of its caller, which a wrapper would replace.  A child tells that a
  * dlopen was under way from the loader's word to debuggers (r_state in
- * _r_debug), which dlopen sets before it takes the lock.  The C++
+ * _r_debug), which some versions of the C library set before dlopen
+ * takes the lock; others (2.36) take it for the new module before, so
+ * the child also looks at the lock itself, found at setup as the one
+ * mutex of the loader's globals that a dl_iterate_phdr callback holds
+ * (find_write_lock): a copy held by another thread is a dlopen that was
+ * adding its module at the fork.  The C++
  * runtime's unwinder finds unwind tables with _dl_find_object, which
  * takes no lock, where the C library has it (glibc 2.35 and later).
  */
@@ -35,7 +40,10 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 typedef int (*iterate_callback)(struct dl_phdr_info *, size_t, void *);
 typedef int (*iterate_function)(iterate_callback, void *);
@@ -64,9 +72,61 @@ static void *real_function(void **found, const char *name)
     return function;
 }
 
+/* The loader's lock that dl_iterate_phdr holds while its callback runs,
+ * or NULL when it was not found; the thread that forked. */
+static const pthread_mutex_t *loader_write_lock;
+static pid_t forking_thread;
+
+struct lock_search {
+    const char *start, *end;
+    pid_t self;
+    const pthread_mutex_t *found;
+    unsigned matches;
+};
+
+static bool held_by(const pthread_mutex_t *mutex, pid_t thread)
+{
+    return mutex->__data.__owner == thread && mutex->__data.__count >= 1;
+}
+
+/* Inside the callback: the mutexes of the loader's globals this thread
+ * holds.  Only the first call counts. */
+static int find_held_mutex(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)info, (void)size;
+    struct lock_search *search = data;
+    for (const char *at = search->start;
+         at + sizeof(pthread_mutex_t) <= search->end;
+         at += _Alignof(pthread_mutex_t))
+        if (held_by((const pthread_mutex_t *)at, search->self)) {
+            search->found = (const pthread_mutex_t *)at;
+            search->matches++;
+        }
+    return 1;
+}
+
+/* The loader's globals (_rtld_global, the C library's private symbol)
+ * are searched for a mutex held inside a dl_iterate_phdr callback and
+ * not outside it: exactly one, or none is trusted. */
+static void find_write_lock(iterate_function iterate)
+{
+    Dl_info info;
+    const ElfW(Sym) *symbol = NULL;
+    void *globals = dlsym(RTLD_DEFAULT, "_rtld_global");
+    if (!iterate || !globals ||
+        !dladdr1(globals, &info, (void **)&symbol, RTLD_DL_SYMENT) || !symbol)
+        return;
+    struct lock_search search = {globals, (const char *)globals + symbol->st_size,
+                                 (pid_t)syscall(SYS_gettid), NULL, 0};
+    iterate(find_held_mutex, &search);
+    if (search.matches == 1 && !held_by(search.found, search.self))
+        loader_write_lock = search.found;
+}
+
 void stacklog_loader_setup(void)
 {
-    real_function(&real_dl_iterate_phdr, "dl_iterate_phdr");
+    find_write_lock((iterate_function)real_function(&real_dl_iterate_phdr,
+                                                    "dl_iterate_phdr"));
     real_function(&real_dlclose, "dlclose");
 }
 
@@ -151,6 +211,7 @@ MD_EXPORT int dlclose(void *handle)
 
 void stacklog_loader_stop_for_fork(void)
 {
+    forking_thread = (pid_t)syscall(SYS_gettid);
     __atomic_store_n(&loader_gate_closed, true, __ATOMIC_SEQ_CST);
     /* A destructor that forks from within its dlclose, a callback that
      * forks: the loader holds only locks the C library resets in the
@@ -169,7 +230,12 @@ void stacklog_loader_resume_after_fork(void)
  * dlopen is not gated. */
 bool stacklog_loader_was_busy(void)
 {
-    return loader_busy_at_fork || _r_debug.r_state != RT_CONSISTENT;
+    if (loader_busy_at_fork || _r_debug.r_state != RT_CONSISTENT)
+        return true;
+    /* Held by the forking thread (a callback that forked), the lock is
+     * the child's own. */
+    pid_t owner = loader_write_lock ? loader_write_lock->__data.__owner : 0;
+    return owner != 0 && owner != forking_thread;
 }
 
 /* The calls under way but the thread's own were the parent's other

@@ -788,6 +788,24 @@ END_TEST
  * thread loads and unloads a module meanwhile: every log's module list
  * is whole and names every module its nodes do.  A child's log takes no
  * memory for its parent's events. */
+/* Another thread holds the loader's lock at the fork, inside the C
+ * library's dl_iterate_phdr as a dlopen adding its module does: the
+ * child, whose first unwind would wait for that lock forever, records no
+ * stacks and says so (the test's timeout fails a hang). */
+START_TEST(test_fork_while_another_thread_holds_the_loader_lock)
+{
+    struct probe_run run;
+    run_probe(&run, "fork_in_loader_walk", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    ck_assert_msg(strstr(run.out, "child exited\n"), "%s", run.out);
+    ck_assert_msg(strstr(run.err, ") MallocStackLogging: the process forked while "
+                                  "another thread was in the dynamic loader: "
+                                  "this child records no stacks\n"),
+                  "%s", run.err);
+    clear_directory();
+}
+END_TEST
+
 START_TEST(test_fork_while_threads_allocate)
 {
     char plugin[PATH_MAX], plugin_setting[PATH_MAX + 32];
@@ -1754,6 +1772,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_log_removed_at_exit_kept_after_crash);
     tcase_add_test(tc, test_fork_gives_the_child_its_own_log);
     tcase_add_test(tc, test_fork_while_threads_allocate);
+    tcase_add_test(tc, test_fork_while_another_thread_holds_the_loader_lock);
     tcase_add_test(tc, test_allocation_inside_a_module_walk);
     tcase_add_test(tc, test_threads_record_their_own_events);
     tcase_add_test(tc, test_long_history_spans_chunks);

@@ -220,6 +220,55 @@ static void *churning_thread(void *number)
     return NULL;
 }
 
+/* A thread inside the C library's own dl_iterate_phdr (not the
+ * library's export, whose calls a fork waits for), as a dlopen adding
+ * its module is: it holds the loader's lock at the fork. */
+typedef int (*iterate_function)(int (*)(struct dl_phdr_info *, size_t, void *),
+                                void *);
+static sem_t walk_entered, walk_may_leave;
+
+static int walk_held(struct dl_phdr_info *info, size_t size, void *unused)
+{
+    (void)info, (void)size, (void)unused;
+    sem_post(&walk_entered);
+    while (sem_wait(&walk_may_leave) != 0)
+        ;
+    return 1;
+}
+
+static void *holding_walk_thread(void *iterate)
+{
+    ((iterate_function)iterate)(walk_held, NULL);
+    return NULL;
+}
+
+static int fork_in_loader_walk(void)
+{
+    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    void *iterate = libc ? dlsym(libc, "dl_iterate_phdr") : NULL;
+    pthread_t walker;
+    if (!iterate || sem_init(&walk_entered, 0, 0) || sem_init(&walk_may_leave, 0, 0) ||
+        pthread_create(&walker, NULL, holding_walk_thread, iterate))
+        return 1;
+    while (sem_wait(&walk_entered) != 0)
+        ;
+    pid_t child = fork();
+    if (child == 0) {
+        /* Each allocation would take a stack, and unwinding looks the
+         * modules up under the lock the walker holds in the parent. */
+        for (int i = 0; i < 100; i++)
+            free(caller_b(24 + i));
+        _exit(0);
+    }
+    int status = 0;
+    bool exited = child > 0 && waitpid(child, &status, 0) == child &&
+                  WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    sem_post(&walk_may_leave);
+    pthread_join(walker, NULL);
+    printf("child %s\n", exited ? "exited" : "failed");
+    return 0;
+}
+
 static int fork_stress(void)
 {
     printf("pid %d\n", (int)getpid());
@@ -243,7 +292,10 @@ static int fork_stress(void)
                 blocks[i] = caller_b(24 + i);
             for (int i = 0; i < 100; i++)
                 free(blocks[i]);
-            exit(0);
+            /* Not exit(): the C library's lock of its exit handlers is
+             * not reset in a child, and the loading thread's dlclose may
+             * have held it at the fork (__cxa_finalize). */
+            _exit(0);
         }
         int status = 0;
         if (child < 0 || waitpid(child, &status, 0) != child ||
@@ -902,6 +954,7 @@ int main(int argc, char **argv)
                      {"vm", vm},           {"crash", crash},
                      {"logger", logger},   {"callers", callers},
                      {"signals", signals}, {"fork_stress", fork_stress},
+                     {"fork_in_loader_walk", fork_in_loader_walk},
                      {"own_stack", own_stack}, {"realloc_null", realloc_null},
                      {"reallocs", reallocs},
                      {"nested_realloc", nested_realloc},
@@ -914,6 +967,6 @@ int main(int argc, char **argv)
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|deep|interrupted|round_trip|modules|module_walk|neighbour_unmapped\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|fork_in_loader_walk|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|deep|interrupted|round_trip|modules|module_walk|neighbour_unmapped\n");
     return 2;
 }
