@@ -457,5 +457,8 @@ static inline size_t stacklog_fork_kept_stack_bytes(uint64_t first,
 
 /* ---- stacklog_reap.c: logs of processes that are gone ---- */
 void stacklog_reap(const char *directory);
+/* Whether the file at `path` is a log its process asked to keep, or
+ * anything not to be removed (not a regular file, not readable). */
+bool stacklog_log_is_kept(const char *path);
 
 #endif

@@ -104,9 +104,10 @@ static void append_decimal(char *buffer, size_t size, size_t *length,
     append(buffer, size, length, digits + i);
 }
 
-/* "<directory>/mallocdebug.<pid>.<program>.stacklog" */
+/* "<directory>/mallocdebug.<pid>.<program>.stacklog", or with
+ * ".<instance>" after the program when instance > 1. */
 static void log_path(const char *directory, const char *executable,
-                     char *path, size_t size)
+                     unsigned instance, char *path, size_t size)
 {
     size_t length = 0;
     path[0] = '\0';
@@ -115,19 +116,35 @@ static void log_path(const char *directory, const char *executable,
     append_decimal(path, size, &length, (unsigned long)getpid());
     append(path, size, &length, ".");
     append(path, size, &length, program_name(executable));
+    if (instance > 1) {
+        append(path, size, &length, ".");
+        append_decimal(path, size, &length, instance);
+    }
     append(path, size, &length, MDLOG_FILE_SUFFIX);
 }
 
-/* A file of our pid is left by this process before an exec: the new
- * image starts a fresh log. */
 static int create_exclusive(const char *path)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                  0600);
-    if (fd < 0 && errno == EEXIST && unlink(path) == 0)
-        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                  0600);
-    return fd;
+    return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                0600);
+}
+
+/* A file of the name is one this process left before an exec (or a
+ * process of the same pid long gone): replaced, unless it was kept on
+ * purpose, when the new log takes the next instance's name. */
+#define LOG_INSTANCES_MAX 99
+static int create_log(const char *directory, const char *executable)
+{
+    for (unsigned instance = 1; instance <= LOG_INSTANCES_MAX; instance++) {
+        log_path(directory, executable, instance, log_file.path,
+                 sizeof(log_file.path));
+        int fd = create_exclusive(log_file.path);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+        if (!stacklog_log_is_kept(log_file.path) && unlink(log_file.path) == 0)
+            return create_exclusive(log_file.path);
+    }
+    return -1;
 }
 
 static void executable_path(char *path, size_t size)
@@ -173,8 +190,7 @@ static void header_init(struct mdlog_header *header, unsigned mode,
 static int open_in(const char *directory, const char *executable)
 {
     log_file.directory = directory;
-    log_path(directory, executable, log_file.path, sizeof(log_file.path));
-    return create_exclusive(log_file.path);
+    return create_log(directory, executable);
 }
 
 /* MallocStackLoggingDirectory if it works, else the default, else /tmp. */

@@ -44,11 +44,9 @@ static pid_t log_name_pid(const char *name)
 /* Anything but a regular file with the header's flags is not ours to
  * judge.  Opened without blocking: anyone can leave a FIFO under a log's
  * name in a shared directory, and opening it for reading would wait for
- * a writer forever. */
-static bool log_is_kept(int directory, const char *name)
+ * a writer forever.  Closes `fd`. */
+static bool opened_log_is_kept(int fd)
 {
-    int fd = openat(directory, name,
-                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return true;
     struct stat status;
@@ -61,6 +59,18 @@ static bool log_is_kept(int directory, const char *name)
                       offsetof(struct mdlog_header, flags));
     close(fd);
     return n != (ssize_t)sizeof(flags) || (flags & MDLOG_FLAG_KEEP);
+}
+
+static bool log_is_kept(int directory, const char *name)
+{
+    return opened_log_is_kept(openat(
+        directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+}
+
+bool stacklog_log_is_kept(const char *path)
+{
+    return opened_log_is_kept(
+        open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
 }
 
 /* A log of our own pid was left by this process before an exec. */

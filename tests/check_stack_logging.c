@@ -90,6 +90,45 @@ static void run_probe(struct probe_run *run, const char *action,
     probe(run, PROBE, action, settings, false);
 }
 
+/* ---- exec ---- */
+
+/* exec starts a fresh log.  The old image's log is replaced, unless it
+ * was kept on purpose: then the new log takes the next name. */
+START_TEST(test_exec_starts_a_fresh_log)
+{
+    struct probe_run run;
+    run_probe(&run, "exec_sites", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    unsigned long pid = output_value(run.out, "pid");
+    ck_assert_uint_eq(directory_logs(NULL, 0), 2);
+    char first[600], second[600];
+    snprintf(first, sizeof(first), "%s/" MDLOG_FILE_PREFIX "%lu.stacklog_probe"
+             MDLOG_FILE_SUFFIX, directory, pid);
+    snprintf(second, sizeof(second), "%s/" MDLOG_FILE_PREFIX "%lu.stacklog_probe.2"
+             MDLOG_FILE_SUFFIX, directory, pid);
+    const char *paths[] = {first, second};
+    uint64_t events[2];
+    for (int i = 0; i < 2; i++) {
+        char message[512];
+        struct log_reader *reader = log_reader_open(paths[i], message, sizeof(message));
+        ck_assert_msg(reader != NULL, "%s", message);
+        events[i] = log_reader_event_count(reader);
+        log_reader_close(reader);
+    }
+    /* The second image ran "sites" as well: more events than the first. */
+    ck_assert_uint_gt(events[0], 0);
+    ck_assert_uint_gt(events[1], events[0]);
+    clear_directory();
+
+    /* Not kept: the new image replaces the old log, and removes its own
+     * at exit. */
+    const char *settings[] = {"MallocStackLogging=full", directory_setting, NULL};
+    probe(&run, PROBE, "exec_sites", settings, false);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    ck_assert_uint_eq(directory_logs(NULL, 0), 0);
+}
+END_TEST
+
 /* ---- events ---- */
 
 struct events {
@@ -1771,6 +1810,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_compaction_keeps_a_block_another_thread_reused);
     tcase_add_test(tc, test_log_removed_at_exit_kept_after_crash);
     tcase_add_test(tc, test_fork_gives_the_child_its_own_log);
+    tcase_add_test(tc, test_exec_starts_a_fresh_log);
     tcase_add_test(tc, test_fork_while_threads_allocate);
     tcase_add_test(tc, test_fork_while_another_thread_holds_the_loader_lock);
     tcase_add_test(tc, test_allocation_inside_a_module_walk);

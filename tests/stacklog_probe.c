@@ -943,6 +943,15 @@ static int module_walk(void)
     return 0;
 }
 
+/* Allocates, then runs the probe again in this process: "sites". */
+static int exec_sites(void)
+{
+    void *before = site_a(40);
+    printf("pid %d\nbefore %p\n", (int)getpid(), before);
+    execl("/proc/self/exe", "stacklog_probe", "sites", (char *)NULL);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -955,6 +964,7 @@ int main(int argc, char **argv)
                      {"logger", logger},   {"callers", callers},
                      {"signals", signals}, {"fork_stress", fork_stress},
                      {"fork_in_loader_walk", fork_in_loader_walk},
+                     {"exec_sites", exec_sites},
                      {"own_stack", own_stack}, {"realloc_null", realloc_null},
                      {"reallocs", reallocs},
                      {"nested_realloc", nested_realloc},
@@ -967,6 +977,6 @@ int main(int argc, char **argv)
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|fork_in_loader_walk|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|deep|interrupted|round_trip|modules|module_walk|neighbour_unmapped\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|fork_in_loader_walk|exec_sites|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|deep|interrupted|round_trip|modules|module_walk|neighbour_unmapped\n");
     return 2;
 }
