@@ -253,6 +253,9 @@ void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
 struct stacklog_known_slots {
     const uintptr_t *slot;
     unsigned count;
+    /* The pcs searched for are the innermost frames of a longer stack
+     * (a join's window): known slots may go on past them. */
+    bool pcs_are_inner;
 };
 /* Where pcs[1..count), unwound from the capture's frame at `cfa` (pcs[0]
  * being the capture's own pc), sit on the stack, into slots[1..count);

@@ -44,7 +44,7 @@ void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
         return;
     /* The stack outside the frames that changed is most often the
      * previous one: its slots spare the search most of the stack. */
-    struct stacklog_known_slots previous = {thread->previous_slot, 0};
+    struct stacklog_known_slots previous = {thread->previous_slot, 0, false};
     if (previous_known) {
         previous.count = thread->unwound_total;
         memcpy(thread->previous_slot, thread->unwound_slot,
@@ -110,10 +110,13 @@ unsigned stacklog_stack_join(struct stacklog_thread *thread, uintptr_t cfa,
 {
     const unsigned count = STACK_JOIN_INNER_FRAMES;
     uintptr_t slots[STACK_JOIN_INNER_FRAMES];
+    /* Where the window meets the previous stack, its slots are taken. */
+    const struct stacklog_known_slots previous = {thread->unwound_slot,
+                                                  thread->unwound_total, true};
     if (!thread->unwound_slots_known ||
         thread->unwound_generation != stacklog_stack_slots_generation() ||
         !stacklog_stack_slots_find(thread, cfa, return_slot, inner, count,
-                                   slots, NULL))
+                                   slots, &previous))
         return 0;
     /* The return address must be the same too: the unwinder's next step
      * depends on the code it returns to. */

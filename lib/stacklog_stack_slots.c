@@ -268,9 +268,12 @@ take_known_slots(const struct stacklog_known_slots *known, unsigned *at,
         j++;
     *at = j;
     /* The same slot with another number of frames outside it is another
-     * function's frame where one of the known ones was. */
+     * function's frame where one of the known ones was; for the innermost
+     * frames only, the frames outside them are not known yet, and the
+     * caller compares them. */
     if (j == known->count || known->slot[j] != slots[i] ||
-        known->count - j != count - i)
+        (known->pcs_are_inner ? known->count - j < count - i
+                              : known->count - j != count - i))
         return KNOWN_NOT_MET;
     for (unsigned k = 1; k < count - i; k++)
         if (*(const uintptr_t *)known->slot[j + k] != (uintptr_t)pcs[i + k] ||

@@ -122,7 +122,7 @@ START_TEST(test_known_slots_holding_the_stack_are_taken)
     uintptr_t known_slots[FRAMES];
     for (unsigned f = 1; f < FRAMES; f++)
         known_slots[f] = word_at(slot_index[f]);
-    const struct stacklog_known_slots known = {known_slots, FRAMES};
+    const struct stacklog_known_slots known = {known_slots, FRAMES, false};
     ck_assert(search(slots, &known));
     assert_slots(slots, slot_index);
 }
@@ -136,7 +136,7 @@ START_TEST(test_known_slots_that_moved_are_not_taken)
     uintptr_t known_slots[FRAMES];
     for (unsigned f = 1; f < FRAMES; f++)
         known_slots[f] = word_at(moved[f]);
-    const struct stacklog_known_slots known = {known_slots, FRAMES};
+    const struct stacklog_known_slots known = {known_slots, FRAMES, false};
     uintptr_t slots[FRAMES];
     ck_assert(search(slots, &known));
     assert_slots(slots, slot_index);
@@ -152,10 +152,36 @@ START_TEST(test_known_slots_of_another_depth_are_not_taken)
     stack_words[70] = pcs_values[4];
     uintptr_t known_slots[FRAMES] = {0, word_at(CFA - 1), word_at(20),
                                      word_at(35), word_at(70)};
-    const struct stacklog_known_slots known = {known_slots, FRAMES - 1};
+    const struct stacklog_known_slots known = {known_slots, FRAMES - 1, false};
     uintptr_t slots[FRAMES];
     ck_assert(search(slots, &known));
     assert_slots(slots, slot_index);
+}
+END_TEST
+
+START_TEST(test_known_slots_past_a_window_are_taken)
+{
+    /* A join's window: frames 0 to 3 of the stack, searched with the
+     * whole known stack.  A stale copy of frame 3's return address below
+     * its slot is what a search takes; the known slot from frame 2 out
+     * still holds the stack, and is taken, frames outside the window
+     * being more than the window's. */
+    stack_words[30] = pcs_values[3];
+    uintptr_t known_slots[FRAMES];
+    for (unsigned f = 1; f < FRAMES; f++)
+        known_slots[f] = word_at(slot_index[f]);
+    uintptr_t slots[FRAMES];
+    const struct stacklog_known_slots whole = {known_slots, FRAMES, false};
+    memset(slots, 0, sizeof(slots));
+    ck_assert(stacklog_stack_slots_find(thread, cfa(), 0, pcs, FRAMES - 1,
+                                        slots, &whole));
+    ck_assert_uint_eq(slots[3], word_at(30)); /* not met: searched */
+    const struct stacklog_known_slots window = {known_slots, FRAMES, true};
+    memset(slots, 0, sizeof(slots));
+    ck_assert(stacklog_stack_slots_find(thread, cfa(), 0, pcs, FRAMES - 1,
+                                        slots, &window));
+    ck_assert_uint_eq(slots[2], word_at(slot_index[2]));
+    ck_assert_uint_eq(slots[3], word_at(slot_index[3]));
 }
 END_TEST
 
@@ -204,6 +230,7 @@ static Suite *stack_slots_suite(void)
     tcase_add_test(tc, test_known_slots_holding_the_stack_are_taken);
     tcase_add_test(tc, test_known_slots_that_moved_are_not_taken);
     tcase_add_test(tc, test_known_slots_of_another_depth_are_not_taken);
+    tcase_add_test(tc, test_known_slots_past_a_window_are_taken);
 #endif
     tcase_add_test(tc, test_an_unmapping_elsewhere_keeps_the_cached_stacks);
     tcase_add_test(tc, test_an_unmapping_of_the_read_pages_drops_the_cached_stacks);
