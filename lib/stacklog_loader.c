@@ -26,8 +26,9 @@
  * of its caller, which a wrapper would replace.  A child tells that a
  * dlopen was under way from the loader's word to debuggers (r_state in
  * _r_debug), which some versions of the C library set before dlopen
- * takes the lock; others (2.36) take it for the new module before, so
- * the child also looks at the lock itself, found at setup as the one
+ * takes the lock; others (2.36) take it to add the new module before
+ * they set r_state, so the child also looks at the lock itself, found
+ * at setup as the one
  * mutex of the loader's globals that a dl_iterate_phdr callback holds
  * (find_write_lock): a copy held by another thread is a dlopen that was
  * adding its module at the fork.  The C++
@@ -89,8 +90,8 @@ static bool held_by(const pthread_mutex_t *mutex, pid_t thread)
     return mutex->__data.__owner == thread && mutex->__data.__count >= 1;
 }
 
-/* Inside the callback: the mutexes of the loader's globals this thread
- * holds.  Only the first call counts. */
+/* Inside the callback, with the lock held: the mutexes of the loader's
+ * globals this thread holds.  Called for the first module only. */
 static int find_held_mutex(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)info, (void)size;
