@@ -28,12 +28,12 @@
  * _r_debug), which some versions of the C library set before dlopen
  * takes the lock; others (2.36) take it to add the new module before
  * they set r_state, so the child also looks at the lock itself, found
- * at setup as the one
- * mutex of the loader's globals that a dl_iterate_phdr callback holds
- * (find_write_lock): a copy held by another thread is a dlopen that was
- * adding its module at the fork.  The C++
- * runtime's unwinder finds unwind tables with _dl_find_object, which
- * takes no lock, where the C library has it (glibc 2.35 and later).
+ * at setup as the one mutex of the loader's globals that a
+ * dl_iterate_phdr callback holds (find_write_lock): a copy held by
+ * another thread is a dlopen that was adding its module at the fork.
+ * The C++ runtime's unwinder finds unwind tables with _dl_find_object,
+ * which takes no lock, where the C library has it (glibc 2.35 and
+ * later).
  */
 #include "config.h"
 #include "stacklog.h"
