@@ -141,8 +141,11 @@ static int create_log(const char *directory, const char *executable)
         int fd = create_exclusive(log_file.path);
         if (fd >= 0 || errno != EEXIST)
             return fd;
-        if (!stacklog_log_is_kept(log_file.path) && unlink(log_file.path) == 0)
-            return create_exclusive(log_file.path);
+        if (!stacklog_log_is_kept(log_file.path) && unlink(log_file.path) == 0) {
+            fd = create_exclusive(log_file.path);
+            if (fd >= 0 || errno != EEXIST)
+                return fd; /* else made again meanwhile: the next name */
+        }
     }
     return -1;
 }

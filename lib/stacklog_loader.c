@@ -74,9 +74,8 @@ static void *real_function(void **found, const char *name)
 }
 
 /* The loader's lock that dl_iterate_phdr holds while its callback runs,
- * or NULL when it was not found; the thread that forked. */
+ * or NULL when it was not found. */
 static const pthread_mutex_t *loader_write_lock;
-static pid_t forking_thread;
 
 struct lock_search {
     const char *start, *end;
@@ -212,11 +211,11 @@ MD_EXPORT int dlclose(void *handle)
 
 void stacklog_loader_stop_for_fork(void)
 {
-    forking_thread = (pid_t)syscall(SYS_gettid);
     __atomic_store_n(&loader_gate_closed, true, __ATOMIC_SEQ_CST);
-    /* A destructor that forks from within its dlclose, a callback that
-     * forks: the loader holds only locks the C library resets in the
-     * child then. */
+    /* A destructor that forks from within its dlclose holds only locks
+     * the C library resets in the child.  (A callback that forks holds
+     * the lock dl_iterate_phdr took, which the child can never release:
+     * its thread has another id.  stacklog_loader_was_busy sees that.) */
     loader_busy_at_fork = __atomic_load_n(&loader_calls, __ATOMIC_SEQ_CST) >
                           (stacklog_loader_depth ? 1u : 0u);
 }
@@ -233,10 +232,13 @@ bool stacklog_loader_was_busy(void)
 {
     if (loader_busy_at_fork || _r_debug.r_state != RT_CONSISTENT)
         return true;
-    /* Held by the forking thread (a callback that forked), the lock is
-     * the child's own. */
-    pid_t owner = loader_write_lock ? loader_write_lock->__data.__owner : 0;
-    return owner != 0 && owner != forking_thread;
+    /* Held by anyone, even the forking thread inside a callback: the
+     * child's thread has another id, so the unlock on the way out of the
+     * callback fails and the lock stays held.  The lock word is taken
+     * before the owner is written, and the owner cleared before it is
+     * released: either one set means held. */
+    const pthread_mutex_t *lock = loader_write_lock;
+    return lock && (lock->__data.__lock != 0 || lock->__data.__owner != 0);
 }
 
 /* The calls under way but the thread's own were the parent's other

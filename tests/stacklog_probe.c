@@ -242,6 +242,31 @@ static void *holding_walk_thread(void *iterate)
     return NULL;
 }
 
+/* Forks from inside a walk, as a program's callback may. */
+static pid_t forked_in_callback = -1;
+static int fork_inside(struct dl_phdr_info *info, size_t size, void *unused)
+{
+    (void)info, (void)size, (void)unused;
+    forked_in_callback = fork();
+    return 1;
+}
+
+/* Each allocation would take a stack, and unwinding looks the modules
+ * up under the loader's lock. */
+static void allocate_in_child(void)
+{
+    for (int i = 0; i < 100; i++)
+        free(caller_b(24 + i));
+    _exit(0);
+}
+
+static bool child_exited(pid_t child)
+{
+    int status = 0;
+    return child > 0 && waitpid(child, &status, 0) == child &&
+           WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static int fork_in_loader_walk(void)
 {
     void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
@@ -253,19 +278,19 @@ static int fork_in_loader_walk(void)
     while (sem_wait(&walk_entered) != 0)
         ;
     pid_t child = fork();
-    if (child == 0) {
-        /* Each allocation would take a stack, and unwinding looks the
-         * modules up under the lock the walker holds in the parent. */
-        for (int i = 0; i < 100; i++)
-            free(caller_b(24 + i));
-        _exit(0);
-    }
-    int status = 0;
-    bool exited = child > 0 && waitpid(child, &status, 0) == child &&
-                  WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (child == 0)
+        allocate_in_child(); /* the walker holds the lock in the parent */
+    bool exited = child_exited(child);
     sem_post(&walk_may_leave);
     pthread_join(walker, NULL);
     printf("child %s\n", exited ? "exited" : "failed");
+    /* The child's copy of the lock stays held when it leaves the
+     * callback: its thread is not the owner the lock names. */
+    dl_iterate_phdr(fork_inside, NULL);
+    if (forked_in_callback == 0)
+        allocate_in_child();
+    printf("callback child %s\n",
+           child_exited(forked_in_callback) ? "exited" : "failed");
     return 0;
 }
 

@@ -226,14 +226,15 @@ static int leaks_of_running_process(const struct leaks_command *command)
     struct leaks_scan_state state = {0};
     int status = 2;
     char left[PATH_MAX];
-    if (target_names_a_log(command->target)) {
-        fail("%s: leaks reads a running process's memory, not a log: run "
-             "heap or malloc_history on the log, or leaks --atExit -- "
-             "COMMAND to check a program as it exits", command->target);
-        return 2;
-    }
+    /* A running process first: a file of its name may be in the current
+     * directory. */
     if (live_process_open(&process, command->target, message, sizeof(message)) != 0) {
-        if (log_reader_left_by_pid(command->target, left, sizeof(left)))
+        if (target_names_a_log(command->target))
+            fail("%s: leaks reads a running process's memory, not a log: "
+                 "run heap or malloc_history on the log, or leaks --atExit "
+                 "-- COMMAND to check a program as it exits",
+                 command->target);
+        else if (log_reader_left_by_pid(command->target, left, sizeof(left)))
             fail("%s; leaks reads a running process's memory, but the log "
                  "it left, %s, can be read with heap or malloc_history",
                  message, left);

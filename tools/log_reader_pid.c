@@ -82,6 +82,14 @@ static bool find_in_maps(FILE *maps, pid_t pid, struct found_log *found)
     return matched;
 }
 
+/* Nanoseconds count: an exec'd image's log and its old image's, kept,
+ * are mostly written within the same second. */
+static bool older(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec ||
+           (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 /* The newest log of `pid` in `directory`. */
 static bool find_in_directory(const char *directory, pid_t pid,
                               struct found_log *found)
@@ -90,7 +98,7 @@ static bool find_in_directory(const char *directory, pid_t pid,
     if (dir == NULL)
         return false;
     struct dirent *entry;
-    time_t newest = 0;
+    struct timespec newest = {0, 0};
     bool matched = false;
     while ((entry = readdir(dir)) != NULL) {
         char path[PATH_MAX];
@@ -98,11 +106,12 @@ static bool find_in_directory(const char *directory, pid_t pid,
         if (!is_log_name(entry->d_name, pid) ||
             snprintf(path, sizeof(path), "%s/%s", directory, entry->d_name) >=
                 (int)sizeof(path) ||
-            stat(path, &status) != 0 || (matched && status.st_mtime < newest))
+            stat(path, &status) != 0 ||
+            (matched && older(&status.st_mtim, &newest)))
             continue;
         strcpy(found->path, path);
         found->deleted = false;
-        newest = status.st_mtime;
+        newest = status.st_mtim;
         matched = true;
     }
     closedir(dir);

@@ -96,15 +96,24 @@ static bool same_build(Dwfl_Module *dwfl_module, const struct mdlog_module *reco
 
 /* The regular file at `path`, opened without blocking: a log names
  * whatever path it likes, and a FIFO there would wait for a writer. */
-static int open_regular_file(const char *path)
+static int open_regular_file(const char *path, struct stat *status)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    struct stat status;
-    if (fd >= 0 && (fstat(fd, &status) != 0 || !S_ISREG(status.st_mode))) {
+    if (fd >= 0 && (fstat(fd, status) != 0 || !S_ISREG(status->st_mode))) {
         close(fd);
         return -1;
     }
     return fd;
+}
+
+/* After libdwfl refused the module: the descriptor is still ours unless
+ * libdwfl closed it (it does for a compressed file it unpacked). */
+static void close_if_still_open(int fd, const struct stat *opened)
+{
+    struct stat now;
+    if (fstat(fd, &now) == 0 && now.st_dev == opened->st_dev &&
+        now.st_ino == opened->st_ino)
+        close(fd);
 }
 
 /* The module's file, at the addresses the process had it, when it is
@@ -114,7 +123,8 @@ static void open_file(struct symbols_log_module *module,
 {
     if (record->path[0] == '\0' || (record->flags & MDLOG_MODULE_PATH_TRUNCATED))
         return;
-    int fd = open_regular_file(record->path);
+    struct stat file;
+    int fd = open_regular_file(record->path, &file);
     if (fd < 0)
         return;
     module->dwfl = dwfl_begin(&file_callbacks);
@@ -129,7 +139,7 @@ static void open_file(struct symbols_log_module *module,
                                             record->path, fd,
                                             record->load_bias, true);
     if (reported == NULL)
-        close(fd);
+        close_if_still_open(fd, &file);
     if (dwfl_report_end(module->dwfl, NULL, NULL) == 0 && reported != NULL &&
         same_build(reported, record)) {
         module->dwfl_module = reported;
