@@ -237,11 +237,12 @@ void stacklog_fork_child(void)
     if (!stacklog_header)
         return;
     stacklog_loader_fork_child();
-    /* The loader's lock may be held by a thread the child does not have:
-     * unwinding or scanning the modules could wait for it forever. */
+    /* The loader's lock may be held for good (by a thread the child does
+     * not have, or in a callback the child leaves): unwinding or scanning
+     * the modules could wait for it forever. */
     if (stacklog_loader_was_busy())
-        stacklog_say("the process forked while another thread was in the "
-                     "dynamic loader: this child records no stacks", NULL, NULL);
+        stacklog_say("the process forked while a thread was in the dynamic "
+                     "loader: this child records no stacks", NULL, NULL);
     else
         stacklog_capture_resume_after_fork();
     stacklog_modules_reinit_lock();

@@ -839,7 +839,7 @@ START_TEST(test_fork_while_another_thread_holds_the_loader_lock)
     ck_assert_msg(strncmp(run.out, "child exited\n", 13) == 0, "%s", run.out);
     ck_assert_msg(strstr(run.out, "\ncallback child exited\n"), "%s", run.out);
     /* Said by both children. */
-    const char *said = ") MallocStackLogging: the process forked while another "
+    const char *said = ") MallocStackLogging: the process forked while a "
                        "thread was in the dynamic loader: this child records "
                        "no stacks\n";
     const char *first = strstr(run.err, said);
