@@ -251,13 +251,14 @@ static unsigned first_program_frame(uintptr_t return_slot, void *const *pcs,
 enum known_slots_outcome { KNOWN_TAKEN, KNOWN_NOT_MET, KNOWN_DIFFERENT };
 
 /* When slots[i] is one of the known slots, and as many known slots lie
- * outside it as frames outside pcs[i], still holding pcs[i+1..count):
- * those slots, into slots[i+1..count).  The search that found them took
- * each for the first copy of its return address above the slot before,
- * as this one would: the frames are the same, laid out as they were.
+ * outside it as frames outside pcs[i] (at least as many when pcs are the
+ * innermost frames only), still holding pcs[i+1..count): those slots,
+ * into slots[i+1..count).  The search that found them took each for the
+ * first copy of its return address above the slot before, as this one
+ * would: the frames are the same, laid out as they were.
  * KNOWN_DIFFERENT when the frames outside differ from what the slots
- * hold (the stack changed there) or one is a signal frame's.  `*at` walks the known slots up with
- * slots[i]. */
+ * hold (the stack changed there) or one is a signal frame's.  `*at`
+ * walks the known slots up with slots[i]. */
 static enum known_slots_outcome
 take_known_slots(const struct stacklog_known_slots *known, unsigned *at,
                  unsigned i, void *const *pcs, unsigned count,

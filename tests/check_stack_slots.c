@@ -74,13 +74,27 @@ static uintptr_t cfa(void)
     return (uintptr_t)&stack_words[CFA];
 }
 
-/* The search, taking `known` slots when given, into slots[]. */
+/* The search for the first `count` frames, taking `known` slots when
+ * given, into slots[]. */
+static bool search_frames(uintptr_t *slots, unsigned count,
+                          const struct stacklog_known_slots *known)
+{
+    memset(slots, 0, FRAMES * sizeof(slots[0]));
+    return stacklog_stack_slots_find(thread, cfa(), 0, pcs, count, slots,
+                                     known);
+}
+
 static bool search(uintptr_t *slots,
                    const struct stacklog_known_slots *known)
 {
-    memset(slots, 0, FRAMES * sizeof(slots[0]));
-    return stacklog_stack_slots_find(thread, cfa(), 0, pcs, FRAMES, slots,
-                                     known);
+    return search_frames(slots, FRAMES, known);
+}
+
+/* Known slots at the words `index` names. */
+static void slots_at(uintptr_t *slots, const unsigned *index)
+{
+    for (unsigned f = 1; f < FRAMES; f++)
+        slots[f] = word_at(index[f]);
 }
 
 static void assert_slots(const uintptr_t *slots, const unsigned *expected)
@@ -120,8 +134,7 @@ START_TEST(test_known_slots_holding_the_stack_are_taken)
     uintptr_t slots[FRAMES];
     ck_assert(!search(slots, NULL));
     uintptr_t known_slots[FRAMES];
-    for (unsigned f = 1; f < FRAMES; f++)
-        known_slots[f] = word_at(slot_index[f]);
+    slots_at(known_slots, slot_index);
     const struct stacklog_known_slots known = {known_slots, FRAMES, false};
     ck_assert(search(slots, &known));
     assert_slots(slots, slot_index);
@@ -134,8 +147,7 @@ START_TEST(test_known_slots_that_moved_are_not_taken)
      * return address: the frames outside changed, and are searched. */
     const unsigned moved[FRAMES] = {0, CFA - 1, 20, 40, 50};
     uintptr_t known_slots[FRAMES];
-    for (unsigned f = 1; f < FRAMES; f++)
-        known_slots[f] = word_at(moved[f]);
+    slots_at(known_slots, moved);
     const struct stacklog_known_slots known = {known_slots, FRAMES, false};
     uintptr_t slots[FRAMES];
     ck_assert(search(slots, &known));
@@ -168,18 +180,13 @@ START_TEST(test_known_slots_past_a_window_are_taken)
      * being more than the window's. */
     stack_words[30] = pcs_values[3];
     uintptr_t known_slots[FRAMES];
-    for (unsigned f = 1; f < FRAMES; f++)
-        known_slots[f] = word_at(slot_index[f]);
+    slots_at(known_slots, slot_index);
     uintptr_t slots[FRAMES];
     const struct stacklog_known_slots whole = {known_slots, FRAMES, false};
-    memset(slots, 0, sizeof(slots));
-    ck_assert(stacklog_stack_slots_find(thread, cfa(), 0, pcs, FRAMES - 1,
-                                        slots, &whole));
+    ck_assert(search_frames(slots, FRAMES - 1, &whole));
     ck_assert_uint_eq(slots[3], word_at(30)); /* not met: searched */
     const struct stacklog_known_slots window = {known_slots, FRAMES, true};
-    memset(slots, 0, sizeof(slots));
-    ck_assert(stacklog_stack_slots_find(thread, cfa(), 0, pcs, FRAMES - 1,
-                                        slots, &window));
+    ck_assert(search_frames(slots, FRAMES - 1, &window));
     ck_assert_uint_eq(slots[2], word_at(slot_index[2]));
     ck_assert_uint_eq(slots[3], word_at(slot_index[3]));
 }

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "log_reader_internal.h"
+#include "target.h"
 #include "target_permission.h"
 
 #include <dirent.h>
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -146,16 +146,11 @@ static struct log_reader *open_mapped(pid_t pid, const char *path,
 
 bool log_reader_left_by_pid(const char *spec, char *path, size_t size)
 {
-    char *end;
-    errno = 0;
-    long pid = strtol(spec, &end, 10);
-    if (*spec < '0' || *spec > '9' || *end != '\0' || errno != 0 ||
-        pid <= 0 || pid > INT_MAX)
-        return false;
-    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-        return false; /* it runs: its log is found through it */
+    pid_t pid;
     struct found_log found;
-    if (!find_in_directory(MDLOG_DEFAULT_DIRECTORY, (pid_t)pid, &found) ||
+    /* A process that runs has its log found through it. */
+    if (!target_gone_pid(spec, &pid) ||
+        !find_in_directory(MDLOG_DEFAULT_DIRECTORY, pid, &found) ||
         strlen(found.path) >= size)
         return false;
     strcpy(path, found.path);

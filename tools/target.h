@@ -69,6 +69,9 @@ bool target_names_a_log(const char *spec);
 int target_find(const char *spec, pid_t *pid, char *message,
                 size_t message_size);
 
+/* Whether `spec` is a pid that no process has (any more): `*pid`. */
+bool target_gone_pid(const char *spec, pid_t *pid);
+
 /* The executable's file name of process `pid` (its command name when the
  * executable cannot be read); false when the process is gone. */
 bool target_process_name(pid_t pid, char *name, size_t size);

@@ -55,22 +55,40 @@ bool target_process_name(pid_t pid, char *name, size_t size)
     return ok;
 }
 
+/* The pid a number of digits names, when it can be one. */
+static bool parse_pid(const char *spec, pid_t *pid)
+{
+    long value = strtol(spec, NULL, 10);
+    if (value <= 0 || value > INT_MAX)
+        return false;
+    *pid = (pid_t)value;
+    return true;
+}
+
+static bool no_such_process(pid_t pid)
+{
+    return kill(pid, 0) != 0 && errno == ESRCH;
+}
+
 static int find_by_number(const char *spec, pid_t *pid, char *message,
                           size_t message_size)
 {
-    long value = strtol(spec, NULL, 10);
-    if (value <= 0 || value > INT_MAX) {
+    if (!parse_pid(spec, pid)) {
         snprintf(message, message_size, "%s is not a valid process id", spec);
         return -1;
     }
-    if (kill((pid_t)value, 0) != 0 && errno == ESRCH) {
+    if (no_such_process(*pid)) {
         snprintf(message, message_size,
-                 "no process %ld: check the pid with ps, or give the "
-                 "program's name", value);
+                 "no process %d: check the pid with ps, or give the "
+                 "program's name", (int)*pid);
         return -1;
     }
-    *pid = (pid_t)value;
     return 0;
+}
+
+bool target_gone_pid(const char *spec, pid_t *pid)
+{
+    return is_number(spec) && parse_pid(spec, pid) && no_such_process(*pid);
 }
 
 int target_find(const char *spec, pid_t *pid, char *message,
