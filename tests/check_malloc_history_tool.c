@@ -328,6 +328,9 @@ START_TEST(test_pid_of_a_process_that_is_gone)
     expect_error(&leaks, "leaks reads a running process's memory, but the log it left");
     ck_assert_msg(strstr(leaks.err, left), "%s", leaks.err);
     expect_error(&leaks_of_log, "leaks reads a running process's memory, not a log");
+    struct tool_run leaks_of_nothing;
+    tool_run(&leaks_of_nothing, "tools/leaks", left, (char *)NULL);
+    expect_error(&leaks_of_nothing, "no such file, and no running process of that name");
 }
 END_TEST
 

@@ -229,7 +229,13 @@ static int leaks_of_running_process(const struct leaks_command *command)
     /* A running process first: a file of its name may be in the current
      * directory. */
     if (live_process_open(&process, command->target, message, sizeof(message)) != 0) {
-        if (target_names_a_log(command->target))
+        if (target_names_a_log(command->target) &&
+            access(command->target, F_OK) != 0)
+            fail("%s: no such file, and no running process of that name: "
+                 "give the pid or name of a running process, or leaks "
+                 "--atExit -- COMMAND to check a program as it exits",
+                 command->target);
+        else if (target_names_a_log(command->target))
             fail("%s: leaks reads a running process's memory, not a log: "
                  "run heap or malloc_history on the log, or leaks --atExit "
                  "-- COMMAND to check a program as it exits",
