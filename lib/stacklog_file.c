@@ -35,6 +35,9 @@ struct mdlog_header *stacklog_header;
 static struct {
     md_lock_t lock;
     int fd;
+    /* The file the log is: see log_descriptor. */
+    dev_t device;
+    ino_t inode;
     const char *directory; /* the one the log is in */
     char path[PATH_MAX];
     bool keep;
@@ -74,6 +77,22 @@ static int reserve(int fd, off_t offset, off_t length)
     if (st.st_size >= offset + length)
         return 0;
     return ftruncate(fd, offset + length) == 0 ? 0 : errno;
+}
+
+static bool is_the_log(int fd)
+{
+    struct stat status;
+    return fd >= 0 && fstat(fd, &status) == 0 &&
+           status.st_dev == log_file.device && status.st_ino == log_file.inode;
+}
+
+static void remember_the_log(int fd)
+{
+    struct stat status;
+    if (fstat(fd, &status) == 0) {
+        log_file.device = status.st_dev;
+        log_file.inode = status.st_ino;
+    }
 }
 
 static const char *program_name(const char *executable)
@@ -263,6 +282,7 @@ bool stacklog_file_create(unsigned mode, unsigned flags)
         return false;
     }
     log_file.fd = fd;
+    remember_the_log(fd);
     log_file.keep = (flags & MDLOG_FLAG_KEEP) != 0;
     header_init(header, mode, flags, executable);
     stacklog_header = header;
@@ -270,10 +290,10 @@ bool stacklog_file_create(unsigned mode, unsigned flags)
     return true;
 }
 
-static struct mdlog_chunk_header *map_chunk(uint64_t index, void *fixed)
+static struct mdlog_chunk_header *map_chunk(int fd, uint64_t index, void *fixed)
 {
     void *chunk = os_syscall_mmap(fixed, MDLOG_CHUNK_SIZE, PROT_READ | PROT_WRITE,
-                       MAP_SHARED | (fixed ? MAP_FIXED : 0), log_file.fd,
+                       MAP_SHARED | (fixed ? MAP_FIXED : 0), fd,
                        chunk_offset(index));
     return chunk == MAP_FAILED ? NULL : chunk;
 }
@@ -287,15 +307,42 @@ static void say_full(int error)
         "): later events are counted as unrecorded");
 }
 
+/* The log's descriptor, or -1 with errno set.  The program may have
+ * closed it (close_range, closefrom) and opened a file of its own on the
+ * same number, or put one there with dup2: growing the log through that
+ * number would truncate and overwrite the program's file.  So the
+ * descriptor is checked to be the log's file before each use; when it
+ * is not, the number is left to whoever has it now and the log is
+ * opened again by its path.  Lock held. */
+static int log_descriptor(void)
+{
+    if (MD_LIKELY(is_the_log(log_file.fd)))
+        return log_file.fd;
+    int fd = open(log_file.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd >= 0 && !is_the_log(fd)) {
+        close(fd); /* another file made under the log's name */
+        fd = -1;
+        errno = ENOENT;
+    }
+    log_file.fd = fd;
+    if (fd < 0 && !log_file.full_announced) {
+        log_file.full_announced = true;
+        stacklog_say("the program closed the log's file, which can't be "
+            "opened again (", strerror(errno),
+            "): later events are counted as unrecorded");
+    }
+    return fd;
+}
+
 /* The file covers chunk `index`, whose first page has memory (for its
  * header): the rest of the chunk is a hole until it is backed. */
-static int grow_for_chunk(uint64_t index)
+static int grow_for_chunk(int fd, uint64_t index)
 {
     if (index >= CHUNK_MAP_ENTRIES)
         return EFBIG;
-    if (ftruncate(log_file.fd, chunk_offset(index + 1)) != 0)
+    if (ftruncate(fd, chunk_offset(index + 1)) != 0)
         return errno;
-    return reserve(log_file.fd, chunk_offset(index), STACKLOG_CHUNK_BACKED_AT_START);
+    return reserve(fd, chunk_offset(index), STACKLOG_CHUNK_BACKED_AT_START);
 }
 
 struct mdlog_chunk_header *stacklog_file_new_chunk(uint32_t kind,
@@ -306,8 +353,9 @@ struct mdlog_chunk_header *stacklog_file_new_chunk(uint32_t kind,
     struct mdlog_header *header = stacklog_header;
     uint64_t index = header->chunk_count;
     struct mdlog_chunk_header *chunk = NULL;
-    int error = grow_for_chunk(index);
-    if (error == 0 && !(chunk = map_chunk(index, NULL)))
+    int fd = log_descriptor();
+    int error = fd < 0 ? errno : grow_for_chunk(fd, index);
+    if (error == 0 && !(chunk = map_chunk(fd, index, NULL)))
         error = errno;
     if (chunk) {
         chunk->thread = thread;
@@ -330,12 +378,15 @@ static int back_by_fallocate(const struct mdlog_chunk_header *chunk,
     md_lock(&log_file.lock);
     int error = EINVAL;
     uint64_t count = stacklog_header->chunk_count;
-    for (uint64_t i = 0; i < count; i++)
+    int fd = log_descriptor();
+    for (uint64_t i = 0; fd >= 0 && i < count; i++)
         if (log_file.chunk_map[i] == (const char *)chunk) {
-            error = reserve(log_file.fd, chunk_offset(i) + (off_t)from,
+            error = reserve(fd, chunk_offset(i) + (off_t)from,
                             (off_t)(to - from));
             break;
         }
+    if (fd < 0)
+        error = errno;
     md_unlock(&log_file.lock);
     return error;
 }
@@ -430,7 +481,7 @@ static bool fork_copy_chunk(int parent_fd, int fd, uint64_t index,
         if (kind == MDLOG_CHUNK_STACKS &&
             reserve(fd, chunk_offset(index), (off_t)kept) != 0)
             return false;
-        return map_chunk(index, chunk) != NULL;
+        return map_chunk(fd, index, chunk) != NULL;
     }
     struct mdlog_chunk_header unused = {.kind = MDLOG_CHUNK_UNUSED};
     if (pwrite(fd, &unused, sizeof(unused), chunk_offset(index)) !=
@@ -459,9 +510,9 @@ bool stacklog_file_fork_child(bool keep)
 {
     struct mdlog_header *header = stacklog_header;
     pid_t parent = header->pid;
-    int parent_fd = log_file.fd;
+    int parent_fd = log_descriptor();
     md_lock_init(&log_file.lock);
-    int fd = open_in(log_file.directory, header->executable);
+    int fd = parent_fd < 0 ? -1 : open_in(log_file.directory, header->executable);
     /* The parent's threads go on adding chunks and nodes: the child
      * keeps those counted now, and its header says so. */
     uint64_t count = __atomic_load_n(&header->chunk_count, __ATOMIC_ACQUIRE);
@@ -479,9 +530,12 @@ bool stacklog_file_fork_child(bool keep)
                      offsetof(struct mdlog_header, chunk_count)) ==
                   (ssize_t)sizeof(count);
     log_file.fd = fd;
+    if (fd >= 0)
+        remember_the_log(fd);
     for (uint64_t i = 0; ok && i < count; i++)
         ok = fork_copy_chunk(parent_fd, fd, i, nodes);
-    close(parent_fd);
+    if (parent_fd >= 0)
+        close(parent_fd);
     ok = ok && os_syscall_mmap(header, MDLOG_HEADER_SIZE, PROT_READ | PROT_WRITE,
                     MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED;
     if (!ok) {

@@ -1050,6 +1050,35 @@ START_TEST(test_long_history_spans_chunks)
 }
 END_TEST
 
+/* A program that puts a file of its own on the log's descriptor number
+ * (as one that closes every descriptor and opens files does): the log
+ * goes on through its own file, and the program's file is left alone. */
+START_TEST(test_descriptor_taken_by_the_program)
+{
+    char file[600], setting[700];
+    snprintf(file, sizeof(file), "%s/program_file", directory);
+    snprintf(setting, sizeof(setting), "PROBE_FILE=%s", file);
+    static unsigned char contents[3 << 20];
+    for (size_t i = 0; i < sizeof(contents); i++)
+        contents[i] = (unsigned char)(i * 7 + 1);
+    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, contents, sizeof(contents)), (ssize_t)sizeof(contents));
+    close(fd);
+    struct probe_run run;
+    run_probe(&run, "descriptor_replaced", "MallocStackLogging=full", setting);
+    static unsigned char after[sizeof(contents) + 1];
+    fd = open(file, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ssize_t length = read(fd, after, sizeof(after));
+    close(fd);
+    unlink(file);
+    ck_assert_int_eq(length, (ssize_t)sizeof(contents));
+    ck_assert(memcmp(after, contents, sizeof(contents)) == 0);
+    check_whole_long_history(&run);
+}
+END_TEST
+
 START_TEST(test_log_memory_follows_what_it_holds)
 {
     static const char *const modes[] = {"MallocStackLogging=1",
@@ -1820,6 +1849,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_threads_record_their_own_events);
     tcase_add_test(tc, test_long_history_spans_chunks);
     tcase_add_test(tc, test_log_memory_follows_what_it_holds);
+    tcase_add_test(tc, test_descriptor_taken_by_the_program);
     tcase_add_test(tc, test_log_grows_without_populate_write);
     tcase_add_test(tc, test_full_file_system_stops_the_log_with_a_message);
     tcase_add_test(tc, test_module_loaded_where_another_was_is_its_own);

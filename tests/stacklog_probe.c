@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <malloc/malloc.h>
 #include <pthread.h>
@@ -694,6 +695,37 @@ static int long_history(void)
     return 0;
 }
 
+/* The log's descriptor, found among the process's open files. */
+static int log_descriptor_number(void)
+{
+    for (int fd = 3; fd < 1024; fd++) {
+        char link[64], target[4096];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        const size_t suffix = strlen(".stacklog");
+        if ((size_t)n > suffix && strcmp(target + n - suffix, ".stacklog") == 0)
+            return fd;
+    }
+    return -1;
+}
+
+/* Puts the file named by PROBE_FILE on the log's descriptor number, as a
+ * program that closes every descriptor it did not open and then opens
+ * its own does, and then records the long history. */
+static int descriptor_replaced(void)
+{
+    int log = log_descriptor_number();
+    const char *path = getenv("PROBE_FILE");
+    int own = path ? open(path, O_RDWR) : -1;
+    if (log < 0 || own < 0 || dup2(own, log) != log)
+        return 1;
+    close(own);
+    return long_history();
+}
+
 static int crash(void)
 {
     print_sites();
@@ -997,11 +1029,12 @@ int main(int argc, char **argv)
                      {"deep", deep}, {"interrupted", interrupted},
                      {"round_trip", round_trip}, {"modules", modules},
                      {"module_walk", module_walk},
-                     {"neighbour_unmapped", neighbour_unmapped}};
+                     {"neighbour_unmapped", neighbour_unmapped},
+                     {"descriptor_replaced", descriptor_replaced}};
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|fork_in_loader_walk|exec_sites|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|deep|interrupted|round_trip|modules|module_walk|neighbour_unmapped\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|fork_in_loader_walk|exec_sites|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|deep|interrupted|round_trip|modules|module_walk|neighbour_unmapped|descriptor_replaced\n");
     return 2;
 }
