@@ -114,14 +114,22 @@ DISPATCH_INLINE void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
         stacklog_realloc_begin();
     void *result = dispatch_allowed() ? zone->realloc(zone, pointer, size)
                                       : NULL;
-    if (logged)
+    if (logged) {
         dispatch_log(LOG_ALLOCATE | MALLOC_LOG_TYPE_DEALLOCATE, zone,
                      (uintptr_t)pointer, size, result);
-    else if (MD_UNLIKELY(stacklog_malloc_enabled) && result)
-        /* No block was freed (a realloc of NULL, or lite mode, which does
-         * not look): to the stack log, an allocation of `size`. */
+        return dispatch_result(result);
+    }
+    /* No block was freed (a realloc of NULL, or lite mode, which does
+     * not look): to the stack log, an allocation of `size`; to the
+     * program's logger, a realloc of NULL is the realloc it is on macOS
+     * (malloc_zone_realloc: realloc() makes it a malloc). */
+    if (MD_UNLIKELY(stacklog_malloc_enabled) && result)
         stacklog_record(LOG_ALLOCATE, zone, size, 0, (uintptr_t)result,
                         STACKLOG_RETURN_SLOT());
+    malloc_logger_t *logger = malloc_logger;
+    if (MD_UNLIKELY(logger != NULL) && !pointer)
+        logger(LOG_ALLOCATE | MALLOC_LOG_TYPE_DEALLOCATE, (uintptr_t)zone, 0,
+               size, (uintptr_t)result, 0);
     return dispatch_result(result);
 }
 
