@@ -101,14 +101,20 @@ static const char *program_name(const char *executable)
     return slash ? slash + 1 : executable;
 }
 
-static void append(char *buffer, size_t size, size_t *length, const char *text)
+static void append_bytes(char *buffer, size_t size, size_t *length,
+                         const char *text, size_t n)
 {
-    size_t n = strlen(text);
-    if (*length + n >= size)
-        n = size - 1 - *length;
+    size_t room = size - 1 - *length;
+    if (n > room)
+        n = room;
     memcpy(buffer + *length, text, n);
     *length += n;
     buffer[*length] = '\0';
+}
+
+static void append(char *buffer, size_t size, size_t *length, const char *text)
+{
+    append_bytes(buffer, size, length, text, strlen(text));
 }
 
 static void append_decimal(char *buffer, size_t size, size_t *length,
@@ -123,23 +129,60 @@ static void append_decimal(char *buffer, size_t size, size_t *length,
     append(buffer, size, length, digits + i);
 }
 
+/* How much of the program's name `name` goes into a log name whose
+ * other parts take `fixed` bytes of the file name and `directory` bytes
+ * before it, in a path of `size` bytes: all of it when it fits, else as
+ * much as does, not cutting a UTF-8 character in two. */
+static size_t program_name_kept(const char *name, size_t fixed,
+                                size_t directory, size_t size)
+{
+    size_t kept = strlen(name);
+    size_t room_in_name = NAME_MAX > fixed ? NAME_MAX - fixed : 0;
+    size_t room_in_path = size > directory + fixed + 1
+                              ? size - 1 - directory - fixed
+                              : 0;
+    if (kept > room_in_name)
+        kept = room_in_name;
+    if (kept > room_in_path)
+        kept = room_in_path;
+    while (kept > 0 && name[kept] && ((unsigned char)name[kept] & 0xc0) == 0x80)
+        kept--;
+    return kept;
+}
+
 /* "<directory>/mallocdebug.<pid>.<program>.stacklog", or with
- * ".<instance>" after the program when instance > 1. */
-static void log_path(const char *directory, const char *executable,
+ * ".<instance>" after the program when instance > 1; a program name too
+ * long for a file name or a path is cut.  False, with errno
+ * ENAMETOOLONG, when the directory leaves no room for any of it. */
+static bool log_path(const char *directory, const char *executable,
                      unsigned instance, char *path, size_t size)
 {
+    char head[48], tail[48];
+    size_t head_length = 0, tail_length = 0;
+    head[0] = tail[0] = '\0';
+    append(head, sizeof(head), &head_length, "/" MDLOG_FILE_PREFIX);
+    append_decimal(head, sizeof(head), &head_length, (unsigned long)getpid());
+    append(head, sizeof(head), &head_length, ".");
+    if (instance > 1) {
+        append(tail, sizeof(tail), &tail_length, ".");
+        append_decimal(tail, sizeof(tail), &tail_length, instance);
+    }
+    append(tail, sizeof(tail), &tail_length, MDLOG_FILE_SUFFIX);
+    const char *name = program_name(executable);
+    /* The slash is the directory's, not the file name's. */
+    size_t kept = program_name_kept(name, head_length - 1 + tail_length,
+                                    strlen(directory) + 1, size);
+    if (kept == 0) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
     size_t length = 0;
     path[0] = '\0';
     append(path, size, &length, directory);
-    append(path, size, &length, "/" MDLOG_FILE_PREFIX);
-    append_decimal(path, size, &length, (unsigned long)getpid());
-    append(path, size, &length, ".");
-    append(path, size, &length, program_name(executable));
-    if (instance > 1) {
-        append(path, size, &length, ".");
-        append_decimal(path, size, &length, instance);
-    }
-    append(path, size, &length, MDLOG_FILE_SUFFIX);
+    append(path, size, &length, head);
+    append_bytes(path, size, &length, name, kept);
+    append(path, size, &length, tail);
+    return true;
 }
 
 static int create_exclusive(const char *path)
@@ -155,8 +198,9 @@ static int create_exclusive(const char *path)
 static int create_log(const char *directory, const char *executable)
 {
     for (unsigned instance = 1; instance <= LOG_INSTANCES_MAX; instance++) {
-        log_path(directory, executable, instance, log_file.path,
-                 sizeof(log_file.path));
+        if (!log_path(directory, executable, instance, log_file.path,
+                      sizeof(log_file.path)))
+            return -1;
         int fd = create_exclusive(log_file.path);
         if (fd >= 0 || errno != EEXIST)
             return fd;
@@ -215,6 +259,18 @@ static int open_in(const char *directory, const char *executable)
     return create_log(directory, executable);
 }
 
+static void say_directory_refused(const char *directory, int error)
+{
+    struct report_line line;
+    report_line_begin_named(&line, "MallocStackLogging");
+    report_append(&line, "can't create a log in ");
+    report_append(&line, directory);
+    report_append(&line, " (");
+    report_append(&line, strerror(error));
+    report_append(&line, "); using " MDLOG_DEFAULT_DIRECTORY);
+    report_line_write_to(&line, STDERR_FILENO);
+}
+
 /* MallocStackLoggingDirectory if it works, else the default, else /tmp. */
 static int open_log(const char *executable)
 {
@@ -223,8 +279,7 @@ static int open_log(const char *executable)
     if (asked[0]) {
         fd = open_in(asked, executable);
         if (fd < 0)
-            stacklog_say("can't create a log in ", asked,
-                ": not a writable directory; using " MDLOG_DEFAULT_DIRECTORY);
+            say_directory_refused(asked, errno);
     }
     if (fd < 0) {
         stacklog_reap(MDLOG_DEFAULT_DIRECTORY);

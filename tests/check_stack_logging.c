@@ -1787,7 +1787,7 @@ START_TEST(test_unwritable_directory_falls_back)
     probe(&run, PROBE, "sites", settings, false);
     ck_assert_msg(exited_cleanly(&run), "%s", run.err);
     ck_assert_msg(strstr(run.err, ") MallocStackLogging: can't create a log in "
-                                  "/nonexistent/logs: not a writable directory; "
+                                  "/nonexistent/logs (No such file or directory); "
                                   "using /dev/shm\n"),
                   "%s", run.err);
     char expected[256];
@@ -1801,6 +1801,41 @@ START_TEST(test_unwritable_directory_falls_back)
     probe(&run, PROBE, "sites", relative, false);
     ck_assert_msg(strstr(run.err, "MallocStackLoggingDirectory"), "%s", run.err);
     ck_assert_msg(strstr(run.err, "expected an absolute path"), "%s", run.err);
+}
+END_TEST
+
+/* A program whose name would make the log's file name longer than a
+ * file name may be: the name is cut, the log made all the same. */
+START_TEST(test_long_program_name_is_cut_in_the_log_name)
+{
+    char program[PATH_MAX], libraries[PATH_MAX + 32];
+    char name[241];
+    memset(name, 'x', 240);
+    name[240] = '\0';
+    snprintf(program, sizeof(program), "%s/%s", directory, name);
+    copy_file("tests/.libs/stacklog_probe", program);
+    ck_assert_int_eq(chmod(program, 0700), 0);
+    char *libs = realpath("lib/.libs", NULL);
+    ck_assert_ptr_nonnull(libs);
+    snprintf(libraries, sizeof(libraries), "LD_LIBRARY_PATH=%s", libs);
+    free(libs);
+    const char *settings[] = {"MallocStackLogging=1", directory_setting,
+                              "MallocStackLoggingDontDeleteStackLogFile=1",
+                              libraries, NULL};
+    struct probe_run run;
+    probe(&run, program, "sites", settings, false);
+    unlink(program);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    char path[PATH_MAX];
+    ck_assert_uint_eq(directory_logs(path, sizeof(path)), 1);
+    const char *log = strrchr(path, '/') + 1;
+    char start[64];
+    snprintf(start, sizeof(start), MDLOG_FILE_PREFIX "%lu.xxx",
+             output_value(run.out, "pid"));
+    ck_assert_uint_eq(strlen(log), NAME_MAX);
+    ck_assert_msg(strncmp(log, start, strlen(start)) == 0, "%s", log);
+    ck_assert_str_eq(log + NAME_MAX - strlen(MDLOG_FILE_SUFFIX), MDLOG_FILE_SUFFIX);
+    clear_directory();
 }
 END_TEST
 
@@ -1863,6 +1898,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_fifo_named_like_a_log_is_left_alone);
     tcase_add_test(tc, test_mode_values);
     tcase_add_test(tc, test_unwritable_directory_falls_back);
+    tcase_add_test(tc, test_long_program_name_is_cut_in_the_log_name);
     tcase_add_test(tc, test_program_logger_sees_the_same_calls);
     suite_add_tcase(s, tc);
     return s;
