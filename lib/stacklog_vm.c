@@ -23,6 +23,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* Linux 5.7; older C library headers lack it. */
+#ifdef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP_FLAG MREMAP_DONTUNMAP
+#else
+#define MREMAP_DONTUNMAP_FLAG 4
+#endif
+
 static bool recorded(void)
 {
     return MD_UNLIKELY(stacklog_vm_enabled);
@@ -45,10 +52,15 @@ MD_EXPORT void *mmap64(void *address, size_t length, int protection, int flags,
 
 MD_EXPORT int munmap(void *address, size_t length)
 {
-    if (recorded())
-        stacklog_vm_event(MDLOG_EVENT_VM_UNMAP, (uintptr_t)address, length, 0,
-                          STACKLOG_RETURN_SLOT());
-    return os_syscall_munmap(address, length);
+    bool logged = recorded();
+    uint64_t order = logged ? stacklog_vm_begin() : 0;
+    int result = os_syscall_munmap(address, length);
+    /* A refused munmap (a misaligned address, a length of 0) unmapped
+     * nothing. */
+    if (logged && result == 0)
+        stacklog_vm_event(MDLOG_EVENT_VM_UNMAP, (uintptr_t)address, length,
+                          order, STACKLOG_RETURN_SLOT());
+    return result;
 }
 
 MD_EXPORT int mprotect(void *address, size_t length, int protection)
@@ -72,13 +84,19 @@ MD_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size,
     uint64_t order = logged ? stacklog_vm_begin() : 0;
     void *result = os_syscall_mremap(old_address, old_size, new_size, flags,
                                      new_address);
-    if (logged && result != MAP_FAILED) {
-        stacklog_vm_event(MDLOG_EVENT_VM_UNMAP | MDLOG_EVENT_REALLOC,
-                          (uintptr_t)old_address, old_size, order,
-                          STACKLOG_RETURN_SLOT());
-        stacklog_vm_event(MDLOG_EVENT_VM_MAP | MDLOG_EVENT_REALLOC,
-                          (uintptr_t)result, new_size, 0,
-                          STACKLOG_RETURN_SLOT());
+    if (!logged || result == MAP_FAILED)
+        return result;
+    /* MREMAP_DONTUNMAP, and a size of 0 (a second mapping of shared
+     * memory), leave the old range mapped: only a new mapping is made. */
+    if ((flags & MREMAP_DONTUNMAP_FLAG) || old_size == 0) {
+        stacklog_vm_event(MDLOG_EVENT_VM_MAP, (uintptr_t)result, new_size,
+                          order, STACKLOG_RETURN_SLOT());
+        return result;
     }
+    stacklog_vm_event(MDLOG_EVENT_VM_UNMAP | MDLOG_EVENT_REALLOC,
+                      (uintptr_t)old_address, old_size, order,
+                      STACKLOG_RETURN_SLOT());
+    stacklog_vm_event(MDLOG_EVENT_VM_MAP | MDLOG_EVENT_REALLOC,
+                      (uintptr_t)result, new_size, 0, STACKLOG_RETURN_SLOT());
     return result;
 }

@@ -1551,6 +1551,22 @@ static void expect_vm_events(const char *mode, bool vm, bool malloc_events)
         const struct log_reader_event *moved =
             find_event(events, MDLOG_EVENT_VM_MAP, grown);
         ck_assert(moved && (moved->type & MDLOG_EVENT_REALLOC));
+        ck_assert_ptr_null(find_event(events, MDLOG_EVENT_VM_UNMAP, grown + 1));
+        /* The old range's last event is its mapping (its address may
+         * be `mapped`'s, given back by the mremap above). */
+        unsigned long kept = output_value(run.out, "kept");
+        unsigned long copy = output_value(run.out, "copy");
+        const struct log_reader_event *last_at_kept = NULL;
+        for (unsigned i = 0; i < events->count; i++)
+            if (events->list[i].address == kept)
+                last_at_kept = &events->list[i];
+        ck_assert(last_at_kept &&
+                  (last_at_kept->type & MDLOG_EVENT_KIND_MASK) == MDLOG_EVENT_VM_MAP);
+        const struct log_reader_event *copied =
+            find_event(events, MDLOG_EVENT_VM_MAP, copy);
+        /* 0 when the kernel has no MREMAP_DONTUNMAP (before 5.7). */
+        ck_assert(!copy || (copied && copied->size == 65536 &&
+                            !(copied->type & MDLOG_EVENT_REALLOC)));
     }
     ck_assert((find_event(events, MDLOG_EVENT_ALLOC,
                           output_value(run.out, "a")) != NULL) == malloc_events);

@@ -22,6 +22,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4 /* Linux 5.7 */
+#endif
+
 __attribute__((noinline)) static void *site_a(size_t size)
 {
     void *block = malloc(size);
@@ -545,7 +549,16 @@ static int vm(void)
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     char *grown = mremap(region, 65536, 131072, MREMAP_MAYMOVE);
     printf("mapped %p\ngrown %p\n", (void *)region, (void *)grown);
+    /* Refused (misaligned): nothing is unmapped, nothing recorded. */
+    if (munmap(grown + 1, 4096) == 0)
+        return 1;
     munmap(grown, 131072);
+    /* The old range stays mapped: a new mapping only. */
+    char *kept = mmap(NULL, 65536, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *copy = mremap(kept, 65536, 65536, MREMAP_MAYMOVE | MREMAP_DONTUNMAP);
+    printf("kept %p\ncopy %p\n", (void *)kept,
+           copy == MAP_FAILED ? NULL : (void *)copy);
     printf("a %p\n", site_a(24));
     return 0;
 }
