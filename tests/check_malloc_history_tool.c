@@ -334,6 +334,49 @@ START_TEST(test_pid_of_a_process_that_is_gone)
 }
 END_TEST
 
+/* Threads that reallocate all the time, a block one gives back handed
+ * to another at once: each reading of the running process is of one
+ * moment, in which every thread holds its blocks (but the one it may be
+ * reallocating).  Counts loaded chunk by chunk used to take in a block's
+ * reuse without its free, and a thread lost hundreds of its blocks. */
+START_TEST(test_a_running_process_is_read_at_one_moment)
+{
+    char setting[200];
+    snprintf(setting, sizeof(setting), "MallocStackLoggingDirectory=%s", directory);
+    const char *environment[] = {"MallocStackLogging=full", setting, NULL};
+    struct running_target target;
+    ck_assert_msg(target_start(&target, environment, "tests/heap_target",
+                               "reallocs", (char *)NULL),
+                  "the target did not start: %s", target.output);
+    const char *kept_line = strstr(target.output, "kept_blocks ");
+    ck_assert_ptr_nonnull(kept_line);
+    unsigned long kept = strtoul(kept_line + strlen("kept_blocks "), NULL, 10);
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", (int)target.pid);
+    for (int round = 0; round < 4; round++) {
+        struct tool_run run;
+        tool_run(&run, HISTORY, pid, "-allByCount", (char *)NULL);
+        ck_assert_msg(run.status == 0, "%s", run.err);
+        unsigned threads = 0;
+        for (const char *line = run.out; (line = strstr(line, "\n")); line++) {
+            const char *end = strchr(line + 1, '\n');
+            const char *site = strstr(line + 1, "reallocate_kept");
+            if (!site || (end && site > end))
+                continue;
+            unsigned long count = strtoul(line + 1, NULL, 10);
+            ck_assert_msg(count + 1 >= kept && count <= kept,
+                          "round %d: a thread holds %lu blocks, not %lu:\n%.1500s",
+                          round, count, kept, run.out);
+            threads++;
+        }
+        ck_assert_msg(threads == 4, "round %d: %u threads\n%.1500s", round,
+                      threads, run.out);
+        usleep(200000);
+    }
+    ck_assert_int_eq(target_finish(&target), 0);
+}
+END_TEST
+
 START_TEST(test_bad_inputs)
 {
     char out[4096], log[512];
@@ -378,6 +421,7 @@ int main(void)
     tcase_add_test(tc, test_inlined_calls_are_frames);
     tcase_add_test(tc, test_truncated_log_is_read_with_a_warning);
     tcase_add_test(tc, test_pid_of_a_process_that_is_gone);
+    tcase_add_test(tc, test_a_running_process_is_read_at_one_moment);
     tcase_add_test(tc, test_bad_inputs);
     return tool_suite_run("malloc_history tool", tc, directory);
 }

@@ -6,6 +6,9 @@
  * then "ready", and waits: each line on stdin is answered "alive", and
  * end of input ends it.  With argument "churn", a thread allocates and frees all along, so
  * a tool must find a moment when no thread is inside the allocator.
+ * With "reallocs", REALLOCATING_THREADS threads each keep KEPT_BLOCKS
+ * blocks and reallocate them all along, so that blocks one thread gives
+ * back another is handed at once.
  *
  * Lines that ask for more: "lock" takes every lock of its own zone (as
  * if a thread stood inside the allocator) and answers "locked"; "unlock"
@@ -75,6 +78,30 @@ static void *churn(void *unused)
     return NULL;
 }
 
+#define REALLOCATING_THREADS 4
+#define KEPT_BLOCKS 300
+
+__attribute__((noinline)) static void *reallocate_kept(void *block, size_t size)
+{
+    void *moved = realloc(block, size);
+    __asm__ volatile("" ::: "memory");
+    return moved;
+}
+
+static void *keep_reallocating(void *unused)
+{
+    (void)unused;
+    void *blocks[KEPT_BLOCKS] = {0};
+    for (unsigned i = 0; !stop_churning; i++) {
+        void *moved = reallocate_kept(blocks[i % KEPT_BLOCKS], 16 + i % 3000);
+        if (moved)
+            blocks[i % KEPT_BLOCKS] = moved;
+    }
+    for (unsigned i = 0; i < KEPT_BLOCKS; i++)
+        free(blocks[i]);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -95,10 +122,17 @@ int main(int argc, char **argv)
     malloc_set_zone_name(zone, "ProbeZone");
     for (int i = 0; i < ZONE_BLOCKS; i++)
         kept[kept_count++] = malloc_zone_malloc(zone, 64);
-    pthread_t thread;
+    pthread_t thread, reallocating[REALLOCATING_THREADS];
     bool churning = argc > 1 && strcmp(argv[1], "churn") == 0;
     if (churning && pthread_create(&thread, NULL, churn, NULL) != 0)
         return 1;
+    unsigned reallocators = argc > 1 && strcmp(argv[1], "reallocs") == 0
+                                ? REALLOCATING_THREADS
+                                : 0;
+    for (unsigned i = 0; i < reallocators; i++)
+        if (pthread_create(&reallocating[i], NULL, keep_reallocating, NULL) != 0)
+            return 1;
+    printf("kept_blocks %d\n", KEPT_BLOCKS);
     printf("ready\n");
     char line[64];
     while (fgets(line, sizeof(line), stdin)) {
@@ -128,5 +162,7 @@ int main(int argc, char **argv)
     stop_churning = 1;
     if (churning)
         pthread_join(thread, NULL);
+    for (unsigned i = 0; i < reallocators; i++)
+        pthread_join(reallocating[i], NULL);
     return 0;
 }

@@ -8,6 +8,14 @@
  * A writer may take back a thread's last events (when they are compacted
  * away) and write others in their bytes: the chunk's taken_back count
  * tells the walk when that happened while it read.
+ *
+ * While the process runs, the walk leaves out the events from the next
+ * order the header held when the log was read (loaded before the chunks
+ * were counted) on, so it sees one moment of the process.  Counts loaded one chunk at a time,
+ * later and later, would take in a block's reuse by one thread while
+ * leaving out its free by another, written just after the first count
+ * was loaded; an event that depends on a later one has a later order
+ * (it was taken after the other was written), so it is left out too.
  */
 #include "config.h"
 
@@ -128,7 +136,8 @@ static bool advance(struct cursor *cursor)
 {
     for (;;) {
         if (cursor->at < cursor->count) {
-            if (read_event(cursor))
+            if (read_event(cursor) &&
+                cursor->event.order < cursor->reader->order_limit)
                 return true;
             continue;
         }
@@ -224,11 +233,13 @@ static void tally_chunk(const struct log_reader *reader, uint64_t number,
                 tally->damaged += count - at;
             return;
         }
+        at += length;
+        if (event.order >= reader->order_limit)
+            continue; /* as the walk: after the moment read */
         unsigned kind = event.type & MDLOG_EVENT_KIND_MASK;
         tally->allocations += kind == MDLOG_EVENT_ALLOC;
         tally->frees += kind == MDLOG_EVENT_FREE;
         tally->events++;
-        at += length;
     }
 }
 

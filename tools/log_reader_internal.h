@@ -49,6 +49,10 @@ struct log_reader {
     struct mdlog_header header; /* the last copy, checked */
     uint64_t chunks;            /* chunks mapped and indexed */
     bool truncated;
+    /* Events at this order or later are left out of walks: the header's
+     * next order while its process runs (log_reader_events.c), else
+     * none are. */
+    uint64_t order_limit;
     struct log_index index;
     /* The last tally of the event chunks, and what their counts were
      * then (log_reader_events.c): a cache, made again when a count

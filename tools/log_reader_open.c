@@ -8,6 +8,8 @@
 #include "log_reader_internal.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +64,11 @@ static bool read_header(const struct log_reader *reader,
                         struct mdlog_header *header, char *message, size_t size)
 {
     memset(header, 0, sizeof(*header));
+    /* The next order before anything else: see read_live_header. */
+    uint64_t next_order = 0;
+    bool order_read = pread(reader->fd, &next_order, sizeof(next_order),
+                            offsetof(struct mdlog_header, next_order)) ==
+                      (ssize_t)sizeof(next_order);
     size_t done = 0;
     while (done < sizeof(*header)) {
         ssize_t n = pread(reader->fd, (char *)header + done,
@@ -77,6 +84,8 @@ static bool read_header(const struct log_reader *reader,
         }
         done += (size_t)n;
     }
+    if (order_read)
+        header->next_order = next_order;
     return true;
 }
 
@@ -111,6 +120,11 @@ static bool map_chunks(struct log_reader *reader, uint64_t chunks,
     return true;
 }
 
+static bool process_exists(pid_t pid)
+{
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
 /* Keeps `header` and what it implies: the chunks read and whether the
  * file holds all the chunks the header lists. */
 static void adopt_header(struct log_reader *reader,
@@ -121,6 +135,10 @@ static void adopt_header(struct log_reader *reader,
     reader->header.executable[MDLOG_EXECUTABLE_MAX - 1] = '\0';
     reader->chunks = chunks;
     reader->truncated = header->chunk_count > file_chunks;
+    reader->order_limit = header->state == MDLOG_STATE_RUNNING &&
+                                  process_exists(header->pid)
+                              ? header->next_order
+                              : UINT64_MAX;
 }
 
 static bool load(struct log_reader *reader, char *message, size_t size)
@@ -183,9 +201,14 @@ static void read_live_header(const struct log_reader *reader,
                              struct mdlog_header *header)
 {
     const struct mdlog_header *live = (const void *)reader->map;
+    /* Loaded before the chunks are: every event ordered before it that
+     * another event found in the log depends on is then found too (see
+     * log_reader_for_each_event). */
+    uint64_t next_order = __atomic_load_n(&live->next_order, __ATOMIC_ACQUIRE);
     uint64_t chunks = __atomic_load_n(&live->chunk_count, __ATOMIC_ACQUIRE);
     memcpy(header, live, sizeof(*header));
     header->chunk_count = chunks;
+    header->next_order = next_order;
 }
 
 static bool same_layout(const struct log_reader *reader,
