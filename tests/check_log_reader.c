@@ -942,6 +942,10 @@ START_TEST(test_unfinished_chunks_are_skipped)
     struct chunk_mix mix;
     struct log_builder *builder = mixed_log(&mix);
     uint64_t pending = log_builder_add_chunk(builder, 0, T2, 0);
+    /* The writer runs (this process stands in for it). */
+    size_t size;
+    struct mdlog_header *header = header_in(log_builder_bytes(builder, &size));
+    header->pid = getpid();
     struct log_reader *reader = open_ok(write_log(builder, "pending.stacklog"));
     ck_assert_uint_eq(log_reader_warnings(reader), LOG_READER_UNFINISHED_CHUNKS);
     ck_assert_uint_eq(log_reader_event_count(reader), 3000);
@@ -959,12 +963,88 @@ START_TEST(test_unfinished_chunks_are_skipped)
     unsigned char encoded[MDLOG_EVENT_MAX_SIZE];
     chunk->count = mdlog_event_encode(encoded, &base, &event);
     memcpy(chunk + 1, encoded, chunk->count);
+    header = header_in(log_builder_bytes(builder, &size));
+    header->next_order = 3002;
     ck_assert(log_builder_write(builder, temp_file("pending.stacklog")));
     char message[MESSAGE_SIZE];
     ck_assert_int_eq(log_reader_refresh(reader, message, sizeof(message)), 0);
     ck_assert_str_eq(message, "");
     ck_assert_uint_eq(log_reader_warnings(reader), 0);
     ck_assert_uint_eq(log_reader_event_count(reader), 3001);
+    log_reader_close(reader);
+    log_builder_destroy(builder);
+    remove_temp_dir();
+}
+END_TEST
+
+/* A header counting thousands of chunks in a file of holes (damaged, or
+ * made to look so): the holes are not read through the mapping, which
+ * in /dev/shm would give the file a page of memory for each. */
+START_TEST(test_chunks_in_holes_are_not_touched)
+{
+    char path[] = "/dev/shm/check_log_reader.XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    struct log_builder *builder = log_builder_create(SMALL, 4242);
+    for (unsigned i = 0; i < 100; i++)
+        log_builder_event(builder, T1, MDLOG_EVENT_ALLOC, 0x1000 + 16 * i, 8, 0);
+    size_t size;
+    unsigned char *bytes = log_builder_bytes(builder, &size);
+    const uint64_t claimed = 4096;
+    header_in(bytes)->chunk_count = claimed;
+    ck_assert_int_eq(write(fd, bytes, size), (ssize_t)size);
+    uint64_t length = header_in(bytes)->header_size + claimed * SMALL;
+    ck_assert_int_eq(ftruncate(fd, (off_t)length), 0);
+    struct stat before, after;
+    ck_assert_int_eq(fstat(fd, &before), 0);
+    struct log_reader *reader = open_ok(path);
+    ck_assert_uint_eq(log_reader_chunk_count(reader), claimed);
+    ck_assert_uint_eq(log_reader_event_count(reader), 100);
+    ck_assert(log_reader_warnings(reader) & LOG_READER_UNFINISHED_CHUNKS);
+    ck_assert_int_eq(fstat(fd, &after), 0);
+    log_reader_close(reader);
+    close(fd);
+    unlink(path);
+    log_builder_destroy(builder);
+    /* 4096 chunks read would be 4096 pages more. */
+    ck_assert_int_le(after.st_blocks - before.st_blocks, 64);
+}
+END_TEST
+
+static pid_t gone_pid(void)
+{
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    ck_assert_int_gt(child, 0);
+    ck_assert_int_eq(waitpid(child, NULL, 0), child);
+    return child;
+}
+
+/* A writer that is gone will never finish its chunks: said as such, and
+ * printed, which a running writer's are not. */
+START_TEST(test_unfinished_chunks_of_a_writer_that_is_gone)
+{
+    make_temp_dir();
+    struct chunk_mix mix;
+    struct log_builder *builder = mixed_log(&mix);
+    log_builder_add_chunk(builder, 0, T2, 0);
+    size_t size;
+    header_in(log_builder_bytes(builder, &size))->pid = gone_pid();
+    struct log_reader *reader = open_ok(write_log(builder, "gone.stacklog"));
+    ck_assert_uint_eq(log_reader_warnings(reader), LOG_READER_UNFINISHED_CHUNKS);
+    char text[MESSAGE_SIZE];
+    log_reader_warning_text(reader, text, sizeof(text));
+    ck_assert_str_eq(strstr(text, ": "), ": 1 chunk never finished by the writer "
+                                         "(it ended while making it, or the log "
+                                         "is damaged); skipped");
+    char printed[2 * MESSAGE_SIZE] = "";
+    FILE *stream = fmemopen(printed, sizeof(printed), "w");
+    ck_assert_ptr_nonnull(stream);
+    log_reader_print_chunk_warnings(reader, stream, "tool");
+    fclose(stream);
+    ck_assert_msg(strstr(printed, "tool: warning: ") == printed, "%s", printed);
+    ck_assert_uint_eq(log_reader_event_count(reader), 3000);
     log_reader_close(reader);
     log_builder_destroy(builder);
     remove_temp_dir();
@@ -1598,6 +1678,8 @@ static Suite *log_reader_suite(void)
     tcase_add_test(bad, test_truncated_at_each_chunk_boundary);
     tcase_add_test(bad, test_truncated_at_random_offsets);
     tcase_add_test(bad, test_unfinished_chunks_are_skipped);
+    tcase_add_test(bad, test_unfinished_chunks_of_a_writer_that_is_gone);
+    tcase_add_test(bad, test_chunks_in_holes_are_not_touched);
     suite_add_tcase(s, bad);
 
     TCase *live = tcase_create("live logs");

@@ -30,8 +30,8 @@ int live_process_open_pid(struct live_process *process, pid_t pid,
         fprintf(stderr, "%s: warning: %s; reporting without stacks\n",
                 program_invocation_short_name, why);
     if (process->log) {
-        log_reader_print_warnings(process->log, stderr,
-                                  program_invocation_short_name);
+        log_reader_print_chunk_warnings(process->log, stderr,
+                                        program_invocation_short_name);
         process->symbols = symbols_open_log(process->log, ignored,
                                             sizeof(ignored));
     }

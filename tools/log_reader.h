@@ -83,10 +83,14 @@ unsigned log_reader_warnings(const struct log_reader *reader);
 size_t log_reader_warning_text(const struct log_reader *reader, char *buffer,
                                size_t size);
 /* "PROGRAM: warning: TEXT" on `stream` when the log holds less than it
- * should (truncated, or damaged events); nothing for chunks a live
- * writer is still setting up. */
+ * should (truncated, chunks its writer never finished, or damaged
+ * events); nothing for chunks a running writer is still setting up. */
 void log_reader_print_warnings(const struct log_reader *reader, FILE *stream,
                                const char *program);
+/* The same for a tool that reads no events: they are not looked at (a
+ * running process's log may hold billions of them). */
+void log_reader_print_chunk_warnings(const struct log_reader *reader,
+                                     FILE *stream, const char *program);
 
 /* Chunks read (complete, published and within the file). */
 uint64_t log_reader_chunk_count(const struct log_reader *reader);

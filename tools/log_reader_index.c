@@ -5,9 +5,13 @@
  * meanwhile cannot make two passes disagree; whatever a chunk header
  * claims is checked against what the chunk can hold.
  */
+#include "config.h"
+
 #include "log_reader_internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define DAMAGED "the log is damaged; record the program again"
 
@@ -246,6 +250,26 @@ static bool index_snapshots(const struct log_reader *reader,
                        log_reader_module_capacity(reader), message, size);
 }
 
+/* The first chunk from `number` on whose header is not in a hole of the
+ * file, or `chunks`.  A damaged header may count a million chunks in a
+ * file that is nearly all holes: reading each header through the
+ * mapping would fault a page in for each, and in /dev/shm give the file
+ * memory.  A hole's header reads as zeros, a chunk not yet begun. */
+static uint64_t next_chunk_with_data(const struct log_reader *reader,
+                                     uint64_t number, uint64_t chunks)
+{
+    const uint64_t header_size = reader->header.header_size;
+    const uint64_t chunk_size = reader->header.chunk_size;
+    off_t start = (off_t)(header_size + number * chunk_size);
+    off_t data = lseek(reader->fd, start, SEEK_DATA);
+    if (data < 0)
+        return errno == ENXIO ? chunks : number; /* else: read them all */
+    if ((uint64_t)data < (uint64_t)start + sizeof(struct mdlog_chunk_header))
+        return number;
+    uint64_t next = ((uint64_t)data - header_size) / chunk_size;
+    return next < chunks ? next : chunks;
+}
+
 bool log_index_build(const struct log_reader *reader, uint64_t chunks,
                      struct log_index *index, char *message, size_t size)
 {
@@ -253,8 +277,10 @@ bool log_index_build(const struct log_reader *reader, uint64_t chunks,
     struct chunk_snapshot *snapshots = calloc(chunks + 1, sizeof(*snapshots));
     if (snapshots == NULL)
         return out_of_memory(reader, chunks, message, size);
-    for (uint64_t i = 0; i < chunks; i++)
+    for (uint64_t i = next_chunk_with_data(reader, 0, chunks); i < chunks;) {
         take_snapshot(reader, i, &snapshots[i]);
+        i = next_chunk_with_data(reader, i + 1, chunks);
+    }
     bool built = index_snapshots(reader, snapshots, chunks, index, message, size);
     free(snapshots);
     if (!built)

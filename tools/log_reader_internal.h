@@ -49,6 +49,8 @@ struct log_reader {
     struct mdlog_header header; /* the last copy, checked */
     uint64_t chunks;            /* chunks mapped and indexed */
     bool truncated;
+    /* The header says running and its process is there. */
+    bool live;
     /* Events at this order or later are left out of walks: the header's
      * next order while its process runs (log_reader_events.c), else
      * none are. */

@@ -135,10 +135,9 @@ static void adopt_header(struct log_reader *reader,
     reader->header.executable[MDLOG_EXECUTABLE_MAX - 1] = '\0';
     reader->chunks = chunks;
     reader->truncated = header->chunk_count > file_chunks;
-    reader->order_limit = header->state == MDLOG_STATE_RUNNING &&
-                                  process_exists(header->pid)
-                              ? header->next_order
-                              : UINT64_MAX;
+    reader->live = header->state == MDLOG_STATE_RUNNING &&
+                   process_exists(header->pid);
+    reader->order_limit = reader->live ? header->next_order : UINT64_MAX;
 }
 
 static bool load(struct log_reader *reader, char *message, size_t size)
@@ -314,6 +313,13 @@ static size_t chunk_warning_text(const struct log_reader *reader,
                                 "file holds %llu; reading those",
                                 path, listed, read);
     case LOG_READER_UNFINISHED_CHUNKS:
+        if (!reader->live)
+            return (size_t)snprintf(buffer, size,
+                                    "%s: %llu chunk%s never finished by the "
+                                    "writer (it ended while making %s, or the "
+                                    "log is damaged); skipped", path,
+                                    unfinished, unfinished == 1 ? "" : "s",
+                                    unfinished == 1 ? "it" : "them");
         return (size_t)snprintf(buffer, size,
                                 "%s: %llu chunk%s still being set up by the "
                                 "writer; skipped", path, unfinished,
@@ -343,13 +349,36 @@ size_t log_reader_warning_text(const struct log_reader *reader, char *buffer,
                                      damaged == 1 ? "" : "s");
 }
 
+/* The warnings worth saying: chunks being set up are not, while their
+ * writer runs. */
+static unsigned warnings_to_say(const struct log_reader *reader,
+                                unsigned warnings)
+{
+    return reader->live ? warnings & ~(unsigned)LOG_READER_UNFINISHED_CHUNKS
+                        : warnings;
+}
+
 void log_reader_print_warnings(const struct log_reader *reader, FILE *stream,
                                const char *program)
 {
-    if (!(log_reader_warnings(reader) &
-          (LOG_READER_TRUNCATED | LOG_READER_DAMAGED_EVENTS)))
+    if (!warnings_to_say(reader, log_reader_warnings(reader)))
         return;
     char text[1024];
     log_reader_warning_text(reader, text, sizeof(text));
+    fprintf(stream, "%s: warning: %s\n", program, text);
+}
+
+void log_reader_print_chunk_warnings(const struct log_reader *reader,
+                                     FILE *stream, const char *program)
+{
+    unsigned warnings = 0;
+    if (reader->truncated)
+        warnings |= LOG_READER_TRUNCATED;
+    if (reader->index.unfinished_chunks != 0)
+        warnings |= LOG_READER_UNFINISHED_CHUNKS;
+    if (!warnings_to_say(reader, warnings))
+        return;
+    char text[1024];
+    chunk_warning_text(reader, warnings, text, sizeof(text));
     fprintf(stream, "%s: warning: %s\n", program, text);
 }
