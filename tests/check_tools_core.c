@@ -2,11 +2,12 @@
  * The tools' small mechanisms, on inputs whose answers are known:
  * sorting mostly sorted arrays (every shape, against qsort), the size
  * filters of heap -addresses, the index from an address to its block,
- * and why the kernel refuses a process: one not dumpable, one another
- * process traces.
+ * why the kernel refuses a process: one not dumpable, one another
+ * process traces; and JSON strings made of any bytes.
  */
 #include "config.h"
 #include "heap_image.h"
+#include "json_text.h"
 #include "size_filter.h"
 #include "sorted_runs.h"
 #include "log_reader.h"
@@ -270,6 +271,33 @@ START_TEST(test_refusal_names_the_tracer)
 }
 END_TEST
 
+static void expect_json(const char *text, const char *expected)
+{
+    char buffer[256];
+    FILE *out = fmemopen(buffer, sizeof(buffer), "w");
+    ck_assert_ptr_nonnull(out);
+    json_write_string(out, text);
+    ck_assert_int_eq(fputc('\0', out), 0);
+    fclose(out);
+    ck_assert_str_eq(buffer, expected);
+}
+
+/* Paths and zone names are bytes: what is not UTF-8 becomes U+FFFD, so
+ * that the output stays JSON; well-formed characters pass unchanged. */
+START_TEST(test_json_strings_of_any_bytes)
+{
+    expect_json("say \"hi\" \\ \n", "\"say \\\"hi\\\" \\\\ \\u000a\"");
+    expect_json("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+                "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+    expect_json("a\xff" "b", "\"a\\ufffdb\"");
+    /* Overlong, a surrogate, past U+10FFFF, cut short at the end. */
+    expect_json("\xc0\x80", "\"\\ufffd\\ufffd\"");
+    expect_json("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
+    expect_json("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+    expect_json("x\xe2\x82", "\"x\\ufffd\\ufffd\"");
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("tools core");
@@ -279,6 +307,7 @@ int main(void)
     tcase_add_test(tc, test_size_filters);
     tcase_add_test(tc, test_block_index);
     tcase_add_test(tc, test_read_or_zero);
+    tcase_add_test(tc, test_json_strings_of_any_bytes);
     suite_add_tcase(suite, tc);
     TCase *permission = tcase_create("permission");
     tcase_add_test(permission, test_refusal_of_a_process_not_dumpable);

@@ -4,7 +4,8 @@
 
 #include <stdio.h>
 
-/* Writes `text` as a JSON string, quotes included. */
+/* Writes `text` as a JSON string, quotes included; a byte that is not
+ * part of a well-formed UTF-8 character is written as U+FFFD. */
 void json_write_string(FILE *out, const char *text);
 
 #endif
