@@ -219,6 +219,24 @@ START_TEST(test_exclude)
 }
 END_TEST
 
+/* Without stack logging there is nothing to match: said, not silently
+ * a report that looks filtered. */
+START_TEST(test_exclude_without_stacks_is_said)
+{
+    const char *environment[] = {"LEAKS_TARGET_PLUGIN=" PLUGIN, NULL};
+    struct running_target target;
+    ck_assert_msg(target_start(&target, environment, TARGET, (char *)NULL),
+                  "the target did not start: %s", target.output);
+    struct tool_run run;
+    run_leaks(&run, &target, "-exclude", "make_cycle");
+    ck_assert_int_eq(run.status, 1);
+    ck_assert_msg(strstr(run.err, "leaks: warning: -exclude needs the "
+                                  "allocation stacks"), "%s", run.err);
+    ck_assert_ptr_null(strstr(run.out, "excluded"));
+    target_finish(&target);
+}
+END_TEST
+
 START_TEST(test_trace_tree_names_each_root)
 {
     struct running_target target;
@@ -410,6 +428,7 @@ int main(void)
     tcase_add_test(tc, test_tree_cycle_and_stacks);
     tcase_add_test(tc, test_report_options);
     tcase_add_test(tc, test_exclude);
+    tcase_add_test(tc, test_exclude_without_stacks_is_said);
     tcase_add_test(tc, test_trace_tree_names_each_root);
     tcase_add_test(tc, test_vector_registers_are_roots);
     tcase_add_test(tc, test_at_exit);

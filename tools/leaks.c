@@ -206,6 +206,10 @@ static int report(struct live_process *process, struct leaks_scan_state *state,
             fail("%s", message);
         return traced < 0 ? 2 : traced;
     }
+    if (command->report.exclude_count && !process->log)
+        fprintf(stderr, "leaks: warning: -exclude needs the allocation stacks, "
+                "and process %d records none: nothing is excluded (run it "
+                "with MallocStackLogging=1)\n", (int)process->target.pid);
     struct leak_forest forest;
     if (leak_forest_build(&forest, &state->scan) != 0) {
         fail("out of memory arranging the leaks");
