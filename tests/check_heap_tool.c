@@ -420,6 +420,8 @@ START_TEST(test_bad_inputs)
     expect_error(&run, "no process 2147483600");
     tool_run(&run, HEAP, "no-such-program-name-here", (char *)NULL);
     expect_error(&run, "no process whose executable name contains");
+    tool_run(&run, HEAP, "", (char *)NULL);
+    expect_error(&run, "no process given: give a pid or a part of a program's name");
     tool_run(&run, HEAP, "-bogus", "1", (char *)NULL);
     expect_error(&run, "unknown option -bogus");
     tool_run(&run, HEAP, "-addresses", "[5-1]", "1", (char *)NULL);

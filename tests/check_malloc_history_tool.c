@@ -387,6 +387,14 @@ START_TEST(test_bad_inputs)
     record(PROBE, "sites", "full", NULL, out, sizeof(out), log, sizeof(log));
     tool_run(&run, HISTORY, log, "0xnothex", (char *)NULL);
     expect_error(&run, "bad address \"0xnothex\"");
+    static char many[257][20];
+    char *arguments[260] = {(char *)HISTORY, log};
+    for (int i = 0; i < 257; i++) {
+        snprintf(many[i], sizeof(many[i]), "%#x", 0x1000 + 16 * i);
+        arguments[2 + i] = many[i];
+    }
+    tool_run_argv(&run, arguments);
+    expect_error(&run, "too many addresses: give at most 256 at a time");
     tool_run(&run, HISTORY, log, "-allBySize", "-callTree", (char *)NULL);
     expect_error(&run, "give one view");
     tool_run(&run, HISTORY, log, "-allBySize", "-invert", (char *)NULL);

@@ -125,7 +125,8 @@ START_TEST(test_size_filters)
     ck_assert_uint_eq(filter.low, 0);
     ck_assert_uint_eq(filter.high, 512);
     static const char *const bad[] = {"100", "[", "[]", "[5-1]", "[1x]",
-                                      "[1-2]x", "[-]", "[k]", "[1--2]"};
+                                      "[1-2]x", "[-]", "[k]", "[1--2]",
+                                      "[99999999999999999999999]"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(!size_filter_parse(bad[i], &filter), "%s accepted", bad[i]);
 }

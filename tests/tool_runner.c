@@ -127,11 +127,9 @@ static bool become_nobody(void)
            setresuid(NOBODY, NOBODY, NOBODY) == 0;
 }
 
-static void run_listed(struct tool_run *run, bool as_nobody,
-                       const char *program, va_list list)
+static void run_args(struct tool_run *run, bool as_nobody, char *const *args)
 {
-    char *args[MAX_ARGS];
-    collect_args(program, list, args);
+    const char *program = args[0];
     int out = memfd_create("out", 0), err = memfd_create("err", 0);
     pid_t pid = fork();
     if (pid == 0) {
@@ -147,6 +145,19 @@ static void run_listed(struct tool_run *run, bool as_nobody,
     run->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     read_all(out, run->out, sizeof(run->out));
     read_all(err, run->err, sizeof(run->err));
+}
+
+static void run_listed(struct tool_run *run, bool as_nobody,
+                       const char *program, va_list list)
+{
+    char *args[MAX_ARGS];
+    collect_args(program, list, args);
+    run_args(run, as_nobody, args);
+}
+
+void tool_run_argv(struct tool_run *run, char *const *args)
+{
+    run_args(run, false, args);
 }
 
 void tool_run(struct tool_run *run, const char *program, ...)

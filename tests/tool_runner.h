@@ -42,6 +42,9 @@ struct tool_run {
 /* Runs `program args...` (NULL-terminated; a program without a slash is
  * looked for in PATH) to its end. */
 void tool_run(struct tool_run *run, const char *program, ...);
+/* The same with the arguments in an array ending with NULL, the first
+ * the program. */
+void tool_run_argv(struct tool_run *run, char *const *args);
 /* The same as user and group nobody (65534), for a test run as root;
  * status 126 when it cannot become nobody. */
 void tool_run_as_nobody(struct tool_run *run, const char *program, ...);

@@ -101,10 +101,15 @@ static bool parse_address(struct command *command, const char *text)
     char *end;
     errno = 0;
     unsigned long long value = strtoull(text, &end, 16);
-    if (!*text || *end || errno || command->address_count == MAX_ADDRESSES) {
+    if (!*text || *end || errno) {
         fprintf(stderr, "malloc_history: bad address \"%s\": give block "
-                        "addresses in hexadecimal, like 0x7f2a40001000 (at "
-                        "most %d)\n", text, MAX_ADDRESSES);
+                        "addresses in hexadecimal, like 0x7f2a40001000\n",
+                text);
+        return false;
+    }
+    if (command->address_count == MAX_ADDRESSES) {
+        fprintf(stderr, "malloc_history: too many addresses: give at most "
+                        "%d at a time\n", MAX_ADDRESSES);
         return false;
     }
     command->addresses[command->address_count++] = value;

@@ -2,6 +2,7 @@
 #include "size_filter.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 
 /* A size with an optional k or m suffix; the text after it in `end`. */
@@ -10,7 +11,10 @@ static bool parse_size(const char *text, uint64_t *size, const char **end)
     if (!isdigit((unsigned char)*text))
         return false;
     char *after;
+    errno = 0;
     unsigned long long value = strtoull(text, &after, 10);
+    if (errno == ERANGE)
+        return false;
     unsigned shift = 0;
     if (*after == 'k' || *after == 'K')
         shift = 10, after++;

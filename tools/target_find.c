@@ -96,6 +96,11 @@ int target_find(const char *spec, pid_t *pid, char *message,
 {
     if (is_number(spec))
         return find_by_number(spec, pid, message, message_size);
+    if (!spec[0]) {
+        snprintf(message, message_size,
+                 "no process given: give a pid or a part of a program's name");
+        return -1;
+    }
     DIR *proc = opendir("/proc");
     if (!proc) {
         snprintf(message, message_size, "cannot list /proc: %s",
