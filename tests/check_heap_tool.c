@@ -413,6 +413,22 @@ START_TEST(test_log_of_an_exited_process)
 }
 END_TEST
 
+/* A process that has exited but that its parent has not collected: its
+ * memory is gone, and the message says so rather than that it never ran
+ * the library. */
+START_TEST(test_a_zombie_is_called_one)
+{
+    struct running_target target;
+    start(&target, "MallocStackLogging=lite", NULL);
+    ck_assert_int_eq(kill(target.pid, SIGKILL), 0);
+    ck_assert(reaches_state(target.pid, 'Z'));
+    struct tool_run run;
+    run_heap(&run, &target, NULL, NULL);
+    expect_error(&run, "has exited and waits for its parent to collect it (a zombie)");
+    target_finish(&target);
+}
+END_TEST
+
 START_TEST(test_bad_inputs)
 {
     struct tool_run run;
@@ -422,6 +438,8 @@ START_TEST(test_bad_inputs)
     expect_error(&run, "no process whose executable name contains");
     tool_run(&run, HEAP, "", (char *)NULL);
     expect_error(&run, "no process given: give a pid or a part of a program's name");
+    tool_run(&run, "sh", "-c", "exec " HEAP " $$", (char *)NULL);
+    expect_error(&run, "is this tool itself: give the pid of another process");
     tool_run(&run, HEAP, "-bogus", "1", (char *)NULL);
     expect_error(&run, "unknown option -bogus");
     tool_run(&run, HEAP, "-addresses", "[5-1]", "1", (char *)NULL);
@@ -461,6 +479,7 @@ int main(void)
     tcase_add_test(tc, test_json_output);
     tcase_add_test(tc, test_without_stack_logging_blocks_are_non_objects);
     tcase_add_test(tc, test_log_deleted_while_the_process_runs);
+    tcase_add_test(tc, test_a_zombie_is_called_one);
     tcase_add_test(tc, test_a_process_that_allocates_all_the_time);
     tcase_add_test(tc, test_a_stopped_process_stays_stopped);
     tcase_add_test(tc, test_main_thread_ending_while_stopping);

@@ -42,6 +42,9 @@ struct node {
 
 /* volatile: stores the compiler would drop, since nothing reads them. */
 static void *volatile global_keep;
+/* Big enough that its end lies past the file's last page, in the
+ * anonymous mapping the kernel adds for the rest of .bss. */
+static void *volatile bss_tail[20000];
 static char *volatile global_interior;
 static __thread void *volatile tls_keep;
 static pthread_barrier_t started;
@@ -282,6 +285,8 @@ int main(int argc, char **argv)
     global_keep = malloc(200);
     global_interior = (char *)malloc(300) + 150;
     printf("kept %p\nkept %p\n", global_keep, global_interior - 150);
+    bss_tail[19999] = malloc(140);
+    printf("kept %p\n", bss_tail[19999]);
     void **area = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     area[100] = malloc(120);

@@ -213,12 +213,30 @@ static void name_root(struct leak_root *root, const char *path)
     }
 }
 
+/* The path a mapping's memory is named by: an anonymous mapping right
+ * after the executable's last mapping is its .bss, where it outgrew the
+ * file's last page.  (After a library's, it may as well be memory the
+ * program mapped there: anonymous mappings are made next to libraries.)
+ * The executable's mappings come first. */
+static const char *owner_path(const struct process_maps *maps, size_t i)
+{
+    const struct process_mapping *mapping = &maps->mappings[i];
+    if (mapping->path[0] || i == 0)
+        return mapping->path;
+    const struct process_mapping *before = &maps->mappings[i - 1];
+    const char *executable = maps->mappings[0].path;
+    return executable[0] && executable[0] != '[' &&
+                   strcmp(before->path, executable) == 0 &&
+                   before->end == mapping->start
+               ? executable
+               : mapping->path;
+}
+
 static bool add_piece(struct leak_roots *roots, size_t *capacity,
-                      const struct process_mapping *mapping, uint64_t start,
-                      uint64_t end)
+                      const char *path, uint64_t start, uint64_t end)
 {
     struct leak_root root = {.start = start, .end = end};
-    name_root(&root, mapping->path);
+    name_root(&root, path);
     return add_root(roots, capacity, &root);
 }
 
@@ -232,6 +250,7 @@ static bool add_memory_roots(struct leak_roots *roots, size_t *capacity,
         const struct process_mapping *mapping = &maps->mappings[i];
         if (!mapping->readable || !mapping->writable)
             continue;
+        const char *path = owner_path(maps, i);
         uint64_t at = mapping->start;
         while (first < excluded->count && excluded->list[first].end <= at)
             first++;
@@ -241,11 +260,11 @@ static bool add_memory_roots(struct leak_roots *roots, size_t *capacity,
             const struct interval *cut = &excluded->list[j];
             if (cut->end <= at)
                 continue;
-            if (cut->start > at && !add_piece(roots, capacity, mapping, at, cut->start))
+            if (cut->start > at && !add_piece(roots, capacity, path, at, cut->start))
                 return false;
             at = cut->end;
         }
-        if (at < mapping->end && !add_piece(roots, capacity, mapping, at, mapping->end))
+        if (at < mapping->end && !add_piece(roots, capacity, path, at, mapping->end))
             return false;
     }
     return true;

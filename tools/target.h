@@ -75,6 +75,9 @@ bool target_gone_pid(const char *spec, pid_t *pid);
 /* The executable's file name of process `pid` (its command name when the
  * executable cannot be read); false when the process is gone. */
 bool target_process_name(pid_t pid, char *name, size_t size);
+/* The state letter of thread `tid` of process `pid` (/proc/PID/task/TID/stat:
+ * R, S, D, T, t, Z...), 'X' when it is gone. */
+char target_thread_state(pid_t pid, pid_t tid);
 
 /* Checks that the process exists, may be read, and runs the library. */
 int target_open(struct target *target, pid_t pid, char *message,

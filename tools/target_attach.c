@@ -81,20 +81,7 @@ static long status_field(pid_t pid, const char *field)
 /* Whether thread `tid` is gone or exiting (a zombie, or dead). */
 static bool thread_exiting(pid_t pid, pid_t tid)
 {
-    char path[96], state = 'X';
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-    FILE *file = fopen(path, "r");
-    if (!file)
-        return true;
-    /* The state follows the command name, which is in parentheses and
-     * may hold spaces or parentheses itself. */
-    char line[512];
-    if (fgets(line, sizeof(line), file)) {
-        const char *close = strrchr(line, ')');
-        if (close && close[1] == ' ')
-            state = close[2];
-    }
-    fclose(file);
+    char state = target_thread_state(pid, tid);
     return state == 'Z' || state == 'X';
 }
 

@@ -83,6 +83,12 @@ static int find_by_number(const char *spec, pid_t *pid, char *message,
                  "program's name", (int)*pid);
         return -1;
     }
+    if (*pid == getpid()) {
+        snprintf(message, message_size,
+                 "process %d is this tool itself: give the pid of another "
+                 "process", (int)*pid);
+        return -1;
+    }
     return 0;
 }
 
@@ -147,4 +153,23 @@ bool target_names_a_log(const char *spec)
     struct stat status;
     return strchr(spec, '/') ||
            (stat(spec, &status) == 0 && S_ISREG(status.st_mode));
+}
+
+char target_thread_state(pid_t pid, pid_t tid)
+{
+    char path[96], state = 'X';
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return state;
+    /* The state follows the command name, which is in parentheses and
+     * may hold spaces or parentheses itself. */
+    char line[512];
+    if (fgets(line, sizeof(line), file)) {
+        const char *close = strrchr(line, ')');
+        if (close && close[1] == ' ')
+            state = close[2];
+    }
+    fclose(file);
+    return state;
 }

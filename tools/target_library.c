@@ -54,7 +54,16 @@ static int read_maps(struct target *target, uint64_t *first_page,
             target->library_code_end = mapping->end;
         }
     }
+    bool no_memory = maps.count == 0;
     process_maps_free(&maps);
+    if (no_memory && target_thread_state(target->pid, target->pid) == 'Z') {
+        snprintf(message, message_size,
+                 "process %d (%s) has exited and waits for its parent to "
+                 "collect it (a zombie): its memory is gone; read the log "
+                 "it left with heap or malloc_history, if it recorded stacks",
+                 (int)target->pid, target->name);
+        return -1;
+    }
     if (!*first_page || !target->library_code_end) {
         snprintf(message, message_size,
                  "process %d (%s) is not running libmallocdebug.so: start "
