@@ -385,6 +385,10 @@ START_TEST(test_bad_inputs)
     expect_error(&run, "no process 2147483600");
     tool_run(&run, LEAKS, "-traceTree", "banana", "1", (char *)NULL);
     expect_error(&run, "-traceTree needs a block address");
+    tool_run(&run, LEAKS, "-traceTree", "-1", "1", (char *)NULL);
+    expect_error(&run, "-traceTree needs a block address");
+    tool_run(&run, LEAKS, "--json", "-traceTree", "0x1000", "1", (char *)NULL);
+    expect_error(&run, "-traceTree prints text only: leave out --json");
     tool_run(&run, LEAKS, "-what", "1", (char *)NULL);
     expect_error(&run, "unknown option -what");
     tool_run(&run, LEAKS, "--atExit", "--", (char *)NULL);

@@ -18,6 +18,7 @@
 #include "live_process.h"
 #include "progress.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -61,7 +62,9 @@ static bool parse_address(const char *text, uint64_t *address)
     char *end;
     errno = 0;
     unsigned long long value = strtoull(text, &end, 0);
-    return *text && !*end && errno == 0 && (*address = value, true);
+    /* strtoull takes "-1" as the highest address. */
+    return isxdigit((unsigned char)*text) && !*end && errno == 0 &&
+           (*address = value, true);
 }
 
 static bool is(const char *argument, const char *a, const char *b)
@@ -114,6 +117,8 @@ static int parse_command_line(struct leaks_command *command, int argc, char **ar
     for (; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0; i++)
         if (parse_option(command, argc, argv, &i) != 0)
             return -1;
+    if (command->trace && command->report.json)
+        return fail("-traceTree prints text only: leave out --json");
     if (command->at_exit) {
         if (i < argc && strcmp(argv[i], "--") == 0)
             i++;
