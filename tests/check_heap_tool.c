@@ -413,6 +413,21 @@ START_TEST(test_log_of_an_exited_process)
 }
 END_TEST
 
+/* A zone name with control characters does not break the report's lines
+ * nor reach the terminal. */
+START_TEST(test_zone_name_with_control_characters)
+{
+    struct running_target target;
+    start(&target, NULL, "odd_name");
+    struct tool_run run;
+    run_heap(&run, &target, NULL, NULL);
+    ck_assert_msg(run.status == 0, "%s", run.err);
+    ck_assert_msg(strstr(run.out, "Zone Probe?Zone?[31m_0x"), "%s", run.out);
+    ck_assert_ptr_null(strchr(run.out, '\x1b'));
+    target_finish(&target);
+}
+END_TEST
+
 /* A process that has exited but that its parent has not collected: its
  * memory is gone, and the message says so rather than that it never ran
  * the library. */
@@ -480,6 +495,7 @@ int main(void)
     tcase_add_test(tc, test_without_stack_logging_blocks_are_non_objects);
     tcase_add_test(tc, test_log_deleted_while_the_process_runs);
     tcase_add_test(tc, test_a_zombie_is_called_one);
+    tcase_add_test(tc, test_zone_name_with_control_characters);
     tcase_add_test(tc, test_a_process_that_allocates_all_the_time);
     tcase_add_test(tc, test_a_stopped_process_stays_stopped);
     tcase_add_test(tc, test_main_thread_ending_while_stopping);

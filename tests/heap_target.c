@@ -6,6 +6,7 @@
  * then "ready", and waits: each line on stdin is answered "alive", and
  * end of input ends it.  With argument "churn", a thread allocates and frees all along, so
  * a tool must find a moment when no thread is inside the allocator.
+ * With "odd_name", its zone's name holds a newline and an escape.
  * With "reallocs", REALLOCATING_THREADS threads each keep KEPT_BLOCKS
  * blocks and reallocate them all along, so that blocks one thread gives
  * back another is handed at once.
@@ -119,7 +120,8 @@ int main(int argc, char **argv)
         kept[kept_count++] = copy_name(argv[0]);
     printf("copy_size %zu\n", malloc_size(kept[kept_count - 1]));
     malloc_zone_t *zone = malloc_create_zone(0, 0);
-    malloc_set_zone_name(zone, "ProbeZone");
+    bool odd_name = argc > 1 && strcmp(argv[1], "odd_name") == 0;
+    malloc_set_zone_name(zone, odd_name ? "Probe\nZone\x1b[31m" : "ProbeZone");
     for (int i = 0; i < ZONE_BLOCKS; i++)
         kept[kept_count++] = malloc_zone_malloc(zone, 64);
     pthread_t thread, reallocating[REALLOCATING_THREADS];

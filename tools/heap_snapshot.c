@@ -196,6 +196,11 @@ static void read_zone_name(const struct target *target, uint64_t address,
                          text + at, 8) || memchr(text + at, 0, 8))
             break;
     text[sizeof(text) - 1] = '\0';
+    /* A control character (a newline, an escape) would break the
+     * report's lines, or write to the terminal. */
+    for (char *c = text; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     if (text[0])
         snprintf(name, size, "%s", text);
 }
