@@ -87,10 +87,12 @@ MD_EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size,
     if (!logged || result == MAP_FAILED)
         return result;
     /* MREMAP_DONTUNMAP, and a size of 0 (a second mapping of shared
-     * memory), leave the old range mapped: only a new mapping is made. */
+     * memory), leave the old range mapped: only a new mapping is made,
+     * ordered after the call, as mmap's are (its range may have been
+     * given back by another thread since `order` was taken). */
     if ((flags & MREMAP_DONTUNMAP_FLAG) || old_size == 0) {
-        stacklog_vm_event(MDLOG_EVENT_VM_MAP, (uintptr_t)result, new_size,
-                          order, STACKLOG_RETURN_SLOT());
+        stacklog_vm_event(MDLOG_EVENT_VM_MAP, (uintptr_t)result, new_size, 0,
+                          STACKLOG_RETURN_SLOT());
         return result;
     }
     stacklog_vm_event(MDLOG_EVENT_VM_UNMAP | MDLOG_EVENT_REALLOC,
