@@ -11,8 +11,11 @@
 /* The next place in the order of all threads' events. */
 static inline uint64_t stacklog_order_next(void)
 {
+    /* Release: a reader that loads the counter (acquire) before the
+     * chunk counts sees the events written before each order it covers
+     * (tools/log_reader_events.c).  The same instruction on x86. */
     return __atomic_fetch_add(&stacklog_header->next_order, 1,
-                              __ATOMIC_RELAXED);
+                              __ATOMIC_RELEASE);
 }
 
 static MD_ALWAYS_INLINE struct stacklog_event_mark *

@@ -153,7 +153,8 @@ static size_t program_name_kept(const char *name, size_t fixed,
 /* "<directory>/mallocdebug.<pid>.<program>.stacklog", or with
  * ".<instance>" after the program when instance > 1; a program name too
  * long for a file name or a path is cut.  False, with errno
- * ENAMETOOLONG, when the directory leaves no room for any of it. */
+ * ENAMETOOLONG, when the directory leaves no room for any of it (an
+ * unknown program's name is empty). */
 static bool log_path(const char *directory, const char *executable,
                      unsigned instance, char *path, size_t size)
 {
@@ -172,7 +173,7 @@ static bool log_path(const char *directory, const char *executable,
     /* The slash is the directory's, not the file name's. */
     size_t kept = program_name_kept(name, head_length - 1 + tail_length,
                                     strlen(directory) + 1, size);
-    if (kept == 0) {
+    if (kept == 0 && name[0]) {
         errno = ENAMETOOLONG;
         return false;
     }
@@ -185,10 +186,33 @@ static bool log_path(const char *directory, const char *executable,
     return true;
 }
 
+/* The log's descriptors are kept at or above this number: a program
+ * started with 0, 1 or 2 closed, or one that closed them later, would
+ * otherwise have the log on a number it writes its output to, over the
+ * log's header. */
+#define LOG_DESCRIPTOR_FLOOR 100
+
+/* `fd` moved up to LOG_DESCRIPTOR_FLOOR or above, or at least above 2;
+ * -1 with errno set when neither can be done (`fd` is then closed). */
+static int descriptor_moved_up(int fd)
+{
+    if (fd < 0)
+        return fd;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, LOG_DESCRIPTOR_FLOOR);
+    if (high < 0)
+        high = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    if (high < 0 && fd > STDERR_FILENO)
+        return fd;
+    int error = errno;
+    close(fd);
+    errno = error;
+    return high;
+}
+
 static int create_exclusive(const char *path)
 {
-    return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                0600);
+    return descriptor_moved_up(open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+                                              O_NOFOLLOW, 0600));
 }
 
 /* A file of the name is one this process left before an exec (or a
@@ -373,7 +397,8 @@ static int log_descriptor(void)
 {
     if (MD_LIKELY(is_the_log(log_file.fd)))
         return log_file.fd;
-    int fd = open(log_file.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    int fd = descriptor_moved_up(
+        open(log_file.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (fd >= 0 && !is_the_log(fd)) {
         close(fd); /* another file made under the log's name */
         fd = -1;

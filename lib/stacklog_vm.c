@@ -3,8 +3,9 @@
  * mmap, munmap and mremap are exported here and make the system call
  * directly.  The library's own mappings (zones, tables, the log) do not
  * come through here (os_memory.c), and mappings made by the unwinder
- * while a thread records an event are not recorded.  A range given back is
- * recorded before the call, so that the order is right when another
+ * while a thread records an event are not recorded.  A range given back
+ * takes its place in the order before the call, and is recorded after it
+ * when the call succeeded, so that the order is right when another
  * thread is handed the same addresses at once.
  *
  * Whatever the mode, memory taken away makes the threads forget their

@@ -353,7 +353,7 @@ START_TEST(test_a_running_process_is_read_at_one_moment)
     unsigned long kept = strtoul(kept_line + strlen("kept_blocks "), NULL, 10);
     char pid[32];
     snprintf(pid, sizeof(pid), "%d", (int)target.pid);
-    for (int round = 0; round < 4; round++) {
+    for (int round = 0; round < 8; round++) {
         struct tool_run run;
         tool_run(&run, HISTORY, pid, "-allByCount", (char *)NULL);
         ck_assert_msg(run.status == 0, "%s", run.err);

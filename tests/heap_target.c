@@ -89,6 +89,9 @@ __attribute__((noinline)) static void *reallocate_kept(void *block, size_t size)
     return moved;
 }
 
+/* Threads that hold all their blocks, before "ready". */
+static pthread_barrier_t reallocators_ready;
+
 static void *keep_reallocating(void *unused)
 {
     (void)unused;
@@ -97,6 +100,13 @@ static void *keep_reallocating(void *unused)
         void *moved = reallocate_kept(blocks[i % KEPT_BLOCKS], 16 + i % 3000);
         if (moved)
             blocks[i % KEPT_BLOCKS] = moved;
+        if (i == KEPT_BLOCKS)
+            pthread_barrier_wait(&reallocators_ready);
+        /* Paced, so that the log the tools read stays small. */
+        if (i % 200 == 0) {
+            struct timespec pause = {0, 1000000};
+            nanosleep(&pause, NULL);
+        }
     }
     for (unsigned i = 0; i < KEPT_BLOCKS; i++)
         free(blocks[i]);
@@ -131,9 +141,13 @@ int main(int argc, char **argv)
     unsigned reallocators = argc > 1 && strcmp(argv[1], "reallocs") == 0
                                 ? REALLOCATING_THREADS
                                 : 0;
+    if (reallocators)
+        pthread_barrier_init(&reallocators_ready, NULL, reallocators + 1);
     for (unsigned i = 0; i < reallocators; i++)
         if (pthread_create(&reallocating[i], NULL, keep_reallocating, NULL) != 0)
             return 1;
+    if (reallocators)
+        pthread_barrier_wait(&reallocators_ready);
     printf("kept_blocks %d\n", KEPT_BLOCKS);
     printf("ready\n");
     char line[64];

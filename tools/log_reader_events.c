@@ -11,11 +11,14 @@
  *
  * While the process runs, the walk leaves out the events from the next
  * order the header held when the log was read (loaded before the chunks
- * were counted) on, so it sees one moment of the process.  Counts loaded one chunk at a time,
- * later and later, would take in a block's reuse by one thread while
- * leaving out its free by another, written just after the first count
- * was loaded; an event that depends on a later one has a later order
- * (it was taken after the other was written), so it is left out too.
+ * were counted) on, so that it sees one moment of the process.  Counts
+ * loaded one chunk at a time, later and later, would take in a block's
+ * reuse by one thread and leave out its free by another, written just
+ * after the first count was loaded.  An event that depends on another
+ * took its order after the other was written, so it is left out with
+ * it; but for the free half of a realloc, mremap or munmap in flight,
+ * whose order is taken before the call and which is written after it:
+ * its block may then show in both its old owner and its new one.
  */
 #include "config.h"
 

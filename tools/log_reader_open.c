@@ -327,8 +327,10 @@ static size_t chunk_warning_text(const struct log_reader *reader,
     default:
         return (size_t)snprintf(buffer, size,
                                 "%s: truncated: the header lists %llu chunks, the "
-                                "file holds %llu; reading those but %llu still "
-                                "being set up", path, listed, read, unfinished);
+                                "file holds %llu; reading those but %llu %s",
+                                path, listed, read, unfinished,
+                                reader->live ? "still being set up"
+                                             : "never finished by the writer");
     }
 }
 
