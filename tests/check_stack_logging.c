@@ -1075,6 +1075,10 @@ START_TEST(test_descriptor_taken_by_the_program)
     unlink(file);
     ck_assert_int_eq(length, (ssize_t)sizeof(contents));
     ck_assert(memcmp(after, contents, sizeof(contents)) == 0);
+    /* Kept far from the numbers a program writes to, 0-2 above all. */
+    ck_assert_int_ge((long)output_value(run.out, "log_fd"), 100);
+    long reopened = (long)output_value(run.out, "reopened_fd");
+    ck_assert_int_ge(reopened, 100);
     check_whole_long_history(&run);
 }
 END_TEST

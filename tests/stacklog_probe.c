@@ -711,7 +711,7 @@ static int long_history(void)
 /* The log's descriptor, found among the process's open files. */
 static int log_descriptor_number(void)
 {
-    for (int fd = 3; fd < 1024; fd++) {
+    for (int fd = 0; fd < 1024; fd++) {
         char link[64], target[4096];
         snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
         ssize_t n = readlink(link, target, sizeof(target) - 1);
@@ -727,7 +727,8 @@ static int log_descriptor_number(void)
 
 /* Puts the file named by PROBE_FILE on the log's descriptor number, as a
  * program that closes every descriptor it did not open and then opens
- * its own does, and then records the long history. */
+ * its own does, and then records the long history.  Standard input is
+ * closed first: the log, opened again, must not take its number. */
 static int descriptor_replaced(void)
 {
     int log = log_descriptor_number();
@@ -736,7 +737,11 @@ static int descriptor_replaced(void)
     if (log < 0 || own < 0 || dup2(own, log) != log)
         return 1;
     close(own);
-    return long_history();
+    close(STDIN_FILENO);
+    int status = long_history();
+    /* Printed last: stdout's buffer is the first allocation of main. */
+    printf("log_fd %d\nreopened_fd %d\n", log, log_descriptor_number());
+    return status;
 }
 
 static int crash(void)
