@@ -211,8 +211,17 @@ static int descriptor_moved_up(int fd)
 
 static int create_exclusive(const char *path)
 {
-    return descriptor_moved_up(open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
-                                              O_NOFOLLOW, 0600));
+    int made = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                    0600);
+    if (made < 0)
+        return made;
+    int fd = descriptor_moved_up(made);
+    if (fd < 0) {
+        int error = errno;
+        unlink(path); /* made, but with no descriptor left to keep it on */
+        errno = error;
+    }
+    return fd;
 }
 
 /* A file of the name is one this process left before an exec (or a
