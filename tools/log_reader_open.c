@@ -284,13 +284,20 @@ uint64_t log_reader_chunk_count(const struct log_reader *reader)
     return reader->chunks;
 }
 
-unsigned log_reader_warnings(const struct log_reader *reader)
+/* The warnings found without reading an event. */
+static unsigned chunk_warnings(const struct log_reader *reader)
 {
     unsigned warnings = 0;
     if (reader->truncated)
         warnings |= LOG_READER_TRUNCATED;
     if (reader->index.unfinished_chunks != 0)
         warnings |= LOG_READER_UNFINISHED_CHUNKS;
+    return warnings;
+}
+
+unsigned log_reader_warnings(const struct log_reader *reader)
+{
+    unsigned warnings = chunk_warnings(reader);
     if (log_reader_damaged_bytes(reader) != 0)
         warnings |= LOG_READER_DAMAGED_EVENTS;
     return warnings;
@@ -334,10 +341,9 @@ static size_t chunk_warning_text(const struct log_reader *reader,
     }
 }
 
-size_t log_reader_warning_text(const struct log_reader *reader, char *buffer,
-                               size_t size)
+static size_t warning_text(const struct log_reader *reader, unsigned warnings,
+                           char *buffer, size_t size)
 {
-    unsigned warnings = log_reader_warnings(reader);
     size_t length = chunk_warning_text(reader, warnings, buffer, size);
     if (!(warnings & LOG_READER_DAMAGED_EVENTS))
         return length;
@@ -351,36 +357,35 @@ size_t log_reader_warning_text(const struct log_reader *reader, char *buffer,
                                      damaged == 1 ? "" : "s");
 }
 
-/* The warnings worth saying: chunks being set up are not, while their
- * writer runs. */
-static unsigned warnings_to_say(const struct log_reader *reader,
-                                unsigned warnings)
+size_t log_reader_warning_text(const struct log_reader *reader, char *buffer,
+                               size_t size)
 {
-    return reader->live ? warnings & ~(unsigned)LOG_READER_UNFINISHED_CHUNKS
+    return warning_text(reader, log_reader_warnings(reader), buffer, size);
+}
+
+/* "PROGRAM: warning: TEXT" when `warnings` hold one worth saying: chunks
+ * being set up are not, while their writer runs. */
+static void print_warnings(const struct log_reader *reader, unsigned warnings,
+                           FILE *stream, const char *program)
+{
+    unsigned said = reader->live
+                        ? warnings & ~(unsigned)LOG_READER_UNFINISHED_CHUNKS
                         : warnings;
+    if (!said)
+        return;
+    char text[1024];
+    warning_text(reader, warnings, text, sizeof(text));
+    fprintf(stream, "%s: warning: %s\n", program, text);
 }
 
 void log_reader_print_warnings(const struct log_reader *reader, FILE *stream,
                                const char *program)
 {
-    if (!warnings_to_say(reader, log_reader_warnings(reader)))
-        return;
-    char text[1024];
-    log_reader_warning_text(reader, text, sizeof(text));
-    fprintf(stream, "%s: warning: %s\n", program, text);
+    print_warnings(reader, log_reader_warnings(reader), stream, program);
 }
 
 void log_reader_print_chunk_warnings(const struct log_reader *reader,
                                      FILE *stream, const char *program)
 {
-    unsigned warnings = 0;
-    if (reader->truncated)
-        warnings |= LOG_READER_TRUNCATED;
-    if (reader->index.unfinished_chunks != 0)
-        warnings |= LOG_READER_UNFINISHED_CHUNKS;
-    if (!warnings_to_say(reader, warnings))
-        return;
-    char text[1024];
-    chunk_warning_text(reader, warnings, text, sizeof(text));
-    fprintf(stream, "%s: warning: %s\n", program, text);
+    print_warnings(reader, chunk_warnings(reader), stream, program);
 }
