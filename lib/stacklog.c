@@ -55,6 +55,9 @@ void stacklog_start(void)
     stacklog_stacks_only = mode == MDLOG_MODE_LITE;
     stacklog_free_enabled = history_malloc;
     stacklog_vm_enabled = history_vm;
+    if (history_malloc)
+        __atomic_store_n(&szone_log_tags_released, stacklog_order_tags_released,
+                         __ATOMIC_RELAXED);
 }
 
 void stacklog_constructor(void)
@@ -83,13 +86,39 @@ static uint32_t take_stack(struct stacklog_thread *thread,
                                     : 0;
 }
 
+/* The tag of the block the zone has just handed out at `block`, NULL
+ * when the zone keeps none. */
+static struct szone_log_tag *handout_tag(malloc_zone_t *zone, uintptr_t block)
+{
+    return szone_is_szone(zone)
+               ? szone_log_tag_of_handout(szone_from_zone(zone), (const void *)block)
+               : NULL;
+}
+
+/* Records `stack` as the allocation stack of the block just handed out
+ * at `block`; returns the block's tag, or NULL when the zone keeps none. */
+static struct szone_log_tag *set_handout_stack(malloc_zone_t *zone,
+                                               uintptr_t block, uint32_t stack)
+{
+    struct szone_log_tag *tag = handout_tag(zone, block);
+    if (tag)
+        __atomic_store_n(&tag->stack_id, stack, __ATOMIC_RELAXED);
+    else if (guard_zone_is(zone))
+        guard_zone_set_stack_id(zone, (const void *)block, stack);
+    return tag;
+}
+
 void stacklog_block_set_stack(malloc_zone_t *zone, uintptr_t block,
                               uint32_t stack)
 {
-    if (szone_is_szone(zone))
-        szone_set_stack_id(szone_from_zone(zone), (const void *)block, stack);
-    else if (guard_zone_is(zone))
-        guard_zone_set_stack_id(zone, (const void *)block, stack);
+    set_handout_stack(zone, block, stack);
+}
+
+struct szone_log_tag *stacklog_block_tag(malloc_zone_t *zone, uintptr_t block)
+{
+    return szone_is_szone(zone)
+               ? szone_log_tag_of(szone_from_zone(zone), (const void *)block)
+               : NULL;
 }
 
 uint32_t stacklog_block_stack(malloc_zone_t *zone, uintptr_t block)
@@ -108,8 +137,10 @@ static void log_free(struct stacklog_thread *thread, malloc_zone_t *zone,
         return;
     if (stacklog_compact && stacklog_compact_free(thread, zone, block))
         return;
+    uint32_t stack = take_stack(thread, return_slot);
     stacklog_event_write(thread, MDLOG_EVENT_FREE, block, 0,
-                         stacklog_order_next(), take_stack(thread, return_slot));
+                         stacklog_order_of_tag(thread, stacklog_block_tag(zone, block)),
+                         stack);
 }
 
 static void log_allocation(struct stacklog_thread *thread, uint32_t type,
@@ -117,16 +148,16 @@ static void log_allocation(struct stacklog_thread *thread, uint32_t type,
                            uintptr_t result, uintptr_t return_slot)
 {
     uint32_t stack = take_stack(thread, return_slot);
-    stacklog_block_set_stack(zone, result, stack);
+    struct szone_log_tag *tag = set_handout_stack(zone, result, stack);
     if (!history_malloc)
         return;
     if (type & MALLOC_LOG_TYPE_DEALLOCATE) { /* realloc(arg2, arg3) */
-        stacklog_realloc_events(thread, arg2, arg3, result, stack);
+        stacklog_realloc_events(thread, arg2, arg3, result, tag, stack);
         return;
     }
     unsigned cleared = type & MALLOC_LOG_TYPE_CLEARED ? MDLOG_EVENT_CLEARED : 0;
     stacklog_event_write(thread, MDLOG_EVENT_ALLOC | cleared, result, arg2,
-                         stacklog_order_next(), stack);
+                         stacklog_order_of_tag(thread, tag), stack);
 }
 
 static void count_unrecorded(void)
@@ -165,20 +196,29 @@ void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
     stacklog_busy_leave();
 }
 
-void stacklog_realloc_begin_slow(void)
+void stacklog_realloc_begin_slow(malloc_zone_t *zone, uintptr_t old)
 {
     struct stacklog_thread *thread;
     if (!history_malloc || stacklog_is_busy())
         return;
     stacklog_busy_enter(); /* as in stacklog_logger */
     if ((thread = stacklog_thread_current()))
-        thread->realloc_order = stacklog_order_next();
+        thread->realloc_order =
+            stacklog_order_of_tag(thread, stacklog_block_tag(zone, old));
     stacklog_busy_leave();
 }
 
 uint64_t stacklog_vm_begin(void)
 {
-    return history_vm && !stacklog_is_busy() ? stacklog_order_next() : 0;
+    struct stacklog_thread *thread;
+    uint64_t order = 0;
+    if (!history_vm || stacklog_is_busy())
+        return 0;
+    stacklog_busy_enter(); /* as in stacklog_logger */
+    if ((thread = stacklog_thread_current()))
+        order = stacklog_order_shared(thread);
+    stacklog_busy_leave();
+    return order;
 }
 
 void stacklog_vm_event(unsigned type, uintptr_t address, size_t size,
@@ -201,7 +241,7 @@ void stacklog_vm_event(unsigned type, uintptr_t address, size_t size,
     if ((thread = stacklog_thread_current()))
         stacklog_event_write(thread, type, address, size,
                              order ? stacklog_order_taken_before(thread, order)
-                                   : stacklog_order_next(),
+                                   : stacklog_order_shared(thread),
                              take_stack(thread, return_slot));
     stacklog_busy_leave();
 }
@@ -253,6 +293,7 @@ void stacklog_fork_child(void)
         stacklog_malloc_enabled = stacklog_vm_enabled = false;
         stacklog_free_enabled = stacklog_stacks_only = false;
         history_malloc = history_vm = false;
+        szone_log_tags_released = NULL;
         stacklog_header = NULL;
         return;
     }

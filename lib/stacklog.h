@@ -63,6 +63,11 @@ void stacklog_block_set_stack(malloc_zone_t *zone, uintptr_t block,
 /* The stack id the zone holds for the block in use at `block`; 0 when it
  * holds none (a zone the program wrote itself). */
 uint32_t stacklog_block_stack(malloc_zone_t *zone, uintptr_t block);
+/* Where the zone keeps the logger's tag of the block in use at `block`
+ * (its stack id and its latest event's order); NULL when it keeps none:
+ * the guard zone, whose table is read under its lock, and zones the
+ * program wrote itself. */
+struct szone_log_tag *stacklog_block_tag(malloc_zone_t *zone, uintptr_t block);
 /* Before a vm call that releases memory: its place in the order, or 0. */
 uint64_t stacklog_vm_begin(void);
 /* A vm event of the program (enum mdlog_event_kind and flags), with the
@@ -134,6 +139,7 @@ struct stacklog_thread {
     uint32_t newest_mark;    /* its index in the ring, counted up */
     uint32_t marks_retained; /* events of the chunk that can be taken back */
     uint64_t realloc_order; /* from stacklog_realloc_begin */
+    uint64_t clock; /* the order of the thread's latest event (stacklog_events.h) */
     /* Counts not yet added to the header. */
     uint64_t recorded, compacted, unrecorded;
     /* The key of each cached stack, the ways of a set side by side in

@@ -51,6 +51,15 @@ static MD_ALWAYS_INLINE bool stacklog_is_busy(void)
     return __atomic_load_n(&stacklog_busy, __ATOMIC_RELAXED);
 }
 
+/* The thread's next order for an event of the block with `tag`, or, when
+ * its zone keeps none, one ordered through the floor. */
+static MD_ALWAYS_INLINE uint64_t
+stacklog_order_of_tag(struct stacklog_thread *thread, struct szone_log_tag *tag)
+{
+    return tag ? stacklog_order_of_block(thread, &tag->order)
+               : stacklog_order_shared(thread);
+}
+
 /* True when `block` is the block the thread's cache of the zone has just
  * handed out (the default zone, without debug canaries) and its stack
  * was found in the stack cache and recorded: the stack id in the
@@ -69,33 +78,35 @@ stacklog_allocation_fast(struct stacklog_thread *thread, uint32_t type,
         return false; /* the logger takes the handout */
     /* Not a szone unless its thread cache says so: nothing is read
      * through `zone` here. */
-    uint32_t *slot = szone_thread_cache_take_handout((struct szone *)zone,
-                                                     (const void *)block);
-    if (!slot)
+    struct szone_log_tag *tag = szone_thread_cache_take_handout(
+        (struct szone *)zone, (const void *)block);
+    if (!tag)
         return false;
-    __atomic_store_n(slot, stack, __ATOMIC_RELAXED);
+    __atomic_store_n(&tag->stack_id, stack, __ATOMIC_RELAXED);
     if (stacklog_stacks_only)
         return true;
     unsigned cleared = type & MALLOC_LOG_TYPE_CLEARED ? MDLOG_EVENT_CLEARED : 0;
     stacklog_busy_enter();
     stacklog_event_write(thread, MDLOG_EVENT_ALLOC | cleared, block, size,
-                         stacklog_order_next(), stack);
+                         stacklog_order_of_block(thread, &tag->order), stack);
     stacklog_busy_leave();
     return true;
 }
 
-/* The two events of a realloc that moved or resized `old` to `block`:
- * the free with the place in the order taken before the realloc
- * (stacklog_realloc_begin), then the allocation.  The thread is busy. */
+/* The two events of a realloc that moved or resized `old` to `block`,
+ * whose tag is `tag`: the free with the place in the order taken before
+ * the realloc (stacklog_realloc_begin), then the allocation.  The thread
+ * is busy. */
 static MD_ALWAYS_INLINE void
 stacklog_realloc_events(struct stacklog_thread *thread, uintptr_t old,
-                        uintptr_t size, uintptr_t block, uint32_t stack)
+                        uintptr_t size, uintptr_t block,
+                        struct szone_log_tag *tag, uint32_t stack)
 {
     stacklog_event_write(thread, MDLOG_EVENT_FREE | MDLOG_EVENT_REALLOC, old,
                          0, stacklog_order_taken_before(thread, thread->realloc_order),
                          stack);
     stacklog_event_write(thread, MDLOG_EVENT_ALLOC | MDLOG_EVENT_REALLOC,
-                         block, size, stacklog_order_next(), stack);
+                         block, size, stacklog_order_of_tag(thread, tag), stack);
 }
 
 /* In full and malloc modes, a realloc of `old` to `block` of `size` with
@@ -111,33 +122,41 @@ stacklog_realloc_fast(struct stacklog_thread *thread, malloc_zone_t *zone,
     uint32_t stack = stacklog_stack_cache_find(thread, return_slot);
     if (!stack)
         return false;
-    uint32_t *slot = szone_thread_cache_take_handout((struct szone *)zone,
-                                                     (const void *)block);
-    if (slot)
-        __atomic_store_n(slot, stack, __ATOMIC_RELAXED);
+    struct szone_log_tag *tag = szone_thread_cache_take_handout(
+        (struct szone *)zone, (const void *)block);
+    if (!tag)
+        tag = stacklog_block_tag(zone, block);
+    if (tag)
+        __atomic_store_n(&tag->stack_id, stack, __ATOMIC_RELAXED);
     else
         stacklog_block_set_stack(zone, block, stack);
     stacklog_busy_enter();
-    stacklog_realloc_events(thread, old, size, block, stack);
+    stacklog_realloc_events(thread, old, size, block, tag, stack);
     stacklog_busy_leave();
     return true;
 }
 
-/* Before a realloc of a block in use, in the modes that record frees:
- * the free half's place in the order, taken now, before the block can
- * be reused by another thread.  Not marked busy: a realloc made
- * meanwhile on the thread (a signal handler's, or one inside a program
- * zone's realloc) takes the place over, and records its events first;
- * this realloc's free half then takes the next place when it is written
- * (stacklog_event_write). */
-void stacklog_realloc_begin_slow(void);
-static MD_ALWAYS_INLINE void stacklog_realloc_begin(void)
+/* Before a realloc of the block in use at `old`, in the modes that
+ * record frees: the free half's place in the order, taken now and left
+ * in the block's tag, before the block can be reused by another thread.
+ * A realloc made meanwhile on the thread (one inside a program zone's
+ * realloc) records its events first; this realloc's free half then
+ * takes the next place when it is written (stacklog_order_taken_before). */
+void stacklog_realloc_begin_slow(malloc_zone_t *zone, uintptr_t old);
+static MD_ALWAYS_INLINE void stacklog_realloc_begin(malloc_zone_t *zone,
+                                                    uintptr_t old)
 {
     struct stacklog_thread *thread = stacklog_current_thread;
-    if (MD_LIKELY(thread && !stacklog_is_busy()))
-        thread->realloc_order = stacklog_order_next();
-    else
-        stacklog_realloc_begin_slow();
+    if (MD_LIKELY(thread && !stacklog_is_busy())) {
+        /* Busy: a signal handler's event would take the thread's clock
+         * from under it. */
+        stacklog_busy_enter();
+        thread->realloc_order =
+            stacklog_order_of_tag(thread, stacklog_block_tag(zone, old));
+        stacklog_busy_leave();
+    } else {
+        stacklog_realloc_begin_slow(zone, old);
+    }
 }
 
 /* Takes back the allocation of `block` when it is the thread's last
@@ -162,10 +181,12 @@ stacklog_compact_free(struct stacklog_thread *thread, malloc_zone_t *zone,
 
 /* True when the free of `block` is recorded: nothing to record in lite
  * mode, the allocation taken back, or the free event written with a
- * stack the stack cache knows. */
+ * stack the stack cache knows.  `tag` is the block's log tag, or NULL
+ * for it to be looked up. */
 static MD_ALWAYS_INLINE bool
 stacklog_free_fast(struct stacklog_thread *thread, malloc_zone_t *zone,
-                   uintptr_t block, uintptr_t return_slot)
+                   uintptr_t block, struct szone_log_tag *tag,
+                   uintptr_t return_slot)
 {
     if (stacklog_stacks_only)
         return true;
@@ -174,8 +195,10 @@ stacklog_free_fast(struct stacklog_thread *thread, malloc_zone_t *zone,
     if (!stacklog_compact || !stacklog_compact_free(thread, zone, block)) {
         uint32_t stack = stacklog_stack_cache_find(thread, return_slot);
         if (stack)
-            stacklog_event_write(thread, MDLOG_EVENT_FREE, block, 0,
-                                 stacklog_order_next(), stack);
+            stacklog_event_write(
+                thread, MDLOG_EVENT_FREE, block, 0,
+                stacklog_order_of_tag(thread, tag ? tag : stacklog_block_tag(zone, block)),
+                stack);
         else
             recorded = false;
     }
@@ -184,15 +207,17 @@ stacklog_free_fast(struct stacklog_thread *thread, malloc_zone_t *zone,
 }
 
 /* The stack logger's part of a malloc_logger call; `return_slot` is the
- * exported function's STACKLOG_RETURN_SLOT(). */
+ * exported function's STACKLOG_RETURN_SLOT().  For a free, `tag` may be
+ * the block's log tag, when the caller has found it. */
 static MD_ALWAYS_INLINE void
-stacklog_record(uint32_t type, malloc_zone_t *zone, uintptr_t arg2,
-                uintptr_t arg3, uintptr_t result, uintptr_t return_slot)
+stacklog_record_tagged(uint32_t type, malloc_zone_t *zone, uintptr_t arg2,
+                       uintptr_t arg3, uintptr_t result,
+                       struct szone_log_tag *tag, uintptr_t return_slot)
 {
     struct stacklog_thread *thread = stacklog_current_thread;
     if (MD_LIKELY(thread && !stacklog_is_busy() && return_slot)) {
         if (!(type & MALLOC_LOG_TYPE_ALLOCATE)) {
-            if (stacklog_free_fast(thread, zone, arg2, return_slot))
+            if (stacklog_free_fast(thread, zone, arg2, tag, return_slot))
                 return;
         } else if (result && (stacklog_stacks_only ||
                               !(type & MALLOC_LOG_TYPE_DEALLOCATE))) {
@@ -206,6 +231,13 @@ stacklog_record(uint32_t type, malloc_zone_t *zone, uintptr_t arg2,
         }
     }
     stacklog_logger(type, (uintptr_t)zone, arg2, arg3, result, return_slot);
+}
+
+static MD_ALWAYS_INLINE void
+stacklog_record(uint32_t type, malloc_zone_t *zone, uintptr_t arg2,
+                uintptr_t arg3, uintptr_t result, uintptr_t return_slot)
+{
+    stacklog_record_tagged(type, zone, arg2, arg3, result, NULL, return_slot);
 }
 
 #endif

@@ -25,6 +25,7 @@
 #include "lock.h"
 #include "os_memory.h"
 #include "stacklog.h"
+#include "stacklog_events.h"
 
 #include <elf.h>
 #include <link.h>
@@ -145,7 +146,9 @@ static void record_fill(struct mdlog_module *record,
     record->load_bias = info->dlpi_addr;
     record->start = facts->start;
     record->end = facts->end;
-    record->loaded_order = stacklog_header->next_order;
+    /* Every event recorded from now on is ordered above the floor. */
+    record->loaded_order = __atomic_load_n(&stacklog_header->next_order,
+                                           __ATOMIC_ACQUIRE);
     size_t length = strlen(path);
     if (length >= sizeof(record->path)) {
         length = sizeof(record->path) - 1;
@@ -213,7 +216,7 @@ static void mark_unloaded(uint64_t generation)
             entries[i].loaded = false;
             __atomic_fetch_add(&unloads, 1, __ATOMIC_RELEASE);
             __atomic_store_n(&entries[i].record->unloaded_order,
-                             stacklog_header->next_order, __ATOMIC_RELEASE);
+                             stacklog_order_moment(), __ATOMIC_RELEASE);
             marked = true;
         }
     if (marked)

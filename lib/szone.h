@@ -46,6 +46,14 @@ enum szone_block_state {
  * this value "free, filled with the zone's freed-block byte". */
 #define REQUESTED_SIZE_FREED_FILL UINT32_MAX
 
+/* What the stack logger keeps of each block, side by side so that
+ * writing both costs one cache line: the stack that allocated it, and
+ * the low 32 bits of its latest event's order (stacklog_events.h). */
+struct szone_log_tag {
+    uint32_t stack_id;
+    uint32_t order;
+};
+
 /*
  * Out-of-band metadata of the blocks of one run, field by field: malloc
  * and free touch only the state byte, so the states of 64 blocks share
@@ -54,7 +62,7 @@ enum szone_block_state {
 struct szone_meta_row {
     uint8_t state[RUN_MAX_BLOCKS];       /* enum szone_block_state */
     uint16_t next_free[RUN_MAX_BLOCKS];  /* run-local free list links */
-    uint32_t stack_id[RUN_MAX_BLOCKS];   /* allocation stack, for stack logging */
+    struct szone_log_tag log_tag[RUN_MAX_BLOCKS]; /* for stack logging */
     uint32_t requested_size[RUN_MAX_BLOCKS]; /* debug zones: see above */
 };
 
@@ -109,12 +117,12 @@ _Static_assert((RUN_MAX_BLOCKS & (RUN_MAX_BLOCKS - 1)) == 0 &&
                    sizeof(struct szone_meta_row) % RUN_MAX_BLOCKS == 0,
                "a block's state address must give its metadata row");
 
-static inline uint32_t *szone_stack_id_of_state(uint8_t *state)
+static inline struct szone_log_tag *szone_log_tag_of_state(uint8_t *state)
 {
     uintptr_t index = (uintptr_t)state & (RUN_MAX_BLOCKS - 1);
     struct szone_meta_row *row =
         (struct szone_meta_row *)((uintptr_t)state - index);
-    return &row->stack_id[index];
+    return &row->log_tag[index];
 }
 
 /* Large blocks: one mapping each. */
@@ -125,7 +133,7 @@ struct szone_large {
     uintptr_t address;
     size_t size;      /* bytes mapped, a multiple of the page size */
     size_t requested; /* debug zones: the size asked for */
-    uint32_t stack_id;
+    struct szone_log_tag log_tag;
 };
 
 #define LARGE_HUGE_THRESHOLD (16UL * 1024 * 1024)
@@ -463,6 +471,27 @@ void szone_large_force_unlock(void);
 void szone_large_reinit_lock(void);
 
 /* ---- szone_stack_id.c ---- */
+/* Called with the log tags of blocks that are gone for good (their run's
+ * pages released, a large block's record dropped), before anything can
+ * reuse their addresses: the stack logger keeps what it needs of their
+ * orders.  NULL while nothing logs. */
+extern void (*szone_log_tags_released)(const struct szone_log_tag *tags,
+                                       unsigned count);
+static inline void szone_release_log_tags(const struct szone_log_tag *tags,
+                                          unsigned count)
+{
+    void (*released)(const struct szone_log_tag *, unsigned) =
+        __atomic_load_n(&szone_log_tags_released, __ATOMIC_RELAXED);
+    if (released && count)
+        released(tags, count);
+}
+/* The stack logger's tag of the block in use at `pointer`, or NULL when
+ * it is not one of the zone's blocks. */
+struct szone_log_tag *szone_log_tag_of(struct szone *zone, const void *pointer);
+/* The same for a block the zone has just handed out, found through the
+ * thread cache when it handed it out. */
+struct szone_log_tag *szone_log_tag_of_handout(struct szone *zone,
+                                               const void *pointer);
 /* Records the allocation stack of the block the program calls `pointer`,
  * which the zone has just handed out. */
 void szone_set_stack_id(struct szone *zone, const void *pointer, uint32_t id);

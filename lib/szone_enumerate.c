@@ -58,6 +58,29 @@ static kern_return_t read_row_u32(const struct zone_walk *walk,
                           count * sizeof(*out), out);
 }
 
+/* The stack ids of `count` log tags from `first`, read a few tags at a
+ * time into a buffer of the walk's own. */
+static kern_return_t read_stack_ids(const struct zone_walk *walk,
+                                    const struct szone_meta_row *meta,
+                                    unsigned first, unsigned count,
+                                    uint32_t *out)
+{
+    enum { TAGS_PER_READ = 64 };
+    struct szone_log_tag tags[TAGS_PER_READ];
+    for (unsigned done = 0; done < count;) {
+        unsigned now = count - done < TAGS_PER_READ ? count - done : TAGS_PER_READ;
+        kern_return_t error = zone_walk_read(
+            walk, (vm_address_t)&meta->log_tag[first + done],
+            now * sizeof(tags[0]), tags);
+        if (error)
+            return error;
+        for (unsigned i = 0; i < now; i++)
+            out[done + i] = tags[i].stack_id;
+        done += now;
+    }
+    return KERN_SUCCESS;
+}
+
 static kern_return_t read_meta_chunk(struct enumeration *walk,
                                      const struct szone_meta_row *meta,
                                      unsigned first, unsigned count,
@@ -74,8 +97,8 @@ static kern_return_t read_meta_chunk(struct enumeration *walk,
         error = read_row_u32(&walk->common, meta->requested_size, first,
                              count, chunk->requested);
     if (!error && (walk->common.type_mask & MALLOCDEBUG_STACK_ID_RANGE_TYPE))
-        error = read_row_u32(&walk->common, meta->stack_id, first, count,
-                             chunk->stack_ids);
+        error = read_stack_ids(&walk->common, meta, first, count,
+                               chunk->stack_ids);
     return error;
 }
 
@@ -160,7 +183,8 @@ static kern_return_t enumerate_large(struct enumeration *walk,
         size_t size = large.size;
         if (walk->canaries && large.requested && large.requested - 1 <= size)
             size = large.requested - 1;
-        zone_walk_add_block(&walk->common, large.address, size, large.stack_id);
+        zone_walk_add_block(&walk->common, large.address, size,
+                            large.log_tag.stack_id);
         zone_walk_add_region(&walk->common, large.address, large.size);
         address = (vm_address_t)LIST_NEXT(&large, zone_link);
     }

@@ -73,6 +73,7 @@ static struct szone_large *large_record_new(struct szone *zone,
         block->zone = zone;
         block->address = address;
         block->size = size;
+        block->log_tag = (struct szone_log_tag){0, 0};
         large_hash_insert(block);
     }
     md_unlock(&large_hash_lock);
@@ -193,6 +194,7 @@ bool szone_large_claim(struct szone *zone, struct szone_large *block)
 
 static void large_record_delete(struct szone_large *block)
 {
+    szone_release_log_tags(&block->log_tag, 1);
     md_lock(&large_hash_lock);
     os_pool_free(&large_record_pool, block);
     md_unlock(&large_hash_lock);
@@ -278,8 +280,10 @@ void szone_large_destroy_all(struct szone *zone)
     struct szone_large *block;
     while ((block = LIST_FIRST(&zone->large_blocks)) != NULL) {
         szone_large_claim(zone, block);
-        large_unmap(zone, block->address, block->size);
+        uintptr_t address = block->address;
+        size_t size = block->size;
         large_record_delete(block);
+        large_unmap(zone, address, size);
     }
 }
 

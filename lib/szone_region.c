@@ -226,6 +226,7 @@ static void run_release_pages(struct szone *zone, struct szone_run *run)
     size_t bytes = (size_t)run->page_count << RUN_PAGE_SHIFT;
     uint64_t mask = page_mask(first, run->page_count);
 
+    szone_release_log_tags(run->meta->log_tag, run->carved);
     /* The next run here expects never-used blocks to read BLOCK_FREE,
      * with no requested size. */
     memset(run->meta->state, 0, run->carved);
@@ -274,6 +275,10 @@ void szone_region_destroy_all(struct szone *zone)
         struct szone_region *region = zone->regions[kind], *next;
         for (; region; region = next) {
             next = region->next;
+            for (unsigned page = 0; page < REGION_PAGE_COUNT; page++)
+                if (region->runs[page].page_count)
+                    szone_release_log_tags(region->runs[page].meta->log_tag,
+                                           region->runs[page].carved);
             region_map_set(region->base, NULL);
             region_unmap_data(zone, region->base);
             os_unmap_table(region, sizeof(*region));

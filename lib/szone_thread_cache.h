@@ -71,15 +71,15 @@ static inline void *szone_thread_cache_malloc(struct szone *zone,
  * thread's cache of `zone` handed out last, else NULL.  The handout is
  * forgotten either way: it is only good for the allocation just made,
  * since a block freed since may have come back in another carving. */
-static inline uint32_t *szone_thread_cache_take_handout(struct szone *zone,
-                                                        const void *block)
+static inline struct szone_log_tag *
+szone_thread_cache_take_handout(struct szone *zone, const void *block)
 {
     struct szone_thread_cache *cache = szone_current_cache;
     if (!cache)
         return NULL;
     bool latest = cache->handout == block && cache->zone == zone;
     cache->handout = NULL;
-    return latest ? szone_stack_id_of_state(cache->handout_state) : NULL;
+    return latest ? szone_log_tag_of_state(cache->handout_state) : NULL;
 }
 
 /* Pushes a block marked BLOCK_CACHED onto its class's stack, which has

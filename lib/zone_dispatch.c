@@ -27,8 +27,8 @@ bool dispatch_free_default_zone_logged(struct szone *zone, void *pointer,
      * block in use: anything else is the zone's error to report. */
     if (MD_UNLIKELY(*state != BLOCK_ALLOCATED))
         return false;
-    dispatch_log_from(LOG_DEALLOCATE, &zone->basic, (uintptr_t)pointer, 0,
-                      NULL, return_slot);
+    dispatch_log_tagged(LOG_DEALLOCATE, &zone->basic, (uintptr_t)pointer, 0,
+                        NULL, szone_log_tag_of_state(state), return_slot);
     if (MD_UNLIKELY(!szone_thread_cache_free_in_use(class_index, pointer,
                                                     state)))
         szone_free(&zone->basic, pointer);

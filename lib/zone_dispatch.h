@@ -23,17 +23,26 @@
 #define DISPATCH_INLINE static MD_ALWAYS_INLINE
 
 /* The stack logger first, then the program's logger.  `return_slot` is
- * the exported function's STACKLOG_RETURN_SLOT(). */
+ * the exported function's STACKLOG_RETURN_SLOT(); `tag`, for a free, the
+ * block's log tag when the caller has found it, else NULL. */
+DISPATCH_INLINE void dispatch_log_tagged(uint32_t type, malloc_zone_t *zone,
+                                         uintptr_t arg2, uintptr_t arg3,
+                                         void *result, struct szone_log_tag *tag,
+                                         uintptr_t return_slot)
+{
+    if (MD_UNLIKELY(stacklog_malloc_enabled))
+        stacklog_record_tagged(type, zone, arg2, arg3, (uintptr_t)result, tag,
+                               return_slot);
+    malloc_logger_t *logger = malloc_logger;
+    if (MD_UNLIKELY(logger != NULL))
+        logger(type, (uintptr_t)zone, arg2, arg3, (uintptr_t)result, 0);
+}
+
 DISPATCH_INLINE void dispatch_log_from(uint32_t type, malloc_zone_t *zone,
                                        uintptr_t arg2, uintptr_t arg3,
                                        void *result, uintptr_t return_slot)
 {
-    if (MD_UNLIKELY(stacklog_malloc_enabled))
-        stacklog_record(type, zone, arg2, arg3, (uintptr_t)result,
-                        return_slot);
-    malloc_logger_t *logger = malloc_logger;
-    if (MD_UNLIKELY(logger != NULL))
-        logger(type, (uintptr_t)zone, arg2, arg3, (uintptr_t)result, 0);
+    dispatch_log_tagged(type, zone, arg2, arg3, result, NULL, return_slot);
 }
 
 DISPATCH_INLINE void dispatch_log(uint32_t type, malloc_zone_t *zone,
@@ -111,7 +120,7 @@ DISPATCH_INLINE void *dispatch_realloc(malloc_zone_t *zone, void *pointer,
 {
     bool logged = dispatch_logs_block(zone, pointer);
     if (logged && stacklog_free_enabled)
-        stacklog_realloc_begin();
+        stacklog_realloc_begin(zone, (uintptr_t)pointer);
     void *result = dispatch_allowed() ? zone->realloc(zone, pointer, size)
                                       : NULL;
     if (logged) {

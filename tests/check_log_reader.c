@@ -654,13 +654,13 @@ static void bad_magic(struct log_builder *b, unsigned char *bytes)
 {
     bytes[3] ^= 0x20;
 }
-static void version_2(struct log_builder *b, unsigned char *bytes)
+static void version_3(struct log_builder *b, unsigned char *bytes)
 {
-    header_in(bytes)->version = 2;
+    header_in(bytes)->version = 3;
 }
-static void version_4(struct log_builder *b, unsigned char *bytes)
+static void version_5(struct log_builder *b, unsigned char *bytes)
 {
-    header_in(bytes)->version = 4;
+    header_in(bytes)->version = 5;
 }
 static void header_size_page(struct log_builder *b, unsigned char *bytes)
 {
@@ -738,9 +738,9 @@ static const struct header_case header_cases[] = {
     {"empty", "empty file, not a mallocdebug stack log", NULL, 0},
     {"five bytes", "not a mallocdebug stack log (bad magic)", NULL, 5},
     {"magic only", "truncated inside its header (10 bytes of 12)", NULL, 10},
-    {"version 2", "stack log version 2; this reader reads version 3; use the "
-                  "mallocdebug tools of the release that wrote it", version_2, ALL},
-    {"version 4", "stack log version 4; this reader reads version 3", version_4, ALL},
+    {"version 3", "stack log version 3; this reader reads version 4; use the "
+                  "mallocdebug tools of the release that wrote it", version_3, ALL},
+    {"version 5", "stack log version 5; this reader reads version 4", version_5, ALL},
     {"short header", "truncated inside its header (5000 bytes of", NULL, 5000},
     {"header size 4096", "bad header size 4096 (expected a multiple of 4096 from "
                          "8192 to 1048576)", header_size_page, ALL},
@@ -1271,10 +1271,10 @@ START_TEST(test_refresh_refuses_a_changed_layout)
     /* The reader keeps what it had. */
     ck_assert_uint_eq(log_reader_header(reader)->chunk_size, SMALL);
     ck_assert_uint_eq(log_reader_event_count(reader), 1);
-    header_in(bytes)->version = 4;
+    header_in(bytes)->version = MDLOG_VERSION + 1;
     ck_assert(log_builder_write(builder, path));
     ck_assert_int_eq(log_reader_refresh(reader, message, sizeof(message)), -1);
-    ck_assert_ptr_nonnull(strstr(message, "stack log version 4"));
+    ck_assert_ptr_nonnull(strstr(message, "stack log version 5"));
     log_reader_close(reader);
     log_builder_destroy(builder);
     remove_temp_dir();

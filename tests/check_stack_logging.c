@@ -144,13 +144,36 @@ static int collect(const struct log_reader_event *event, void *context)
     return 0;
 }
 
+/* The orders of the walk: never going down, and going up along each
+ * thread and along each block's events (threads count their orders
+ * apart, so two threads' events may share one). */
+static void check_orders(const struct events *events)
+{
+    for (unsigned i = 1; i < events->count; i++) {
+        const struct log_reader_event *event = &events->list[i];
+        ck_assert_uint_le(events->list[i - 1].order, event->order);
+        for (unsigned j = i; j-- > 0;) {
+            const struct log_reader_event *earlier = &events->list[j];
+            if (earlier->thread != event->thread &&
+                earlier->address != event->address)
+                continue;
+            ck_assert_msg(earlier->order < event->order,
+                          "event %u (thread %u, %#llx) has the order %llu of "
+                          "event %u (thread %u, %#llx)", i, event->thread,
+                          (unsigned long long)event->address,
+                          (unsigned long long)event->order, j, earlier->thread,
+                          (unsigned long long)earlier->address);
+            break;
+        }
+    }
+}
+
 static struct events *read_events(struct log_reader *reader)
 {
     static struct events events;
     events.count = 0;
     ck_assert_int_eq(log_reader_for_each_event(reader, collect, &events), 0);
-    for (unsigned i = 1; i < events.count; i++)
-        ck_assert_uint_lt(events.list[i - 1].order, events.list[i].order);
+    check_orders(&events);
     return &events;
 }
 
@@ -643,6 +666,71 @@ START_TEST(test_compaction_keeps_a_block_another_thread_reused)
     ck_assert_uint_eq(allocations, 2);
     ck_assert_uint_eq(frees, 2);
     ck_assert_uint_eq(last_kind, MDLOG_EVENT_FREE);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
+/* What became of each address in a walk of the log, and the events that
+ * a block's history rules out: an allocation of a block in use, a free of
+ * a freed one. */
+#define BLOCK_STATES (1u << 18)
+struct block_history {
+    struct block_state {
+        uint64_t address;
+        unsigned state; /* 0: none yet, else the kind of its last event */
+    } *blocks;
+    unsigned events, blocks_seen, misordered, first_frees;
+};
+
+static struct block_state *block_state_of(struct block_history *history,
+                                          uint64_t address)
+{
+    unsigned at = (unsigned)((address >> 4) * 0x9e3779b1u) % BLOCK_STATES;
+    while (history->blocks[at].state && history->blocks[at].address != address)
+        at = (at + 1) % BLOCK_STATES;
+    ck_assert_uint_lt(history->blocks_seen, BLOCK_STATES / 2);
+    history->blocks_seen += !history->blocks[at].state;
+    history->blocks[at].address = address;
+    return &history->blocks[at];
+}
+
+static int follow_block(const struct log_reader_event *event, void *context)
+{
+    struct block_history *history = context;
+    unsigned kind = event->type & MDLOG_EVENT_KIND_MASK;
+    if (kind != MDLOG_EVENT_ALLOC && kind != MDLOG_EVENT_FREE)
+        return 0;
+    struct block_state *block = block_state_of(history, event->address);
+    history->events++;
+    if (kind == MDLOG_EVENT_FREE && !block->state)
+        history->first_frees++; /* allocated before the log began */
+    else if (block->state == kind)
+        history->misordered++;
+    block->state = kind;
+    return 0;
+}
+
+/* Blocks allocated, freed and reused by threads whose orders drift far
+ * apart, in blocks of every kind whose runs and mappings are released
+ * and reused: each block's events come out of the walk in the order they
+ * happened, an allocation, then its free, then the next allocation. */
+START_TEST(test_blocks_that_change_threads_keep_their_order)
+{
+    struct probe_run run;
+    run_probe(&run, "handoff", "MallocStackLogging=full", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    ck_assert_uint_gt(output_value(run.out, "changed_hands"), 3000);
+    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
+    struct block_history history = {
+        .blocks = calloc(BLOCK_STATES, sizeof(*history.blocks))};
+    ck_assert_ptr_nonnull(history.blocks);
+    ck_assert_int_eq(log_reader_for_each_event(reader, follow_block, &history), 0);
+    ck_assert_uint_gt(history.events, 10000);
+    ck_assert_uint_eq(history.misordered, 0);
+    ck_assert_uint_lt(history.first_frees, 16);
+    ck_assert_uint_eq(log_reader_header(reader)->unrecorded_count, 0);
+    free(history.blocks);
     log_reader_close(reader);
     clear_directory();
 }
@@ -1895,6 +1983,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_lite_mode_keeps_stacks_without_events);
     tcase_add_test(tc, test_compaction_elides_temporary_allocations);
     tcase_add_test(tc, test_compaction_keeps_a_block_another_thread_reused);
+    tcase_add_test(tc, test_blocks_that_change_threads_keep_their_order);
     tcase_add_test(tc, test_log_removed_at_exit_kept_after_crash);
     tcase_add_test(tc, test_fork_gives_the_child_its_own_log);
     tcase_add_test(tc, test_exec_starts_a_fresh_log);

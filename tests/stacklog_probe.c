@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -469,6 +470,99 @@ static int round_trip(void)
     free(again);
     pthread_join(other, NULL);
     printf("block %p\nagain %p\n", block, again);
+    return 0;
+}
+
+/* Blocks that change hands: threads take the blocks other threads left
+ * in shared boxes, at random, and free them or realloc them and put them
+ * back, or put new ones in empty boxes, so that blocks are allocated,
+ * freed and reused by different threads.  The threads wait for each other
+ * every HANDOFF_STEP rounds, so that they take turns however they are
+ * scheduled.  Each thread also frees what it has just allocated, more
+ * often the higher its number, so that the threads' orders drift far
+ * apart.  Sizes span tiny, small and large blocks, and a phase frees
+ * everything before the sizes change, so that runs and large mappings
+ * are released and their addresses reused. */
+#define HANDOFF_THREADS 4
+#define HANDOFF_BOXES 64
+#define HANDOFF_ROUNDS 3000
+#define HANDOFF_STEP 100
+
+struct handoff_box {
+    pthread_mutex_t lock;
+    void *block;
+    unsigned owner; /* the thread that put it there */
+};
+
+static struct handoff_box handoff_boxes[HANDOFF_BOXES];
+static pthread_barrier_t handoff_phase;
+static unsigned long handoff_changed_hands;
+
+static size_t handoff_size(unsigned phase, uint64_t *seed)
+{
+    static const size_t sizes[2][4] = {{24, 40, 600, 200000},
+                                       {56, 72, 1500, 300000}};
+    *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return sizes[phase][(*seed >> 33) % 4];
+}
+
+static void handoff_round(unsigned self, unsigned phase, uint64_t *seed)
+{
+    for (unsigned i = 0; i < self * 8; i++)
+        free(malloc(handoff_size(phase, seed)));
+    struct handoff_box *box = &handoff_boxes[(*seed >> 40) % HANDOFF_BOXES];
+    pthread_mutex_lock(&box->lock);
+    if (!box->block) {
+        box->block = malloc(handoff_size(phase, seed));
+        box->owner = self;
+    } else if (box->owner != self) {
+        __atomic_fetch_add(&handoff_changed_hands, 1, __ATOMIC_RELAXED);
+        if ((*seed >> 20) & 1) {
+            box->block = realloc(box->block, handoff_size(phase, seed));
+            box->owner = self;
+        } else {
+            free(box->block);
+            box->block = NULL;
+        }
+    }
+    pthread_mutex_unlock(&box->lock);
+}
+
+static void *handoff_thread(void *argument)
+{
+    unsigned self = (unsigned)(uintptr_t)argument;
+    uint64_t seed = 1000 + self;
+    for (unsigned phase = 0; phase < 2; phase++) {
+        for (unsigned round = 1; round <= HANDOFF_ROUNDS; round++) {
+            handoff_round(self, phase, &seed);
+            if (round % HANDOFF_STEP == 0)
+                pthread_barrier_wait(&handoff_phase);
+        }
+        pthread_barrier_wait(&handoff_phase);
+        /* Everything freed, by whichever thread takes the box. */
+        for (unsigned i = self; i < HANDOFF_BOXES; i += HANDOFF_THREADS) {
+            free(handoff_boxes[i].block);
+            handoff_boxes[i].block = NULL;
+        }
+        pthread_barrier_wait(&handoff_phase);
+    }
+    return NULL;
+}
+
+static int handoff(void)
+{
+    pthread_t threads[HANDOFF_THREADS];
+    print_sites();
+    for (unsigned i = 0; i < HANDOFF_BOXES; i++)
+        pthread_mutex_init(&handoff_boxes[i].lock, NULL);
+    if (pthread_barrier_init(&handoff_phase, NULL, HANDOFF_THREADS))
+        return 1;
+    for (unsigned i = 0; i < HANDOFF_THREADS; i++)
+        if (pthread_create(&threads[i], NULL, handoff_thread, (void *)(uintptr_t)i))
+            return 1;
+    for (unsigned i = 0; i < HANDOFF_THREADS; i++)
+        pthread_join(threads[i], NULL);
+    printf("changed_hands %lu\n", handoff_changed_hands);
     return 0;
 }
 
@@ -1045,7 +1139,8 @@ int main(int argc, char **argv)
                      {"nested_realloc", nested_realloc},
                      {"long_history", long_history}, {"paths", paths},
                      {"deep", deep}, {"interrupted", interrupted},
-                     {"round_trip", round_trip}, {"modules", modules},
+                     {"round_trip", round_trip}, {"handoff", handoff},
+                     {"modules", modules},
                      {"module_walk", module_walk},
                      {"neighbour_unmapped", neighbour_unmapped},
                      {"descriptor_replaced", descriptor_replaced}};
@@ -1053,6 +1148,6 @@ int main(int argc, char **argv)
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|fork_in_loader_walk|exec_sites|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|deep|interrupted|round_trip|modules|module_walk|neighbour_unmapped|descriptor_replaced\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|fork_in_loader_walk|exec_sites|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|deep|interrupted|round_trip|handoff|modules|module_walk|neighbour_unmapped|descriptor_replaced\n");
     return 2;
 }

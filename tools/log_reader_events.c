@@ -9,16 +9,22 @@
  * away) and write others in their bytes: the chunk's taken_back count
  * tells the walk when that happened while it read.
  *
- * While the process runs, the walk leaves out the events from the next
- * order the header held when the log was read (loaded before the chunks
- * were counted) on, so that it sees one moment of the process.  Counts
- * loaded one chunk at a time, later and later, would take in a block's
- * reuse by one thread and leave out its free by another, written just
- * after the first count was loaded.  An event that depends on another
- * took its order after the other was written, so it is left out with
- * it; but for the free half of a realloc, mremap or munmap in flight,
- * whose order is taken before the call and which is written after it:
- * its block may then show in both its old owner and its new one.
+ * While the process runs, the walk leaves out the events ordered at or
+ * above the floor the reader raised when it read the log (before the
+ * chunks were counted), so that it sees one moment of the process.
+ * Counts loaded one chunk at a time, later and later, would take in a
+ * block's reuse by one thread and leave out its free by another, written
+ * just after the first count was loaded.  An event that depends on
+ * another is recorded after the other was written, so if the other was
+ * not there when its chunk was counted, the floor was raised before the
+ * event read it, and it is left out too.  The exception is the free half
+ * of a realloc, mremap or munmap in flight, whose order is taken before
+ * the call and which is written after it: its block may then show in
+ * both its old owner and its new one.
+ *
+ * Threads' orders are counted apart and only a block's events, or a
+ * region's, are linked: two events that nothing links may share an
+ * order, and the walk then takes the earlier stream's first.
  */
 #include "config.h"
 
@@ -156,7 +162,7 @@ static bool comes_before(const struct cursor *a, const struct cursor *b)
     uint64_t x = a->event.order, y = b->event.order;
     if (x != y)
         return x < y;
-    return a->stream < b->stream; /* ties only in damaged logs */
+    return a->stream < b->stream;
 }
 
 static void swap(struct cursor *a, struct cursor *b)

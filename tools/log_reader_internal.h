@@ -51,8 +51,8 @@ struct log_reader {
     bool truncated;
     /* The header says running and its process is there. */
     bool live;
-    /* Events at this order or later are left out of walks: the header's
-     * next order while its process runs (log_reader_events.c), else
+    /* Events at this order or later are left out of walks: the floor the
+     * reader raised while its process runs (log_reader_open.c), else
      * none are. */
     uint64_t order_limit;
     struct log_index index;

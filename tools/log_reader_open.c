@@ -64,11 +64,6 @@ static bool read_header(const struct log_reader *reader,
                         struct mdlog_header *header, char *message, size_t size)
 {
     memset(header, 0, sizeof(*header));
-    /* The next order before anything else: see read_live_header. */
-    uint64_t next_order = 0;
-    bool order_read = pread(reader->fd, &next_order, sizeof(next_order),
-                            offsetof(struct mdlog_header, next_order)) ==
-                      (ssize_t)sizeof(next_order);
     size_t done = 0;
     while (done < sizeof(*header)) {
         ssize_t n = pread(reader->fd, (char *)header + done,
@@ -84,8 +79,6 @@ static bool read_header(const struct log_reader *reader,
         }
         done += (size_t)n;
     }
-    if (order_read)
-        header->next_order = next_order;
     return true;
 }
 
@@ -125,19 +118,56 @@ static bool process_exists(pid_t pid)
     return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
-/* Keeps `header` and what it implies: the chunks read and whether the
- * file holds all the chunks the header lists. */
+static bool is_live(const struct mdlog_header *header)
+{
+    return header->state == MDLOG_STATE_RUNNING && process_exists(header->pid);
+}
+
+/*
+ * The moment a live log is read at: its order floor raised by twice the
+ * stride (see "Orders" in the log's header file), which every event
+ * recorded before is below and every event recorded after is above.  It
+ * is raised before the chunks are counted, so that an event another
+ * event found in the log depends on is found too (log_reader_events.c).
+ * UINT64_MAX when the tool may not write the log: its events are then
+ * read as each chunk is reached.
+ */
+static uint64_t raise_floor(const struct log_reader *reader)
+{
+    struct stat reading, writing;
+    int fd = open(reader->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return UINT64_MAX;
+    void *page = MAP_FAILED;
+    if (fstat(fd, &writing) == 0 && fstat(reader->fd, &reading) == 0 &&
+        writing.st_dev == reading.st_dev && writing.st_ino == reading.st_ino)
+        page = mmap(NULL, sizeof(struct mdlog_header), PROT_READ | PROT_WRITE,
+                    MAP_SHARED, fd, 0);
+    close(fd);
+    if (page == MAP_FAILED)
+        return UINT64_MAX;
+    uint64_t *floor = &((struct mdlog_header *)page)->next_order;
+    uint64_t seen = __atomic_load_n(floor, __ATOMIC_ACQUIRE), limit;
+    do
+        limit = seen + 2 * MDLOG_ORDER_STRIDE;
+    while (!__atomic_compare_exchange_n(floor, &seen, limit, true,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE));
+    munmap(page, sizeof(struct mdlog_header));
+    return limit;
+}
+
+/* Keeps `header` and what it implies: the chunks read, whether the file
+ * holds all the chunks the header lists, and the moment read at. */
 static void adopt_header(struct log_reader *reader,
                          const struct mdlog_header *header, uint64_t chunks,
-                         uint64_t file_chunks)
+                         uint64_t file_chunks, uint64_t order_limit)
 {
     reader->header = *header;
     reader->header.executable[MDLOG_EXECUTABLE_MAX - 1] = '\0';
     reader->chunks = chunks;
     reader->truncated = header->chunk_count > file_chunks;
-    reader->live = header->state == MDLOG_STATE_RUNNING &&
-                   process_exists(header->pid);
-    reader->order_limit = reader->live ? header->next_order : UINT64_MAX;
+    reader->live = is_live(header);
+    reader->order_limit = reader->live ? order_limit : UINT64_MAX;
 }
 
 static bool load(struct log_reader *reader, char *message, size_t size)
@@ -149,9 +179,18 @@ static bool load(struct log_reader *reader, char *message, size_t size)
         !read_header(reader, &header, message, size) ||
         !log_reader_check_header(&header, bytes, reader->path, message, size))
         return false;
+    uint64_t order_limit = UINT64_MAX;
+    if (is_live(&header)) {
+        /* The moment first, then the chunks it covers. */
+        order_limit = raise_floor(reader);
+        if (!file_size(reader, &bytes, message, size) ||
+            !read_header(reader, &header, message, size) ||
+            !log_reader_check_header(&header, bytes, reader->path, message, size))
+            return false;
+    }
     uint64_t file_chunks = log_reader_chunks_in_file(&header, bytes);
     uint64_t chunks = min_u64(header.chunk_count, file_chunks);
-    adopt_header(reader, &header, chunks, file_chunks);
+    adopt_header(reader, &header, chunks, file_chunks, order_limit);
     return map_chunks(reader, chunks, message, size) &&
            log_index_build(reader, chunks, &reader->index, message, size);
 }
@@ -200,14 +239,9 @@ static void read_live_header(const struct log_reader *reader,
                              struct mdlog_header *header)
 {
     const struct mdlog_header *live = (const void *)reader->map;
-    /* Loaded before the chunks are: every event ordered before it that
-     * another event found in the log depends on is then found too (see
-     * log_reader_for_each_event). */
-    uint64_t next_order = __atomic_load_n(&live->next_order, __ATOMIC_ACQUIRE);
     uint64_t chunks = __atomic_load_n(&live->chunk_count, __ATOMIC_ACQUIRE);
     memcpy(header, live, sizeof(*header));
     header->chunk_count = chunks;
-    header->next_order = next_order;
 }
 
 static bool same_layout(const struct log_reader *reader,
@@ -245,7 +279,12 @@ int log_reader_refresh(struct log_reader *reader, char *message,
     if (!file_size(reader, &bytes, message, message_size) ||
         !still_holds_map(reader, bytes, message, message_size))
         return -1;
+    uint64_t order_limit = UINT64_MAX;
     read_live_header(reader, &header);
+    if (is_live(&header)) {
+        order_limit = raise_floor(reader); /* as in load */
+        read_live_header(reader, &header);
+    }
     if (!log_reader_check_header(&header, bytes, reader->path, message,
                                  message_size) ||
         !same_layout(reader, &header, message, message_size))
@@ -263,7 +302,7 @@ int log_reader_refresh(struct log_reader *reader, char *message,
     reader->index = index;
     reader->tally_known = false;
     bool grew = chunks > reader->chunks;
-    adopt_header(reader, &header, chunks, file_chunks);
+    adopt_header(reader, &header, chunks, file_chunks, order_limit);
     return grew;
 }
 

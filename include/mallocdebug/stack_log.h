@@ -28,7 +28,7 @@
 
 #define MDLOG_MAGIC "MDSTKLOG"          /* 8 bytes, no terminator */
 #define MDLOG_MAGIC_SIZE 8
-#define MDLOG_VERSION 3
+#define MDLOG_VERSION 4
 #define MDLOG_HEADER_SIZE 8192u
 #define MDLOG_CHUNK_SIZE (1u << 20)
 #define MDLOG_EXECUTABLE_MAX 4096
@@ -81,7 +81,8 @@ struct mdlog_header {
     uint64_t chunk_count;
     /* Stack nodes handed out (some may not be written yet). */
     uint64_t node_count;
-    /* The next event's order number. */
+    /* The order floor: every event recorded after it was raised takes a
+     * higher order (see "Orders" below). */
     uint64_t next_order;
     /* Events recorded, events elided as allocations freed right away,
      * and events that could not be recorded (made while the thread was
@@ -188,9 +189,24 @@ enum mdlog_event_kind {
  *
  * Each number is stored little-endian in the length given, its high zero
  * bytes left out; length 0 is the number 0.  An event is never split
- * across chunks.  Order numbers increase over the whole process: an
- * event's order tells what happened before it in any thread.
+ * across chunks.
+ *
+ * Orders.  Each thread's events have increasing orders, and so do the
+ * events of each block (and of each vm region) whichever threads made
+ * them: a block carries the order of its latest event in the zone's
+ * metadata, and the thread that records its next event orders it after.
+ * Events that nothing links may share an order, and their orders tell
+ * only roughly which came first.  The header's next_order is a floor
+ * under every later event's order: events about what carries no order
+ * (vm regions, blocks of zones without room for one) raise it to take
+ * theirs; each thread raises it whenever its order passes a multiple of
+ * MDLOG_ORDER_STRIDE, so that no order runs more than MDLOG_ORDER_STRIDE
+ * past it; and a reader of a running process may raise it by twice that
+ * (atomically, never lowering it) to tell the events recorded after that
+ * moment, whose orders are above the new floor, from those before, whose
+ * orders are below it.
  */
+#define MDLOG_ORDER_STRIDE (UINT64_C(1) << 20)
 #define MDLOG_EVENT_HEAD_SIZE 2
 #define MDLOG_EVENT_ADDRESS_LENGTH_SHIFT 5
 #define MDLOG_EVENT_SIZE_LENGTH_SHIFT 8
@@ -402,8 +418,9 @@ struct mdlog_module {
     uint64_t load_bias;      /* added to the file's addresses (dlpi_addr) */
     uint64_t start;          /* the lowest address of its loaded segments */
     uint64_t end;            /* one past the highest */
-    uint64_t loaded_order;   /* the next event order when it was seen */
-    uint64_t unloaded_order; /* the same when it was gone; 0 while loaded */
+    uint64_t loaded_order;   /* the order floor when it was seen */
+    uint64_t unloaded_order; /* the floor raised past every order taken
+                                when it was found gone; 0 while loaded */
     uint32_t flags;          /* enum mdlog_module_flag */
     uint32_t build_id_size;  /* 0 when it has none */
     uint8_t build_id[MDLOG_BUILD_ID_MAX];
