@@ -139,7 +139,7 @@ struct stacklog_thread {
     uint32_t newest_mark;    /* its index in the ring, counted up */
     uint32_t marks_retained; /* events of the chunk that can be taken back */
     uint64_t realloc_order; /* from stacklog_realloc_begin */
-    uint64_t clock; /* the order of the thread's latest event (stacklog_events.h) */
+    uint64_t clock; /* the order of its latest event (stacklog_orders.h) */
     /* Counts not yet added to the header. */
     uint64_t recorded, compacted, unrecorded;
     /* The key of each cached stack, the ways of a set side by side in

@@ -1,14 +1,12 @@
 /*
  * The history: every thread appends its events to EVENTS chunks of its
- * own, so recording takes no lock, and counts its own orders (see
- * stacklog_events.h).  Writing an event and ordering it are inline, in
- * stacklog_events.h; here is making room for it, and the orders that
- * raise the floor all threads read.
+ * own, so recording takes no lock, and counts its own orders
+ * (stacklog_orders.h).  Writing an event is inline, in
+ * stacklog_events.h; here is making room for it.
  */
 #include "config.h"
 #include "os_memory.h"
 #include "stacklog_events.h"
-#include "szone.h"
 
 /* Memory for MDLOG_EVENT_MAX_SIZE more bytes of the thread's chunk,
  * and somewhat beyond (stacklog_file_back). */
@@ -66,59 +64,4 @@ void stacklog_event_write_slow(struct stacklog_thread *thread, unsigned type,
         return;
     }
     stacklog_event_store(thread, type, address, size, order, stack);
-}
-
-void stacklog_order_raise_floor(uint64_t order)
-{
-    uint64_t *floor = &stacklog_header->next_order;
-    uint64_t seen = __atomic_load_n(floor, __ATOMIC_RELAXED);
-    while (seen < order &&
-           !__atomic_compare_exchange_n(floor, &seen, order, true,
-                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-        ;
-}
-
-uint64_t stacklog_order_moment(void)
-{
-    /* An order is taken up to a stride past the floor a thread last
-     * raised it to, which may be a stride behind: twice the stride clears
-     * them all (as a reader does, tools/log_reader_open.c). */
-    uint64_t *floor = &stacklog_header->next_order;
-    uint64_t seen = __atomic_load_n(floor, __ATOMIC_RELAXED), moment;
-    do
-        moment = seen + 2 * MDLOG_ORDER_STRIDE;
-    while (!__atomic_compare_exchange_n(floor, &seen, moment, true,
-                                        __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
-    return moment;
-}
-
-uint64_t stacklog_order_shared(struct stacklog_thread *thread)
-{
-    uint64_t *floor = &stacklog_header->next_order;
-    uint64_t seen = __atomic_load_n(floor, __ATOMIC_RELAXED);
-    uint64_t order;
-    do
-        order = (seen > thread->clock ? seen : thread->clock) + 1;
-    while (!__atomic_compare_exchange_n(floor, &seen, order, true,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
-    thread->clock = order;
-    return order;
-}
-
-void stacklog_order_tags_released(const struct szone_log_tag *tags,
-                                  unsigned count)
-{
-    /* Every order is at most a stride past the floor: the tags' 32 bits
-     * are read as the floor's neighbours, and only those ahead of it
-     * matter. */
-    uint64_t floor = __atomic_load_n(&stacklog_header->next_order,
-                                     __ATOMIC_ACQUIRE);
-    int32_t newest = 0;
-    for (unsigned i = 0; i < count; i++) {
-        int32_t ahead = (int32_t)(tags[i].order - (uint32_t)floor);
-        if (ahead > newest)
-            newest = ahead;
-    }
-    if (newest > 0)
-        stacklog_order_raise_floor(floor + (uint64_t)newest);
 }

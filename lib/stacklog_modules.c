@@ -25,7 +25,7 @@
 #include "lock.h"
 #include "os_memory.h"
 #include "stacklog.h"
-#include "stacklog_events.h"
+#include "stacklog_orders.h"
 
 #include <elf.h>
 #include <link.h>

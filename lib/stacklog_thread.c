@@ -11,6 +11,7 @@
 #include "lock.h"
 #include "os_memory.h"
 #include "stacklog.h"
+#include "stacklog_orders.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -68,6 +69,10 @@ static void thread_destroy(void *opaque)
     struct stacklog_thread *thread = opaque;
     stacklog_current_thread = NULL;
     thread_exited = true;
+    /* A thread given the same id later continues this one's stream in
+     * the log: its orders must start above this one's. */
+    if (thread->clock)
+        stacklog_order_raise_floor(thread->clock);
     md_lock(&spare_lock);
     stacklog_thread_flush_counts(thread);
     unlink_live(thread);

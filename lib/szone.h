@@ -48,7 +48,7 @@ enum szone_block_state {
 
 /* What the stack logger keeps of each block, side by side so that
  * writing both costs one cache line: the stack that allocated it, and
- * the low 32 bits of its latest event's order (stacklog_events.h). */
+ * the low 32 bits of its latest event's order (stacklog_orders.h). */
 struct szone_log_tag {
     uint32_t stack_id;
     uint32_t order;

@@ -257,6 +257,9 @@ void *szone_large_realloc(struct szone *zone, struct szone_large *block,
                          MREMAP_MAYMOVE, NULL);
     int error = errno;
     if (moved != MAP_FAILED) {
+        /* The old address goes, its order with it. */
+        if ((uintptr_t)moved != block->address)
+            szone_release_log_tags(&block->log_tag, 1);
         md_lock(&large_hash_lock);
         large_hash_remove(block);
         block->address = (uintptr_t)moved;

@@ -736,6 +736,35 @@ START_TEST(test_blocks_that_change_threads_keep_their_order)
 }
 END_TEST
 
+/* A large block moved by a realloc on a thread whose orders ran far
+ * ahead, its old address then mapped for another thread's block: the
+ * other thread's allocation comes after the realloc's free half. */
+START_TEST(test_an_address_left_by_a_moved_block_keeps_its_order)
+{
+    struct probe_run run;
+    struct log_reader *reader;
+    struct events *events = full_probe_events(&run, "large_moved", &reader);
+    unsigned long block = output_value(run.out, "block");
+    ck_assert_msg(output_value(run.out, "grown") != block &&
+                      output_value(run.out, "reusing") == block,
+                  "the block did not move, or its address went elsewhere: %s",
+                  run.out);
+    const struct log_reader_event *freed =
+        find_event_flagged(events, MDLOG_EVENT_FREE, MDLOG_EVENT_REALLOC, block);
+    ck_assert_ptr_nonnull(freed);
+    const struct log_reader_event *reused = NULL;
+    for (unsigned i = 0; i < events->count; i++)
+        if (events->list[i].type == MDLOG_EVENT_ALLOC &&
+            events->list[i].address == block &&
+            events->list[i].thread != freed->thread)
+            reused = &events->list[i];
+    ck_assert_ptr_nonnull(reused);
+    ck_assert_uint_gt(reused->order, freed->order);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
 START_TEST(test_log_removed_at_exit_kept_after_crash)
 {
     struct probe_run run;
@@ -1984,6 +2013,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_compaction_elides_temporary_allocations);
     tcase_add_test(tc, test_compaction_keeps_a_block_another_thread_reused);
     tcase_add_test(tc, test_blocks_that_change_threads_keep_their_order);
+    tcase_add_test(tc, test_an_address_left_by_a_moved_block_keeps_its_order);
     tcase_add_test(tc, test_log_removed_at_exit_kept_after_crash);
     tcase_add_test(tc, test_fork_gives_the_child_its_own_log);
     tcase_add_test(tc, test_exec_starts_a_fresh_log);

@@ -566,6 +566,38 @@ static int handoff(void)
     return 0;
 }
 
+/* A large block moved by realloc on a thread whose orders ran far
+ * ahead, and its old address given to another thread's new block. */
+static sem_t moved, reused;
+static void *reusing_block;
+
+static void *reuse_moved_address(void *unused)
+{
+    (void)unused;
+    sem_wait(&moved);
+    reusing_block = malloc(300000);
+    sem_post(&reused);
+    return NULL;
+}
+
+static int large_moved(void)
+{
+    print_sites();
+    pthread_t other;
+    if (sem_init(&moved, 0, 0) || sem_init(&reused, 0, 0) ||
+        pthread_create(&other, NULL, reuse_moved_address, NULL))
+        return 1;
+    for (unsigned i = 0; i < 300000; i++) /* each taken back, but ordered */
+        free(malloc(16));
+    void *block = malloc(300000);
+    void *grown = realloc(block, 3000000);
+    sem_post(&moved);
+    sem_wait(&reused);
+    pthread_join(other, NULL);
+    printf("block %p\ngrown %p\nreusing %p\n", block, grown, reusing_block);
+    return 0;
+}
+
 #define NESTED_TEMPORARIES 12
 
 static int compact(void)
@@ -1140,6 +1172,7 @@ int main(int argc, char **argv)
                      {"long_history", long_history}, {"paths", paths},
                      {"deep", deep}, {"interrupted", interrupted},
                      {"round_trip", round_trip}, {"handoff", handoff},
+                     {"large_moved", large_moved},
                      {"modules", modules},
                      {"module_walk", module_walk},
                      {"neighbour_unmapped", neighbour_unmapped},
@@ -1148,6 +1181,6 @@ int main(int argc, char **argv)
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|fork_in_loader_walk|exec_sites|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|deep|interrupted|round_trip|handoff|modules|module_walk|neighbour_unmapped|descriptor_replaced\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|fork_in_loader_walk|exec_sites|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|deep|interrupted|round_trip|handoff|large_moved|modules|module_walk|neighbour_unmapped|descriptor_replaced\n");
     return 2;
 }

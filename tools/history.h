@@ -21,8 +21,8 @@
  *   - realloc of a block: FREE|REALLOC of the old address, then
  *     ALLOC|REALLOC of the new one (maybe the same) with the new size,
  *     both with the realloc's stack.  The free half's order is taken
- *     before the call, so no other thread's event about either block
- *     falls between the halves.  realloc(NULL, n) and
+ *     before the call and left with the old block, so the old block's
+ *     next event, on whichever thread, comes after the free half.  realloc(NULL, n) and
  *     malloc_zone_realloc(zone, NULL, n) are logged as a malloc, and
  *     realloc(p, 0) as a free.  A log of an earlier build of the
  *     library may hold, for a zone's realloc of NULL, a free half of

@@ -43,9 +43,13 @@ void history_timeline_note(struct history_timeline *timeline,
 void history_timeline_finish(struct history_timeline *timeline,
                              const struct history_level *end)
 {
+    /* Two threads' events may share an order: the end's level is the
+     * one after the last of them. */
     if (timeline->count > 0 &&
-        timeline->levels[timeline->count - 1].order == end->order)
+        timeline->levels[timeline->count - 1].order == end->order) {
+        timeline->levels[timeline->count - 1] = *end;
         return;
+    }
     if (timeline->count == HISTORY_TIMELINE_MAX)
         timeline->count--;
     timeline->levels[timeline->count++] = *end;

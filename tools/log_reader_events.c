@@ -17,7 +17,10 @@
  * just after the first count was loaded.  An event that depends on
  * another is recorded after the other was written, so if the other was
  * not there when its chunk was counted, the floor was raised before the
- * event read it, and it is left out too.  The exception is the free half
+ * event read it, and it is left out too.  (C11's acquire and release
+ * alone do not promise that the event's thread sees the raise; the
+ * processors do, on x86 and ARMv8, where a store one processor sees is
+ * seen by all.)  The exception is the free half
  * of a realloc, mremap or munmap in flight, whose order is taken before
  * the call and which is written after it: its block may then show in
  * both its old owner and its new one.
