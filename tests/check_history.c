@@ -742,6 +742,32 @@ START_TEST(test_timeline_stays_bounded)
 }
 END_TEST
 
+/* Two threads' events may share an order: when the last event ties
+ * with the last one sampled, the timeline still ends at the end's
+ * level. */
+START_TEST(test_timeline_ends_after_tied_events)
+{
+    enum { EVENTS = 4992 }; /* sampled every 8 events, the last one too */
+    struct log_builder *b = log_builder_create(SMALL, 77);
+    uint32_t s = frame(b, log_builder_thread_node(b, T1), 0x401000);
+    uint32_t s2 = frame(b, log_builder_thread_node(b, T2), 0x401000);
+    uint64_t last = 0;
+    for (uint64_t i = 0; i < EVENTS; i++)
+        last = log_builder_event(b, T1, ALLOC, 0x1000 + 16 * i, 1, s);
+    size_t size;
+    ((struct mdlog_header *)log_builder_bytes(b, &size))->next_order = last;
+    ck_assert_uint_eq(log_builder_event(b, T2, ALLOC, 0x900000, 1, s2), last);
+    struct replayed r;
+    replay(b, &r);
+    size_t points;
+    const struct history_level *timeline = history_timeline(r.history, &points);
+    ck_assert_uint_eq(timeline[points - 1].order, last);
+    ck_assert_uint_eq(timeline[points - 1].count, EVENTS + 1);
+    ck_assert_uint_eq(history_summary(r.history)->end.count, EVENTS + 1);
+    finish(&r, b);
+}
+END_TEST
+
 /* ---- real logs ---- */
 
 #define PROBE "tests/stacklog_probe"
@@ -1259,6 +1285,7 @@ static Suite *history_suite(void)
     tcase_add_test(built, test_vm_regions_apart_from_blocks);
     tcase_add_test(built, test_empty_log);
     tcase_add_test(built, test_timeline_stays_bounded);
+    tcase_add_test(built, test_timeline_ends_after_tied_events);
     tcase_add_test(built, test_live_blocks_of_known_events);
     tcase_add_test(built, test_live_blocks_against_the_history);
     tcase_add_test(built, test_live_blocks_of_a_long_churning_log_fit_in_little_memory);
