@@ -16,10 +16,12 @@
  * a floor that every event reads: events about what has no tag (vm
  * regions, blocks of other zones) raise it to take their order, so they
  * are in order too; each thread raises it whenever its clock passes a
- * multiple of MDLOG_ORDER_STRIDE, so that no clock runs further ahead
- * of it than that; and a tool reading the log while the process runs
- * raises it past every clock, to tell the events made after it started
- * from those made before.
+ * multiple of MDLOG_ORDER_STRIDE, so that no clock runs far ahead of it,
+ * and to its clock when it exits, for a later thread of the same id;
+ * a zone letting go of tags has it raised past their orders; and a tool
+ * reading the log while the process runs, or a module found unloaded,
+ * raises it past every clock, to tell the events made after from those
+ * made before.
  */
 
 /* The floor raised to at least `order`. */
@@ -62,8 +64,9 @@ stacklog_order_after(struct stacklog_thread *thread, uint64_t seen)
 
 /* How far the order whose low 32 bits are `tag_order` is at or above
  * `base`, or -1 when it is below.  No order runs more than two strides
- * past the floor (see stacklog_order_take), so one further ahead is an
- * old one read modulo 2^32 (or a tag never written): below. */
+ * past the floor (see stacklog_order_take), so a tag more than four
+ * ahead holds an old order read modulo 2^32, or was never written:
+ * below. */
 static MD_ALWAYS_INLINE int64_t stacklog_order_ahead(uint32_t tag_order,
                                                      uint64_t base)
 {
