@@ -936,6 +936,19 @@ START_TEST(test_truncated_at_random_offsets)
 }
 END_TEST
 
+/* Maps the log at `path` as its writer does, for this process to stand
+ * in for it; *size is the mapping's. */
+static void *map_as_the_writer(const char *path, size_t *size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    *size = MDLOG_HEADER_SIZE;
+    void *map = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    return map;
+}
+
 START_TEST(test_unfinished_chunks_are_skipped)
 {
     make_temp_dir();
@@ -943,10 +956,12 @@ START_TEST(test_unfinished_chunks_are_skipped)
     struct log_builder *builder = mixed_log(&mix);
     uint64_t pending = log_builder_add_chunk(builder, 0, T2, 0);
     /* The writer runs (this process stands in for it). */
-    size_t size;
+    size_t size, mapped;
     struct mdlog_header *header = header_in(log_builder_bytes(builder, &size));
     header->pid = getpid();
-    struct log_reader *reader = open_ok(write_log(builder, "pending.stacklog"));
+    const char *path = write_log(builder, "pending.stacklog");
+    void *writer_map = map_as_the_writer(path, &mapped);
+    struct log_reader *reader = open_ok(path);
     ck_assert_uint_eq(log_reader_warnings(reader), LOG_READER_UNFINISHED_CHUNKS);
     ck_assert_uint_eq(log_reader_event_count(reader), 3000);
     char text[MESSAGE_SIZE];
@@ -972,6 +987,41 @@ START_TEST(test_unfinished_chunks_are_skipped)
     ck_assert_uint_eq(log_reader_warnings(reader), 0);
     ck_assert_uint_eq(log_reader_event_count(reader), 3001);
     log_reader_close(reader);
+    munmap(writer_map, mapped);
+    log_builder_destroy(builder);
+    remove_temp_dir();
+}
+END_TEST
+
+/* A log that says its process runs, whose pid is now another process's
+ * (one that does not map the log): its writer is gone, and the reader
+ * leaves the log as it is. */
+START_TEST(test_a_pid_given_to_another_process_is_not_the_writer)
+{
+    make_temp_dir();
+    struct chunk_mix mix;
+    struct log_builder *builder = mixed_log(&mix);
+    log_builder_add_chunk(builder, 0, T2, 0);
+    size_t size;
+    struct mdlog_header *header = header_in(log_builder_bytes(builder, &size));
+    header->pid = getpid();
+    uint64_t floor = header->next_order;
+    const char *path = write_log(builder, "reused.stacklog");
+    struct log_reader *reader = open_ok(path);
+    char text[MESSAGE_SIZE];
+    log_reader_warning_text(reader, text, sizeof(text));
+    ck_assert_ptr_nonnull(strstr(text, "never finished by the writer"));
+    log_reader_close(reader);
+    size_t mapped;
+    const struct mdlog_header *file = map_as_the_writer(path, &mapped);
+    ck_assert_uint_eq(file->next_order, floor);
+    /* Mapped by its process, it is live, and the reader marks its moment. */
+    reader = open_ok(path);
+    log_reader_warning_text(reader, text, sizeof(text));
+    ck_assert_ptr_nonnull(strstr(text, "still being set up by the writer"));
+    ck_assert_uint_eq(file->next_order, floor + 2 * MDLOG_ORDER_STRIDE);
+    log_reader_close(reader);
+    munmap((void *)file, mapped);
     log_builder_destroy(builder);
     remove_temp_dir();
 }
@@ -1674,6 +1724,7 @@ static Suite *log_reader_suite(void)
     tcase_add_test(bad, test_truncated_at_each_chunk_boundary);
     tcase_add_test(bad, test_truncated_at_random_offsets);
     tcase_add_test(bad, test_unfinished_chunks_are_skipped);
+    tcase_add_test(bad, test_a_pid_given_to_another_process_is_not_the_writer);
     tcase_add_test(bad, test_unfinished_chunks_of_a_writer_that_is_gone);
     tcase_add_test(bad, test_chunks_in_holes_are_not_touched);
     suite_add_tcase(s, bad);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 /* Without blocking: a FIFO given as the log would otherwise wait for a
@@ -118,9 +119,41 @@ static bool process_exists(pid_t pid)
     return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
-static bool is_live(const struct mdlog_header *header)
+/* Whether process `pid` maps the file open as `fd`, as the log's writer
+ * does all its life; true when its maps cannot be read (another user's
+ * process), which leaves the pid alone to tell. */
+static bool maps_the_file(pid_t pid, int fd)
 {
-    return header->state == MDLOG_STATE_RUNNING && process_exists(header->pid);
+    struct stat log;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+    FILE *maps = fopen(path, "re");
+    if (maps == NULL || fstat(fd, &log) != 0) {
+        if (maps != NULL)
+            fclose(maps);
+        return true;
+    }
+    bool found = false;
+    char line[4096 + 256];
+    while (!found && fgets(line, sizeof(line), maps) != NULL) {
+        unsigned device_major, device_minor;
+        unsigned long long inode;
+        found = sscanf(line, "%*x-%*x %*s %*x %x:%x %llu", &device_major,
+                       &device_minor, &inode) == 3 &&
+                inode == (unsigned long long)log.st_ino &&
+                makedev(device_major, device_minor) == log.st_dev;
+    }
+    fclose(maps);
+    return found;
+}
+
+/* The header says running, and its process is the one that wrote it,
+ * not another that was given its pid after the writer died. */
+static bool is_live(const struct log_reader *reader,
+                    const struct mdlog_header *header)
+{
+    return header->state == MDLOG_STATE_RUNNING &&
+           process_exists(header->pid) && maps_the_file(header->pid, reader->fd);
 }
 
 /*
@@ -166,7 +199,7 @@ static void adopt_header(struct log_reader *reader,
     reader->header.executable[MDLOG_EXECUTABLE_MAX - 1] = '\0';
     reader->chunks = chunks;
     reader->truncated = header->chunk_count > file_chunks;
-    reader->live = is_live(header);
+    reader->live = is_live(reader, header);
     reader->order_limit = reader->live ? order_limit : UINT64_MAX;
 }
 
@@ -180,7 +213,7 @@ static bool load(struct log_reader *reader, char *message, size_t size)
         !log_reader_check_header(&header, bytes, reader->path, message, size))
         return false;
     uint64_t order_limit = UINT64_MAX;
-    if (is_live(&header)) {
+    if (is_live(reader, &header)) {
         /* The moment first, then the chunks it covers. */
         order_limit = raise_floor(reader);
         if (!file_size(reader, &bytes, message, size) ||
@@ -281,7 +314,7 @@ int log_reader_refresh(struct log_reader *reader, char *message,
         return -1;
     uint64_t order_limit = UINT64_MAX;
     read_live_header(reader, &header);
-    if (is_live(&header)) {
+    if (is_live(reader, &header)) {
         order_limit = raise_floor(reader); /* as in load */
         read_live_header(reader, &header);
     }
