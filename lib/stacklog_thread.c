@@ -35,6 +35,10 @@ static struct stacklog_thread *live_threads;
 void stacklog_thread_flush_counts(struct stacklog_thread *thread)
 {
     struct mdlog_header *header = stacklog_header;
+    /* None in a forked child that could not make its log, whose threads
+     * still end through here. */
+    if (!header)
+        return;
     __atomic_fetch_add(&header->event_count, thread->recorded, __ATOMIC_RELAXED);
     __atomic_fetch_add(&header->compacted_count, thread->compacted,
                        __ATOMIC_RELAXED);
@@ -71,7 +75,7 @@ static void thread_destroy(void *opaque)
     thread_exited = true;
     /* A thread given the same id later continues this one's stream in
      * the log: its orders must start above this one's. */
-    if (thread->clock)
+    if (thread->clock && stacklog_header)
         stacklog_order_raise_floor(thread->clock);
     md_lock(&spare_lock);
     stacklog_thread_flush_counts(thread);

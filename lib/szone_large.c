@@ -253,13 +253,13 @@ void *szone_large_realloc(struct szone *zone, struct szone_large *block,
         md_unlock(&zone->large_lock);
         return large_realloc_by_copy(zone, block, size);
     }
+    /* The block may move: its order is let go of before its old address
+     * can be mapped again, by any zone (if it stays, no harm done). */
+    szone_release_log_tags(&block->log_tag, 1);
     void *moved = os_syscall_mremap((void *)block->address, block->size, mapped,
                          MREMAP_MAYMOVE, NULL);
     int error = errno;
     if (moved != MAP_FAILED) {
-        /* The old address goes, its order with it. */
-        if ((uintptr_t)moved != block->address)
-            szone_release_log_tags(&block->log_tag, 1);
         md_lock(&large_hash_lock);
         large_hash_remove(block);
         block->address = (uintptr_t)moved;

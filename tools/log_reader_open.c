@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 /* Without blocking: a FIFO given as the log would otherwise wait for a
@@ -119,9 +118,9 @@ static bool process_exists(pid_t pid)
     return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
-/* Whether process `pid` maps the file open as `fd`, as the log's writer
- * does all its life; true when its maps cannot be read (another user's
- * process), which leaves the pid alone to tell. */
+/* Whether process `pid` maps a file with the inode of the one open as
+ * `fd`, as the log's writer does all its life; true when its maps cannot
+ * be read (another user's process), which leaves the pid alone to tell. */
 static bool maps_the_file(pid_t pid, int fd)
 {
     struct stat log;
@@ -134,15 +133,16 @@ static bool maps_the_file(pid_t pid, int fd)
         return true;
     }
     bool found = false;
-    char line[4096 + 256];
-    while (!found && fgets(line, sizeof(line), maps) != NULL) {
-        unsigned device_major, device_minor;
+    char *line = NULL;
+    size_t capacity = 0;
+    while (!found && getline(&line, &capacity, maps) > 0) {
+        /* By inode alone: on btrfs, and on overlayfs before Linux 6.8, the
+         * device the maps name is not the one stat gives for the file. */
         unsigned long long inode;
-        found = sscanf(line, "%*x-%*x %*s %*x %x:%x %llu", &device_major,
-                       &device_minor, &inode) == 3 &&
-                inode == (unsigned long long)log.st_ino &&
-                makedev(device_major, device_minor) == log.st_dev;
+        found = sscanf(line, "%*x-%*x %*s %*x %*x:%*x %llu", &inode) == 1 &&
+                inode == (unsigned long long)log.st_ino;
     }
+    free(line);
     fclose(maps);
     return found;
 }
