@@ -949,16 +949,26 @@ static void *map_as_the_writer(const char *path, size_t *size)
     return map;
 }
 
-START_TEST(test_unfinished_chunks_are_skipped)
+/* In a new temporary directory, the mixed log with one more chunk that
+ * its writer, process `pid`, is still setting up (*pending). */
+static struct log_builder *log_with_a_pending_chunk(pid_t pid,
+                                                    uint64_t *pending)
 {
     make_temp_dir();
     struct chunk_mix mix;
     struct log_builder *builder = mixed_log(&mix);
-    uint64_t pending = log_builder_add_chunk(builder, 0, T2, 0);
+    *pending = log_builder_add_chunk(builder, 0, T2, 0);
+    size_t size;
+    header_in(log_builder_bytes(builder, &size))->pid = pid;
+    return builder;
+}
+
+START_TEST(test_unfinished_chunks_are_skipped)
+{
     /* The writer runs (this process stands in for it). */
+    uint64_t pending;
+    struct log_builder *builder = log_with_a_pending_chunk(getpid(), &pending);
     size_t size, mapped;
-    struct mdlog_header *header = header_in(log_builder_bytes(builder, &size));
-    header->pid = getpid();
     const char *path = write_log(builder, "pending.stacklog");
     void *writer_map = map_as_the_writer(path, &mapped);
     struct log_reader *reader = open_ok(path);
@@ -978,8 +988,7 @@ START_TEST(test_unfinished_chunks_are_skipped)
     unsigned char encoded[MDLOG_EVENT_MAX_SIZE];
     chunk->count = mdlog_event_encode(encoded, &base, &event);
     memcpy(chunk + 1, encoded, chunk->count);
-    header = header_in(log_builder_bytes(builder, &size));
-    header->next_order = 3002;
+    header_in(log_builder_bytes(builder, &size))->next_order = 3002;
     ck_assert(log_builder_write(builder, temp_file("pending.stacklog")));
     char message[MESSAGE_SIZE];
     ck_assert_int_eq(log_reader_refresh(reader, message, sizeof(message)), 0);
@@ -998,14 +1007,10 @@ END_TEST
  * leaves the log as it is. */
 START_TEST(test_a_pid_given_to_another_process_is_not_the_writer)
 {
-    make_temp_dir();
-    struct chunk_mix mix;
-    struct log_builder *builder = mixed_log(&mix);
-    log_builder_add_chunk(builder, 0, T2, 0);
+    uint64_t pending;
+    struct log_builder *builder = log_with_a_pending_chunk(getpid(), &pending);
     size_t size;
-    struct mdlog_header *header = header_in(log_builder_bytes(builder, &size));
-    header->pid = getpid();
-    uint64_t floor = header->next_order;
+    uint64_t floor = header_in(log_builder_bytes(builder, &size))->next_order;
     const char *path = write_log(builder, "reused.stacklog");
     struct log_reader *reader = open_ok(path);
     char text[MESSAGE_SIZE];
@@ -1071,12 +1076,8 @@ static pid_t gone_pid(void)
  * printed, which a running writer's are not. */
 START_TEST(test_unfinished_chunks_of_a_writer_that_is_gone)
 {
-    make_temp_dir();
-    struct chunk_mix mix;
-    struct log_builder *builder = mixed_log(&mix);
-    log_builder_add_chunk(builder, 0, T2, 0);
-    size_t size;
-    header_in(log_builder_bytes(builder, &size))->pid = gone_pid();
+    uint64_t pending;
+    struct log_builder *builder = log_with_a_pending_chunk(gone_pid(), &pending);
     struct log_reader *reader = open_ok(write_log(builder, "gone.stacklog"));
     ck_assert_uint_eq(log_reader_warnings(reader), LOG_READER_UNFINISHED_CHUNKS);
     char text[MESSAGE_SIZE];
