@@ -190,17 +190,28 @@ static uint64_t raise_floor(const struct log_reader *reader)
 }
 
 /* Keeps `header` and what it implies: the chunks read, whether the file
- * holds all the chunks the header lists, and the moment read at. */
+ * holds all the chunks the header lists, whether its writer runs, and
+ * the moment read at. */
 static void adopt_header(struct log_reader *reader,
                          const struct mdlog_header *header, uint64_t chunks,
-                         uint64_t file_chunks, uint64_t order_limit)
+                         uint64_t file_chunks, bool live, uint64_t order_limit)
 {
     reader->header = *header;
     reader->header.executable[MDLOG_EXECUTABLE_MAX - 1] = '\0';
     reader->chunks = chunks;
     reader->truncated = header->chunk_count > file_chunks;
-    reader->live = is_live(reader, header);
-    reader->order_limit = reader->live ? order_limit : UINT64_MAX;
+    reader->live = live;
+    reader->order_limit = live ? order_limit : UINT64_MAX;
+}
+
+/* The file's size and its header, checked. */
+static bool read_checked_header(struct log_reader *reader, uint64_t *bytes,
+                                struct mdlog_header *header, char *message,
+                                size_t size)
+{
+    return file_size(reader, bytes, message, size) &&
+           read_header(reader, header, message, size) &&
+           log_reader_check_header(header, *bytes, reader->path, message, size);
 }
 
 static bool load(struct log_reader *reader, char *message, size_t size)
@@ -208,22 +219,19 @@ static bool load(struct log_reader *reader, char *message, size_t size)
     uint64_t bytes;
     struct mdlog_header header;
     if (!open_file(reader, message, size) ||
-        !file_size(reader, &bytes, message, size) ||
-        !read_header(reader, &header, message, size) ||
-        !log_reader_check_header(&header, bytes, reader->path, message, size))
+        !read_checked_header(reader, &bytes, &header, message, size))
         return false;
     uint64_t order_limit = UINT64_MAX;
-    if (is_live(reader, &header)) {
+    bool live = is_live(reader, &header);
+    if (live) {
         /* The moment first, then the chunks it covers. */
         order_limit = raise_floor(reader);
-        if (!file_size(reader, &bytes, message, size) ||
-            !read_header(reader, &header, message, size) ||
-            !log_reader_check_header(&header, bytes, reader->path, message, size))
+        if (!read_checked_header(reader, &bytes, &header, message, size))
             return false;
     }
     uint64_t file_chunks = log_reader_chunks_in_file(&header, bytes);
     uint64_t chunks = min_u64(header.chunk_count, file_chunks);
-    adopt_header(reader, &header, chunks, file_chunks, order_limit);
+    adopt_header(reader, &header, chunks, file_chunks, live, order_limit);
     return map_chunks(reader, chunks, message, size) &&
            log_index_build(reader, chunks, &reader->index, message, size);
 }
@@ -314,7 +322,8 @@ int log_reader_refresh(struct log_reader *reader, char *message,
         return -1;
     uint64_t order_limit = UINT64_MAX;
     read_live_header(reader, &header);
-    if (is_live(reader, &header)) {
+    bool live = is_live(reader, &header);
+    if (live) {
         order_limit = raise_floor(reader); /* as in load */
         read_live_header(reader, &header);
     }
@@ -335,7 +344,7 @@ int log_reader_refresh(struct log_reader *reader, char *message,
     reader->index = index;
     reader->tally_known = false;
     bool grew = chunks > reader->chunks;
-    adopt_header(reader, &header, chunks, file_chunks, order_limit);
+    adopt_header(reader, &header, chunks, file_chunks, live, order_limit);
     return grew;
 }
 
