@@ -95,9 +95,7 @@ static struct szone_log_tag *handout_tag(malloc_zone_t *zone, uintptr_t block)
                : NULL;
 }
 
-/* Records `stack` as the allocation stack of the block just handed out
- * at `block`; returns the block's tag, or NULL when the zone keeps none. */
-static struct szone_log_tag *set_handout_stack(malloc_zone_t *zone,
+struct szone_log_tag *stacklog_block_set_stack(malloc_zone_t *zone,
                                                uintptr_t block, uint32_t stack)
 {
     struct szone_log_tag *tag = handout_tag(zone, block);
@@ -106,12 +104,6 @@ static struct szone_log_tag *set_handout_stack(malloc_zone_t *zone,
     else if (guard_zone_is(zone))
         guard_zone_set_stack_id(zone, (const void *)block, stack);
     return tag;
-}
-
-void stacklog_block_set_stack(malloc_zone_t *zone, uintptr_t block,
-                              uint32_t stack)
-{
-    set_handout_stack(zone, block, stack);
 }
 
 struct szone_log_tag *stacklog_block_tag(malloc_zone_t *zone, uintptr_t block)
@@ -148,7 +140,7 @@ static void log_allocation(struct stacklog_thread *thread, uint32_t type,
                            uintptr_t result, uintptr_t return_slot)
 {
     uint32_t stack = take_stack(thread, return_slot);
-    struct szone_log_tag *tag = set_handout_stack(zone, result, stack);
+    struct szone_log_tag *tag = stacklog_block_set_stack(zone, result, stack);
     if (!history_malloc)
         return;
     if (type & MALLOC_LOG_TYPE_DEALLOCATE) { /* realloc(arg2, arg3) */

@@ -56,10 +56,12 @@ void stacklog_constructor(void);
  * function's STACKLOG_RETURN_SLOT(), or 0. */
 void stacklog_logger(uint32_t type, uintptr_t zone, uintptr_t arg2,
                      uintptr_t arg3, uintptr_t result, uintptr_t return_slot);
-/* Lite mode's record: the stack id in the zone's metadata of the block.
- * Zones the program wrote itself have no room for it. */
-void stacklog_block_set_stack(malloc_zone_t *zone, uintptr_t block,
-                              uint32_t stack);
+/* Lite mode's record: the stack id in the zone's metadata of the block
+ * just handed out at `block`.  Returns the block's log tag, or NULL when
+ * the zone keeps none (the guard zone, which keeps the stack id in its
+ * own table, and zones the program wrote itself, which have no room). */
+struct szone_log_tag *stacklog_block_set_stack(malloc_zone_t *zone,
+                                               uintptr_t block, uint32_t stack);
 /* The stack id the zone holds for the block in use at `block`; 0 when it
  * holds none (a zone the program wrote itself). */
 uint32_t stacklog_block_stack(malloc_zone_t *zone, uintptr_t block);

@@ -124,12 +124,10 @@ stacklog_realloc_fast(struct stacklog_thread *thread, malloc_zone_t *zone,
         return false;
     struct szone_log_tag *tag = szone_thread_cache_take_handout(
         (struct szone *)zone, (const void *)block);
-    if (!tag)
-        tag = stacklog_block_tag(zone, block);
     if (tag)
         __atomic_store_n(&tag->stack_id, stack, __ATOMIC_RELAXED);
     else
-        stacklog_block_set_stack(zone, block, stack);
+        tag = stacklog_block_set_stack(zone, block, stack);
     stacklog_busy_enter();
     stacklog_realloc_events(thread, old, size, block, tag, stack);
     stacklog_busy_leave();
