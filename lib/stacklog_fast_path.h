@@ -170,8 +170,10 @@ stacklog_compact_free(struct stacklog_thread *thread, malloc_zone_t *zone,
 {
     const struct stacklog_event_mark *last =
         stacklog_event_last_allocation(thread, block);
-    if (MD_LIKELY(!last) || !last->base.stack ||
-        stacklog_block_stack(zone, block) != last->base.stack)
+    if (MD_LIKELY(!last))
+        return false;
+    const uint32_t stack = last->base.stack[MDLOG_EVENT_SIDE_ALLOCATION];
+    if (!stack || stacklog_block_stack(zone, block) != stack)
         return false;
     stacklog_event_take_back(thread);
     return true;

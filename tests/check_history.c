@@ -161,7 +161,7 @@ START_TEST(test_bad_events_are_counted)
     uint64_t first = log_builder_event(b, T1, ALLOC, 0x1000, 64, s);
     uint64_t second = log_builder_event(b, T1, ALLOC, 0x1000, 16, s);
     /* No such kind: the rest of its thread's chunk is lost. */
-    log_builder_event(b, T2, 6, 0x5000, 8, s);
+    log_builder_event(b, T2, 7, 0x5000, 8, s);
     uint64_t twice = log_builder_event(b, T1, FREE, 0x1000, 0, s);
     uint64_t again = log_builder_event(b, T1, FREE, 0x1000, 0, s);
     /* A zone's realloc of NULL: its free half frees nothing. */

@@ -27,7 +27,7 @@
 #define NODES_PER_CHUNK MDLOG_CHUNK_RECORDS(SMALL, struct mdlog_stack_node)
 #define EVENT_BYTES_PER_CHUNK MDLOG_CHUNK_EVENT_BYTES(SMALL)
 /* The shortest event: its head and one byte of address. */
-#define EVENTS_PER_CHUNK (EVENT_BYTES_PER_CHUNK / (MDLOG_EVENT_HEAD_SIZE + 1))
+#define EVENTS_PER_CHUNK (EVENT_BYTES_PER_CHUNK / MDLOG_EVENT_MIN_SIZE)
 #define MODULES_PER_CHUNK MDLOG_CHUNK_RECORDS(SMALL, struct mdlog_module)
 
 /* ---- helpers ---- */
@@ -316,29 +316,36 @@ static int collect(const struct log_reader_event *event, void *context)
 }
 
 /* Events around the limits of each field's encoding, each with the
- * bytes it must take (stack 7 costs one byte in the first event, none
- * after; orders are consecutive): written and read back exactly. */
+ * bytes it must take (stack 7 costs one byte in the first event of each
+ * side, none after; orders are consecutive, so allocations and frees
+ * without flags whose fields fit take a one-byte head): written and
+ * read back exactly. */
 START_TEST(test_events_at_the_encoding_limits)
 {
     static const struct {
         uint64_t address, size;
         unsigned type, bytes;
     } cases[] = {
-        {0x1000, 0, MDLOG_EVENT_ALLOC, 2 + 2 + 0 + 1},
+        {0x1000, 0, MDLOG_EVENT_ALLOC, 1 + 2 + 0 + 1},
         {0x1000, 32766, MDLOG_EVENT_ALLOC | MDLOG_EVENT_CLEARED, 2 + 1 + 2},
-        {0x1000, 32768, MDLOG_EVENT_ALLOC, 2 + 1 + 2},
+        {0x1000, 32768, MDLOG_EVENT_ALLOC, 1 + 1 + 2},
         {0x1000, (uint64_t)1 << 40, MDLOG_EVENT_VM_MAP, 2 + 1 + 6},
         {0x10, ((uint64_t)1 << 59) - 1, MDLOG_EVENT_VM_UNMAP | MDLOG_EVENT_REALLOC,
-         2 + 2 + 8},
+         2 + 2 + 8 + 1},
         {0x10, UINT64_MAX, MDLOG_EVENT_ALLOC, 2 + 1 + 8},
         {((uint64_t)1 << 48) - 16, 8, MDLOG_EVENT_FREE | MDLOG_EVENT_REALLOC, 2 + 6 + 1},
-        {(uint64_t)1 << 48, 8, MDLOG_EVENT_FREE, 2 + 1 + 1},
+        {(uint64_t)1 << 48, 8, MDLOG_EVENT_FREE, 1 + 1 + 1},
+        {(uint64_t)1 << 48, 1u << 24, MDLOG_EVENT_FREE, 2 + 1 + 4},
+        /* An address code of 4 bytes is the longest a short head holds. */
+        {((uint64_t)1 << 48) + ((uint64_t)1 << 34) - 16, 8, MDLOG_EVENT_ALLOC, 1 + 4 + 1},
+        {((uint64_t)1 << 48) + ((uint64_t)1 << 34) - 16 + ((uint64_t)1 << 35), 8,
+         MDLOG_EVENT_ALLOC, 2 + 5 + 1},
         {UINT64_MAX - 15, 8, MDLOG_EVENT_ALLOC, 2 + 6 + 1},
         /* Differences that are not multiples of 16 take 8 bytes. */
         {0x1001, 8, MDLOG_EVENT_ALLOC, 2 + 8 + 1},
         {0x1008, 8, MDLOG_EVENT_FREE, 2 + 8 + 1},
-        {0x1018, 8, MDLOG_EVENT_FREE, 2 + 1 + 1},
-        {0x1008, 8, MDLOG_EVENT_FREE, 2 + 1 + 1},
+        {0x1018, 8, MDLOG_EVENT_FREE, 1 + 1 + 1},
+        {0x1008, 8, MDLOG_EVENT_FREE, 1 + 1 + 1},
         {UINT64_MAX, 1, MDLOG_EVENT_FREE, 2 + 8 + 1},
         {0, 1, MDLOG_EVENT_FREE, 2 + 8 + 1},
     };
@@ -399,22 +406,42 @@ static struct mdlog_event random_event(uint64_t *seed)
                 (unsigned)(next_random(seed) % 4) << 3};
 }
 
+/* An allocation or free close to `base`, as most are: a short head's. */
+static struct mdlog_event event_near(const struct mdlog_event_base *base,
+                                     uint64_t *seed)
+{
+    unsigned type = MDLOG_EVENT_ALLOC + (unsigned)(next_random(seed) % 2);
+    return (struct mdlog_event){
+        .address = base->address + 16 * (next_random(seed) % 4096) - 16 * 2048,
+        .size = type == MDLOG_EVENT_ALLOC ? next_random(seed) % 1024 : 0,
+        .order = base->order + 1,
+        .stack = base->stack[mdlog_event_side(type)] +
+                 (uint32_t)(next_random(seed) % 128) - 64,
+        .type = type};
+}
+
 /* Any event encodes and decodes back to itself against any base, orders
  * going backwards and stack ids wrapping included; no shorter prefix of
- * its bytes decodes. */
+ * its bytes decodes.  Half the events are near their base, so that both
+ * heads are written. */
 START_TEST(test_every_event_decodes_back_exactly)
 {
     uint64_t seed = 11;
+    unsigned short_heads = 0;
     for (unsigned i = 0; i < 20000; i++) {
-        struct mdlog_event event = random_event(&seed), decoded;
-        struct mdlog_event base_event = random_event(&seed);
-        struct mdlog_event_base base = {base_event.address, base_event.order,
-                                        base_event.stack};
+        struct mdlog_event allocation = random_event(&seed);
+        struct mdlog_event free = random_event(&seed);
+        struct mdlog_event_base base = {allocation.address, allocation.order,
+                                        {allocation.stack, free.stack}};
+        struct mdlog_event event = i % 2 ? event_near(&base, &seed)
+                                         : random_event(&seed),
+                           decoded;
         struct mdlog_event_base written = base, read = base;
         unsigned char bytes[MDLOG_EVENT_MAX_SIZE];
         unsigned length = mdlog_event_encode(bytes, &written, &event);
-        ck_assert_uint_ge(length, MDLOG_EVENT_HEAD_SIZE + 1);
+        ck_assert_uint_ge(length, MDLOG_EVENT_MIN_SIZE);
         ck_assert_uint_le(length, MDLOG_EVENT_MAX_SIZE);
+        short_heads += (bytes[0] & MDLOG_EVENT_KIND_MASK) > MDLOG_EVENT_VM_UNMAP;
         unsigned decoded_prefixes = 0; /* few asserts: each is slow */
         for (unsigned prefix = 0; prefix < length; prefix++)
             decoded_prefixes += mdlog_event_decode(bytes, prefix, &read, &decoded) != 0;
@@ -428,8 +455,68 @@ START_TEST(test_every_event_decodes_back_exactly)
         ck_assert_uint_eq(decoded.type, event.type);
         ck_assert_uint_eq(read.address, written.address);
         ck_assert_uint_eq(read.order, written.order);
-        ck_assert_uint_eq(read.stack, written.stack);
+        ck_assert_uint_eq(read.stack[0], written.stack[0]);
+        ck_assert_uint_eq(read.stack[1], written.stack[1]);
     }
+    ck_assert_uint_gt(short_heads, 5000);
+}
+END_TEST
+
+/* A thread's usual events take a one-byte head, and a stack written
+ * against the previous one of its side costs nothing when it repeats:
+ * the alternating allocations and frees of a loop take 3 to 5 bytes.
+ * Events with flags, an order that jumps or long fields keep the long
+ * head. */
+START_TEST(test_common_events_take_one_byte_heads)
+{
+    static const struct {
+        struct mdlog_event event;
+        unsigned length;
+        unsigned code; /* the low 3 bits of the head's first byte */
+    } cases[] = {
+        /* 2-byte address code (0x1000 >> 4, zigzag), size 24, stack 7 */
+        {{0x1000, 24, 100, 7, MDLOG_EVENT_ALLOC}, 1 + 2 + 1 + 1, MDLOG_EVENT_SHORT_ALLOC},
+        /* same address; the first free stack: 9 against 0 */
+        {{0x1000, 0, 101, 9, MDLOG_EVENT_FREE}, 1 + 1 + 0 + 1, MDLOG_EVENT_SHORT_FREE},
+        /* the allocation stack again: written against 7, not 9 */
+        {{0x1010, 32, 102, 7, MDLOG_EVENT_ALLOC}, 1 + 1 + 1 + 0, MDLOG_EVENT_SHORT_ALLOC},
+        {{0x1010, 0, 103, 9, MDLOG_EVENT_FREE}, 1 + 1 + 0 + 0, MDLOG_EVENT_SHORT_FREE},
+        /* a flag: the long head */
+        {{0x1020, 32, 104, 7, MDLOG_EVENT_ALLOC | MDLOG_EVENT_CLEARED}, 2 + 1 + 1 + 0, MDLOG_EVENT_ALLOC},
+        /* an order 10 past the next: an order code, long head */
+        {{0x1020, 0, 115, 9, MDLOG_EVENT_FREE}, 2 + 1 + 0 + 0 + 2, MDLOG_EVENT_FREE},
+        /* a 4-byte size */
+        {{0x1030, 1u << 24, 116, 7, MDLOG_EVENT_ALLOC}, 2 + 1 + 4 + 0, MDLOG_EVENT_ALLOC},
+        /* a stack 200 away: 2 bytes */
+        {{0x1030, 0, 117, 209, MDLOG_EVENT_FREE}, 2 + 1 + 0 + 2, MDLOG_EVENT_FREE},
+        /* a vm map is on the allocations' side: stack 7 costs nothing */
+        {{0x7f0000000000, 4096, 118, 7, MDLOG_EVENT_VM_MAP}, 2 + 6 + 2 + 0, MDLOG_EVENT_VM_MAP},
+    };
+    const unsigned count = sizeof(cases) / sizeof(cases[0]);
+    unsigned char bytes[sizeof(cases) / sizeof(cases[0]) * MDLOG_EVENT_MAX_SIZE];
+    struct mdlog_event_base written = mdlog_event_chunk_base(100);
+    unsigned end = 0;
+    for (unsigned i = 0; i < count; i++) {
+        unsigned length = mdlog_event_encode(bytes + end, &written, &cases[i].event);
+        ck_assert_msg(length == cases[i].length, "event %u: %u bytes, not %u", i,
+                      length, cases[i].length);
+        ck_assert_uint_eq(bytes[end] & MDLOG_EVENT_KIND_MASK, cases[i].code);
+        end += length;
+    }
+    struct mdlog_event_base read = mdlog_event_chunk_base(100);
+    unsigned at = 0;
+    for (unsigned i = 0; i < count; i++) {
+        struct mdlog_event decoded;
+        unsigned length = mdlog_event_decode(bytes + at, end - at, &read, &decoded);
+        ck_assert_uint_eq(length, cases[i].length);
+        ck_assert_uint_eq(decoded.address, cases[i].event.address);
+        ck_assert_uint_eq(decoded.size, cases[i].event.size);
+        ck_assert_uint_eq(decoded.order, cases[i].event.order);
+        ck_assert_uint_eq(decoded.stack, cases[i].event.stack);
+        ck_assert_uint_eq(decoded.type, cases[i].event.type);
+        at += length;
+    }
+    ck_assert_uint_eq(at, end);
 }
 END_TEST
 
@@ -654,13 +741,13 @@ static void bad_magic(struct log_builder *b, unsigned char *bytes)
 {
     bytes[3] ^= 0x20;
 }
-static void version_3(struct log_builder *b, unsigned char *bytes)
+static void version_4(struct log_builder *b, unsigned char *bytes)
 {
-    header_in(bytes)->version = 3;
+    header_in(bytes)->version = 4;
 }
-static void version_5(struct log_builder *b, unsigned char *bytes)
+static void version_6(struct log_builder *b, unsigned char *bytes)
 {
-    header_in(bytes)->version = 5;
+    header_in(bytes)->version = 6;
 }
 static void header_size_page(struct log_builder *b, unsigned char *bytes)
 {
@@ -738,9 +825,9 @@ static const struct header_case header_cases[] = {
     {"empty", "empty file, not a mallocdebug stack log", NULL, 0},
     {"five bytes", "not a mallocdebug stack log (bad magic)", NULL, 5},
     {"magic only", "truncated inside its header (10 bytes of 12)", NULL, 10},
-    {"version 3", "stack log version 3; this reader reads version 4; use the "
-                  "mallocdebug tools of the release that wrote it", version_3, ALL},
-    {"version 5", "stack log version 5; this reader reads version 4", version_5, ALL},
+    {"version 4", "stack log version 4; this reader reads version 5; use the "
+                  "mallocdebug tools of the release that wrote it", version_4, ALL},
+    {"version 6", "stack log version 6; this reader reads version 5", version_6, ALL},
     {"short header", "truncated inside its header (5000 bytes of", NULL, 5000},
     {"header size 4096", "bad header size 4096 (expected a multiple of 4096 from "
                          "8192 to 1048576)", header_size_page, ALL},
@@ -1242,7 +1329,7 @@ static struct compaction walk_while_compacting(unsigned events_back,
         uint64_t order = log_builder_event(builder, T1, MDLOG_EVENT_ALLOC,
                                            address, 8, 0);
         ends[i + 1] = chunk_in(builder, 0)->count;
-        bases[i + 1] = (struct mdlog_event_base){address, order, 0};
+        bases[i + 1] = (struct mdlog_event_base){address, order, {0, 0}};
     }
     bases[0] = mdlog_event_chunk_base(chunk_in(builder, 0)->first);
     const char *path = write_log(builder, "compact.stacklog");
@@ -1325,7 +1412,7 @@ START_TEST(test_refresh_refuses_a_changed_layout)
     header_in(bytes)->version = MDLOG_VERSION + 1;
     ck_assert(log_builder_write(builder, path));
     ck_assert_int_eq(log_reader_refresh(reader, message, sizeof(message)), -1);
-    ck_assert_ptr_nonnull(strstr(message, "stack log version 5"));
+    ck_assert_ptr_nonnull(strstr(message, "stack log version 6"));
     log_reader_close(reader);
     log_builder_destroy(builder);
     remove_temp_dir();
@@ -1710,6 +1797,7 @@ static Suite *log_reader_suite(void)
     tcase_add_test(events, test_events_merge_three_threads_in_order);
     tcase_add_test(events, test_events_at_the_encoding_limits);
     tcase_add_test(events, test_every_event_decodes_back_exactly);
+    tcase_add_test(events, test_common_events_take_one_byte_heads);
     tcase_add_test(events, test_damaged_event_bytes_are_skipped_with_a_warning);
     tcase_add_test(events, test_event_walk_stops_when_asked);
     tcase_add_test(events, test_empty_log);

@@ -24,9 +24,8 @@
 #include <unistd.h>
 
 #define RANGES_MAX 64
-/* Events take three bytes at least: a head and an address byte. */
 #define EVENTS_PER_CHUNK \
-    (MDLOG_CHUNK_EVENT_BYTES(LOG_BUILDER_SMALL_CHUNK) / (MDLOG_EVENT_HEAD_SIZE + 1))
+    (MDLOG_CHUNK_EVENT_BYTES(LOG_BUILDER_SMALL_CHUNK) / MDLOG_EVENT_MIN_SIZE)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -24,11 +24,12 @@
 #ifndef MALLOCDEBUG_STACK_LOG_H
 #define MALLOCDEBUG_STACK_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define MDLOG_MAGIC "MDSTKLOG"          /* 8 bytes, no terminator */
 #define MDLOG_MAGIC_SIZE 8
-#define MDLOG_VERSION 4
+#define MDLOG_VERSION 5
 #define MDLOG_HEADER_SIZE 8192u
 #define MDLOG_CHUNK_SIZE (1u << 20)
 #define MDLOG_EXECUTABLE_MAX 4096
@@ -166,26 +167,40 @@ enum mdlog_event_kind {
 
 /*
  * Events.  An EVENTS chunk holds its thread's events as a stream of
- * bytes, each event written as its difference from the one before it in
+ * bytes, each event written as its difference from the ones before it in
  * the chunk: consecutive events of a thread mostly have nearby
- * addresses, nearby stacks and consecutive order numbers, so an event
- * takes 4 to 8 bytes where its fields take 28.  The first event of a
- * chunk is written against address 0, stack 0 and order `first - 1`.
- * An event is, in this order:
+ * addresses, consecutive order numbers, and the stack of the thread's
+ * previous allocation (or free), so an event takes 3 to 6 bytes where
+ * its fields take 28.  The first event of a chunk is written against
+ * address 0, stacks 0 and order `first - 1`.  An event is, in this
+ * order:
  *
- *     head     2 bytes:
+ *     head     1 or 2 bytes; the low 3 bits of the first tell which.
+ *              Kinds 1-4 (enum mdlog_event_kind) start a long head,
+ *              2 bytes:
  *                bits  0-4   the type: enum mdlog_event_kind and flags
  *                bits  5-7   the address code's length less one (1-8)
  *                bits  8-11  the size's length (0-8)
  *                bits 12-14  the stack code's length (0-4)
  *                bit  15     an order code follows
+ *              Codes 5 and 6 (MDLOG_EVENT_SHORT_ALLOC, _FREE) start a
+ *              short head, 1 byte, for the most common events: an
+ *              allocation or a free without flags whose order is the
+ *              previous one plus one:
+ *                bits  3-4   the address code's length less one (1-4)
+ *                bits  5-6   the size's length (0-3)
+ *                bit  7      the stack code's length (0-1)
  *     address  mdlog_event_address_code(address - previous address)
  *     size     the block's size (0 for a free)
- *     stack    mdlog_zigzag32(stack - previous stack): stack ids are
- *              32-bit, their difference taken modulo 2^32
- *     order    when bit 15 is set: one byte, the code's length (1-8),
- *              then mdlog_zigzag64(order - previous order - 1); when it
- *              is not, the order is the previous one plus one
+ *     stack    mdlog_zigzag32(stack - previous stack of the same side):
+ *              allocations and vm maps are written against the stack of
+ *              the chunk's previous allocation or vm map, frees and vm
+ *              unmaps against the previous free's or unmap's
+ *              (mdlog_event_side); stack ids are 32-bit, their
+ *              difference taken modulo 2^32
+ *     order    when bit 15 of a long head is set: one byte, the code's
+ *              length (1-8), then mdlog_zigzag64(order - previous order
+ *              - 1); otherwise the order is the previous one plus one
  *
  * Each number is stored little-endian in the length given, its high zero
  * bytes left out; length 0 is the number 0.  An event is never split
@@ -208,22 +223,38 @@ enum mdlog_event_kind {
  */
 #define MDLOG_ORDER_STRIDE (UINT64_C(1) << 20)
 #define MDLOG_EVENT_HEAD_SIZE 2
+#define MDLOG_EVENT_SHORT_HEAD_SIZE 1
+#define MDLOG_EVENT_SHORT_ALLOC (MDLOG_EVENT_ALLOC + MDLOG_EVENT_SHORT_OFFSET)
+#define MDLOG_EVENT_SHORT_FREE (MDLOG_EVENT_FREE + MDLOG_EVENT_SHORT_OFFSET)
+#define MDLOG_EVENT_SHORT_OFFSET 4u
+#define MDLOG_EVENT_SHORT_ADDRESS_LENGTH_SHIFT 3
+#define MDLOG_EVENT_SHORT_SIZE_LENGTH_SHIFT 5
+#define MDLOG_EVENT_SHORT_STACK_LENGTH_SHIFT 7
 #define MDLOG_EVENT_ADDRESS_LENGTH_SHIFT 5
 #define MDLOG_EVENT_SIZE_LENGTH_SHIFT 8
 #define MDLOG_EVENT_STACK_LENGTH_SHIFT 12
 #define MDLOG_EVENT_HAS_ORDER 0x8000u
-/* The longest event: 2 + 8 + 8 + 4 + 1 + 8 bytes. */
+/* The longest event: 2 + 8 + 8 + 4 + 1 + 8 bytes; the shortest, a short
+ * head and one address byte. */
 #define MDLOG_EVENT_MAX_SIZE 31u
+#define MDLOG_EVENT_MIN_SIZE 2u
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the stack log's event encoding is written for little-endian machines"
 #endif
 
-/* What an event is written against: the previous event of its chunk. */
+/* The two sides of an event's stack code (mdlog_event_side). */
+enum mdlog_event_side {
+    MDLOG_EVENT_SIDE_ALLOCATION = 0, /* allocations and vm maps */
+    MDLOG_EVENT_SIDE_FREE = 1,       /* frees and vm unmaps */
+};
+
+/* What an event is written against: the previous event of its chunk,
+ * and the previous stack of each side. */
 struct mdlog_event_base {
     uint64_t address;
     uint64_t order;
-    uint32_t stack;
+    uint32_t stack[2]; /* indexed by enum mdlog_event_side */
 };
 
 /* An event, its fields in full. */
@@ -237,8 +268,15 @@ struct mdlog_event {
 
 static inline struct mdlog_event_base mdlog_event_chunk_base(uint64_t first)
 {
-    struct mdlog_event_base base = {0, first - 1, 0};
+    struct mdlog_event_base base = {0, first - 1, {0, 0}};
     return base;
+}
+
+/* The side of an event's type, or of a short head's code: the kinds that
+ * end a block or a range are even. */
+static inline unsigned mdlog_event_side(unsigned type)
+{
+    return (type & 1) ^ 1;
 }
 
 /* Signed differences as small unsigned numbers: 0, -1, 1, -2, 2... */
@@ -310,21 +348,35 @@ static inline __attribute__((always_inline)) unsigned
 mdlog_event_encode(unsigned char *out, struct mdlog_event_base *base,
                    const struct mdlog_event *event)
 {
+    const unsigned side = mdlog_event_side(event->type);
     uint64_t address = mdlog_event_address_code(event->address - base->address);
-    uint32_t stack = mdlog_zigzag32(event->stack - base->stack);
+    uint32_t stack = mdlog_zigzag32(event->stack - base->stack[side]);
     uint64_t order = mdlog_zigzag64(event->order - base->order - 1);
     unsigned address_length = mdlog_number_length(address | 1);
     unsigned size_length = mdlog_number_length(event->size);
     unsigned stack_length = mdlog_number_length(stack);
     unsigned order_length = mdlog_number_length(order);
-    unsigned head = (event->type & MDLOG_EVENT_TYPE_MASK) |
-                    (address_length - 1) << MDLOG_EVENT_ADDRESS_LENGTH_SHIFT |
-                    size_length << MDLOG_EVENT_SIZE_LENGTH_SHIFT |
-                    stack_length << MDLOG_EVENT_STACK_LENGTH_SHIFT |
-                    (order_length != 0) * MDLOG_EVENT_HAS_ORDER;
-    unsigned at = MDLOG_EVENT_HEAD_SIZE;
+    unsigned long_head =
+        (event->type & MDLOG_EVENT_TYPE_MASK) |
+        (address_length - 1) << MDLOG_EVENT_ADDRESS_LENGTH_SHIFT |
+        size_length << MDLOG_EVENT_SIZE_LENGTH_SHIFT |
+        stack_length << MDLOG_EVENT_STACK_LENGTH_SHIFT |
+        (order_length != 0) * MDLOG_EVENT_HAS_ORDER;
+    unsigned short_head =
+        (event->type + MDLOG_EVENT_SHORT_OFFSET) |
+        (address_length - 1) << MDLOG_EVENT_SHORT_ADDRESS_LENGTH_SHIFT |
+        size_length << MDLOG_EVENT_SHORT_SIZE_LENGTH_SHIFT |
+        stack_length << MDLOG_EVENT_SHORT_STACK_LENGTH_SHIFT;
+    /* An allocation or free without flags (its type 1 or 2) whose
+     * address and size lengths fit in 2 bits each, stack length in 1,
+     * with no order code. */
+    unsigned is_short = (event->type - MDLOG_EVENT_ALLOC < 2) &
+                        (((address_length - 1) | size_length) < 4) &
+                        ((stack_length | order_length << 1) < 2);
+    unsigned head = is_short ? short_head : long_head;
+    unsigned at = MDLOG_EVENT_HEAD_SIZE - is_short;
     out[0] = (unsigned char)head;
-    out[1] = (unsigned char)(head >> 8);
+    out[1] = (unsigned char)(head >> 8); /* a short head's address covers it */
     mdlog_store_number(out + at, address);
     at += address_length;
     mdlog_store_number(out + at, event->size);
@@ -336,7 +388,7 @@ mdlog_event_encode(unsigned char *out, struct mdlog_event_base *base,
     at += order_length + (order_length != 0);
     base->address = event->address;
     base->order = event->order;
-    base->stack = event->stack;
+    base->stack[side] = event->stack;
     return at;
 }
 
@@ -348,6 +400,46 @@ static inline uint64_t mdlog_load_number(const unsigned char *in,
     for (unsigned i = length; i-- > 0;)
         value = value << 8 | in[i];
     return value;
+}
+
+/* What an event's head says. */
+struct mdlog_event_head {
+    unsigned type;
+    unsigned size; /* the head's own length */
+    unsigned address_length, size_length, stack_length;
+    bool has_order;
+};
+
+/* Reads the head at `in`, of which `available` bytes may be read;
+ * false when they do not hold one this version knows. */
+static inline bool mdlog_event_head_decode(const unsigned char *in,
+                                           uint64_t available,
+                                           struct mdlog_event_head *head)
+{
+    if (available < MDLOG_EVENT_SHORT_HEAD_SIZE)
+        return false;
+    unsigned code = in[0] & MDLOG_EVENT_KIND_MASK;
+    if (code == MDLOG_EVENT_SHORT_ALLOC || code == MDLOG_EVENT_SHORT_FREE) {
+        unsigned bits = in[0];
+        head->type = code - MDLOG_EVENT_SHORT_OFFSET;
+        head->size = MDLOG_EVENT_SHORT_HEAD_SIZE;
+        head->address_length = (bits >> MDLOG_EVENT_SHORT_ADDRESS_LENGTH_SHIFT & 3) + 1;
+        head->size_length = bits >> MDLOG_EVENT_SHORT_SIZE_LENGTH_SHIFT & 3;
+        head->stack_length = bits >> MDLOG_EVENT_SHORT_STACK_LENGTH_SHIFT;
+        head->has_order = false;
+        return true;
+    }
+    if (available < MDLOG_EVENT_HEAD_SIZE || code < MDLOG_EVENT_ALLOC ||
+        code > MDLOG_EVENT_VM_UNMAP)
+        return false;
+    unsigned bits = in[0] | (unsigned)in[1] << 8;
+    head->type = bits & MDLOG_EVENT_TYPE_MASK;
+    head->size = MDLOG_EVENT_HEAD_SIZE;
+    head->address_length = (bits >> MDLOG_EVENT_ADDRESS_LENGTH_SHIFT & 7) + 1;
+    head->size_length = bits >> MDLOG_EVENT_SIZE_LENGTH_SHIFT & 15;
+    head->stack_length = bits >> MDLOG_EVENT_STACK_LENGTH_SHIFT & 7;
+    head->has_order = (bits & MDLOG_EVENT_HAS_ORDER) != 0;
+    return head->size_length <= 8 && head->stack_length <= 4;
 }
 
 /*
@@ -362,21 +454,15 @@ static inline unsigned mdlog_event_decode(const unsigned char *in,
                                           struct mdlog_event_base *base,
                                           struct mdlog_event *event)
 {
-    if (available < MDLOG_EVENT_HEAD_SIZE)
+    struct mdlog_event_head head;
+    if (!mdlog_event_head_decode(in, available, &head))
         return 0;
-    unsigned head = in[0] | (unsigned)in[1] << 8;
-    unsigned type = head & MDLOG_EVENT_TYPE_MASK;
-    unsigned kind = type & MDLOG_EVENT_KIND_MASK;
-    unsigned address_length = (head >> MDLOG_EVENT_ADDRESS_LENGTH_SHIFT & 7) + 1;
-    unsigned size_length = head >> MDLOG_EVENT_SIZE_LENGTH_SHIFT & 15;
-    unsigned stack_length = head >> MDLOG_EVENT_STACK_LENGTH_SHIFT & 7;
-    unsigned length = MDLOG_EVENT_HEAD_SIZE + address_length + size_length +
-                      stack_length;
-    if (kind < MDLOG_EVENT_ALLOC || kind > MDLOG_EVENT_VM_UNMAP ||
-        size_length > 8 || stack_length > 4 || length > available)
+    unsigned length = head.size + head.address_length + head.size_length +
+                      head.stack_length;
+    if (length > available)
         return 0;
     unsigned order_length = 0;
-    if (head & MDLOG_EVENT_HAS_ORDER) {
+    if (head.has_order) {
         if (length + 1 > available)
             return 0;
         order_length = in[length];
@@ -384,23 +470,24 @@ static inline unsigned mdlog_event_decode(const unsigned char *in,
             length + 1 + order_length > available)
             return 0;
     }
-    unsigned at = MDLOG_EVENT_HEAD_SIZE;
-    uint64_t address = mdlog_load_number(in + at, address_length);
-    at += address_length;
-    event->size = mdlog_load_number(in + at, size_length);
-    at += size_length;
-    uint32_t stack = (uint32_t)mdlog_load_number(in + at, stack_length);
-    at += stack_length;
+    unsigned at = head.size;
+    uint64_t address = mdlog_load_number(in + at, head.address_length);
+    at += head.address_length;
+    event->size = mdlog_load_number(in + at, head.size_length);
+    at += head.size_length;
+    uint32_t stack = (uint32_t)mdlog_load_number(in + at, head.stack_length);
+    at += head.stack_length;
     uint64_t order = order_length ? mdlog_load_number(in + at + 1, order_length)
                                   : 0;
     at += order_length + (order_length != 0);
-    event->type = type;
+    const unsigned side = mdlog_event_side(head.type);
+    event->type = head.type;
     event->address = base->address + mdlog_event_address_difference(address);
-    event->stack = base->stack + mdlog_unzigzag32(stack);
+    event->stack = base->stack[side] + mdlog_unzigzag32(stack);
     event->order = base->order + 1 + mdlog_unzigzag64(order);
     base->address = event->address;
     base->order = event->order;
-    base->stack = event->stack;
+    base->stack[side] = event->stack;
     return at;
 }
 
