@@ -339,14 +339,16 @@ void stacklog_nodes_fork_child(void);
 /* ---- stacklog_node_index.c: finding a node ---- */
 bool stacklog_node_index_setup(void);
 /* The node (pc, parent) of `module` (stacklog_node_is) of hash `hash`,
- * or 0 if it is not there. */
-uint32_t stacklog_node_index_find(uint64_t hash, uint32_t parent, uint64_t pc,
-                                  uint32_t module);
-/* Adds `made`, a complete node (pc, parent) of hash `hash`, unless another
- * thread added one of `module` first: the node the index holds.  0 when
- * the table is full and could not grow. */
-uint32_t stacklog_node_index_add(uint64_t hash, uint32_t parent, uint64_t pc,
-                                 uint32_t module, uint32_t made);
+ * its parent's hash being `parent_hash`, or 0 if it is not there. */
+uint32_t stacklog_node_index_find(uint64_t parent_hash, uint64_t hash,
+                                  uint32_t parent, uint64_t pc, uint32_t module);
+/* Adds `made`, a complete node (pc, parent) of hash `hash` under a parent
+ * of hash `parent_hash`, unless another thread added one of `module`
+ * first: the node the index holds.  0 when the table is full and could
+ * not grow. */
+uint32_t stacklog_node_index_add(uint64_t parent_hash, uint64_t hash,
+                                 uint32_t parent, uint64_t pc, uint32_t module,
+                                 uint32_t made);
 void stacklog_node_index_force_lock(void);
 void stacklog_node_index_force_unlock(void);
 void stacklog_node_index_fork_child(void);

@@ -5,13 +5,14 @@
  * holds the others.
  *
  * Looking a frame up in the index costs a cache miss once the tree is
- * big: a path's hash puts it anywhere in the table.  A program that
- * goes down the same calls again (a loop, a recursion taken again)
- * looks its nodes up in about the order they were made, and the list
- * under the parent it has just read leads to them through records made
- * one after the other, which the processor fetches ahead.  A new node
- * is most often the child of a node just made, whose list has room:
- * it is listed there and never costs the index a slot or a miss.
+ * big, unless its caller's other children were just looked up there.
+ * A program that goes down the same calls again (a loop, a recursion
+ * taken again) looks its nodes up in about the order they were made,
+ * and the list under the parent it has just read leads to them through
+ * records made one after the other, which the processor fetches
+ * ahead.  A new node is most often the child of a node just made, whose
+ * list has room: it is listed there and never costs the index a slot or
+ * a miss.
  *
  * A list is appended to by compare-and-swap on its last link and never
  * shortened (but in a forked child, below), so a thread reading it sees

@@ -1,14 +1,24 @@
 /*
  * The index of the uniquing tree: which node is (return address, caller's
  * node), for the nodes not listed under their caller's node
- * (stacklog_node_children.c lists the first few children of each).  An open-addressing table of 8-byte slots, each the 32 high bits
- * of the node's hash and its id, probed linearly from the slot the hash's
- * high bits give.  A slot thus holds all a bigger table needs to place
- * it, so growing reads no node.
+ * (stacklog_node_children.c lists the first few children of each).  An
+ * open-addressing table of 8-byte slots, each a 32-bit tag and the
+ * node's id, probed linearly from the slot the tag places it at.  A slot
+ * thus holds all a bigger table needs to place it, so growing reads no
+ * node.
+ *
+ * Only the children of callers with more than a few are here, and those
+ * are taken together: a recursive function inlined into itself, a
+ * function that allocates from dozens of places, each gone through again
+ * and again, or for the first time in a row.  So a node's tag is the
+ * high bits of its caller's hash followed by bits of its own, and places
+ * it within NEIGHBOURHOOD slots of where its caller's bits alone would:
+ * the lookups under one caller stay in a few cache lines, where scattered
+ * slots cost a cache miss each once the table is big.  A thread's node,
+ * which has no caller, is placed by its own hash.
  *
  * A node's hash is its path's: the caller's hash mixed with the return
- * address (stacklog_node_hash), so that the nodes of one caller spread
- * over the table.
+ * address (stacklog_node_hash).
  *
  * Lookups take no lock and write nothing.  A slot is written once, from 0
  * to its final value, by compare-and-swap, after the node it names is
@@ -33,6 +43,13 @@
 /* Tables start at 64 KiB and double when more than half full. */
 #define INDEX_FIRST_BITS 13
 #define INDEX_MAX_BITS 32
+/* A tag's low bits are the node's own, the rest its caller's. */
+#define TAG_OWN_BITS 12
+#define TAG_CALLER_BITS (32 - TAG_OWN_BITS)
+/* The slots the children of one caller spread over: 16 cache lines, few
+ * enough to stay in the caches, enough for their linear probes to stay
+ * short with dozens of children. */
+#define NEIGHBOURHOOD 128
 /* Big tables are looked up at random: fewer TLB misses and faults on
  * huge pages, where the system gives them. */
 #define HUGE_PAGE_SIZE (2u << 20)
@@ -40,7 +57,7 @@
 struct node_index {
     uint64_t *slots;
     uint64_t mask;    /* slot count - 1 */
-    unsigned shift;   /* 64 - log2(slot count) */
+    unsigned bits;    /* log2(slot count) */
     uint64_t grow_at; /* entries past which the table grows */
 };
 
@@ -63,7 +80,7 @@ static bool table_make(unsigned bits)
     if (count * sizeof(uint64_t) >= HUGE_PAGE_SIZE)
         madvise(table->slots, count * sizeof(uint64_t), MADV_HUGEPAGE);
     table->mask = count - 1;
-    table->shift = 64 - bits;
+    table->bits = bits;
     table->grow_at = bits == INDEX_MAX_BITS ? UINT64_MAX : count / 2;
     return true;
 }
@@ -76,15 +93,35 @@ bool stacklog_node_index_setup(void)
     return true;
 }
 
-static uint64_t slot_value(uint64_t hash, uint32_t id)
+/* The node's tag: its caller's high bits, then its own (see above). */
+static uint32_t node_tag(uint32_t parent, uint64_t parent_hash, uint64_t hash)
 {
-    return (hash & 0xffffffff00000000ULL) | id;
+    const uint32_t own_mask = (1u << TAG_OWN_BITS) - 1;
+    if (!parent)
+        return (uint32_t)(hash >> 32);
+    return ((uint32_t)(parent_hash >> 32) & ~own_mask) |
+           ((uint32_t)(hash >> 32) & own_mask);
 }
 
-static bool slot_is(uint64_t slot, uint64_t hash, uint32_t parent,
-                    uint64_t pc, uint32_t module)
+/* Where a probe for the node of `tag` starts. */
+static uint64_t tag_home(const struct node_index *table, uint32_t tag)
 {
-    if ((slot ^ hash) >> 32)
+    uint64_t caller = tag >> TAG_OWN_BITS;
+    uint64_t home = table->bits <= TAG_CALLER_BITS
+                        ? caller >> (TAG_CALLER_BITS - table->bits)
+                        : caller << (table->bits - TAG_CALLER_BITS);
+    return (home + (tag & (NEIGHBOURHOOD - 1))) & table->mask;
+}
+
+static uint64_t slot_value(uint32_t tag, uint32_t id)
+{
+    return (uint64_t)tag << 32 | id;
+}
+
+static bool slot_is(uint64_t slot, uint32_t tag, uint32_t parent, uint64_t pc,
+                    uint32_t module)
+{
+    if ((uint32_t)(slot >> 32) != tag)
         return false;
     const struct mdlog_stack_node *node = stacklog_node_record((uint32_t)slot);
     return stacklog_node_is(node, pc, module) && node->parent == parent;
@@ -92,27 +129,30 @@ static bool slot_is(uint64_t slot, uint64_t hash, uint32_t parent,
 
 /* The slot holding the node, or the empty slot where it would go; NULL
  * when the table is full (it could not grow). */
-static uint64_t *probe(const struct node_index *table, uint64_t hash,
+static uint64_t *probe(const struct node_index *table, uint32_t tag,
                        uint32_t parent, uint64_t pc, uint32_t module,
                        uint64_t *seen)
 {
-    uint64_t at = hash >> table->shift;
+    uint64_t at = tag_home(table, tag);
     for (uint64_t tried = 0; tried <= table->mask; tried++) {
         uint64_t *slot = &table->slots[at];
         *seen = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-        if (*seen == 0 || slot_is(*seen, hash, parent, pc, module))
+        if (*seen == 0 || slot_is(*seen, tag, parent, pc, module))
             return slot;
         at = (at + 1) & table->mask;
     }
     return NULL;
 }
 
-uint32_t stacklog_node_index_find(uint64_t hash, uint32_t parent, uint64_t pc,
-                                  uint32_t module)
+uint32_t stacklog_node_index_find(uint64_t parent_hash, uint64_t hash,
+                                  uint32_t parent, uint64_t pc, uint32_t module)
 {
     const struct node_index *table = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
     uint64_t seen;
-    return probe(table, hash, parent, pc, module, &seen) ? (uint32_t)seen : 0;
+    return probe(table, node_tag(parent, parent_hash, hash), parent, pc,
+                 module, &seen)
+               ? (uint32_t)seen
+               : 0;
 }
 
 static void adding_enter(void)
@@ -135,7 +175,7 @@ static void adding_leave(void)
 /* Into a table no one else sees yet. */
 static void table_put(struct node_index *table, uint64_t value)
 {
-    uint64_t at = value >> table->shift;
+    uint64_t at = tag_home(table, (uint32_t)(value >> 32));
     while (table->slots[at])
         at = (at + 1) & table->mask;
     table->slots[at] = value;
@@ -159,7 +199,7 @@ static void grow(const struct node_index *full)
         md_unlock(&grow_lock);
         return;
     }
-    unsigned bits = (unsigned)__builtin_popcountll(table->mask) + 1;
+    unsigned bits = table->bits + 1;
     if (!table_make(bits)) {
         /* Fuller and slower, still correct. */
         __atomic_store_n(&table->grow_at, UINT64_MAX, __ATOMIC_RELAXED);
@@ -176,19 +216,21 @@ static void grow(const struct node_index *full)
     md_unlock(&grow_lock);
 }
 
-uint32_t stacklog_node_index_add(uint64_t hash, uint32_t parent, uint64_t pc,
-                                 uint32_t module, uint32_t made)
+uint32_t stacklog_node_index_add(uint64_t parent_hash, uint64_t hash,
+                                 uint32_t parent, uint64_t pc, uint32_t module,
+                                 uint32_t made)
 {
+    const uint32_t tag = node_tag(parent, parent_hash, hash);
     adding_enter();
     struct node_index *table = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
     uint32_t id = 0;
     uint64_t seen, *slot;
-    while ((slot = probe(table, hash, parent, pc, module, &seen)) != NULL) {
+    while ((slot = probe(table, tag, parent, pc, module, &seen)) != NULL) {
         if (seen) {
             id = (uint32_t)seen; /* another thread added it first */
             break;
         }
-        if (__atomic_compare_exchange_n(slot, &seen, slot_value(hash, made),
+        if (__atomic_compare_exchange_n(slot, &seen, slot_value(tag, made),
                                         false, __ATOMIC_RELEASE,
                                         __ATOMIC_RELAXED)) {
             id = made;

@@ -141,20 +141,22 @@ uint32_t stacklog_node_record_new(uint32_t parent, uint64_t pc, uint32_t module)
  * may wait for the module list's lock, and the dynamic loader's, whose
  * holder may be waiting for a growth of the index that waits for the
  * adders. */
-static uint32_t node_from_index(uint64_t hash, uint32_t parent, uint64_t pc,
-                                uint32_t module)
+static uint32_t node_from_index(uint64_t parent_hash, uint64_t hash,
+                                uint32_t parent, uint64_t pc, uint32_t module)
 {
-    uint32_t id = stacklog_node_index_find(hash, parent, pc, module);
+    uint32_t id = stacklog_node_index_find(parent_hash, hash, parent, pc, module);
     if (id)
         return id;
     uint32_t made = stacklog_node_record_new(parent, pc, module);
-    return made ? stacklog_node_index_add(hash, parent, pc, module, made) : 0;
+    return made ? stacklog_node_index_add(parent_hash, hash, parent, pc, module,
+                                          made)
+                : 0;
 }
 
 /* A new node under a parent whose list had room: listed there, or, if
  * the list filled up meanwhile, offered to the index. */
-static uint32_t node_listed_new(uint64_t hash, uint32_t parent, uint64_t pc,
-                                uint32_t module)
+static uint32_t node_listed_new(uint64_t parent_hash, uint64_t hash,
+                                uint32_t parent, uint64_t pc, uint32_t module)
 {
     uint32_t made = stacklog_node_record_new(parent, pc, module);
     if (!made)
@@ -162,8 +164,10 @@ static uint32_t node_listed_new(uint64_t hash, uint32_t parent, uint64_t pc,
     uint32_t id = stacklog_node_children_add(parent, made, pc, module);
     if (id)
         return id;
-    id = stacklog_node_index_find(hash, parent, pc, module);
-    return id ? id : stacklog_node_index_add(hash, parent, pc, module, made);
+    id = stacklog_node_index_find(parent_hash, hash, parent, pc, module);
+    return id ? id
+              : stacklog_node_index_add(parent_hash, hash, parent, pc, module,
+                                        made);
 }
 
 /* A stack taken again mostly goes down paths taken before: each node is
@@ -175,10 +179,9 @@ unsigned stacklog_nodes_find(uint32_t parent, uint64_t parent_hash,
                              const uintptr_t *pcs, unsigned count,
                              uint32_t *ids, uint64_t *hashes)
 {
-    uint64_t hash = parent_hash;
     const bool by_module = parent && stacklog_modules_unloaded();
     for (unsigned i = 0; i < count; i++) {
-        hashes[i] = hash = stacklog_node_hash(hash, pcs[i]);
+        const uint64_t hash = hashes[i] = stacklog_node_hash(parent_hash, pcs[i]);
         uint32_t module = by_module ? stacklog_module_of(pcs[i])
                                     : STACKLOG_MODULE_ANY;
         if (module == STACKLOG_MODULE_NOT_NOW)
@@ -186,11 +189,12 @@ unsigned stacklog_nodes_find(uint32_t parent, uint64_t parent_hash,
         bool room;
         uint32_t id = stacklog_node_children_find(parent, pcs[i], module, &room);
         if (!id)
-            id = room ? node_listed_new(hash, parent, pcs[i], module)
-                      : node_from_index(hash, parent, pcs[i], module);
+            id = room ? node_listed_new(parent_hash, hash, parent, pcs[i], module)
+                      : node_from_index(parent_hash, hash, parent, pcs[i], module);
         if (!id)
             return i;
         ids[i] = parent = id;
+        parent_hash = hash;
     }
     return count;
 }
