@@ -3,9 +3,9 @@
  * node), for the nodes not listed under their caller's node
  * (stacklog_node_children.c lists the first few children of each).  An
  * open-addressing table of 8-byte slots, each a 32-bit tag and the
- * node's id, probed linearly from the slot the tag places it at.  A slot
- * thus holds all a bigger table needs to place it, so growing reads no
- * node.
+ * node's id, probed linearly from the slots the tag places it at.  A
+ * slot thus holds all a bigger table needs to place it, so growing reads
+ * no node.
  *
  * Only the children of callers with more than a few are here, and those
  * are taken together: a recursive function inlined into itself, a
@@ -14,8 +14,11 @@
  * high bits of its caller's hash followed by bits of its own, and places
  * it within NEIGHBOURHOOD slots of where its caller's bits alone would:
  * the lookups under one caller stay in a few cache lines, where scattered
- * slots cost a cache miss each once the table is big.  A thread's node,
- * which has no caller, is placed by its own hash.
+ * slots cost a cache miss each once the table is big.  A caller with
+ * hundreds of children fills its neighbourhood: a node whose first
+ * LOCAL_PROBES slots are taken goes where the tag's bits mixed put it,
+ * anywhere, so that no probe walks a run as long as the children.  A
+ * thread's node, which has no caller, is placed by its own hash.
  *
  * A node's hash is its path's: the caller's hash mixed with the return
  * address (stacklog_node_hash).
@@ -50,6 +53,8 @@
  * enough to stay in the caches, enough for their linear probes to stay
  * short with dozens of children. */
 #define NEIGHBOURHOOD 128
+/* Slots probed from a node's home before it is looked for elsewhere. */
+#define LOCAL_PROBES 32
 /* Big tables are looked up at random: fewer TLB misses and faults on
  * huge pages, where the system gives them. */
 #define HUGE_PAGE_SIZE (2u << 20)
@@ -103,14 +108,24 @@ static uint32_t node_tag(uint32_t parent, uint64_t parent_hash, uint64_t hash)
            ((uint32_t)(hash >> 32) & own_mask);
 }
 
-/* Where a probe for the node of `tag` starts. */
+/* Where the node of `tag` is looked for first: among its caller's
+ * children.  A table bigger than the caller's bits can tell apart has
+ * the node's own bits spread them further. */
 static uint64_t tag_home(const struct node_index *table, uint32_t tag)
 {
-    uint64_t caller = tag >> TAG_OWN_BITS;
     uint64_t home = table->bits <= TAG_CALLER_BITS
-                        ? caller >> (TAG_CALLER_BITS - table->bits)
-                        : caller << (table->bits - TAG_CALLER_BITS);
+                        ? (uint64_t)(tag >> TAG_OWN_BITS) >>
+                              (TAG_CALLER_BITS - table->bits)
+                        : (uint64_t)tag >> (32 - table->bits);
     return (home + (tag & (NEIGHBOURHOOD - 1))) & table->mask;
+}
+
+/* Where it is looked for when the LOCAL_PROBES slots from its home are
+ * all taken by others: anywhere, as the tag's bits mixed place it. */
+static uint64_t tag_elsewhere(const struct node_index *table, uint32_t tag)
+{
+    uint32_t mixed = tag * 0x9e3779b1u; /* a bijection of 32-bit numbers */
+    return ((uint64_t)mixed >> (32 - table->bits)) & table->mask;
 }
 
 static uint64_t slot_value(uint32_t tag, uint32_t id)
@@ -127,14 +142,13 @@ static bool slot_is(uint64_t slot, uint32_t tag, uint32_t parent, uint64_t pc,
     return stacklog_node_is(node, pc, module) && node->parent == parent;
 }
 
-/* The slot holding the node, or the empty slot where it would go; NULL
- * when the table is full (it could not grow). */
-static uint64_t *probe(const struct node_index *table, uint32_t tag,
-                       uint32_t parent, uint64_t pc, uint32_t module,
-                       uint64_t *seen)
+/* Linear probing from `at` for at most `limit` slots: the slot holding
+ * the node or the first empty one, or NULL. */
+static uint64_t *probe_from(const struct node_index *table, uint64_t at,
+                            uint64_t limit, uint32_t tag, uint32_t parent,
+                            uint64_t pc, uint32_t module, uint64_t *seen)
 {
-    uint64_t at = tag_home(table, tag);
-    for (uint64_t tried = 0; tried <= table->mask; tried++) {
+    for (uint64_t tried = 0; tried < limit; tried++) {
         uint64_t *slot = &table->slots[at];
         *seen = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
         if (*seen == 0 || slot_is(*seen, tag, parent, pc, module))
@@ -142,6 +156,22 @@ static uint64_t *probe(const struct node_index *table, uint32_t tag,
         at = (at + 1) & table->mask;
     }
     return NULL;
+}
+
+/* The slot holding the node, or the empty slot where it would go; NULL
+ * when the table is full (it could not grow).  A node goes near its
+ * home when one of the LOCAL_PROBES slots there was empty, else
+ * elsewhere; slots are never emptied, so a lookup that finds those
+ * slots all taken knows to look elsewhere too. */
+static uint64_t *probe(const struct node_index *table, uint32_t tag,
+                       uint32_t parent, uint64_t pc, uint32_t module,
+                       uint64_t *seen)
+{
+    uint64_t *slot = probe_from(table, tag_home(table, tag), LOCAL_PROBES, tag,
+                                parent, pc, module, seen);
+    return slot ? slot
+                : probe_from(table, tag_elsewhere(table, tag), table->mask + 1,
+                             tag, parent, pc, module, seen);
 }
 
 uint32_t stacklog_node_index_find(uint64_t parent_hash, uint64_t hash,
@@ -172,13 +202,26 @@ static void adding_leave(void)
     __atomic_fetch_sub(&adding, 1, __ATOMIC_RELEASE);
 }
 
-/* Into a table no one else sees yet. */
+/* The first empty slot of at most `limit` from `at`, or NULL. */
+static uint64_t *empty_from(struct node_index *table, uint64_t at,
+                            uint64_t limit)
+{
+    for (uint64_t tried = 0; tried < limit; tried++) {
+        if (!table->slots[at])
+            return &table->slots[at];
+        at = (at + 1) & table->mask;
+    }
+    return NULL;
+}
+
+/* Into a table no one else sees yet, where probe() looks for it. */
 static void table_put(struct node_index *table, uint64_t value)
 {
-    uint64_t at = tag_home(table, (uint32_t)(value >> 32));
-    while (table->slots[at])
-        at = (at + 1) & table->mask;
-    table->slots[at] = value;
+    const uint32_t tag = (uint32_t)(value >> 32);
+    uint64_t *slot = empty_from(table, tag_home(table, tag), LOCAL_PROBES);
+    if (!slot)
+        slot = empty_from(table, tag_elsewhere(table, tag), table->mask + 1);
+    *slot = value;
 }
 
 static void table_copy(struct node_index *to, const struct node_index *from)

@@ -1372,7 +1372,7 @@ END_TEST
 
 START_TEST(test_event_rewritten_during_the_walk_is_read_again)
 {
-    /* As long as the event it replaces (4 bytes). */
+    /* As long as the event it replaces (3 bytes). */
     struct mdlog_event other = {.address = 0x1000 + 16 * 10, .size = 32,
                                 .order = 10, .type = MDLOG_EVENT_ALLOC};
     struct compaction c = walk_while_compacting(1, false, other);

@@ -338,8 +338,8 @@ static inline void mdlog_store_number(unsigned char *out, uint64_t value)
 }
 
 /*
- * Writes `event` at `out` against `*base`, which becomes the event.
- * Returns the event's length.  Branch-free: every field is stored in
+ * Writes `event`, whose kind is one of enum mdlog_event_kind, at `out`
+ * against `*base`, which becomes the event.  Returns the event's length.  Branch-free: every field is stored in
  * full and the next one written over its high bytes, so `out` must have
  * MDLOG_EVENT_MAX_SIZE bytes of room whatever the event's length; the
  * bytes past the event are left undefined.  Always inlined: the writer
