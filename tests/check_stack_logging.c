@@ -1214,16 +1214,23 @@ START_TEST(test_log_memory_follows_what_it_holds)
 }
 END_TEST
 
+/* "LD_PRELOAD=" and the full path of the test shim tests/.libs/`name`. */
+static void preload_setting(char *setting, size_t size, const char *name)
+{
+    char relative[128];
+    snprintf(relative, sizeof(relative), "tests/.libs/%s", name);
+    char *shim_path = realpath(relative, NULL);
+    ck_assert_msg(shim_path != NULL, "%s: %s", relative, strerror(errno));
+    snprintf(setting, size, "LD_PRELOAD=%s", shim_path);
+    free(shim_path);
+}
+
 /* The long history again, with tests/populate_refused.la preloaded:
  * madvise refuses MADV_POPULATE_WRITE with `error`. */
 static void run_long_history_refused(struct probe_run *run, const char *error)
 {
     char shim[PATH_MAX + 16], error_setting[64];
-    char *shim_path = realpath("tests/.libs/populate_refused.so", NULL);
-    ck_assert_msg(shim_path != NULL, "tests/.libs/populate_refused.so: %s",
-                  strerror(errno));
-    snprintf(shim, sizeof(shim), "LD_PRELOAD=%s", shim_path);
-    free(shim_path);
+    preload_setting(shim, sizeof(shim), "populate_refused.so");
     snprintf(error_setting, sizeof(error_setting), "MDTEST_POPULATE_ERROR=%s",
              error);
     const char *settings[] = {"MallocStackLogging=full", directory_setting,
@@ -1262,6 +1269,27 @@ START_TEST(test_full_file_system_stops_the_log_with_a_message)
     ck_assert_uint_lt(history.allocations, 60000);
     ck_assert_uint_eq(history.wrong_size, 0);
     log_reader_close(history.reader);
+    clear_directory();
+}
+END_TEST
+
+/* A child whose log cannot be made (tests/child_log_refused.la refuses
+ * it) says so once and runs on unrecorded, to its end: forked from a
+ * thread that had recorded, whose ending, which ends the child, finds no
+ * log to add its counts to. */
+START_TEST(test_a_child_without_a_log_runs_to_its_end)
+{
+    char shim[PATH_MAX + 16];
+    preload_setting(shim, sizeof(shim), "child_log_refused.so");
+    struct probe_run run;
+    run_probe(&run, "fork_without_a_log", "MallocStackLogging=full", shim);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    ck_assert_msg(strstr(run.err, "child_log_refused: refused") != NULL,
+                  "the shim was not in the way: %s", run.err);
+    const char *said = strstr(run.err, "can't start a log for the child process");
+    ck_assert_msg(said != NULL, "%s", run.err);
+    ck_assert_msg(strstr(said + 1, "can't start a log") == NULL, "%s", run.err);
+    ck_assert_uint_eq(output_value(run.out, "child_status"), 0);
     clear_directory();
 }
 END_TEST
@@ -2026,6 +2054,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_descriptor_taken_by_the_program);
     tcase_add_test(tc, test_log_grows_without_populate_write);
     tcase_add_test(tc, test_full_file_system_stops_the_log_with_a_message);
+    tcase_add_test(tc, test_a_child_without_a_log_runs_to_its_end);
     tcase_add_test(tc, test_module_loaded_where_another_was_is_its_own);
     tcase_add_test(tc, test_signal_handler_events_leave_the_history_whole);
     tcase_add_test(tc, test_stacks_stay_unique_while_the_index_grows);

@@ -668,6 +668,36 @@ static int threads(void)
     return 0;
 }
 
+/* A thread that records, then forks a child that gets no log of its own
+ * (tests/child_log_refused.la): in the child, that thread is the only
+ * one, and when it ends, ending the child, it has no log to add its
+ * counts to. */
+static void *fork_from_a_thread(void *unused)
+{
+    (void)unused;
+    free(site_a(16));
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        free(site_b(24));
+        return NULL;
+    }
+    int status;
+    waitpid(child, &status, 0);
+    printf("child_status %d\n",
+           WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    return NULL;
+}
+
+static int fork_without_a_log(void)
+{
+    pthread_t id;
+    if (pthread_create(&id, NULL, fork_from_a_thread, NULL) != 0)
+        return 1;
+    pthread_join(id, NULL);
+    return 0;
+}
+
 static int vm(void)
 {
     print_sites();
@@ -1161,6 +1191,7 @@ int main(int argc, char **argv)
     } scenarios[] = {{"sites", sites},     {"compact", compact},
                    {"compact_nested", compact_nested},
                      {"fork", forking},    {"threads", threads},
+                     {"fork_without_a_log", fork_without_a_log},
                      {"vm", vm},           {"crash", crash},
                      {"logger", logger},   {"callers", callers},
                      {"signals", signals}, {"fork_stress", fork_stress},
