@@ -21,14 +21,8 @@ uint64_t stacklog_order_moment(void)
 {
     /* An order is taken up to a stride past the floor a thread last
      * raised it to, which may be a stride behind: twice the stride clears
-     * them all (as a reader does, tools/log_reader_open.c). */
-    uint64_t *floor = &stacklog_header->next_order;
-    uint64_t seen = __atomic_load_n(floor, __ATOMIC_RELAXED), moment;
-    do
-        moment = seen + 2 * MDLOG_ORDER_STRIDE;
-    while (!__atomic_compare_exchange_n(floor, &seen, moment, true,
-                                        __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
-    return moment;
+     * them all, as for a reader (tools/log_reader_open.c). */
+    return mdlog_order_moment(&stacklog_header->next_order);
 }
 
 uint64_t stacklog_order_shared(struct stacklog_thread *thread)

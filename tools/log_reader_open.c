@@ -179,12 +179,7 @@ static uint64_t raise_floor(const struct log_reader *reader)
     close(fd);
     if (page == MAP_FAILED)
         return UINT64_MAX;
-    uint64_t *floor = &((struct mdlog_header *)page)->next_order;
-    uint64_t seen = __atomic_load_n(floor, __ATOMIC_ACQUIRE), limit;
-    do
-        limit = seen + 2 * MDLOG_ORDER_STRIDE;
-    while (!__atomic_compare_exchange_n(floor, &seen, limit, true,
-                                        __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE));
+    uint64_t limit = mdlog_order_moment(&((struct mdlog_header *)page)->next_order);
     munmap(page, sizeof(struct mdlog_header));
     return limit;
 }

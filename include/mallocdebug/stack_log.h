@@ -222,6 +222,20 @@ enum mdlog_event_kind {
  * orders are below it.
  */
 #define MDLOG_ORDER_STRIDE (UINT64_C(1) << 20)
+
+/* Raises the floor at `floor` (a header's next_order, mapped shared) by
+ * twice the stride, past every order taken so far, and returns the new
+ * floor: the moment that orders below were taken before and orders at or
+ * above it after.  For the writer and for readers of a running process. */
+static inline uint64_t mdlog_order_moment(uint64_t *floor)
+{
+    uint64_t seen = __atomic_load_n(floor, __ATOMIC_ACQUIRE), moment;
+    do
+        moment = seen + 2 * MDLOG_ORDER_STRIDE;
+    while (!__atomic_compare_exchange_n(floor, &seen, moment, true,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE));
+    return moment;
+}
 #define MDLOG_EVENT_HEAD_SIZE 2
 #define MDLOG_EVENT_SHORT_HEAD_SIZE 1
 /* A short head's code is its event's kind plus this. */
