@@ -352,59 +352,98 @@ static inline void mdlog_store_number(unsigned char *out, uint64_t value)
 }
 
 /*
- * Writes `event`, whose kind is one of enum mdlog_event_kind, at `out`
- * against `*base`, which becomes the event.  Returns the event's length.  Branch-free: every field is stored in
- * full and the next one written over its high bytes, so `out` must have
- * MDLOG_EVENT_MAX_SIZE bytes of room whatever the event's length; the
- * bytes past the event are left undefined.  Always inlined: the writer
- * calls it on its allocation fast path.
+ * The encoder.  Every field is stored in full, 8 bytes, and the next one
+ * written over its high bytes, so `out` must have MDLOG_EVENT_MAX_SIZE
+ * bytes of room whatever the event's length; the bytes past the event
+ * are left undefined.  Always inlined: the writer calls it on its
+ * allocation fast path.
  */
+
+/* The codes of an event's fields against its base. */
+struct mdlog_event_codes {
+    uint64_t address;
+    uint64_t order;
+    uint32_t stack;
+};
+
+/* The event with a short head whose `codes` allow one: its head's
+ * lengths alone are worked out. */
 static inline __attribute__((always_inline)) unsigned
-mdlog_event_encode(unsigned char *out, struct mdlog_event_base *base,
-                   const struct mdlog_event *event)
+mdlog_event_encode_short(unsigned char *out, const struct mdlog_event *event,
+                         const struct mdlog_event_codes *codes)
 {
-    const unsigned side = mdlog_event_side(event->type);
-    uint64_t address = mdlog_event_address_code(event->address - base->address);
-    uint32_t stack = mdlog_zigzag32(event->stack - base->stack[side]);
-    uint64_t order = mdlog_zigzag64(event->order - base->order - 1);
-    unsigned address_length = mdlog_number_length(address | 1);
+    unsigned address_length = mdlog_number_length(codes->address | 1);
     unsigned size_length = mdlog_number_length(event->size);
-    unsigned stack_length = mdlog_number_length(stack);
-    unsigned order_length = mdlog_number_length(order);
-    unsigned long_head =
+    out[0] = (unsigned char)((event->type + MDLOG_EVENT_SHORT_OFFSET) |
+                             (address_length - 1)
+                                 << MDLOG_EVENT_SHORT_ADDRESS_LENGTH_SHIFT |
+                             size_length << MDLOG_EVENT_SHORT_SIZE_LENGTH_SHIFT |
+                             (codes->stack != 0)
+                                 << MDLOG_EVENT_SHORT_STACK_LENGTH_SHIFT);
+    unsigned at = MDLOG_EVENT_SHORT_HEAD_SIZE;
+    mdlog_store_number(out + at, codes->address);
+    at += address_length;
+    mdlog_store_number(out + at, event->size);
+    at += size_length;
+    out[at] = (unsigned char)codes->stack;
+    return at + (codes->stack != 0);
+}
+
+/* Any event with a long head, without a branch. */
+static inline __attribute__((always_inline)) unsigned
+mdlog_event_encode_long(unsigned char *out, const struct mdlog_event *event,
+                        const struct mdlog_event_codes *codes)
+{
+    unsigned address_length = mdlog_number_length(codes->address | 1);
+    unsigned size_length = mdlog_number_length(event->size);
+    unsigned stack_length = mdlog_number_length(codes->stack);
+    unsigned order_length = mdlog_number_length(codes->order);
+    unsigned head =
         (event->type & MDLOG_EVENT_TYPE_MASK) |
         (address_length - 1) << MDLOG_EVENT_ADDRESS_LENGTH_SHIFT |
         size_length << MDLOG_EVENT_SIZE_LENGTH_SHIFT |
         stack_length << MDLOG_EVENT_STACK_LENGTH_SHIFT |
         (order_length != 0) * MDLOG_EVENT_HAS_ORDER;
-    unsigned short_head =
-        (event->type + MDLOG_EVENT_SHORT_OFFSET) |
-        (address_length - 1) << MDLOG_EVENT_SHORT_ADDRESS_LENGTH_SHIFT |
-        size_length << MDLOG_EVENT_SHORT_SIZE_LENGTH_SHIFT |
-        stack_length << MDLOG_EVENT_SHORT_STACK_LENGTH_SHIFT;
-    /* An allocation or free without flags (its type 1 or 2) whose
-     * address and size lengths fit in 2 bits each, stack length in 1,
-     * with no order code. */
-    unsigned is_short = (event->type - MDLOG_EVENT_ALLOC < 2) &
-                        (((address_length - 1) | size_length) < 4) &
-                        ((stack_length | order_length << 1) < 2);
-    unsigned head = is_short ? short_head : long_head;
-    unsigned at = MDLOG_EVENT_HEAD_SIZE - is_short;
     out[0] = (unsigned char)head;
-    out[1] = (unsigned char)(head >> 8); /* a short head's address covers it */
-    mdlog_store_number(out + at, address);
+    out[1] = (unsigned char)(head >> 8);
+    unsigned at = MDLOG_EVENT_HEAD_SIZE;
+    mdlog_store_number(out + at, codes->address);
     at += address_length;
     mdlog_store_number(out + at, event->size);
     at += size_length;
-    __builtin_memcpy(out + at, &stack, sizeof(stack));
+    __builtin_memcpy(out + at, &codes->stack, sizeof(codes->stack));
     at += stack_length;
     out[at] = (unsigned char)order_length;
-    mdlog_store_number(out + at + 1, order);
-    at += order_length + (order_length != 0);
+    mdlog_store_number(out + at + 1, codes->order);
+    return at + order_length + (order_length != 0);
+}
+
+/* Writes `event`, whose kind is one of enum mdlog_event_kind, at `out`
+ * against `*base`, which becomes the event.  Returns the event's length.
+ * Most events take a short head: an allocation or free without flags
+ * (type 1 or 2), an address code of at most 4 bytes, a size of at most
+ * 3, a stack code of at most 1 and the order following the previous
+ * one.  One branch tells, and spares them the long head's work. */
+static inline __attribute__((always_inline)) unsigned
+mdlog_event_encode(unsigned char *out, struct mdlog_event_base *base,
+                   const struct mdlog_event *event)
+{
+    const unsigned side = mdlog_event_side(event->type);
+    const struct mdlog_event_codes codes = {
+        mdlog_event_address_code(event->address - base->address),
+        mdlog_zigzag64(event->order - base->order - 1),
+        mdlog_zigzag32(event->stack - base->stack[side]),
+    };
+    const uint64_t beyond_short =
+        (uint64_t)((event->type - MDLOG_EVENT_ALLOC) >> 1) |
+        codes.address >> 32 | event->size >> 24 | codes.stack >> 8 |
+        codes.order;
     base->address = event->address;
     base->order = event->order;
     base->stack[side] = event->stack;
-    return at;
+    if (beyond_short == 0)
+        return mdlog_event_encode_short(out, event, &codes);
+    return mdlog_event_encode_long(out, event, &codes);
 }
 
 /* The `length`-byte number at `in`. */
