@@ -7,6 +7,7 @@
 #include "options.h"
 #include "report.h"
 #include "stacklog.h"
+#include "stacklog_capture.h"
 #include "stacklog_fast_path.h"
 #include "szone.h"
 
@@ -79,8 +80,10 @@ __attribute__((destructor)) static void stacklog_destructor(void)
     stacklog_file_exit();
 }
 
-static uint32_t take_stack(struct stacklog_thread *thread,
-                           uintptr_t return_slot)
+/* The capture and the two callers of this are inlined into the logger,
+ * whose frame the stack is unwound from (stacklog_capture.h). */
+static MD_ALWAYS_INLINE uint32_t
+take_stack(struct stacklog_thread *thread, uintptr_t return_slot)
 {
     return MD_LIKELY(capture_ready) ? stacklog_capture(thread, return_slot)
                                     : 0;
@@ -122,8 +125,9 @@ uint32_t stacklog_block_stack(malloc_zone_t *zone, uintptr_t block)
     return 0;
 }
 
-static void log_free(struct stacklog_thread *thread, malloc_zone_t *zone,
-                     uintptr_t block, uintptr_t return_slot)
+static MD_ALWAYS_INLINE void log_free(struct stacklog_thread *thread,
+                                      malloc_zone_t *zone, uintptr_t block,
+                                      uintptr_t return_slot)
 {
     if (!history_malloc)
         return;
@@ -135,9 +139,10 @@ static void log_free(struct stacklog_thread *thread, malloc_zone_t *zone,
                          stack);
 }
 
-static void log_allocation(struct stacklog_thread *thread, uint32_t type,
-                           malloc_zone_t *zone, uintptr_t arg2, uintptr_t arg3,
-                           uintptr_t result, uintptr_t return_slot)
+static MD_ALWAYS_INLINE void
+log_allocation(struct stacklog_thread *thread, uint32_t type,
+               malloc_zone_t *zone, uintptr_t arg2, uintptr_t arg3,
+               uintptr_t result, uintptr_t return_slot)
 {
     uint32_t stack = take_stack(thread, return_slot);
     struct szone_log_tag *tag = stacklog_block_set_stack(zone, result, stack);

@@ -213,14 +213,9 @@ void stacklog_thread_fork_child(void);
 void stacklog_thread_wait_for_unwinds(void);
 
 /* ---- stacklog_capture.c: unwinding and uniquing a stack ---- */
-/* The library's code: frames in it are not the program's. */
+/* (The capture itself is inline, in stacklog_capture.h.)  The library's
+ * code: frames in it are not the program's. */
 void stacklog_capture_setup(void);
-/* The calling thread's stack id; 0 when it cannot be taken.
- * `return_slot`, when not 0, is where the return address into the
- * program of the function the program called sits
- * (STACKLOG_RETURN_SLOT): the stack cache is looked up there. */
-uint32_t stacklog_capture(struct stacklog_thread *thread,
-                          uintptr_t return_slot);
 /* Around fork: no thread is in libunwind while the process forks. */
 void stacklog_capture_stop_for_fork(void);
 void stacklog_capture_resume_after_fork(void);
@@ -237,8 +232,13 @@ void stacklog_stack_cache_store(struct stacklog_thread *thread,
 bool stacklog_stack_cache_will_store(const struct stacklog_thread *thread);
 
 /* ---- stacklog_stack_join.c: unwinding only what changed ---- */
-/* Frames the capture unwinds before joining the previous stack. */
-#define STACK_JOIN_INNER_FRAMES 8
+/* Frames the capture unwinds before joining the previous stack: up to
+ * 3 of the library's (the logger, dispatch_free_default_zone_logged,
+ * free) and 4 of the program's.  A recursion's stacks mostly differ in
+ * 1 or 2 frames, but an interpreter's in more: with room for 2 of the
+ * program's frames after free's, Python's full mode took 7% more
+ * instructions (bench/README.md, "The join's window, again"). */
+#define STACK_JOIN_INNER_FRAMES 7
 /* The thread's stack taken from the frame at `cfa` (`return_slot` as for
  * stacklog_capture): `inner` holds its
  * STACK_JOIN_INNER_FRAMES innermost frames, just unwound.  When the
