@@ -27,12 +27,14 @@ done
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Build: compiler, autotools, pkg-config and the libraries configure checks.
-# Tests: python3, perl and git.  Benchmarks: time.
+# Tests: python3, perl and git, and clang with its libFuzzer runtime for
+# the reader's fuzz target.  Benchmarks: time.
 packages=(
     build-essential autoconf automake libtool pkg-config
     check libunwind-dev uthash-dev libdw-dev libelf-dev
     python3 perl git
     time
+    clang libclang-rt-dev
 )
 
 step() { printf '\n==> %s\n' "$*"; }
