@@ -421,9 +421,10 @@ mdlog_event_encode_long(unsigned char *out, const struct mdlog_event *event,
 /* Writes `event`, whose kind is one of enum mdlog_event_kind, at `out`
  * against `*base`, which becomes the event.  Returns the event's length.
  * Most events take a short head: an allocation or free without flags
- * (type 1 or 2), an address code of at most 4 bytes, a size of at most
- * 3, a stack code of at most 1 and the order following the previous
- * one.  One branch tells, and spares them the long head's work. */
+ * (type 1 or 2) whose address code takes at most 4 bytes, its size at
+ * most 3 and its stack code at most 1, and whose order follows the
+ * previous one.  One branch tells, and spares them the long head's
+ * work. */
 static inline __attribute__((always_inline)) unsigned
 mdlog_event_encode(unsigned char *out, struct mdlog_event_base *base,
                    const struct mdlog_event *event)
