@@ -13,6 +13,12 @@ set -u
 
 top=${abs_top_builddir:-$PWD}
 seconds=${FUZZ_SECONDS:-20}
+case $seconds in
+'' | *[!0-9]*)
+    echo "FAIL: FUZZ_SECONDS=$seconds: give a whole number of seconds, such as 60"
+    exit 1
+    ;;
+esac
 
 if ! command -v clang >/dev/null 2>&1; then
     echo "SKIP: clang is not installed (the Debian package clang)"
