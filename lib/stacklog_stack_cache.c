@@ -31,6 +31,14 @@
  * more sets: with 256 rather than 64, git log spent 20% fewer
  * instructions on logging in full mode, 18% fewer in lite mode; Python
  * as many.
+ *
+ * The set is picked by the place and the return address found there
+ * together, not by the place alone: the paths that reach one place are
+ * mostly different callers of one function (a deallocator called by
+ * each type's, a wrapper around malloc), and by the place alone they all
+ * fell into one set of four and pushed each other out.  Picked by both,
+ * Python's full mode unwound 14.6 K times rather than 316 K, its frees
+ * missing 3.8 K times rather than 185 K (py_workload.py 0.25).
  */
 #include "config.h"
 #include "stacklog.h"
@@ -64,7 +72,8 @@ void stacklog_stack_cache_store(struct stacklog_thread *thread,
         return;
     /* The ways of a set are replaced in turn. */
     const uintptr_t return_slot = thread->unwound_slot[first];
-    const unsigned set = stacklog_stack_cache_set(return_slot);
+    const unsigned set = stacklog_stack_cache_set(
+        return_slot, (uintptr_t)thread->unwound[first]);
     const unsigned way = thread->cache_next_way[set];
     thread->cache_next_way[set] = (uint8_t)((way + 1) % STACK_CACHE_WAYS);
     const unsigned index = set * STACK_CACHE_WAYS + way;

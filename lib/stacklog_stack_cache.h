@@ -7,10 +7,14 @@
 
 #include "stacklog.h"
 
-/* Fibonacci hashing: the top bits of the product pick the set. */
-static inline unsigned stacklog_stack_cache_set(uintptr_t return_slot)
+/* The set of the stacks whose innermost return address, `returns_to`,
+ * sits at `return_slot`.  Fibonacci hashing: the top bits of the
+ * product pick it. */
+static inline unsigned stacklog_stack_cache_set(uintptr_t return_slot,
+                                                uintptr_t returns_to)
 {
-    return (unsigned)(((return_slot >> 3) * 0x9e3779b97f4a7c15ULL) >>
+    return (unsigned)((((return_slot >> 3) ^ returns_to) *
+                       0x9e3779b97f4a7c15ULL) >>
                       (64 - STACK_CACHE_SET_BITS));
 }
 
@@ -40,10 +44,10 @@ stacklog_stack_cache_find(struct stacklog_thread *thread, uintptr_t return_slot)
 {
     if (MD_UNLIKELY(thread->unmaps_seen != stacklog_stack_slots_generation()))
         return 0;
-    const unsigned first = stacklog_stack_cache_set(return_slot) *
-                           STACK_CACHE_WAYS;
-    const struct stacklog_cache_key *key = &thread->cache_key[first];
     const uintptr_t returns_to = *(const uintptr_t *)return_slot;
+    const unsigned first =
+        stacklog_stack_cache_set(return_slot, returns_to) * STACK_CACHE_WAYS;
+    const struct stacklog_cache_key *key = &thread->cache_key[first];
     for (unsigned way = 0; way < STACK_CACHE_WAYS; way++) {
         if (key[way].slot != return_slot || key[way].returns_to != returns_to)
             continue;
