@@ -111,6 +111,16 @@ struct stacklog_cache_key {
 _Static_assert(sizeof(struct stacklog_cache_key) * STACK_CACHE_WAYS == 64,
                "a set's keys fill one cache line");
 
+/* The size of the frame a return address returns into, as the stack
+ * search found it (stacklog_frame_sizes.c). */
+#define FRAME_SIZES_BITS 10
+#define FRAME_SIZES (1u << FRAME_SIZES_BITS)
+struct stacklog_frame_size {
+    uintptr_t pc;  /* the return address; 0 for an empty entry */
+    uint32_t size; /* bytes from its slot to the caller's; 0: not one size */
+    uint32_t seen; /* times found that size */
+};
+
 /* What the writer keeps of a recent event (stacklog_events.h). */
 #define STACKLOG_EVENT_MARKS 8
 struct stacklog_event_mark {
@@ -187,6 +197,8 @@ struct stacklog_thread {
     /* The previous stack's slots while the next one's are found. */
     uintptr_t previous_slot[MDLOG_MAX_FRAMES + 32];
     struct stacklog_cached_stack cache[STACK_CACHE_ENTRIES];
+    /* Frame sizes, while no module was unloaded since module_unloads. */
+    struct stacklog_frame_size frame_sizes[FRAME_SIZES];
 };
 
 extern __thread struct stacklog_thread *stacklog_current_thread
@@ -255,6 +267,31 @@ unsigned stacklog_stack_join(struct stacklog_thread *thread, uintptr_t cfa,
 void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
                                  uintptr_t return_slot, unsigned total);
 
+/* The previous stack (thread->unwound) with new inner frames found
+ * without unwinding: from `return_slot`, which the capture's frame at
+ * `cfa` is inside, each frame's known size leads to its caller's return
+ * address, until one sits where it sat in the previous stack and the
+ * frames outside it are unchanged.  The total frames, `*kept` of them
+ * the previous stack's, or 0. */
+unsigned stacklog_stack_walk_join(struct stacklog_thread *thread,
+                                  uintptr_t cfa, uintptr_t return_slot,
+                                  unsigned *kept);
+
+/* ---- stacklog_frame_sizes.c: what the stack search learnt ---- */
+/* Learns the size of the frame of each of pcs[from..count - 1) from
+ * where its return address and its caller's sit (slots[], 0 for
+ * unknown). */
+void stacklog_frame_sizes_learn(struct stacklog_thread *thread,
+                                void *const *pcs, const uintptr_t *slots,
+                                unsigned from, unsigned count);
+/* The size of the frame `pc` returns into, when it was always found the
+ * same; else 0. */
+uint32_t stacklog_frame_size(const struct stacklog_thread *thread,
+                             uintptr_t pc);
+/* Forgets them all: a module was unloaded, its addresses may be
+ * another's. */
+void stacklog_frame_sizes_forget(struct stacklog_thread *thread);
+
 /* ---- stacklog_stack_slots.c: where return addresses sit ---- */
 /* Slots an earlier search found, slot[1..count) in increasing order, at
  * the unmap generation of now. */
@@ -275,6 +312,10 @@ bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
                                uintptr_t return_slot, void *const *pcs,
                                unsigned count, uintptr_t *slots,
                                const struct stacklog_known_slots *known);
+/* Whether the word at `address`, above the capture's frame at `cfa`, can
+ * be read; the thread's readable pages grow to it. */
+bool stacklog_stack_slots_readable(struct stacklog_thread *thread,
+                                   uintptr_t cfa, uintptr_t address);
 /* Changes whenever memory is unmapped or made unreadable: slots found
  * before may lie in it.  Inline: read at every capture. */
 static inline uint64_t stacklog_stack_slots_generation(void)

@@ -84,6 +84,12 @@ static MD_ALWAYS_INLINE int stacklog_unwind(struct stacklog_thread *thread,
                                             unsigned *kept)
 {
     void *inner[STACK_JOIN_INNER_FRAMES];
+    if (return_slot) {
+        unsigned walked = stacklog_stack_walk_join(thread, cfa, return_slot,
+                                                   kept);
+        if (walked)
+            return (int)walked;
+    }
     int count = unw_backtrace(inner, STACK_JOIN_INNER_FRAMES);
     *kept = 0;
     if (count == STACK_JOIN_INNER_FRAMES) {
@@ -140,6 +146,7 @@ stacklog_capture(struct stacklog_thread *thread, uintptr_t return_slot)
     if (MD_UNLIKELY(thread->module_unloads != unloads)) {
         thread->module_unloads = unloads;
         thread->depth = 0;
+        stacklog_frame_sizes_forget(thread);
     }
     const unsigned previous = thread->depth;
     unsigned same = !truncated && !thread->frames_truncated &&

@@ -16,6 +16,7 @@
  */
 #include "config.h"
 #include "stacklog.h"
+#include "stacklog_capture.h"
 
 #include <string.h>
 
@@ -55,11 +56,16 @@ void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
     thread->unwound_slots_known = stacklog_stack_slots_find(
         thread, cfa, return_slot, thread->unwound, total, thread->unwound_slot,
         previous_known ? &previous : NULL);
+    if (thread->unwound_slots_known)
+        stacklog_frame_sizes_learn(thread, thread->unwound,
+                                   thread->unwound_slot, 1, total);
 }
 
-/* The frame of the previous stack whose slot is `slot`, or 0. */
-static unsigned previous_frame_at(const struct stacklog_thread *thread,
-                                  uintptr_t slot)
+/* The first of the previous stack's frames whose slot is at or outside
+ * `slot`: the frames are in increasing order of their slots, those of
+ * the library inside the program's with slot 0. */
+static unsigned previous_frame_from(const struct stacklog_thread *thread,
+                                    uintptr_t slot)
 {
     unsigned low = 1, high = thread->unwound_total;
     while (low < high) {
@@ -69,6 +75,14 @@ static unsigned previous_frame_at(const struct stacklog_thread *thread,
         else
             high = middle;
     }
+    return low;
+}
+
+/* The frame of the previous stack whose slot is `slot`, or 0. */
+static unsigned previous_frame_at(const struct stacklog_thread *thread,
+                                  uintptr_t slot)
+{
+    unsigned low = previous_frame_from(thread, slot);
     return low < thread->unwound_total && thread->unwound_slot[low] == slot
                ? low
                : 0;
@@ -125,8 +139,77 @@ unsigned stacklog_stack_join(struct stacklog_thread *thread, uintptr_t cfa,
         !previous_frames_unchanged(thread, joined + 1))
         return 0;
     unsigned total = join_frames(thread, inner, slots, count, joined);
-    if (total)
-        thread->join_misses = 0;
+    if (!total)
+        return 0;
+    thread->join_misses = 0;
+    stacklog_frame_sizes_learn(thread, thread->unwound, thread->unwound_slot,
+                               1, count + 1);
     *kept = total - count;
     return total;
+}
+
+/* Frames the walk steps through before it gives up. */
+#define WALK_FRAMES 16
+
+/* thread->unwound becomes a frame standing for the library's, then
+ * pcs[0..count) at slots[0..count), then the previous stack's frames
+ * from `joined` outwards, with their slots. */
+static unsigned walk_frames(struct stacklog_thread *thread,
+                            const uintptr_t *pcs, const uintptr_t *slots,
+                            unsigned count, unsigned joined)
+{
+    const unsigned outer = thread->unwound_total - joined;
+    const unsigned total = 1 + count + outer;
+    if (total > sizeof(thread->unwound) / sizeof(thread->unwound[0]))
+        return 0;
+    memmove(&thread->unwound[1 + count], &thread->unwound[joined],
+            outer * sizeof(thread->unwound[0]));
+    memmove(&thread->unwound_slot[1 + count], &thread->unwound_slot[joined],
+            outer * sizeof(thread->unwound_slot[0]));
+    /* The capture counts the frames inside the program's as the
+     * library's, and looks no further at them. */
+    thread->unwound[0] = (void *)stacklog_library_start;
+    thread->unwound_slot[0] = 0;
+    for (unsigned i = 0; i < count; i++) {
+        thread->unwound[1 + i] = (void *)pcs[i];
+        thread->unwound_slot[1 + i] = slots[i];
+    }
+    thread->unwound_total = total;
+    return total;
+}
+
+unsigned stacklog_stack_walk_join(struct stacklog_thread *thread,
+                                  uintptr_t cfa, uintptr_t return_slot,
+                                  unsigned *kept)
+{
+    if (!thread->unwound_slots_known ||
+        thread->unwound_generation != stacklog_stack_slots_generation() ||
+        thread->module_unloads != stacklog_modules_unloaded())
+        return 0;
+    uintptr_t pcs[WALK_FRAMES], slots[WALK_FRAMES];
+    uintptr_t slot = return_slot;
+    unsigned joined = previous_frame_from(thread, slot);
+    for (unsigned count = 0;; count++) {
+        while (joined < thread->unwound_total &&
+               thread->unwound_slot[joined] < slot)
+            joined++;
+        /* Past the previous stack, or on another stack altogether. */
+        if (joined == thread->unwound_total ||
+            !stacklog_stack_slots_readable(thread, cfa, slot))
+            return 0;
+        const uintptr_t pc = *(const uintptr_t *)slot;
+        if (thread->unwound_slot[joined] == slot &&
+            (uintptr_t)thread->unwound[joined] == pc &&
+            previous_frames_unchanged(thread, joined + 1)) {
+            unsigned total = walk_frames(thread, pcs, slots, count, joined);
+            *kept = total ? total - 1 - count : 0;
+            return total;
+        }
+        const uint32_t size = stacklog_frame_size(thread, pc);
+        if (count == WALK_FRAMES || !size)
+            return 0;
+        pcs[count] = pc;
+        slots[count] = slot;
+        slot += size;
+    }
 }

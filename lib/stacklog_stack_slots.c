@@ -206,6 +206,14 @@ static bool word_is_readable(struct stacklog_thread *thread,
     return true;
 }
 
+bool stacklog_stack_slots_readable(struct stacklog_thread *thread,
+                                   uintptr_t cfa, uintptr_t address)
+{
+    readable_pages_start(thread, cfa, stacklog_stack_slots_generation());
+    return address >= thread->readable_low &&
+           word_is_readable(thread, address);
+}
+
 /* The first slot above `from` that holds `value`, or 0 when `previous`
  * (the return address found at `from`) shows up first or the frame is
  * too big or the search reaches a page that cannot be read. */
@@ -343,6 +351,13 @@ bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,
 
 void stacklog_stack_slots_setup(void)
 {
+}
+
+bool stacklog_stack_slots_readable(struct stacklog_thread *thread,
+                                   uintptr_t cfa, uintptr_t address)
+{
+    (void)thread, (void)cfa, (void)address;
+    return false;
 }
 
 bool stacklog_stack_slots_find(struct stacklog_thread *thread, uintptr_t cfa,

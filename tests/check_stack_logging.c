@@ -386,6 +386,153 @@ START_TEST(test_callers_at_the_same_depth_get_their_own_stacks)
 }
 END_TEST
 
+/* ---- a recursion's stacks, frame by frame ---- */
+
+/* The probe's "recursion": the nodes of a binary recursion in the order
+ * their blocks are allocated, each by its path (bit i set when the call
+ * at level i went right) and level. */
+struct recursion_node {
+    unsigned path, level;
+};
+
+static unsigned recursion_nodes(struct recursion_node *nodes, unsigned count,
+                                unsigned path, unsigned level, unsigned levels)
+{
+    nodes[count++] = (struct recursion_node){path, level};
+    if (level < levels) {
+        count = recursion_nodes(nodes, count, path, level + 1, levels);
+        count = recursion_nodes(nodes, count, path | 1u << level, level + 1,
+                                levels);
+    }
+    return count;
+}
+
+/* What the stacks of one recursion share: the return address after the
+ * allocation, after the free (the compiler may give the leaves a call
+ * of their own), after a left and a right call, and into the function
+ * that started the recursion. */
+struct recursion_frames {
+    uint64_t allocated, freed[2], left, right, started;
+};
+
+static size_t recursion_stack(struct log_reader *reader, uint32_t stack,
+                              uint64_t *pcs)
+{
+    return log_reader_stack_frames(reader, stack, pcs, NULL, MDLOG_MAX_FRAMES);
+}
+
+/* The stack of an event of `node`: `innermost`, then a left or a right
+ * call for each level above it, innermost first, then `started`. */
+static void expect_recursion_stack(struct log_reader *reader, uint32_t stack,
+                                   const struct recursion_node *node,
+                                   uint64_t innermost,
+                                   const struct recursion_frames *frames)
+{
+    uint64_t pcs[MDLOG_MAX_FRAMES];
+    size_t count = recursion_stack(reader, stack, pcs);
+    ck_assert_uint_ge(count, node->level + 2);
+    ck_assert_uint_eq(pcs[0], innermost);
+    for (unsigned k = 1; k <= node->level; k++) {
+        bool right = node->path >> (node->level - k) & 1;
+        ck_assert_msg(pcs[k] == (right ? frames->right : frames->left),
+                      "node %#x at level %u: frame %u returns to %#llx, "
+                      "expected the %s call's %#llx", node->path, node->level,
+                      k, (unsigned long long)pcs[k], right ? "right" : "left",
+                      (unsigned long long)(right ? frames->right : frames->left));
+    }
+    ck_assert_msg(pcs[node->level + 1] == frames->started,
+                  "node %#x at level %u: frame %u returns to %#llx, expected "
+                  "the recursion's caller %#llx", node->path, node->level,
+                  node->level + 1, (unsigned long long)pcs[node->level + 1],
+                  (unsigned long long)frames->started);
+}
+
+/* The free of the block the event at `index` allocated. */
+static const struct log_reader_event *
+free_after(const struct events *events, unsigned index)
+{
+    for (unsigned i = index + 1; i < events->count; i++)
+        if ((events->list[i].type & MDLOG_EVENT_KIND_MASK) == MDLOG_EVENT_FREE &&
+            events->list[i].address == events->list[index].address)
+            return &events->list[i];
+    return NULL;
+}
+
+/* Checks `rounds` runs of the recursion from the event at `*at` on (its
+ * allocations are those of `size` bytes, in order); `*at` moves past
+ * them. */
+static void expect_recursion(struct log_reader *reader,
+                             const struct events *events, unsigned *at,
+                             unsigned size, const struct recursion_node *nodes,
+                             unsigned count, unsigned levels, unsigned rounds)
+{
+    struct recursion_frames frames = {0};
+    uint64_t pcs[MDLOG_MAX_FRAMES];
+    for (unsigned n = 0; n < count * rounds; (*at)++) {
+        ck_assert_uint_lt(*at, events->count);
+        const struct log_reader_event *event = &events->list[*at];
+        if ((event->type & MDLOG_EVENT_KIND_MASK) != MDLOG_EVENT_ALLOC ||
+            event->size != size)
+            continue;
+        const struct recursion_node *node = &nodes[n++ % count];
+        const struct log_reader_event *freed = free_after(events, *at);
+        ck_assert_msg(freed != NULL, "no free of %#llx",
+                      (unsigned long long)event->address);
+        /* The first root and the first leaf show the frames around the
+         * recursion, each root the call that started its round, the
+         * first left and the first right call the return address of
+         * each. */
+        uint64_t *free_call = &frames.freed[node->level == levels];
+        if (!*free_call) {
+            ck_assert_uint_ge(recursion_stack(reader, freed->stack, pcs), 1);
+            *free_call = pcs[0];
+        }
+        if (node->level == 0) {
+            ck_assert_uint_ge(recursion_stack(reader, event->stack, pcs), 2);
+            frames.started = pcs[1];
+            if (n == 1)
+                frames.allocated = pcs[0];
+        } else {
+            uint64_t *call = node->path >> (node->level - 1) & 1
+                                 ? &frames.right
+                                 : &frames.left;
+            ck_assert_uint_ge(recursion_stack(reader, event->stack, pcs), 2);
+            if (!*call)
+                *call = pcs[1];
+        }
+        expect_recursion_stack(reader, event->stack, node, frames.allocated,
+                               &frames);
+        expect_recursion_stack(reader, freed->stack, node, *free_call,
+                               &frames);
+    }
+    ck_assert_uint_ne(frames.left, frames.right);
+}
+
+/* Consecutive stacks of a recursion share their outer frames, and the
+ * capture finds their new inner frames without unwinding them, from the
+ * sizes of the frames it found before: every frame must still be the
+ * one the program went through. */
+START_TEST(test_a_recursion_gets_the_stacks_of_its_paths)
+{
+    struct probe_run run;
+    /* Every event: a leaf's block, freed right after it was allocated,
+     * would be left out, and then its parent's. */
+    run_probe(&run, "recursion", "MallocStackLoggingNoCompact=1", NULL);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
+    const struct events *events = read_events(reader);
+    const unsigned levels = (unsigned)output_value(run.out, "levels");
+    const unsigned size = (unsigned)output_value(run.out, "block");
+    static struct recursion_node nodes[1u << 10];
+    ck_assert_uint_lt(levels, 10);
+    const unsigned count = recursion_nodes(nodes, 0, 0, 0, levels);
+    unsigned at = 0;
+    expect_recursion(reader, events, &at, size, nodes, count, levels, 2);
+    log_reader_close(reader);
+    clear_directory();
+}
+END_TEST
+
 /* Stacks longer than a log records keep their innermost
  * MDLOG_MAX_FRAMES frames, however the capture came by them: a block
  * allocated on the way back up a deep recursion, right after a deeper
@@ -2034,6 +2181,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_full_mode_records_events_with_stacks);
     tcase_add_test(tc, test_callers_at_the_same_depth_get_their_own_stacks);
     tcase_add_test(tc, test_stacks_deeper_than_recorded_keep_their_inner_frames);
+    tcase_add_test(tc, test_a_recursion_gets_the_stacks_of_its_paths);
     tcase_add_test(tc, test_allocation_in_a_signal_handler_on_another_stack);
     tcase_add_test(tc, test_allocation_on_a_stack_of_its_own);
     tcase_add_test(tc, test_unmapping_next_to_a_stack);

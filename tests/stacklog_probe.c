@@ -850,6 +850,36 @@ static int paths(void)
     return 0;
 }
 
+/* A binary recursion RECURSION_LEVELS deep, every call of which
+ * allocates a block of RECURSION_BLOCK bytes on its way in and frees it
+ * on its way out: the stacks of each block's two events spell the left
+ * and right calls down to it, and consecutive stacks share most of
+ * their frames. */
+#define RECURSION_LEVELS 7
+#define RECURSION_BLOCK 333
+
+__attribute__((noinline)) static void descend(unsigned path, unsigned level)
+{
+    void *block = malloc(RECURSION_BLOCK);
+    if (level < RECURSION_LEVELS) {
+        descend(path, level + 1);
+        __asm__ volatile("" ::: "memory");
+        descend(path | 1u << level, level + 1);
+        __asm__ volatile("" ::: "memory");
+    }
+    free(block);
+    __asm__ volatile("" ::: "memory"); /* not a tail call */
+}
+
+static int recursion(void)
+{
+    print_sites();
+    printf("levels %d\nblock %d\n", RECURSION_LEVELS, RECURSION_BLOCK);
+    for (int round = 0; round < 2; round++)
+        descend(0, 0);
+    return 0;
+}
+
 /* More events than one thread's log chunk holds. */
 #define LONG_HISTORY_BLOCKS 60000
 
@@ -1201,6 +1231,7 @@ int main(int argc, char **argv)
                      {"reallocs", reallocs},
                      {"nested_realloc", nested_realloc},
                      {"long_history", long_history}, {"paths", paths},
+                     {"recursion", recursion},
                      {"deep", deep}, {"interrupted", interrupted},
                      {"round_trip", round_trip}, {"handoff", handoff},
                      {"large_moved", large_moved},
@@ -1212,6 +1243,6 @@ int main(int argc, char **argv)
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|fork_in_loader_walk|exec_sites|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|deep|interrupted|round_trip|handoff|large_moved|modules|module_walk|neighbour_unmapped|descriptor_replaced\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|fork_in_loader_walk|exec_sites|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|recursion|deep|interrupted|round_trip|handoff|large_moved|modules|module_walk|neighbour_unmapped|descriptor_replaced\n");
     return 2;
 }
