@@ -238,6 +238,8 @@ void stacklog_capture_resume_after_fork(void);
  * innermost) outwards, when where its return addresses sit is known. */
 void stacklog_stack_cache_store(struct stacklog_thread *thread,
                                 unsigned first, uint32_t stack);
+/* Forgets every cached stack. */
+void stacklog_stack_cache_clear(struct stacklog_thread *thread);
 /* Whether the next store will remember its stack (a thread whose stacks
  * keep changing stores only now and then): the capture then needs the
  * slots of the stack it unwinds. */
@@ -280,8 +282,10 @@ unsigned stacklog_stack_walk_join(struct stacklog_thread *thread,
 /* ---- stacklog_frame_sizes.c: what the stack search learnt ---- */
 /* Learns the size of the frame of each of pcs[from..count - 1) from
  * where its return address and its caller's sit (slots[], 0 for
- * unknown). */
-void stacklog_frame_sizes_learn(struct stacklog_thread *thread,
+ * unknown).  False when one of them has been found with another size
+ * before: its caller's slot may hold a stale copy of a return address
+ * the next time, and slots found beyond it are not to be trusted. */
+bool stacklog_frame_sizes_learn(struct stacklog_thread *thread,
                                 void *const *pcs, const uintptr_t *slots,
                                 unsigned from, unsigned count);
 /* The size of the frame `pc` returns into, when it was always found the

@@ -16,6 +16,13 @@
  * size, or the walk never lands on a slot of the previous stack that
  * still holds its return address, and the stack is unwound.
  *
+ * Where a frame's size changes, the slots found beyond it are suspect
+ * too: a frame that grew may leave, where its caller's return address
+ * sat before, a stale copy of it, which the stack cache's check and the
+ * join would take for the real one.  So a stack through a frame found
+ * with two sizes is neither cached nor joined to, and finding a second
+ * size clears the thread's stack cache.
+ *
  * Each thread has its own table: no lock, and the addresses a thread
  * runs through are the ones it needs.
  */
@@ -69,36 +76,46 @@ frame_size_new_entry(struct stacklog_thread *thread, uintptr_t pc)
     return &thread->frame_sizes[home];
 }
 
-static void frame_size_learn(struct stacklog_thread *thread, uintptr_t pc,
+/* False when `pc` has been found with two sizes. */
+static bool frame_size_learn(struct stacklog_thread *thread, uintptr_t pc,
                              uintptr_t size)
 {
     const unsigned index = frame_size_index(thread, pc);
-    struct stacklog_frame_size *entry;
     if (index == FRAME_SIZES) {
-        entry = frame_size_new_entry(thread, pc);
-        *entry = (struct stacklog_frame_size){pc, (uint32_t)size, 1};
-        return;
+        *frame_size_new_entry(thread, pc) =
+            (struct stacklog_frame_size){pc, (uint32_t)size, 1};
+        return true;
     }
-    entry = &thread->frame_sizes[index];
+    struct stacklog_frame_size *entry = &thread->frame_sizes[index];
+    if (entry->size == 0)
+        return false;
     if (entry->size != size) {
-        entry->size = 0; /* for good */
-    } else if (entry->seen < TRUSTED_AFTER) {
-        entry->seen++;
+        /* For good.  Cached stacks through it may have been checked
+         * against a stale copy of a return address. */
+        entry->size = 0;
+        stacklog_stack_cache_clear(thread);
+        return false;
     }
+    if (entry->seen < TRUSTED_AFTER)
+        entry->seen++;
+    return true;
 }
 
-void stacklog_frame_sizes_learn(struct stacklog_thread *thread,
+bool stacklog_frame_sizes_learn(struct stacklog_thread *thread,
                                 void *const *pcs, const uintptr_t *slots,
                                 unsigned from, unsigned count)
 {
+    bool one_size = true;
     for (unsigned i = from; i + 1 < count; i++) {
         /* The search looks no further than a few pages for a caller's
          * slot; anything else is not a slot it found. */
         if (!slots[i] || slots[i + 1] <= slots[i] ||
             slots[i + 1] - slots[i] > UINT32_MAX)
             continue;
-        frame_size_learn(thread, (uintptr_t)pcs[i], slots[i + 1] - slots[i]);
+        one_size &= frame_size_learn(thread, (uintptr_t)pcs[i],
+                                     slots[i + 1] - slots[i]);
     }
+    return one_size;
 }
 
 void stacklog_frame_sizes_forget(struct stacklog_thread *thread)

@@ -44,11 +44,18 @@
 #include "stacklog.h"
 #include "stacklog_stack_cache.h"
 
+#include <string.h>
+
 /* A thread whose stacks keep changing (deep recursion) would fill the
  * cache at each capture and never use it: after this many captures
  * without a hit, only one in STORE_INTERVAL is remembered. */
 #define MISSES_BEFORE_SPARING 64
 #define STORE_INTERVAL 64
+
+void stacklog_stack_cache_clear(struct stacklog_thread *thread)
+{
+    memset(thread->cache_key, 0, sizeof(thread->cache_key));
+}
 
 bool stacklog_stack_cache_will_store(const struct stacklog_thread *thread)
 {

@@ -56,9 +56,11 @@ void stacklog_stack_join_prepare(struct stacklog_thread *thread, uintptr_t cfa,
     thread->unwound_slots_known = stacklog_stack_slots_find(
         thread, cfa, return_slot, thread->unwound, total, thread->unwound_slot,
         previous_known ? &previous : NULL);
+    /* A stack through a frame whose size changes is neither joined to
+     * nor cached: its slots may be stale copies. */
     if (thread->unwound_slots_known)
-        stacklog_frame_sizes_learn(thread, thread->unwound,
-                                   thread->unwound_slot, 1, total);
+        thread->unwound_slots_known = stacklog_frame_sizes_learn(
+            thread, thread->unwound, thread->unwound_slot, 1, total);
 }
 
 /* The first of the previous stack's frames whose slot is at or outside
@@ -136,14 +138,13 @@ unsigned stacklog_stack_join(struct stacklog_thread *thread, uintptr_t cfa,
      * depends on the code it returns to. */
     unsigned joined = previous_frame_at(thread, slots[count - 1]);
     if (!joined || thread->unwound[joined] != inner[count - 1] ||
-        !previous_frames_unchanged(thread, joined + 1))
+        !previous_frames_unchanged(thread, joined + 1) ||
+        !stacklog_frame_sizes_learn(thread, inner, slots, 1, count))
         return 0;
     unsigned total = join_frames(thread, inner, slots, count, joined);
     if (!total)
         return 0;
     thread->join_misses = 0;
-    stacklog_frame_sizes_learn(thread, thread->unwound, thread->unwound_slot,
-                               1, count + 1);
     *kept = total - count;
     return total;
 }

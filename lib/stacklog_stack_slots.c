@@ -17,7 +17,10 @@
  * holds what the earlier stack left there, a capture is given the
  * earlier stack's outer frames: callers the thread had a moment before,
  * never a fault.  Telling the real slot apart would take the frame's
- * unwind rule, the very work the cache and the join save.  Stacks
+ * unwind rule, the very work the cache and the join save.  A frame
+ * whose size changes from call to call leaves such copies most often;
+ * once one is found with two sizes, stacks through it are neither
+ * cached nor joined to (stacklog_frame_sizes.c).  Stacks
  * through a signal frame (whose caller's frame may be on another stack)
  * are refused.  Unmapping memory, by the program or by the library (a
  * block the program used as a stack and freed), makes the slots found

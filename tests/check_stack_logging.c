@@ -511,7 +511,9 @@ static void expect_recursion(struct log_reader *reader,
 /* Consecutive stacks of a recursion share their outer frames, and the
  * capture finds their new inner frames without unwinding them, from the
  * sizes of the frames it found before: every frame must still be the
- * one the program went through. */
+ * one the program went through.  Also in the second recursion, whose
+ * frames change size from call to call, leaving stale copies of return
+ * addresses where a remembered slot was. */
 START_TEST(test_a_recursion_gets_the_stacks_of_its_paths)
 {
     struct probe_run run;
@@ -527,7 +529,8 @@ START_TEST(test_a_recursion_gets_the_stacks_of_its_paths)
     ck_assert_uint_lt(levels, 10);
     const unsigned count = recursion_nodes(nodes, 0, 0, 0, levels);
     unsigned at = 0;
-    expect_recursion(reader, events, &at, size, nodes, count, levels, 2);
+    for (unsigned recursion = 0; recursion < 2; recursion++)
+        expect_recursion(reader, events, &at, size, nodes, count, levels, 2);
     log_reader_close(reader);
     clear_directory();
 }

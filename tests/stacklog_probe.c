@@ -5,6 +5,7 @@
  * blocks it allocated.
  */
 #define _GNU_SOURCE
+#include <alloca.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -854,7 +855,8 @@ static int paths(void)
  * allocates a block of RECURSION_BLOCK bytes on its way in and frees it
  * on its way out: the stacks of each block's two events spell the left
  * and right calls down to it, and consecutive stacks share most of
- * their frames. */
+ * their frames.  Then the same again with frames whose size follows
+ * the path (a buffer on the stack). */
 #define RECURSION_LEVELS 7
 #define RECURSION_BLOCK 333
 
@@ -871,12 +873,32 @@ __attribute__((noinline)) static void descend(unsigned path, unsigned level)
     __asm__ volatile("" ::: "memory"); /* not a tail call */
 }
 
+__attribute__((noinline)) static void descend_varying(unsigned path,
+                                                      unsigned level)
+{
+    size_t size = 16 * (1 + (path * 7 + level) % 11);
+    char *buffer = alloca(size);
+    memset(buffer, 0, size);
+    __asm__ volatile("" : : "r"(buffer) : "memory");
+    void *block = malloc(RECURSION_BLOCK);
+    if (level < RECURSION_LEVELS) {
+        descend_varying(path, level + 1);
+        __asm__ volatile("" ::: "memory");
+        descend_varying(path | 1u << level, level + 1);
+        __asm__ volatile("" ::: "memory");
+    }
+    free(block);
+    __asm__ volatile("" ::: "memory"); /* not a tail call */
+}
+
 static int recursion(void)
 {
     print_sites();
     printf("levels %d\nblock %d\n", RECURSION_LEVELS, RECURSION_BLOCK);
     for (int round = 0; round < 2; round++)
         descend(0, 0);
+    for (int round = 0; round < 2; round++)
+        descend_varying(0, 0);
     return 0;
 }
 
