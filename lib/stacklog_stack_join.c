@@ -183,28 +183,32 @@ unsigned stacklog_stack_walk_join(struct stacklog_thread *thread,
                                   uintptr_t cfa, uintptr_t return_slot,
                                   unsigned *kept)
 {
-    if (!thread->unwound_slots_known ||
+    const unsigned total = thread->unwound_total;
+    /* Every slot the walk reads lies between the return address into the
+     * program and the previous stack's outermost one: on another stack
+     * altogether, that span may not be readable. */
+    if (!thread->unwound_slots_known || total < 2 ||
         thread->unwound_generation != stacklog_stack_slots_generation() ||
-        thread->module_unloads != stacklog_modules_unloaded())
+        thread->module_unloads != stacklog_modules_unloaded() ||
+        return_slot > thread->unwound_slot[total - 1] ||
+        !stacklog_stack_slots_readable(thread, cfa,
+                                       thread->unwound_slot[total - 1]))
         return 0;
     uintptr_t pcs[WALK_FRAMES], slots[WALK_FRAMES];
     uintptr_t slot = return_slot;
     unsigned joined = previous_frame_from(thread, slot);
     for (unsigned count = 0;; count++) {
-        while (joined < thread->unwound_total &&
-               thread->unwound_slot[joined] < slot)
+        while (joined < total && thread->unwound_slot[joined] < slot)
             joined++;
-        /* Past the previous stack, or on another stack altogether. */
-        if (joined == thread->unwound_total ||
-            !stacklog_stack_slots_readable(thread, cfa, slot))
-            return 0;
+        if (joined == total)
+            return 0; /* past the previous stack */
         const uintptr_t pc = *(const uintptr_t *)slot;
         if (thread->unwound_slot[joined] == slot &&
             (uintptr_t)thread->unwound[joined] == pc &&
             previous_frames_unchanged(thread, joined + 1)) {
-            unsigned total = walk_frames(thread, pcs, slots, count, joined);
-            *kept = total ? total - 1 - count : 0;
-            return total;
+            unsigned walked = walk_frames(thread, pcs, slots, count, joined);
+            *kept = walked ? walked - 1 - count : 0;
+            return walked;
         }
         const uint32_t size = stacklog_frame_size(thread, pc);
         if (count == WALK_FRAMES || !size)
