@@ -164,6 +164,9 @@ struct stacklog_thread {
     uint8_t cache_next_way[STACK_CACHE_SETS];
     /* Captures since the cache last found a stack. */
     uint32_t cache_misses;
+    /* Where the cache last failed to find a stack, until the capture
+     * that follows (stacklog_stack_cache_find). */
+    uintptr_t cache_missed_slot;
     /* Pages [readable_low, readable_high) around the capture's frame,
      * checked readable while the unmap generation was
      * readable_generation: the slot search reads nothing else. */

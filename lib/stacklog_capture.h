@@ -121,9 +121,10 @@ stacklog_capture(struct stacklog_thread *thread, uintptr_t return_slot)
 {
     uint32_t cached;
     stacklog_stack_slots_catch_up(thread);
-    if (return_slot &&
+    if (return_slot && thread->cache_missed_slot != return_slot &&
         (cached = stacklog_stack_cache_find(thread, return_slot)))
         return cached;
+    thread->cache_missed_slot = 0;
     const uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
     uint32_t root = stacklog_thread_root(thread);
     if (!root || !stacklog_unwind_enter(thread))

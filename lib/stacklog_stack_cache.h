@@ -38,7 +38,9 @@ stacklog_cached_stack_if_unchanged(const struct stacklog_cached_stack *entry)
 /* The id of the cached stack whose innermost return address sits at
  * `return_slot` and which the thread still stands on, or 0.  Nothing is
  * found while the thread lags behind the unmap generation: the capture
- * catches up first (stacklog_stack_slots_catch_up). */
+ * catches up first (stacklog_stack_slots_catch_up).  A miss is noted in
+ * thread->cache_missed_slot: the capture that follows a miss of the
+ * malloc layer's fast path does not look again. */
 static MD_ALWAYS_INLINE uint32_t
 stacklog_stack_cache_find(struct stacklog_thread *thread, uintptr_t return_slot)
 {
@@ -59,6 +61,7 @@ stacklog_stack_cache_find(struct stacklog_thread *thread, uintptr_t return_slot)
             return stack;
         }
     }
+    thread->cache_missed_slot = return_slot;
     return 0;
 }
 
