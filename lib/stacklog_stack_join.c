@@ -13,6 +13,15 @@
  * going on from there would read exactly what it read before: the
  * previous stack's outer frames are the new stack's.  Otherwise the
  * whole stack is unwound.
+ *
+ * Before unwinding anything, the capture tries to walk to the previous
+ * stack instead (stacklog_stack_walk_join): from the return address
+ * into the program, each frame's size, learnt from the slots found
+ * before (stacklog_frame_sizes.c), leads to its caller's return address,
+ * until one sits in a slot of the previous stack and the join's checks
+ * hold.  A recursion's new frames are known ones, taken at other depths:
+ * in `tree` (bench/workload.c), where no stack is ever taken twice, the
+ * walk answered 2.53 M of its 2.53 M captures but about a thousand.
  */
 #include "config.h"
 #include "stacklog.h"
