@@ -216,7 +216,10 @@ unsigned stacklog_stack_walk_join(struct stacklog_thread *thread,
             (uintptr_t)thread->unwound[joined] == pc &&
             previous_frames_unchanged(thread, joined + 1)) {
             unsigned walked = walk_frames(thread, pcs, slots, count, joined);
-            *kept = walked ? walked - 1 - count : 0;
+            if (!walked)
+                return 0;
+            thread->join_misses = 0;
+            *kept = walked - 1 - count;
             return walked;
         }
         const uint32_t size = stacklog_frame_size(thread, pc);
