@@ -860,7 +860,9 @@ static int paths(void)
 #define RECURSION_LEVELS 7
 #define RECURSION_BLOCK 333
 
-__attribute__((noinline)) static void descend(unsigned path, unsigned level)
+static inline __attribute__((always_inline)) void
+recursion_node(unsigned path, unsigned level,
+               void (*descend)(unsigned path, unsigned level))
 {
     void *block = malloc(RECURSION_BLOCK);
     if (level < RECURSION_LEVELS) {
@@ -873,6 +875,11 @@ __attribute__((noinline)) static void descend(unsigned path, unsigned level)
     __asm__ volatile("" ::: "memory"); /* not a tail call */
 }
 
+__attribute__((noinline)) static void descend(unsigned path, unsigned level)
+{
+    recursion_node(path, level, descend);
+}
+
 __attribute__((noinline)) static void descend_varying(unsigned path,
                                                       unsigned level)
 {
@@ -880,15 +887,7 @@ __attribute__((noinline)) static void descend_varying(unsigned path,
     char *buffer = alloca(size);
     memset(buffer, 0, size);
     __asm__ volatile("" : : "r"(buffer) : "memory");
-    void *block = malloc(RECURSION_BLOCK);
-    if (level < RECURSION_LEVELS) {
-        descend_varying(path, level + 1);
-        __asm__ volatile("" ::: "memory");
-        descend_varying(path | 1u << level, level + 1);
-        __asm__ volatile("" ::: "memory");
-    }
-    free(block);
-    __asm__ volatile("" ::: "memory"); /* not a tail call */
+    recursion_node(path, level, descend_varying);
 }
 
 static int recursion(void)
