@@ -1444,6 +1444,33 @@ START_TEST(test_a_child_without_a_log_runs_to_its_end)
 }
 END_TEST
 
+/* A thread given the id of one that ended (tests/thread_id_reused.la
+ * gives every thread but the main one the same id): the reader makes one
+ * stream of the two threads' events, and the second's must come after
+ * the first's, though the first ran far ahead and the second's blocks
+ * have no earlier events to follow.  read_events checks the order. */
+START_TEST(test_a_thread_given_an_ended_ones_id_comes_after_it)
+{
+#if defined(__x86_64__)
+    char shim[PATH_MAX + 16];
+    preload_setting(shim, sizeof(shim), "thread_id_reused.so");
+    struct probe_run run;
+    run_probe(&run, "reused_thread_id", "MallocStackLoggingNoCompact=1", shim);
+    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
+    ck_assert_msg(strstr(run.err, "thread_id_reused: threads share an id") != NULL,
+                  "the shim was not in the way: %s", run.err);
+    struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
+    const struct events *events = read_events(reader);
+    unsigned shared = 0;
+    for (unsigned i = 0; i < events->count; i++)
+        shared += events->list[i].thread == 0x7fff0001;
+    ck_assert_uint_eq(shared, output_value(run.out, "events"));
+    log_reader_close(reader);
+    clear_directory();
+#endif
+}
+END_TEST
+
 /* ---- modules ---- */
 
 static void copy_file(const char *from, const char *to)
@@ -2206,6 +2233,7 @@ static Suite *stack_logging_suite(void)
     tcase_add_test(tc, test_log_grows_without_populate_write);
     tcase_add_test(tc, test_full_file_system_stops_the_log_with_a_message);
     tcase_add_test(tc, test_a_child_without_a_log_runs_to_its_end);
+    tcase_add_test(tc, test_a_thread_given_an_ended_ones_id_comes_after_it);
     tcase_add_test(tc, test_module_loaded_where_another_was_is_its_own);
     tcase_add_test(tc, test_signal_handler_events_leave_the_history_whole);
     tcase_add_test(tc, test_stacks_stay_unique_while_the_index_grows);

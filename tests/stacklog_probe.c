@@ -901,6 +901,45 @@ static int recursion(void)
     return 0;
 }
 
+/* Two threads one after the other, the first far ahead in its events:
+ * under tests/thread_id_reused.la they share a thread id, and the
+ * second's blocks (of a size the first never took) have no earlier
+ * events to follow. */
+#define AHEAD_EVENTS 2000
+#define BEHIND_BLOCKS 10
+
+static void *run_ahead(void *unused)
+{
+    (void)unused;
+    for (int i = 0; i < AHEAD_EVENTS / 2; i++)
+        free(site_a(64));
+    return NULL;
+}
+
+static void *come_behind(void *unused)
+{
+    (void)unused;
+    static void *blocks[BEHIND_BLOCKS];
+    for (int i = 0; i < BEHIND_BLOCKS; i++)
+        blocks[i] = site_b(5000);
+    for (int i = 0; i < BEHIND_BLOCKS; i++)
+        free(blocks[i]);
+    return NULL;
+}
+
+static int reused_thread_id(void)
+{
+    print_sites();
+    void *(*const runs[])(void *) = {run_ahead, come_behind};
+    for (int i = 0; i < 2; i++) {
+        pthread_t id;
+        pthread_create(&id, NULL, runs[i], NULL);
+        pthread_join(id, NULL);
+    }
+    printf("events %d\n", AHEAD_EVENTS + 2 * BEHIND_BLOCKS);
+    return 0;
+}
+
 /* More events than one thread's log chunk holds. */
 #define LONG_HISTORY_BLOCKS 60000
 
@@ -1253,6 +1292,7 @@ int main(int argc, char **argv)
                      {"nested_realloc", nested_realloc},
                      {"long_history", long_history}, {"paths", paths},
                      {"recursion", recursion},
+                     {"reused_thread_id", reused_thread_id},
                      {"deep", deep}, {"interrupted", interrupted},
                      {"round_trip", round_trip}, {"handoff", handoff},
                      {"large_moved", large_moved},
@@ -1264,6 +1304,6 @@ int main(int argc, char **argv)
     for (unsigned i = 0; argc > 1 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
             return scenarios[i].run();
-    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|fork_in_loader_walk|exec_sites|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|recursion|deep|interrupted|round_trip|handoff|large_moved|modules|module_walk|neighbour_unmapped|descriptor_replaced\n");
+    fprintf(stderr, "usage: stacklog_probe sites|compact|compact_nested|fork|threads|vm|crash|logger|callers|signals|fork_stress|fork_in_loader_walk|exec_sites|own_stack|realloc_null|reallocs|nested_realloc|long_history|paths|recursion|reused_thread_id|deep|interrupted|round_trip|handoff|large_moved|modules|module_walk|neighbour_unmapped|descriptor_replaced\n");
     return 2;
 }
