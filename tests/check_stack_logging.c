@@ -1423,19 +1423,30 @@ START_TEST(test_full_file_system_stops_the_log_with_a_message)
 }
 END_TEST
 
+/* Runs the probe's `action` with the test shim tests/.libs/`name`
+ * preloaded, which must say `note` on standard error: it was in the
+ * way. */
+static void run_probe_with_shim(struct probe_run *run, const char *action,
+                                const char *mode, const char *name,
+                                const char *note)
+{
+    char shim[PATH_MAX + 16];
+    preload_setting(shim, sizeof(shim), name);
+    run_probe(run, action, mode, shim);
+    ck_assert_msg(exited_cleanly(run), "%s", run->err);
+    ck_assert_msg(strstr(run->err, note) != NULL,
+                  "the shim was not in the way: %s", run->err);
+}
+
 /* A child whose log cannot be made (tests/child_log_refused.la refuses
  * it) says so once and runs on unrecorded, to its end: forked from a
  * thread that had recorded, whose ending, which ends the child, finds no
  * log to add its counts to. */
 START_TEST(test_a_child_without_a_log_runs_to_its_end)
 {
-    char shim[PATH_MAX + 16];
-    preload_setting(shim, sizeof(shim), "child_log_refused.so");
     struct probe_run run;
-    run_probe(&run, "fork_without_a_log", "MallocStackLogging=full", shim);
-    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
-    ck_assert_msg(strstr(run.err, "child_log_refused: refused") != NULL,
-                  "the shim was not in the way: %s", run.err);
+    run_probe_with_shim(&run, "fork_without_a_log", "MallocStackLogging=full",
+                        "child_log_refused.so", "child_log_refused: refused");
     const char *said = strstr(run.err, "can't start a log for the child process");
     ck_assert_msg(said != NULL, "%s", run.err);
     ck_assert_msg(strstr(said + 1, "can't start a log") == NULL, "%s", run.err);
@@ -1452,18 +1463,16 @@ END_TEST
 START_TEST(test_a_thread_given_an_ended_ones_id_comes_after_it)
 {
 #if defined(__x86_64__)
-    char shim[PATH_MAX + 16];
-    preload_setting(shim, sizeof(shim), "thread_id_reused.so");
     struct probe_run run;
-    run_probe(&run, "reused_thread_id", "MallocStackLoggingNoCompact=1", shim);
-    ck_assert_msg(exited_cleanly(&run), "%s", run.err);
-    ck_assert_msg(strstr(run.err, "thread_id_reused: threads share an id") != NULL,
-                  "the shim was not in the way: %s", run.err);
+    run_probe_with_shim(&run, "reused_thread_id",
+                        "MallocStackLoggingNoCompact=1", "thread_id_reused.so",
+                        "thread_id_reused ");
+    const unsigned long id = output_value(run.err, "thread_id_reused");
     struct log_reader *reader = open_log_of(output_value(run.out, "pid"));
     const struct events *events = read_events(reader);
     unsigned shared = 0;
     for (unsigned i = 0; i < events->count; i++)
-        shared += events->list[i].thread == 0x7fff0001;
+        shared += events->list[i].thread == id;
     ck_assert_uint_eq(shared, output_value(run.out, "events"));
     log_reader_close(reader);
     clear_directory();

@@ -3,8 +3,8 @@
  * but the main one is given the same id when the library asks the kernel
  * for it (syscall(SYS_gettid)), as if each new thread were given the id
  * of one that ended, as the kernel does once thread ids wrap around.
- * The first such answer says so on standard error, so that a test knows
- * the ids were there to be shared.  x86-64 only: the other system calls
+ * The first such answer says so on standard error, with the id, so that
+ * a test knows the ids were there to be shared.  x86-64 only: the other system calls
  * are passed on with the instruction itself, since looking the C
  * library's syscall up could allocate, and the allocator makes system
  * calls of its own.
@@ -18,7 +18,9 @@
 
 #if defined(__x86_64__)
 
-#define SHARED_THREAD_ID 0x7fff0001
+#define SHARED_THREAD_ID 2147418113
+#define SAID(x) #x
+#define SAY(x) SAID(x)
 
 static long raw_syscall(long number, long a1, long a2, long a3, long a4,
                         long a5, long a6)
@@ -49,7 +51,8 @@ long syscall(long number, ...)
     if (number == SYS_gettid && result != getpid()) {
         static int announced;
         if (!__atomic_exchange_n(&announced, 1, __ATOMIC_RELAXED)) {
-            static const char note[] = "thread_id_reused: threads share an id\n";
+            static const char note[] =
+                "thread_id_reused " SAY(SHARED_THREAD_ID) "\n";
             ssize_t written = write(2, note, sizeof(note) - 1);
             (void)written;
         }
