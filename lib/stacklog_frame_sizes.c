@@ -12,9 +12,9 @@
  * with two sizes is never trusted again, and an address is trusted only
  * once found TRUSTED_AFTER times with the same size.  A size that varies
  * yet came out the same that often can still lead a step astray, to a
- * word that is not a return address; the step after it then finds no
- * size, or the walk never lands on a slot of the previous stack that
- * still holds its return address, and the stack is unwound.
+ * word that is not a return address; most often the step after it then
+ * finds no size, or the walk never lands on a slot of the previous stack
+ * that still holds its return address, and the stack is unwound.
  *
  * Where a frame's size changes, the slots found beyond it are suspect
  * too: a frame that grew may leave, where its caller's return address
