@@ -90,7 +90,7 @@ void stacklog_stack_slots_catch_up(struct stacklog_thread *thread)
     thread->unmaps_seen = unmaps;
     if (met) {
         thread->span_low = thread->span_high = 0;
-        memset(thread->cache_key, 0, sizeof(thread->cache_key));
+        stacklog_stack_cache_clear(thread);
         return;
     }
     bring_forward(&thread->readable_generation, seen, unmaps);
